@@ -1,0 +1,433 @@
+"""The cassette file: a YAML document meant to be reviewed in pull requests.
+
+::
+
+    format: pytest-llm-cassette
+    version: 1
+    meta: {recorded_at, sdk, http, interactions: N}
+    interactions:
+    - request:  {method, url, headers, json | text | base64}
+      response: {status, headers, json | text | base64 | events, failure?}
+      meta:     {model, usage, duration, recorded_at}
+
+JSON bodies are stored as structured YAML, multi-line and long strings as literal
+blocks, a streamed body as one entry per server-sent event with its arrival time.
+Reading also accepts vcrpy / pytest-recording cassettes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gzip
+import json
+import os
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._errors import CassetteError
+from .._flow import NOT_JSON, Exchange, Reply, TransportFailure
+from .._sse import SSEEvent
+
+__all__ = ["FORMAT", "VERSION", "CassetteFile", "Interaction", "dump", "load", "write_atomic"]
+
+FORMAT = "pytest-llm-cassette"
+VERSION = 1
+
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    pass
+
+
+def _str_representer(dumper: Any, data: str) -> Any:
+    if "\n" in data or len(data) > 100:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_Dumper.add_representer(str, _str_representer)
+
+HEADER = (
+    "# pytest-llm cassette: recorded LLM traffic, replayed offline by pytest-llm.\n"
+    "# Review it like code. Credentials were redacted before it was written.\n"
+)
+
+
+@dataclass
+class Interaction:
+    """One recorded request and its response, as stored (``data``) and as used."""
+
+    data: dict[str, Any]
+    line: int | None = None
+    _reply: Reply | None = field(default=None, repr=False)
+
+    @property
+    def request(self) -> dict[str, Any]:
+        req: dict[str, Any] = self.data["request"]
+        return req
+
+    @property
+    def method(self) -> str:
+        return str(self.request["method"]).upper()
+
+    @property
+    def url(self) -> str:
+        return str(self.request["url"])
+
+    def request_json(self) -> Any:
+        req = self.request
+        if "json" in req:
+            return req["json"]
+        return NOT_JSON
+
+    def request_body(self) -> bytes:
+        return _body_bytes(self.request)
+
+    def reply(self, timing: float | None = None) -> Reply:
+        """The response, built once and shared (replies are immutable once built)."""
+        if self._reply is None:
+            self._reply = _reply_from(self.data["response"])
+        if timing == self._reply.timing:
+            return self._reply
+        r = self._reply
+        return Reply(r.status, r.headers, r.body, r.events, r.failure, timing)
+
+    @classmethod
+    def from_traffic(
+        cls,
+        exchange: Exchange,
+        reply: Reply,
+        *,
+        url: str,
+        headers: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> Interaction:
+        req: dict[str, Any] = {"method": exchange.method.upper(), "url": url, "headers": headers}
+        req.update(_body_fields(exchange.body, exchange.header("content-type")))
+        resp: dict[str, Any] = {"status": reply.status, "headers": _header_map(reply.headers, drop=_DROP)}
+        if reply.events is not None:
+            resp["events"] = [_event_data(ev) for ev in reply.events]
+        else:
+            resp.update(_body_fields(reply.body, reply.header("content-type")))
+        if reply.failure is not None:
+            resp["failure"] = {"kind": reply.failure.kind, "message": reply.failure.message}
+        return cls({"request": req, "response": resp, "meta": meta})
+
+
+_DROP = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
+
+
+def _header_map(headers: list[tuple[str, str]], drop: frozenset[str] = frozenset()) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in sorted(headers, key=lambda kv: kv[0].lower()):
+        key = k.lower()
+        if key in drop:
+            continue
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, v] if isinstance(prev, list) else [prev, v]
+        else:
+            out[key] = v
+    return out
+
+
+def _header_list(mapping: Any) -> list[tuple[str, str]]:
+    if not isinstance(mapping, dict):
+        return []
+    out: list[tuple[str, str]] = []
+    for k, v in mapping.items():
+        for item in v if isinstance(v, list) else [v]:
+            out.append((str(k), str(item)))
+    return out
+
+
+def _body_fields(body: bytes, content_type: str | None) -> dict[str, Any]:
+    if not body:
+        return {}
+    ctype = (content_type or "").lower()
+    if "json" in ctype or body[:1] in (b"{", b"["):
+        try:
+            return {"json": json.loads(body)}
+        except (ValueError, UnicodeDecodeError):
+            pass
+    try:
+        return {"text": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(body).decode("ascii")}
+
+
+def _body_bytes(section: dict[str, Any]) -> bytes:
+    if "json" in section:
+        return json.dumps(section["json"], ensure_ascii=False, separators=(",", ":")).encode()
+    if "text" in section:
+        return str(section["text"]).encode()
+    if "base64" in section:
+        return base64.b64decode(section["base64"])
+    return b""
+
+
+def _event_data(ev: SSEEvent) -> dict[str, Any]:
+    out: dict[str, Any] = {"t": ev.t}
+    if ev.event is not None:
+        out["event"] = ev.event
+    if ev.id is not None:
+        out["id"] = ev.id
+    if ev.retry is not None:
+        out["retry"] = ev.retry
+    data: Any = ev.data
+    if data[:1] in ("{", "["):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            pass
+    out["data"] = data
+    return out
+
+
+def _event_from(d: Any) -> SSEEvent:
+    data = d.get("data", "")
+    if not isinstance(data, str):
+        data = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return SSEEvent(
+        data=data,
+        event=d.get("event"),
+        id=d.get("id"),
+        retry=d.get("retry"),
+        t=float(d.get("t", 0.0)),
+    )
+
+
+def _reply_from(resp: dict[str, Any]) -> Reply:
+    headers = _header_list(resp.get("headers"))
+    failure = None
+    if isinstance(resp.get("failure"), dict):
+        f = resp["failure"]
+        failure = TransportFailure(str(f.get("kind", "read_error")), str(f.get("message", "")))
+    if "events" in resp:
+        events = [_event_from(e) for e in resp["events"]]
+        return Reply(int(resp["status"]), headers, events=events, failure=failure)
+    return Reply(int(resp["status"]), headers, body=_body_bytes(resp), failure=failure)
+
+
+# -- the file -------------------------------------------------------------------------
+
+
+@dataclass
+class CassetteFile:
+    path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+    interactions: list[Interaction] = field(default_factory=list)
+    source_format: str = FORMAT
+    """``pytest-llm-cassette`` or ``vcrpy`` (read-only: rewritten in our format)."""
+
+
+def load(path: Path) -> CassetteFile:
+    """Read a cassette; every problem is a :class:`CassetteError` naming file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CassetteError(
+            f"cassette {path} is not UTF-8 text ({exc.reason} at byte {exc.start}).\n"
+            "Fix: restore it from version control, or delete it and re-record with --llm-record=once.",
+            path=str(path),
+        ) from None
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        where = f"{path}:{line}" if line else str(path)
+        raise CassetteError(
+            f"cassette {where} is not valid YAML: {problem}.\n"
+            "Fix: restore it from version control (a merge conflict or a truncated copy?), "
+            "or delete it and re-record with --llm-record=once.",
+            path=str(path),
+            line=line,
+        ) from None
+    if not isinstance(doc, dict) or "interactions" not in doc:
+        raise CassetteError(
+            f"cassette {path} has no 'interactions' list; it is not a pytest-llm or vcrpy cassette.\n"
+            "Fix: point the llm_cassette marker at a cassette file, or delete it and re-record "
+            "with --llm-record=once.",
+            path=str(path),
+        )
+    lines = _interaction_lines(text)
+    if doc.get("format") == FORMAT:
+        return _load_ours(path, doc, lines)
+    if "format" in doc:
+        raise CassetteError(
+            f"cassette {path} has format {doc['format']!r}; pytest-llm reads {FORMAT!r} and vcrpy cassettes.",
+            path=str(path),
+        )
+    return _load_vcrpy(path, doc, lines)
+
+
+def _interaction_lines(text: str) -> list[int]:
+    return [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith("- request:")]
+
+
+def _load_ours(path: Path, doc: dict[str, Any], lines: list[int]) -> CassetteFile:
+    version = doc.get("version")
+    if version != VERSION:
+        newer = isinstance(version, int) and version > VERSION
+        raise CassetteError(
+            f"cassette {path} has format version {version!r}; this pytest-llm reads version {VERSION}.\n"
+            + (
+                "Fix: upgrade pytest-llm (the cassette was written by a newer one)."
+                if newer
+                else "Fix: re-record it with --llm-record=all."
+            ),
+            path=str(path),
+        )
+    items = doc.get("interactions")
+    if not isinstance(items, list):
+        raise CassetteError(f"cassette {path}: 'interactions' is not a list.", path=str(path))
+    meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+    assert isinstance(meta, dict)
+    expected = meta.get("interactions")
+    if isinstance(expected, int) and expected != len(items):
+        raise CassetteError(
+            f"cassette {path} says it holds {expected} interactions but has {len(items)}: "
+            "it was truncated or edited by hand.\n"
+            "Fix: restore it from version control, or re-record with --llm-record=all.",
+            path=str(path),
+        )
+    out = []
+    for i, item in enumerate(items):
+        line = lines[i] if i < len(lines) else None
+        _validate_item(path, i, item, line)
+        out.append(Interaction(item, line))
+    return CassetteFile(path, dict(meta), out, FORMAT)
+
+
+def _validate_item(path: Path, i: int, item: Any, line: int | None) -> None:
+    where = f"{path}:{line}" if line else str(path)
+    problem = None
+    if not isinstance(item, dict):
+        problem = "is not a mapping"
+    elif not isinstance(item.get("request"), dict):
+        problem = "has no 'request' mapping"
+    elif not isinstance(item.get("response"), dict):
+        problem = "has no 'response' mapping"
+    elif "method" not in item["request"] or "url" not in item["request"]:
+        problem = "has a request without 'method' or 'url'"
+    elif not isinstance(item["response"].get("status"), int):
+        problem = "has a response without an integer 'status'"
+    if problem:
+        raise CassetteError(
+            f"cassette {where}: interactions[{i}] {problem}.\n"
+            "Fix: restore it from version control, or re-record with --llm-record=all.",
+            path=str(path),
+            line=line,
+        )
+
+
+def _load_vcrpy(path: Path, doc: dict[str, Any], lines: list[int]) -> CassetteFile:
+    out = []
+    for i, item in enumerate(doc.get("interactions") or []):
+        line = lines[i] if i < len(lines) else None
+        try:
+            out.append(Interaction(_from_vcrpy(item), line))
+        except (KeyError, TypeError, ValueError, OSError, zlib.error) as exc:
+            where = f"{path}:{line}" if line else str(path)
+            raise CassetteError(
+                f"vcrpy cassette {where}: interactions[{i}] cannot be read ({type(exc).__name__}: {exc}).\n"
+                "Fix: re-record it with pytest-llm (--llm-record=all).",
+                path=str(path),
+                line=line,
+            ) from None
+    return CassetteFile(path, {"converted_from": "vcrpy"}, out, "vcrpy")
+
+
+def _vcr_headers(h: Any) -> list[tuple[str, str]]:
+    out = []
+    for k, v in (h or {}).items():
+        for item in v if isinstance(v, list) else [v]:
+            out.append((str(k), str(item)))
+    return out
+
+
+def _vcr_body(body: Any) -> bytes:
+    if isinstance(body, dict):
+        body = body.get("string", b"")
+    if body is None:
+        return b""
+    return body if isinstance(body, bytes) else str(body).encode()
+
+
+def _decompress(body: bytes, headers: list[tuple[str, str]]) -> tuple[bytes, list[tuple[str, str]]]:
+    enc = next((v.lower() for k, v in headers if k.lower() == "content-encoding"), "")
+    if enc in ("gzip", "x-gzip"):
+        body = gzip.decompress(body)
+    elif enc == "deflate":
+        body = zlib.decompress(body)
+    elif enc not in ("", "identity"):
+        raise ValueError(f"content-encoding {enc!r} is not supported for vcrpy cassettes")
+    return body, [(k, v) for k, v in headers if k.lower() != "content-encoding"]
+
+
+def _from_vcrpy(item: dict[str, Any]) -> dict[str, Any]:
+    rq, rs = item["request"], item["response"]
+    req_headers = _vcr_headers(rq.get("headers"))
+    req: dict[str, Any] = {
+        "method": str(rq["method"]).upper(),
+        "url": str(rq["uri"]),
+        "headers": _header_map(req_headers),
+    }
+    ctype = next((v for k, v in req_headers if k.lower() == "content-type"), None)
+    req.update(_body_fields(_vcr_body(rq.get("body")), ctype))
+    status = rs["status"]["code"] if isinstance(rs.get("status"), dict) else int(rs["status"])
+    body, headers = _decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
+    resp: dict[str, Any] = {"status": int(status), "headers": _header_map(headers, drop=_DROP)}
+    rctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+    if "text/event-stream" in rctype.lower():
+        from .._sse import SSEParser
+
+        parser = SSEParser()
+        resp["events"] = [_event_data(e) for e in parser.feed(body) + parser.flush()]
+    else:
+        resp.update(_body_fields(body, rctype))
+    return {"request": req, "response": resp, "meta": {}}
+
+
+# -- writing --------------------------------------------------------------------------
+
+
+def dump(cassette: CassetteFile) -> str:
+    meta = dict(cassette.meta)
+    meta["interactions"] = len(cassette.interactions)
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "meta": meta,
+        "interactions": [i.data for i in cassette.interactions],
+    }
+    body: str = yaml.dump(
+        doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
+    )
+    return HEADER + body
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

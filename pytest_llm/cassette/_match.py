@@ -1,0 +1,161 @@
+"""Request matching: canonical keys, ignored JSON paths, and diffs for misses.
+
+A request matches a recording when method, URL path, query (credentials redacted)
+and body agree. JSON bodies are compared canonically (key order irrelevant), after
+dropping the ignored paths. The key is a plain string, so a lookup is one dict
+access whatever the cassette's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from .._errors import ConfigError
+from .._flow import NOT_JSON
+
+__all__ = [
+    "DEFAULT_IGNORE",
+    "IgnorePaths",
+    "json_diff",
+    "match_key",
+]
+
+DEFAULT_IGNORE: tuple[str, ...] = ("user", "safety_identifier", "prompt_cache_key", "metadata")
+"""Fields that change between runs without changing what the model is asked."""
+
+_TOKEN = re.compile(r"\[(\*|-?\d+)\]|\.?([^.\[\]]+)")
+
+Token = str | int
+
+
+def parse_path(path: str) -> list[Token]:
+    """``messages[*].name`` -> ``['messages', '*', 'name']``; ``$.`` prefix allowed."""
+    src = path.strip()
+    if src.startswith("$"):
+        src = src[1:]
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(src):
+        m = _TOKEN.match(src, pos)
+        if m is None or m.end() == pos:
+            raise ConfigError(
+                f"ignored JSON path {path!r} is not valid at position {pos}.\n"
+                "Fix: use dotted keys and [index] or [*], e.g. 'messages[*].name' or 'metadata.trace_id'."
+            )
+        idx, key = m.group(1), m.group(2)
+        if idx is not None:
+            tokens.append("*" if idx == "*" else int(idx))
+        else:
+            tokens.append(key)
+        pos = m.end()
+    if not tokens:
+        raise ConfigError(f"ignored JSON path {path!r} is empty.")
+    return tokens
+
+
+class IgnorePaths:
+    """A set of JSON paths removed from bodies before they are compared."""
+
+    def __init__(self, paths: Iterable[str] = DEFAULT_IGNORE) -> None:
+        self.sources = tuple(paths)
+        self.paths = [parse_path(p) for p in self.sources]
+
+    def strip(self, value: Any) -> Any:
+        return _strip(value, self.paths) if self.paths else value
+
+    def __repr__(self) -> str:
+        return f"IgnorePaths({list(self.sources)!r})"
+
+
+def _strip(value: Any, paths: list[list[Token]]) -> Any:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            sub = [p[1:] for p in paths if p[0] == k or p[0] == "*"]
+            if any(not s for s in sub):
+                continue
+            out[k] = _strip(v, sub) if sub else v
+        return out
+    if isinstance(value, list):
+        n = len(value)
+        res: list[Any] = []
+        for i, v in enumerate(value):
+            sub = [p[1:] for p in paths if p[0] == "*" or _index_is(p[0], i, n)]
+            if any(not s for s in sub):
+                continue
+            res.append(_strip(v, sub) if sub else v)
+        return res
+    return value
+
+
+def _index_is(token: Token, i: int, n: int) -> bool:
+    return isinstance(token, int) and (token if token >= 0 else n + token) == i
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def body_key(body_json: Any, body: bytes, ignore: IgnorePaths) -> str:
+    if body_json is not NOT_JSON:
+        return "json:" + canonical(ignore.strip(body_json))
+    if not body:
+        return ""
+    return "raw:" + hashlib.sha256(body).hexdigest()
+
+
+def match_key(
+    method: str, path: str, query: list[tuple[str, str]], body_json: Any, body: bytes, ignore: IgnorePaths
+) -> str:
+    q = "&".join(f"{k}={v}" for k, v in sorted(query))
+    return f"{method.upper()} {path}?{q}\n{body_key(body_json, body, ignore)}"
+
+
+# -- diffs ----------------------------------------------------------------------------
+
+
+def fmt_path(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{key!r}]"
+
+
+def _short(v: Any, limit: int = 60) -> str:
+    if isinstance(v, dict):
+        s = "{...}" if v else "{}"
+    elif isinstance(v, list):
+        s = f"[{len(v)} items]"
+    else:
+        s = repr(v)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def json_diff(recorded: Any, request: Any, path: str = "") -> list[str]:
+    """Lines ``path: recorded != request``, one per differing leaf, in document order."""
+    if isinstance(recorded, dict) and isinstance(request, dict):
+        out: list[str] = []
+        for k in list(recorded) + [k for k in request if k not in recorded]:
+            p = fmt_path(path, k)
+            if k not in request:
+                out.append(f"{p}: {_short(recorded[k])} != <absent>")
+            elif k not in recorded:
+                out.append(f"{p}: <absent> != {_short(request[k])}")
+            else:
+                out.extend(json_diff(recorded[k], request[k], p))
+        return out
+    if isinstance(recorded, list) and isinstance(request, list):
+        out = []
+        for i in range(min(len(recorded), len(request))):
+            out.extend(json_diff(recorded[i], request[i], fmt_path(path, i)))
+        if len(recorded) != len(request):
+            out.append(f"{path or '$'}: {len(recorded)} items != {len(request)} items")
+        return out
+    if recorded == request and type(recorded) is type(request):
+        return []
+    return [f"{path or '$'}: {_short(recorded)} != {_short(request)}"]

@@ -1,0 +1,165 @@
+"""Credentials never reach a cassette.
+
+Two layers. Redaction replaces known credential carriers (headers, key-like query
+parameters) with ``REDACTED`` before anything is stored or matched. The secret scan
+then walks everything about to be written and refuses the write if any string
+still looks like a key, naming the field so the user knows what to redact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .._errors import ConfigError, SecretFound
+
+__all__ = [
+    "DEFAULT_SECRET_PATTERNS",
+    "REDACTED",
+    "SENSITIVE_HEADERS",
+    "Redactor",
+]
+
+REDACTED = "REDACTED"
+
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api-key",
+        "x-api-key",
+        "openai-organization",
+        "openai-project",
+        "cookie",
+        "set-cookie",
+        "x-goog-api-key",
+        "anthropic-api-key",
+    }
+)
+
+_KEYLIKE_PARAM = re.compile(
+    r"(?i)^(?:api[-_]?key|apikey|key|access[-_]?token|auth|token|secret|password|sig|signature|code)$"
+    r"|(?:[-_](?:key|token|secret|password))$"
+)
+
+DEFAULT_SECRET_PATTERNS: dict[str, str] = {
+    "OpenAI key": r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_\-]{20,}",
+    "bearer token": r"(?i)bearer\s+[A-Za-z0-9._~+/\-]{20,}=*",
+    "AWS access key": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    "Google API key": r"AIza[0-9A-Za-z_\-]{35}",
+    "GitHub token": r"\bgh[pousr]_[A-Za-z0-9]{36,}",
+    "Slack token": r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",
+    "private key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+}
+
+
+@dataclass
+class Redactor:
+    """The redaction rules and secret patterns of one cassette."""
+
+    headers: frozenset[str] = SENSITIVE_HEADERS
+    secret_patterns: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SECRET_PATTERNS))
+    allow: list[str] = field(default_factory=list)
+    """Regexes for strings that look like keys but are not (matched against the hit)."""
+
+    def __post_init__(self) -> None:
+        self.headers = frozenset(h.lower() for h in self.headers)
+        self._compiled: list[tuple[str, re.Pattern[str]]] = []
+        for name, pat in self.secret_patterns.items():
+            self._compiled.append((name, _compile(pat, "secret pattern")))
+        self._allow = [_compile(a, "secret allow pattern") for a in self.allow]
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        extra_headers: Iterable[str] = (),
+        extra_patterns: Iterable[str] = (),
+        allow: Iterable[str] = (),
+    ) -> Redactor:
+        pats = dict(DEFAULT_SECRET_PATTERNS)
+        for i, p in enumerate(extra_patterns):
+            pats[f"llm_secret_patterns[{i}] ({p})"] = p
+        return cls(
+            headers=SENSITIVE_HEADERS | {h.lower() for h in extra_headers},
+            secret_patterns=pats,
+            allow=list(allow),
+        )
+
+    # -- redaction ---------------------------------------------------------------
+
+    def header_value(self, name: str, value: str) -> str:
+        return REDACTED if name.lower() in self.headers else value
+
+    def url(self, url: str) -> str:
+        parts = urlsplit(url)
+        if not parts.query:
+            return url
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if not any(_KEYLIKE_PARAM.search(k) for k, _ in pairs):
+            return url
+        red = [(k, REDACTED if _KEYLIKE_PARAM.search(k) else v) for k, v in pairs]
+        return urlunsplit(parts._replace(query=urlencode(red)))
+
+    def query(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [(k, REDACTED if _KEYLIKE_PARAM.search(k) else v) for k, v in pairs]
+
+    # -- secret scan -------------------------------------------------------------
+
+    def scan(self, data: Any, where: str = "") -> tuple[str, str, str] | None:
+        """The first key-shaped string in ``data``: (field path, pattern name, masked hit)."""
+        for path, text in _strings(data, where):
+            for name, rx in self._compiled:
+                for m in rx.finditer(text):
+                    hit = m.group(0)
+                    if any(a.search(hit) for a in self._allow):
+                        continue
+                    return path, name, _mask(hit)
+        return None
+
+    def check(self, data: Any, *, path: str, where: str = "") -> None:
+        found = self.scan(data, where)
+        if found is None:
+            return
+        fld, name, masked = found
+        raise SecretFound(
+            f"pytest-llm refused to write {path}: {fld} holds something shaped like "
+            f"a {name} ({masked}).\n"
+            "Nothing was written; the existing cassette, if any, is unchanged.\n"
+            "Fix: if it is a credential, redact it (add the header to the ini option "
+            "llm_redact_headers, or stop sending it); if it is not a secret, allow it with "
+            "the ini option llm_secret_allow = <regex>.",
+            path=path,
+            field=fld,
+        )
+
+
+def _compile(pattern: str, what: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"{what} {pattern!r} is not a valid regular expression: {exc}") from None
+
+
+def _mask(hit: str) -> str:
+    if len(hit) <= 8:
+        return "*" * len(hit)
+    return f"{hit[:4]}…{hit[-2:]}, {len(hit)} characters"
+
+
+def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(data, str):
+        yield path, data
+    elif isinstance(data, bytes):
+        yield path, data.decode("utf-8", "replace")
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            key = str(k)
+            yield from _strings(key, f"{path}.{key} (key)" if path else f"{key} (key)")
+            yield from _strings(v, f"{path}.{key}" if path else key)
+    elif isinstance(data, list | tuple):
+        for i, v in enumerate(data):
+            yield from _strings(v, f"{path}[{i}]")

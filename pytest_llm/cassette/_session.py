@@ -1,0 +1,493 @@
+"""A cassette in use: replays, records, explains misses, writes atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .._clock import Clock
+from .._errors import CassetteMiss, CassetteNotFound, ConfigError
+from .._flow import NOT_JSON, Exchange, Forward, Next, Outcome, Reply, router
+from ._format import CassetteFile, Interaction, dump, load, write_atomic
+from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
+from ._redact import Redactor
+
+__all__ = ["RECORD_MODES", "Cassette", "parse_timing", "use_cassette"]
+
+RECORD_MODES = ("none", "once", "new", "all")
+
+_NOISY_REQUEST_HEADERS = frozenset(
+    {"content-length", "accept-encoding", "connection", "host", "user-agent", "cookie2"}
+)
+
+
+def check_record_mode(value: str, source: str = "record") -> str:
+    if value not in RECORD_MODES:
+        import difflib
+
+        near = difflib.get_close_matches(str(value), RECORD_MODES, n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"{source}={value!r} is not a record mode.{hint}\n"
+            f"Fix: use one of {', '.join(RECORD_MODES)} (none replays only; once records "
+            "missing cassettes; new adds missing interactions; all re-records)."
+        )
+    return value
+
+
+def parse_timing(value: Any, source: str = "replay_timing") -> float | None:
+    """``None``/"off": no waits; "real": recorded gaps; a number: gaps scaled by it."""
+    if value is None or value is False or value == "off":
+        return None
+    if value is True or value == "real":
+        return 1.0
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        scale = -1.0
+    if scale < 0 or scale != scale:
+        raise ConfigError(
+            f"{source}={value!r} is not a timing.\n"
+            "Fix: use 'off' (no waits), 'real' (the recorded gaps), or a scale such as 0.5."
+        )
+    return scale or None
+
+
+class Cassette:
+    """One cassette file, active on the request chain while in use.
+
+    ``record`` is the mode: ``none`` replays only; ``once`` records a cassette that
+    does not exist yet; ``new`` replays what matches and records the rest; ``all``
+    records everything afresh.
+    """
+
+    order = 200
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        record: str = "none",
+        ignore: Iterable[str] = DEFAULT_IGNORE,
+        allow_playback_repeats: bool = False,
+        replay_timing: Any = None,
+        redactor: Redactor | None = None,
+        rerecord_hint: str | None = None,
+        record_blocked: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.record = check_record_mode(record)
+        self.ignore = IgnorePaths(ignore)
+        self.allow_playback_repeats = allow_playback_repeats
+        self.timing = parse_timing(replay_timing)
+        self.redactor = redactor or Redactor()
+        self.rerecord_hint = rerecord_hint
+        self.record_blocked = record_blocked
+        """Why recording is off although asked for (e.g. ``CI`` is set without the flag)."""
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.file: CassetteFile | None = None
+        self._index: dict[str, list[int]] = {}
+        self._cursor: dict[str, int] = {}
+        self._played: set[int] = set()
+        self._new: list[Interaction | None] = []
+        self.misses: list[str] = []
+        self.written: Path | None = None
+        self.not_written: str | None = None
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock or router.clock
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def open(self) -> Cassette:
+        if self.path.exists():
+            self.file = load(self.path)
+            if self.record != "all":
+                self._build_index(self.file.interactions)
+        return self
+
+    @property
+    def recording(self) -> bool:
+        """Whether requests without a match go to the real network and are recorded."""
+        if self.record_blocked:
+            return False
+        if self.record in ("new", "all"):
+            return True
+        return self.record == "once" and self.file is None
+
+    @property
+    def interactions(self) -> list[Interaction]:
+        return list(self.file.interactions) if self.file else []
+
+    @property
+    def recorded(self) -> list[Interaction]:
+        """Interactions recorded in this run."""
+        return [i for i in self._new if i is not None]
+
+    def _build_index(self, items: list[Interaction]) -> None:
+        for n, it in enumerate(items):
+            key = self._key_of_recorded(it)
+            self._index.setdefault(key, []).append(n)
+
+    def _key_of_recorded(self, it: Interaction) -> str:
+        ex = Exchange(it.method, it.url, [], it.request_body())
+        body_json = it.request_json()
+        return match_key(
+            it.method, ex.path, self.redactor.query(ex.query), body_json, ex.body, self.ignore
+        )
+
+    def _key_of(self, ex: Exchange) -> str:
+        return match_key(ex.method, ex.path, self.redactor.query(ex.query), ex.json, ex.body, self.ignore)
+
+    # -- the chain ------------------------------------------------------------
+
+    def handle(self, exchange: Exchange, nxt: Next) -> Outcome:
+        if self.record != "all":
+            reply = self._lookup(exchange)
+            if reply is not None:
+                return reply
+        if not self.recording:
+            raise self._miss(exchange)
+        outcome = nxt(exchange)
+        if isinstance(outcome, Forward) and outcome.on_reply is None:
+            outcome.on_reply = self._recorder(exchange)
+        return outcome
+
+    def _lookup(self, ex: Exchange) -> Reply | None:
+        if self.file is None:
+            return None
+        key = self._key_of(ex)
+        with self._lock:
+            hits = self._index.get(key)
+            if not hits:
+                return None
+            pos = self._cursor.get(key, 0)
+            if pos >= len(hits):
+                if not self.allow_playback_repeats:
+                    return None
+                pos = len(hits) - 1
+            self._cursor[key] = pos + 1
+            n = hits[pos]
+            self._played.add(n)
+        return self.file.interactions[n].reply(self.timing)
+
+    def _recorder(self, ex: Exchange) -> Any:
+        with self._lock:
+            slot = len(self._new)
+            self._new.append(None)
+        t0 = self.clock.monotonic()
+        started = self.clock.now()
+
+        def on_reply(reply: Reply) -> None:
+            it = Interaction.from_traffic(
+                ex,
+                reply,
+                url=self.redactor.url(ex.url),
+                headers={
+                    k: v
+                    for k, v in _redacted_headers(ex.headers, self.redactor).items()
+                    if k not in _NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-")
+                },
+                meta=_interaction_meta(ex, reply, self.clock.monotonic() - t0, started),
+            )
+            with self._lock:
+                self._new[slot] = it
+
+        return on_reply
+
+    # -- misses ---------------------------------------------------------------
+
+    def _miss(self, ex: Exchange) -> CassetteMiss:
+        msg = self.explain_miss(ex)
+        self.misses.append(msg)
+        if self.file is None:
+            return CassetteNotFound(msg)
+        return CassetteMiss(msg)
+
+    def _fix_lines(self, *, new: bool) -> list[str]:
+        mode = "once" if new else "new"
+        lines = []
+        if self.record_blocked:
+            lines.append(f"recording is off: {self.record_blocked}")
+        if self.rerecord_hint:
+            lines.append(f"fix: record it with: {self.rerecord_hint.format(mode=mode)}")
+            if not new:
+                lines.append(
+                    "     (or re-record the whole cassette with: "
+                    f"{self.rerecord_hint.format(mode='all')})"
+                )
+        else:
+            lines.append(f"fix: record it with use_cassette({str(self.path)!r}, record={mode!r})")
+        return lines
+
+    def explain_miss(self, ex: Exchange) -> str:
+        req = f"{ex.method} {_path_q(ex.path, self.redactor.query(ex.query))}"
+        body = _preview(ex)
+        if self.file is None:
+            return "\n".join(
+                [
+                    f"pytest-llm: cassette not found: {self.path} (record mode: {self.record})",
+                    f"  request: {req}",
+                    *([f"  body:    {body}"] if body else []),
+                    *self._fix_lines(new=True),
+                ]
+            )
+        items = self.file.interactions
+        lines = [
+            f"pytest-llm: no recorded response matches this request (record mode: {self.record})",
+            f"  request:  {req}",
+            *([f"  body:     {body}"] if body else []),
+            f"  cassette: {self.path} ({len(items)} interactions)",
+        ]
+        key = self._key_of(ex)
+        used = self._index.get(key)
+        if used:
+            lines.append(
+                f"all {len(used)} recorded responses for this exact request were already "
+                "used; a test that repeats a request needs one recording per call "
+                "(or allow_playback_repeats=True)."
+            )
+        else:
+            lines.extend(self._nearest(ex))
+        lines.extend(self._fix_lines(new=False))
+        return "\n".join(lines)
+
+    def _nearest(self, ex: Exchange, limit: int = 3) -> list[str]:
+        items = self.file.interactions if self.file else []
+        scored: list[tuple[int, int, list[str]]] = []
+        req_json = self.ignore.strip(ex.json) if ex.json is not NOT_JSON else NOT_JSON
+        for n, it in enumerate(items):
+            if it.method != ex.method:
+                continue
+            diff: list[str] = []
+            path = Exchange(it.method, it.url, []).path
+            if path != ex.path:
+                diff.append(f"path: {path!r} != {ex.path!r}")
+            rec_json = it.request_json()
+            if rec_json is NOT_JSON and req_json is NOT_JSON:
+                if it.request_body() != ex.body:
+                    diff.append("body: the raw (non-JSON) bodies differ")
+            elif rec_json is NOT_JSON:
+                diff.append("body: the recorded body is not JSON, the request's is")
+            elif req_json is NOT_JSON:
+                diff.append(
+                    f"body: the recorded body is JSON, the request's is not: {ex.body[:60]!r}"
+                )
+            else:
+                diff.extend(json_diff(self.ignore.strip(rec_json), req_json))
+            scored.append((len(diff), n, diff))
+        if not scored:
+            return [f"no recorded request uses method {ex.method}."]
+        scored.sort(key=lambda s: (s[0], s[1]))
+        out = ["nearest recorded requests (recorded != request):"]
+        for count, n, diff in scored[:limit]:
+            it = items[n]
+            at = f" (line {it.line})" if it.line else ""
+            what = "difference" if count == 1 else "differences"
+            out.append(f"  interactions[{n}]{at}: {it.method} {Exchange(it.method, it.url, []).path}, {count} {what}")
+            out.extend(f"      {d}" for d in diff[:8])
+            if len(diff) > 8:
+                out.append(f"      ... and {len(diff) - 8} more")
+        return out
+
+    # -- teardown -------------------------------------------------------------
+
+    def unused(self) -> list[tuple[int, Interaction]]:
+        """Recorded interactions that no request in this run replayed."""
+        if self.file is None or self.record == "all":
+            return []
+        return [(n, it) for n, it in enumerate(self.file.interactions) if n not in self._played]
+
+    def explain_unused(self) -> str:
+        unused = self.unused()
+        lines = [f"pytest-llm: {len(unused)} recorded interactions in {self.path} were never used:"]
+        for n, it in unused[:10]:
+            at = f" (line {it.line})" if it.line else ""
+            lines.append(f"  interactions[{n}]{at}: {it.method} {it.url}")
+        if len(unused) > 10:
+            lines.append(f"  ... and {len(unused) - 10} more")
+        lines.append(
+            "fix: remove them by re-recording with --llm-record=all, or drop the check "
+            "(check_unused=False)."
+        )
+        return "\n".join(lines)
+
+    def close(self, *, failed: bool = False) -> Path | None:
+        """Write what was recorded; returns the path written, if any."""
+        new = self.recorded
+        if not new:
+            return None
+        existed = self.file is not None
+        if self.record == "all" and existed and failed:
+            self.not_written = (
+                f"{self.path} was not re-recorded because the test failed; the old cassette is kept."
+            )
+            return None
+        old = self.file.interactions if (self.file and self.record != "all") else []
+        meta = dict(self.file.meta) if (self.file and self.record != "all") else {}
+        meta.pop("converted_from", None)
+        meta.setdefault("recorded_at", _iso(self.clock.now()))
+        first = new[0].data.get("meta", {})
+        for k in ("sdk", "http"):
+            if first.get(k):
+                meta[k] = first[k]
+        out = CassetteFile(self.path, meta, [*old, *new])
+        self.redactor.check(
+            {"meta": out.meta, "interactions": [i.data for i in out.interactions]},
+            path=str(self.path),
+        )
+        write_atomic(self.path, dump(out))
+        self.written = self.path
+        return self.path
+
+    def __repr__(self) -> str:
+        n = len(self.file.interactions) if self.file else 0
+        return f"<Cassette {str(self.path)!r} record={self.record!r} interactions={n}>"
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _redacted_headers(headers: list[tuple[str, str]], red: Redactor) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in sorted(headers, key=lambda kv: kv[0].lower()):
+        key = k.lower()
+        val = red.header_value(key, v)
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, val] if isinstance(prev, list) else [prev, val]
+        else:
+            out[key] = val
+    return out
+
+
+def _path_q(path: str, query: list[tuple[str, str]]) -> str:
+    if not query:
+        return path
+    return path + "?" + "&".join(f"{k}={v}" for k, v in query)
+
+
+def _preview(ex: Exchange, limit: int = 200) -> str:
+    if not ex.body:
+        return ""
+    if ex.json is not NOT_JSON:
+        text = json.dumps(ex.json, ensure_ascii=False, separators=(",", ":"))
+    else:
+        text = repr(ex.body[:limit])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _iso(dt: Any) -> str:
+    return str(dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _sdk_of(ex: Exchange) -> str | None:
+    ua = ex.header("user-agent") or ""
+    name, _, ver = ua.partition("/")
+    if name.lower() == "openai" and ver:
+        return f"openai {ver.split()[-1]}"
+    lang = ex.header("x-stainless-lang")
+    pkg = ex.header("x-stainless-package-version")
+    if lang and pkg:
+        return f"openai {pkg}"
+    return ua or None
+
+
+def _http_of(ex: Exchange) -> str | None:
+    if not ex.library:
+        return None
+    try:
+        return f"{ex.library} {metadata.version(ex.library)}"
+    except metadata.PackageNotFoundError:
+        return ex.library
+
+
+def _usage_of(reply: Reply) -> tuple[str | None, Any]:
+    model, usage = None, None
+    docs: list[Any] = []
+    if reply.events is not None:
+        for ev in reply.events:
+            if ev.data[:1] == "{":
+                with contextlib.suppress(ValueError):
+                    docs.append(json.loads(ev.data))
+    elif reply.body[:1] == b"{":
+        with contextlib.suppress(ValueError):
+            docs.append(json.loads(reply.body))
+    for doc in docs:
+        inner = doc.get("response") if isinstance(doc.get("response"), dict) else doc
+        if isinstance(inner, dict):
+            model = inner.get("model") or model
+            usage = inner.get("usage") or usage
+    return model, usage
+
+
+def _interaction_meta(ex: Exchange, reply: Reply, duration: float, started: Any) -> dict[str, Any]:
+    model, usage = _usage_of(reply)
+    if model is None and isinstance(ex.json, dict):
+        model = ex.json.get("model")
+    meta: dict[str, Any] = {}
+    if model:
+        meta["model"] = model
+    if usage:
+        meta["usage"] = usage
+    meta["duration"] = round(duration, 4)
+    meta["recorded_at"] = _iso(started)
+    sdk, http = _sdk_of(ex), _http_of(ex)
+    if sdk:
+        meta["sdk"] = sdk
+    if http:
+        meta["http"] = http
+    return meta
+
+
+@contextlib.contextmanager
+def use_cassette(
+    path: str | Path,
+    *,
+    record: str = "none",
+    ignore: Iterable[str] = DEFAULT_IGNORE,
+    allow_playback_repeats: bool = False,
+    replay_timing: Any = None,
+    allow_network: bool = False,
+    check_unused: bool = False,
+    redactor: Redactor | None = None,
+    clock: Clock | None = None,
+) -> Iterator[Cassette]:
+    """Record or replay LLM traffic outside pytest (scripts, notebooks, benchmarks).
+
+    ``with pytest_llm.use_cassette("cassettes/demo.yaml", record="once"): ...``
+    """
+    cassette = Cassette(
+        path,
+        record=record,
+        ignore=ignore,
+        allow_playback_repeats=allow_playback_repeats,
+        replay_timing=replay_timing,
+        redactor=redactor,
+        clock=clock,
+    ).open()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(router.activate(cassette))
+        if cassette.recording or allow_network:
+            stack.enter_context(router.allow_network())
+        failed = False
+        try:
+            yield cassette
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            cassette.close(failed=failed)
+    if check_unused and cassette.unused():
+        raise CassetteMiss(cassette.explain_unused())
+
+
+

@@ -1,0 +1,245 @@
+"""httpx / httpx2 adapter: library requests to :class:`Exchange`, :class:`Reply` to responses.
+
+httpx2 (under the openai SDK 3.x) has the same transport API as httpx (under 1.x and
+2.x), so one implementation serves both; ``m`` is the library module.
+"""
+
+from __future__ import annotations
+
+import types
+from contextvars import ContextVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from .._flow import Exchange, Forward, Reply, TransportFailure, router
+from .._sse import SSEEvent, SSEParser
+
+__all__ = ["forwarding", "handle_async", "handle_sync", "streams_for"]
+
+forwarding: ContextVar[bool] = ContextVar("pytest_llm_forwarding", default=False)
+"""True while a request is on its way to the real network: inner transports pass it on."""
+
+_DROP_REPLY_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
+
+_FAILURE_EXC = {
+    "connect_error": "ConnectError",
+    "connect_timeout": "ConnectTimeout",
+    "read_timeout": "ReadTimeout",
+    "read_error": "ReadError",
+    "remote_protocol": "RemoteProtocolError",
+}
+
+
+def to_exchange(request: Any, library: str) -> Exchange:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+    return Exchange(request.method, str(request.url), headers, bytes(request.content), library)
+
+
+def failure_exc(m: types.ModuleType, failure: TransportFailure, request: Any = None) -> Exception:
+    cls = getattr(m, _FAILURE_EXC.get(failure.kind, "TransportError"))
+    exc: Exception = cls(failure.message, request=request) if request is not None else cls(failure.message)
+    return exc
+
+
+class _Streams:
+    """The byte-stream classes for one library, made once per library."""
+
+    def __init__(self, m: types.ModuleType) -> None:
+        self.m = m
+
+        class ReplayStream(m.SyncByteStream, m.AsyncByteStream):  # type: ignore[name-defined,misc]
+            """Hands back a :class:`Reply`'s parts, waiting on the router's clock."""
+
+            def __init__(self, reply: Reply) -> None:
+                self.reply = reply
+
+            def __iter__(self) -> Iterator[bytes]:
+                clock = router.clock
+                for part in self.reply.parts():
+                    if part.delay:
+                        clock.sleep(part.delay)
+                    yield part.data
+                if self.reply.failure is not None:
+                    clock.sleep(self.reply.failure.delay)
+                    raise failure_exc(m, self.reply.failure)
+
+            async def __aiter__(self) -> AsyncIterator[bytes]:
+                clock = router.clock
+                for part in self.reply.parts():
+                    if part.delay:
+                        await clock.asleep(part.delay)
+                    yield part.data
+                if self.reply.failure is not None:
+                    await clock.asleep(self.reply.failure.delay)
+                    raise failure_exc(m, self.reply.failure)
+
+        class RecordingStream(m.SyncByteStream, m.AsyncByteStream):  # type: ignore[name-defined,misc]
+            """Passes a live body through untouched while capturing it for the cassette."""
+
+            def __init__(self, inner: Any, capture: Capture) -> None:
+                self.inner = inner
+                self.capture = capture
+
+            def __iter__(self) -> Iterator[bytes]:
+                try:
+                    for chunk in self.inner:
+                        self.capture.feed(chunk)
+                        yield chunk
+                except Exception as exc:
+                    self.capture.finish(error=exc)
+                    raise
+                self.capture.finish()
+
+            async def __aiter__(self) -> AsyncIterator[bytes]:
+                try:
+                    async for chunk in self.inner:
+                        self.capture.feed(chunk)
+                        yield chunk
+                except Exception as exc:
+                    self.capture.finish(error=exc)
+                    raise
+                self.capture.finish()
+
+            def close(self) -> None:
+                self.capture.finish(closed_early=True)
+                self.inner.close()
+
+            async def aclose(self) -> None:
+                self.capture.finish(closed_early=True)
+                await self.inner.aclose()
+
+        self.ReplayStream = ReplayStream
+        self.RecordingStream = RecordingStream
+
+    def response(self, reply: Reply, request: Any) -> Any:
+        headers = [(k, v) for k, v in reply.headers if k.lower() not in _DROP_REPLY_HEADERS]
+        if reply.events is None and reply.failure is None:
+            headers.append(("content-length", str(len(reply.body))))
+        return self.m.Response(
+            reply.status, headers=headers, stream=self.ReplayStream(reply), request=request
+        )
+
+
+_STREAMS: dict[str, _Streams] = {}
+
+
+def streams_for(m: types.ModuleType) -> _Streams:
+    s = _STREAMS.get(m.__name__)
+    if s is None:
+        s = _STREAMS[m.__name__] = _Streams(m)
+    return s
+
+
+class Capture:
+    """Collects a live response as it streams, then reports it as a :class:`Reply`."""
+
+    def __init__(self, m: types.ModuleType, response: Any, t0: float, forward: Forward) -> None:
+        self.m = m
+        self.status = int(response.status_code)
+        self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
+        self.t0 = t0
+        self.forward = forward
+        ctype = response.headers.get("content-type", "")
+        self.encoded = bool(response.headers.get("content-encoding", "").strip(" ,identity"))
+        self.sse: SSEParser | None = SSEParser() if "text/event-stream" in ctype else None
+        self.events: list[SSEEvent] = []
+        self.raw: list[bytes] = []
+        self.done = False
+
+    def _now(self) -> float:
+        return round(router.clock.monotonic() - self.t0, 4)
+
+    def feed(self, chunk: bytes) -> None:
+        self.raw.append(chunk)
+        if self.sse is not None and not self.encoded:
+            self.events.extend(self.sse.feed(chunk, self._now()))
+
+    def finish(self, *, error: BaseException | None = None, closed_early: bool = False) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.forward.on_reply is None:
+            return
+        raw = b"".join(self.raw)
+        if self.encoded:
+            raw = self.m.Response(200, headers=self.headers, content=raw).read()
+        failure = None
+        if error is not None:
+            failure = TransportFailure("read_error", f"{type(error).__name__}: {error}")
+        elif closed_early and self.sse is not None:
+            failure = TransportFailure("read_error", "the client closed the stream early")
+        if self.sse is not None:
+            if self.encoded:
+                parser = SSEParser()
+                events = parser.feed(raw, self._now()) + parser.flush(self._now())
+            else:
+                events = self.events + self.sse.flush(self._now())
+            reply = Reply(self.status, self.headers, events=events, failure=failure)
+        else:
+            reply = Reply(self.status, self.headers, body=raw, failure=failure)
+        self.forward.on_reply(reply)
+
+
+def _respond(
+    m: types.ModuleType, request: Any, outcome: Reply | TransportFailure
+) -> Any:
+    if isinstance(outcome, TransportFailure):
+        raise failure_exc(m, outcome, request)
+    return streams_for(m).response(outcome, request)
+
+
+def _capture(m: types.ModuleType, response: Any, t0: float, fwd: Forward) -> Any:
+    if fwd.on_reply is None:
+        return response
+    s = streams_for(m)
+    cap = Capture(m, response, t0, fwd)
+    return m.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=s.RecordingStream(response.stream, cap),
+        extensions=response.extensions,
+        request=request_of(response),
+    )
+
+
+def request_of(response: Any) -> Any:
+    try:
+        return response.request
+    except RuntimeError:
+        return None
+
+
+def handle_sync(
+    m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any
+) -> Any:
+    request.read()
+    outcome = router.dispatch(to_exchange(request, library))
+    if isinstance(outcome, Forward):
+        t0 = router.clock.monotonic()
+        token = forwarding.set(True)
+        try:
+            response = send(request)
+        finally:
+            forwarding.reset(token)
+        return _capture(m, response, t0, outcome)
+    if isinstance(outcome, TransportFailure) and outcome.delay:
+        router.clock.sleep(outcome.delay)
+    return _respond(m, request, outcome)
+
+
+async def handle_async(
+    m: types.ModuleType, library: str, send: Callable[[Any], Awaitable[Any]], request: Any
+) -> Any:
+    await request.aread()
+    outcome = router.dispatch(to_exchange(request, library))
+    if isinstance(outcome, Forward):
+        t0 = router.clock.monotonic()
+        token = forwarding.set(True)
+        try:
+            response = await send(request)
+        finally:
+            forwarding.reset(token)
+        return _capture(m, response, t0, outcome)
+    if isinstance(outcome, TransportFailure) and outcome.delay:
+        await router.clock.asleep(outcome.delay)
+    return _respond(m, request, outcome)

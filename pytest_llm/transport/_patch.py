@@ -1,0 +1,140 @@
+"""Interception: patch the real transports of httpx and httpx2, and guard sockets.
+
+The patches go on ``HTTPTransport.handle_request`` and
+``AsyncHTTPTransport.handle_async_request`` of each library, so every client an SDK
+builds for itself is covered with no change to application code. They are installed
+on first use and stay: with no handler active they hand the request straight to the
+real transport.
+
+What does not go through those transports (the openai SDK's aiohttp backend,
+``requests``, ``urllib``) meets the socket guard instead: while only replay is
+allowed, a connection or name lookup for any host that is not loopback raises
+:class:`NetworkBlocked` with a message that says why pytest-llm cannot replay it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import ipaddress
+import socket
+import threading
+from typing import Any
+
+from .._errors import NetworkBlocked
+from .._flow import router
+from ._adapter import forwarding, handle_async, handle_sync
+
+__all__ = ["install", "installed_libraries"]
+
+_lock = threading.Lock()
+_installed: list[str] = []
+_done = False
+
+
+def installed_libraries() -> list[str]:
+    return list(_installed)
+
+
+def install() -> None:
+    global _done
+    if _done:
+        return
+    with _lock:
+        if _done:
+            return
+        for name in ("httpx", "httpx2"):
+            try:
+                m = importlib.import_module(name)
+            except ImportError:
+                continue
+            _patch_library(m, name)
+            _installed.append(name)
+        _patch_socket()
+        _done = True
+
+
+def _patch_library(m: Any, name: str) -> None:
+    sync_cls, async_cls = m.HTTPTransport, m.AsyncHTTPTransport
+    orig_sync = sync_cls.handle_request
+    orig_async = async_cls.handle_async_request
+
+    @functools.wraps(orig_sync)
+    def handle_request(self: Any, request: Any) -> Any:
+        if not router.active or forwarding.get():
+            return orig_sync(self, request)
+        return handle_sync(m, name, lambda r: orig_sync(self, r), request)
+
+    @functools.wraps(orig_async)
+    async def handle_async_request(self: Any, request: Any) -> Any:
+        if not router.active or forwarding.get():
+            return await orig_async(self, request)
+        return await handle_async(m, name, lambda r: orig_async(self, r), request)
+
+    handle_request.__pytest_llm_original__ = orig_sync  # type: ignore[attr-defined]
+    handle_async_request.__pytest_llm_original__ = orig_async  # type: ignore[attr-defined]
+    sync_cls.handle_request = handle_request
+    async_cls.handle_async_request = handle_async_request
+
+
+# -- socket guard ---------------------------------------------------------------------
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", ""})
+
+
+def _is_loopback(host: Any) -> bool:
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = str(host).strip("[]").lower()
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guard(host: Any, port: Any) -> None:
+    if router.active and router.network_allowed <= 0 and not forwarding.get() and not _is_loopback(host):
+        where = f"{host}:{port}" if port is not None else str(host)
+        raise NetworkBlocked(
+            f"pytest-llm blocked a network connection to {where}: it did not go through an "
+            "httpx or httpx2 transport, so pytest-llm can neither replay nor record it "
+            "(for example the openai SDK's aiohttp backend, requests or urllib).\n"
+            "Fix: use the SDK's default httpx client, or wrap your transport with "
+            "pytest_llm.wrap_transport(...); to let it through anyway, pass --llm-allow-network."
+        )
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _inet(sock: socket.socket, address: Any) -> bool:
+    return sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple)
+
+
+def _connect(self: socket.socket, address: Any) -> None:
+    if _inet(self, address):
+        _guard(address[0], address[1])
+    _real_connect(self, address)
+
+
+def _connect_ex(self: socket.socket, address: Any) -> int:
+    if _inet(self, address):
+        _guard(address[0], address[1])
+    return _real_connect_ex(self, address)
+
+
+def _getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+    _guard(host, port)
+    return _real_getaddrinfo(host, port, *args, **kwargs)
+
+
+def _patch_socket() -> None:
+    socket.socket.connect = _connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _getaddrinfo
