@@ -1,0 +1,601 @@
+"""Text checks: contains, not-contains, any/all, regular expressions.
+
+Every check is a pure function returning a :class:`Verdict`; the ``assert_*``
+functions and the matchers are thin layers over the same functions, so they
+agree on every input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pytest_llm._errors import ConfigError
+
+from ._base import TextAssertionError, escape, show_text, show_value, type_name
+from ._normalize import Mapped, normalize_text
+
+__all__ = [
+    "MatchMode",
+    "TextOptions",
+    "Verdict",
+    "assert_contains",
+    "assert_contains_all",
+    "assert_contains_any",
+    "assert_matches",
+    "assert_not_contains",
+    "check_contains",
+    "check_contains_all",
+    "check_contains_any",
+    "check_matches",
+    "check_not_contains",
+    "context",
+    "find_hits",
+    "require_text",
+    "validate_needle",
+]
+
+MatchMode = Literal["search", "match", "fullmatch"]
+_MODES: tuple[str, ...] = ("search", "match", "fullmatch")
+_MAX_HITS_SHOWN = 3
+_CONTEXT = 30
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How text is compared; every flag is off by default (exact substring)."""
+
+    ignore_case: bool = False
+    collapse_whitespace: bool = False
+    nfkc: bool = False
+    strip_markdown: bool = False
+    whole_word: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        ignore_case: bool = False,
+        normalize: bool = False,
+        collapse_whitespace: bool = False,
+        nfkc: bool = False,
+        strip_markdown: bool = False,
+        whole_word: bool = False,
+    ) -> TextOptions:
+        """``normalize=True`` is shorthand for whitespace, NFKC and markdown together."""
+        return cls(
+            ignore_case=ignore_case,
+            collapse_whitespace=collapse_whitespace or normalize,
+            nfkc=nfkc or normalize,
+            strip_markdown=strip_markdown or normalize,
+            whole_word=whole_word,
+        )
+
+    def names(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name)]
+
+    def suffix(self) -> str:
+        names = self.names()
+        return f" ({', '.join(names)})" if names else ""
+
+    def kwargs(self) -> str:
+        """The options as keyword arguments, for reprs."""
+        return "".join(f", {name}=True" for name in self.names())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one check: ``headline`` says why it passed or failed."""
+
+    ok: bool
+    headline: str
+    details: tuple[str, ...] = ()
+
+
+def require_text(value: object, what: str) -> str:
+    """Refuse non-string output with a message that names the usual fix."""
+    if isinstance(value, str):
+        return value
+    hint = "pass the message text"
+    if value is None:
+        hint = (
+            "a message with tool calls has content None: check it with assert_tool_calls, "
+            "or pass the text"
+        )
+    elif hasattr(value, "output_text"):
+        hint = "pass response.output_text"
+    elif hasattr(value, "choices") or (isinstance(value, dict) and "choices" in value):
+        hint = "pass response.choices[0].message.content"
+    elif isinstance(value, bytes | bytearray):
+        hint = "decode it first, e.g. data.decode()"
+    raise ConfigError(
+        f"{what} expects the model output as a str, got {type_name(value)}: "
+        f"{show_value(value, 60)}; {hint}"
+    )
+
+
+def _require_needle(needle: object, what: str) -> str:
+    if not isinstance(needle, str):
+        raise ConfigError(
+            f"{what} expects the text to look for as a str, got {type_name(needle)}: {needle!r}"
+        )
+    if not needle:
+        raise ConfigError(
+            f"{what} got an empty needle, which every text contains; pass a non-empty str"
+        )
+    return needle
+
+
+def validate_needle(needle: object, options: TextOptions, what: str) -> str:
+    """Check a needle up front, so a bad one is a ConfigError, never a failed check."""
+    checked = _require_needle(needle, what)
+    _prepare_needle(checked, options, what)
+    return checked
+
+
+def _require_needles(needles: object, what: str) -> list[str]:
+    if isinstance(needles, str):
+        raise ConfigError(
+            f"{what} expects a list of strings, got the str {needles!r}; "
+            f"wrap it in a list, or use assert_contains for one needle"
+        )
+    if not isinstance(needles, Iterable):
+        raise ConfigError(f"{what} expects a list of strings, got {type_name(needles)}")
+    items = list(needles)
+    if not items:
+        raise ConfigError(f"{what} got no needles; pass at least one str")
+    return [_require_needle(item, what) for item in items]
+
+
+def _prepare(text: str, options: TextOptions, *, casefold: bool) -> Mapped:
+    return normalize_text(
+        text,
+        casefold=casefold and options.ignore_case,
+        nfkc=options.nfkc,
+        strip_markdown=options.strip_markdown,
+        collapse_whitespace=options.collapse_whitespace,
+    )
+
+
+def _prepare_needle(needle: str, options: TextOptions, what: str) -> str:
+    prepared = _prepare(needle, options, casefold=True).text
+    if not prepared:
+        raise ConfigError(
+            f"{what}: the needle {needle!r} is empty once normalised{options.suffix()}; "
+            f"pass a needle with visible text"
+        )
+    return prepared
+
+
+def find_hits(text: str, needle: str, options: TextOptions) -> list[tuple[int, int]]:
+    """Non-overlapping occurrences of ``needle`` as spans of the original ``text``."""
+    haystack = _prepare(text, options, casefold=True)
+    target = _prepare_needle(needle, options, "needle")
+    spans: list[tuple[int, int]] = []
+    if options.whole_word:
+        pattern = re.compile(r"(?<!\w)" + re.escape(target) + r"(?!\w)")
+        for match in pattern.finditer(haystack.text):
+            spans.append(haystack.span(match.start(), match.end()))
+        return spans
+    pos = haystack.text.find(target)
+    while pos >= 0:
+        spans.append(haystack.span(pos, pos + len(target)))
+        pos = haystack.text.find(target, pos + len(target))
+    return spans
+
+
+def _width(text: str) -> int:
+    """Terminal columns: wide East Asian characters take two, combining marks none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def context(text: str, start: int, end: int) -> tuple[str, str]:
+    """One line of context around ``text[start:end]`` and a caret line under it."""
+    left = max(start - _CONTEXT, 0)
+    right = min(end + _CONTEXT, len(text))
+    before = ("..." if left else "") + escape(text[left:start])
+    hit = escape(text[start:end])
+    after = escape(text[end:right]) + ("..." if right < len(text) else "")
+    line = f"'{before}{hit}{after}'"
+    carets = " " * (_width(before) + 1) + "^" * max(_width(hit), 1)
+    return line, carets
+
+
+_LENIENT: tuple[tuple[str, dict[str, bool]], ...] = (
+    ("ignore_case=True", {"ignore_case": True}),
+    ("whole_word=False", {"whole_word": False}),
+    ("normalize=True", {"collapse_whitespace": True, "nfkc": True, "strip_markdown": True}),
+    (
+        "ignore_case=True, normalize=True, whole_word=False",
+        {
+            "ignore_case": True,
+            "collapse_whitespace": True,
+            "nfkc": True,
+            "strip_markdown": True,
+            "whole_word": False,
+        },
+    ),
+)
+
+
+def _hints(text: str, needle: str, options: TextOptions) -> tuple[str, ...]:
+    """Teach: would a looser option have found it, or is something close there?"""
+    for label, change in _LENIENT:
+        looser = dataclasses.replace(options, **change)
+        if looser == options:
+            continue
+        try:
+            hits = find_hits(text, needle, looser)
+        except ConfigError:
+            continue
+        if hits:
+            start, end = hits[0]
+            return (f"hint: found {text[start:end]!r} at offset {start} with {label}",)
+    near = _nearest(text, needle)
+    return (near,) if near else ()
+
+
+_WORD = re.compile(r"\S+")
+
+
+def _nearest(text: str, needle: str) -> str:
+    if len(text) > 20_000:
+        return ""
+    words = list(_WORD.finditer(text))
+    size = max(len(needle.split()), 1)
+    windows: dict[str, int] = {}
+    for i in range(len(words)):
+        chunk = words[i : i + size]
+        if not chunk:
+            break
+        windows.setdefault(text[chunk[0].start() : chunk[-1].end()], chunk[0].start())
+    close = difflib.get_close_matches(needle, list(windows), n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f"hint: the closest passage is {close[0]!r} at offset {windows[close[0]]}"
+
+
+def check_contains(text: object, needle: str, options: TextOptions) -> Verdict:
+    text = require_text(text, "contains")
+    hits = find_hits(text, needle, options)
+    if hits:
+        return Verdict(True, f"{needle!r} found at offset {hits[0][0]}{options.suffix()}")
+    return Verdict(
+        False,
+        f"{needle!r} not found in the output{options.suffix()}",
+        _hints(text, needle, options),
+    )
+
+
+def check_not_contains(text: object, needle: str, options: TextOptions) -> Verdict:
+    text = require_text(text, "not-contains")
+    hits = find_hits(text, needle, options)
+    if not hits:
+        return Verdict(True, f"{needle!r} not found{options.suffix()}")
+    if len(hits) == 1:
+        headline = f"forbidden {needle!r} found at offset {hits[0][0]}{options.suffix()}"
+    else:
+        offsets = ", ".join(str(s) for s, _ in hits[:_MAX_HITS_SHOWN])
+        more = ", ..." if len(hits) > _MAX_HITS_SHOWN else ""
+        headline = (
+            f"forbidden {needle!r} found {len(hits)} times, at offsets {offsets}{more}"
+            f"{options.suffix()}"
+        )
+    details: list[str] = []
+    for start, end in hits[:_MAX_HITS_SHOWN]:
+        line, carets = context(text, start, end)
+        label = f"offset {start}: "
+        details.append(label + line)
+        details.append(" " * len(label) + carets)
+    return Verdict(False, headline, tuple(details))
+
+
+def check_contains_any(text: object, needles: Sequence[str], options: TextOptions) -> Verdict:
+    text = require_text(text, "contains-any")
+    for needle in needles:
+        hits = find_hits(text, needle, options)
+        if hits:
+            return Verdict(True, f"{needle!r} found at offset {hits[0][0]}{options.suffix()}")
+    shown = ", ".join(repr(n) for n in needles)
+    details: list[str] = []
+    for needle in needles:
+        details.extend(_hints(text, needle, options))
+    return Verdict(
+        False,
+        f"none of {len(needles)} needles found in the output{options.suffix()}: {shown}",
+        tuple(details[:_MAX_HITS_SHOWN]),
+    )
+
+
+def check_contains_all(text: object, needles: Sequence[str], options: TextOptions) -> Verdict:
+    text = require_text(text, "contains-all")
+    found: list[str] = []
+    missing: list[str] = []
+    for needle in needles:
+        hits = find_hits(text, needle, options)
+        if hits:
+            found.append(f"{needle!r} at offset {hits[0][0]}")
+        else:
+            missing.append(needle)
+    if not missing:
+        return Verdict(True, f"all {len(needles)} needles found{options.suffix()}")
+    shown = ", ".join(repr(n) for n in missing)
+    details: list[str] = []
+    if found:
+        details.append("found: " + ", ".join(found))
+    for needle in missing:
+        details.extend(_hints(text, needle, options))
+    return Verdict(
+        False,
+        f"{len(missing)} of {len(needles)} needles missing from the output"
+        f"{options.suffix()}: {shown}",
+        tuple(details),
+    )
+
+
+def compile_pattern(
+    pattern: str | re.Pattern[str], flags: int, options: TextOptions, what: str
+) -> re.Pattern[str]:
+    """Compile with ``ignore_case``/``whole_word`` folded in; bad patterns are ConfigError."""
+    if isinstance(pattern, re.Pattern):
+        source, flags = pattern.pattern, flags | pattern.flags
+    elif isinstance(pattern, str):
+        source = pattern
+    else:
+        raise ConfigError(
+            f"{what} expects a pattern as str or re.Pattern, got {type_name(pattern)}: {pattern!r}"
+        )
+    if not isinstance(source, str):
+        raise ConfigError(f"{what} expects a str pattern, got a bytes pattern {source!r}")
+    if options.ignore_case:
+        flags |= re.IGNORECASE
+    if options.whole_word:
+        source = rf"(?<!\w)(?:{source})(?!\w)"
+    try:
+        return re.compile(source, flags)
+    except re.error as exc:
+        raise ConfigError(
+            f"{what}: invalid regular expression /{pattern_source(pattern)}/: {exc}"
+        ) from None
+
+
+def pattern_source(pattern: str | re.Pattern[str]) -> str:
+    return pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+
+
+def check_mode(mode: object, what: str) -> MatchMode:
+    if mode == "search":
+        return "search"
+    if mode == "match":
+        return "match"
+    if mode == "fullmatch":
+        return "fullmatch"
+    raise ConfigError(
+        f"{what}: unknown mode {mode!r}{_close(str(mode), _MODES)}; "
+        f"use one of 'search', 'match', 'fullmatch'"
+    )
+
+
+def _close(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def run_pattern(
+    text: str, compiled: re.Pattern[str], mode: MatchMode, options: TextOptions
+) -> tuple[re.Match[str] | None, Mapped]:
+    # Case is handled by re.IGNORECASE, so the text is not case-folded here.
+    prepared = _prepare(text, options, casefold=False)
+    if mode == "search":
+        return compiled.search(prepared.text), prepared
+    if mode == "match":
+        return compiled.match(prepared.text), prepared
+    return compiled.fullmatch(prepared.text), prepared
+
+
+def check_matches(
+    text: object,
+    pattern: str | re.Pattern[str],
+    mode: MatchMode,
+    flags: int,
+    options: TextOptions,
+) -> Verdict:
+    text = require_text(text, "regex")
+    compiled = compile_pattern(pattern, flags, options, "regex")
+    match, prepared = run_pattern(text, compiled, mode, options)
+    shown = f"/{pattern_source(pattern)}/"
+    if match is not None:
+        start, end = prepared.span(match.start(), match.end())
+        return Verdict(
+            True,
+            f"{shown} ({mode}) matched {text[start:end]!r} at offset {start}{options.suffix()}",
+        )
+    details: tuple[str, ...] = ()
+    if mode != "search":
+        found = compiled.search(prepared.text)
+        if found is not None:
+            start, end = prepared.span(found.start(), found.end())
+            whole = "the whole output" if mode == "fullmatch" else "a match at offset 0"
+            details = (
+                f"hint: a search finds {text[start:end]!r} at offset {start}, "
+                f"but mode={mode!r} needs {whole}",
+            )
+    return Verdict(False, f"{shown} ({mode}) does not match the output{options.suffix()}", details)
+
+
+def failure_message(function: str, verdict: Verdict, text: object) -> str:
+    """The full message of an ``assert_*`` failure: headline, output, details."""
+    lines = [f"{function}: {verdict.headline}"]
+    if isinstance(text, str):
+        lines.append(f"  output ({len(text)} chars): {show_text(text)}")
+    lines.extend("  " + d for d in verdict.details)
+    return "\n".join(lines)
+
+
+def _fail(function: str, verdict: Verdict, text: object) -> None:
+    __tracebackhide__ = True
+    if not verdict.ok:
+        raise TextAssertionError(failure_message(function, verdict, text))
+
+
+def assert_contains(
+    text: object,
+    needle: str,
+    *,
+    ignore_case: bool = False,
+    normalize: bool = False,
+    collapse_whitespace: bool = False,
+    nfkc: bool = False,
+    strip_markdown: bool = False,
+    whole_word: bool = False,
+) -> int:
+    """Assert ``needle`` occurs in ``text``; return the offset of the first hit."""
+    __tracebackhide__ = True
+    options = TextOptions.build(
+        ignore_case=ignore_case,
+        normalize=normalize,
+        collapse_whitespace=collapse_whitespace,
+        nfkc=nfkc,
+        strip_markdown=strip_markdown,
+        whole_word=whole_word,
+    )
+    needle = validate_needle(needle, options, "assert_contains")
+    text = require_text(text, "assert_contains")
+    hits = find_hits(text, needle, options)
+    if not hits:
+        _fail("assert_contains", check_contains(text, needle, options), text)
+    return hits[0][0]
+
+
+def assert_not_contains(
+    text: object,
+    needle: str,
+    *,
+    ignore_case: bool = False,
+    normalize: bool = False,
+    collapse_whitespace: bool = False,
+    nfkc: bool = False,
+    strip_markdown: bool = False,
+    whole_word: bool = False,
+) -> None:
+    """Assert ``needle`` does not occur; a failure shows each hit's offset and context."""
+    __tracebackhide__ = True
+    options = TextOptions.build(
+        ignore_case=ignore_case,
+        normalize=normalize,
+        collapse_whitespace=collapse_whitespace,
+        nfkc=nfkc,
+        strip_markdown=strip_markdown,
+        whole_word=whole_word,
+    )
+    needle = validate_needle(needle, options, "assert_not_contains")
+    text = require_text(text, "assert_not_contains")
+    _fail("assert_not_contains", check_not_contains(text, needle, options), text)
+
+
+def assert_contains_any(
+    text: object,
+    needles: Iterable[str],
+    *,
+    ignore_case: bool = False,
+    normalize: bool = False,
+    collapse_whitespace: bool = False,
+    nfkc: bool = False,
+    strip_markdown: bool = False,
+    whole_word: bool = False,
+) -> str:
+    """Assert at least one needle occurs; return the first needle found."""
+    __tracebackhide__ = True
+    options = TextOptions.build(
+        ignore_case=ignore_case,
+        normalize=normalize,
+        collapse_whitespace=collapse_whitespace,
+        nfkc=nfkc,
+        strip_markdown=strip_markdown,
+        whole_word=whole_word,
+    )
+    items = [
+        validate_needle(n, options, "assert_contains_any")
+        for n in _require_needles(needles, "assert_contains_any")
+    ]
+    text = require_text(text, "assert_contains_any")
+    for needle in items:
+        if find_hits(text, needle, options):
+            return needle
+    _fail("assert_contains_any", check_contains_any(text, items, options), text)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def assert_contains_all(
+    text: object,
+    needles: Iterable[str],
+    *,
+    ignore_case: bool = False,
+    normalize: bool = False,
+    collapse_whitespace: bool = False,
+    nfkc: bool = False,
+    strip_markdown: bool = False,
+    whole_word: bool = False,
+) -> dict[str, int]:
+    """Assert every needle occurs; return each needle's first offset."""
+    __tracebackhide__ = True
+    options = TextOptions.build(
+        ignore_case=ignore_case,
+        normalize=normalize,
+        collapse_whitespace=collapse_whitespace,
+        nfkc=nfkc,
+        strip_markdown=strip_markdown,
+        whole_word=whole_word,
+    )
+    items = [
+        validate_needle(n, options, "assert_contains_all")
+        for n in _require_needles(needles, "assert_contains_all")
+    ]
+    text = require_text(text, "assert_contains_all")
+    verdict = check_contains_all(text, items, options)
+    _fail("assert_contains_all", verdict, text)
+    return {needle: find_hits(text, needle, options)[0][0] for needle in items}
+
+
+def assert_matches(
+    text: object,
+    pattern: str | re.Pattern[str],
+    *,
+    mode: MatchMode = "search",
+    flags: int = 0,
+    ignore_case: bool = False,
+    normalize: bool = False,
+    collapse_whitespace: bool = False,
+    nfkc: bool = False,
+    strip_markdown: bool = False,
+    whole_word: bool = False,
+) -> re.Match[str]:
+    """Assert the regex matches (``search``, ``match`` or ``fullmatch``); return the match.
+
+    With normalisation on, the match is against the normalised text.
+    """
+    __tracebackhide__ = True
+    checked_mode = check_mode(mode, "assert_matches")
+    options = TextOptions.build(
+        ignore_case=ignore_case,
+        normalize=normalize,
+        collapse_whitespace=collapse_whitespace,
+        nfkc=nfkc,
+        strip_markdown=strip_markdown,
+        whole_word=whole_word,
+    )
+    compiled = compile_pattern(pattern, flags, options, "assert_matches")
+    text = require_text(text, "assert_matches")
+    match, _ = run_pattern(text, compiled, checked_mode, options)
+    if match is None:
+        _fail("assert_matches", check_matches(text, pattern, checked_mode, flags, options), text)
+        raise AssertionError("unreachable")  # pragma: no cover
+    return match
