@@ -91,7 +91,7 @@ def validator_for(schema: Any, name: str = "the schema") -> Validator:
         )
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
-        cls.check_schema(schema)
+        cls.check_schema(schema)  # type: ignore[arg-type]  # bool schemas are valid too
     except jsonschema.exceptions.SchemaError as exc:
         draft = _DRAFTS.get(getattr(cls, "__name__", ""), "JSON Schema")
         hint = ""
@@ -117,9 +117,7 @@ def _leaf(error: jsonschema.exceptions.ValidationError) -> jsonschema.exceptions
 
 def schema_violations(validator: Validator, data: Any) -> list[str]:
     """Every violation as one line, most relevant first."""
-    errors = sorted(
-        validator.iter_errors(data), key=jsonschema.exceptions.relevance, reverse=True
-    )
+    errors = sorted(validator.iter_errors(data), key=jsonschema.exceptions.relevance, reverse=True)
     lines: list[str] = []
     for error in errors:
         leaf = _leaf(error)
@@ -146,9 +144,7 @@ def assert_json_schema(data: object, schema_or_path: object) -> Any:
     violations = schema_violations(validator, data)
     if violations:
         count = len(violations)
-        lines = [
-            f"assert_json_schema: {count} violation{'s' if count != 1 else ''} of {name}"
-        ]
+        lines = [f"assert_json_schema: {count} violation{'s' if count != 1 else ''} of {name}"]
         lines.extend("  " + v for v in violations[:MAX_VIOLATIONS])
         if count > MAX_VIOLATIONS:
             lines.append(f"  ... and {count - MAX_VIOLATIONS} more")

@@ -1,0 +1,380 @@
+"""The pytest plugin (entry point ``llm``): options, markers, fixtures, reports.
+
+Heavy parts (YAML, the HTTP adapters) are imported only when a test uses a cassette,
+so the plugin costs next to nothing in a run that does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ._errors import ConfigError, ReplayInterrupt
+from ._settings import in_ci, parse_bool, resolve
+
+if TYPE_CHECKING:
+    from .cassette import Cassette
+
+RECORD_MODES = ("none", "once", "new", "all")
+DUMMY_KEY = "pytest-llm-replay-key"
+
+_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
+_cassette_key = pytest.StashKey["Cassette"]()
+
+
+def _record_mode(value: str) -> str:
+    if value not in RECORD_MODES:
+        import difflib
+
+        near = difflib.get_close_matches(value, RECORD_MODES, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a record mode{hint}; use one of: {', '.join(RECORD_MODES)}"
+        )
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llm", "pytest-llm: record and replay LLM traffic")
+    group.addoption(
+        "--llm-record",
+        type=_record_mode,
+        default=None,
+        metavar="{none,once,new,all}",
+        help="none (default): replay only, network blocked; once: record cassettes that do "
+        "not exist; new: add missing interactions; all: re-record everything.",
+    )
+    group.addoption(
+        "--llm-cassette-dir",
+        default=None,
+        metavar="DIR",
+        help="where cassettes live, relative to the rootdir (default: cassettes).",
+    )
+    group.addoption(
+        "--llm-allow-network",
+        action="store_true",
+        default=None,
+        help="let requests that no cassette answers reach the real network (not recorded).",
+    )
+    group.addoption(
+        "--llm-replay-timing",
+        default=None,
+        metavar="off|real|SCALE",
+        help="replay streams with their recorded timing: off (default), real, or a scale "
+        "such as 0.1.",
+    )
+    parser.addini("llm_record", "default record mode (the CLI flag and env win)", default="")
+    parser.addini("llm_cassette_dir", "cassette directory, relative to the rootdir", default="")
+    parser.addini("llm_allow_network", "let unanswered requests reach the network", type="bool", default=False)
+    parser.addini("llm_replay_timing", "off, real, or a scale", default="")
+    parser.addini(
+        "llm_ignore_paths",
+        "JSON paths left out of request matching, added to the default volatile fields",
+        type="linelist",
+        default=[],
+    )
+    parser.addini("llm_redact_headers", "extra headers to redact", type="linelist", default=[])
+    parser.addini("llm_secret_patterns", "extra regexes of key-shaped strings", type="linelist", default=[])
+    parser.addini("llm_secret_allow", "regexes of key-shaped strings that are not secrets", type="linelist", default=[])
+    parser.addini("llm_check_unused", "fail a test that leaves recorded interactions unused", type="bool", default=False)
+    parser.addini("llm_allow_playback_repeats", "replay the last match again once all are used", type="bool", default=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "llm_cassette(path=None, *, record=None, ignore=None, allow_playback_repeats=None, "
+        "replay_timing=None, check_unused=None): record or replay this test's LLM traffic.",
+    )
+    config.pluginmanager.register(_Summary(config), "llm-summary")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Runs before conftests are imported: clients built at import time need a key to
+    # construct, and replay never sends it.
+    if os.environ.get("OPENAI_API_KEY") or _session_mode(early_config) != "none":
+        return
+    os.environ["OPENAI_API_KEY"] = DUMMY_KEY
+    early_config.add_cleanup(lambda: os.environ.pop("OPENAI_API_KEY", None))
+
+
+def _session_mode(config: pytest.Config) -> str:
+    try:
+        return str(
+            resolve(
+                "record",
+                cli=getattr(config.known_args_namespace, "llm_record", None),
+                ini=config.getini("llm_record"),
+                default="none",
+            ).value
+        )
+    except (ConfigError, ValueError):
+        return "none"
+
+
+# -- cassette naming ------------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]=,+@]+")
+_MAX_NAME = 100
+
+
+def cassette_name(item: pytest.Item) -> str:
+    """``TestClass.test_name[param]``, made file-safe; long ids shortened to a stable hash."""
+    parts = item.nodeid.split("::")[1:]
+    name = ".".join(parts) or item.name
+    safe = _UNSAFE.sub("_", name)
+    if len(safe) > _MAX_NAME or safe != name:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+        if len(safe) > _MAX_NAME:
+            safe = f"{safe[: _MAX_NAME - 12]}-{digest}"
+    return safe + ".yaml"
+
+
+def cassette_path(item: pytest.Item, cassette_dir: str) -> Path:
+    root = item.config.rootpath
+    try:
+        module = item.path.relative_to(root)
+    except ValueError:
+        module = Path(item.path.name)
+    base = Path(cassette_dir)
+    if not base.is_absolute():
+        base = root / base
+    return base / module.with_suffix("") / cassette_name(item)
+
+
+def _vcrpy_path(item: pytest.Item) -> Path:
+    """Where pytest-recording keeps the same test's cassette, for migration."""
+    return item.path.parent / "cassettes" / item.path.stem / f"{item.name}.yaml"
+
+
+# -- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def llm_cassette_config() -> dict[str, Any]:
+    """Override in a conftest to set cassette options for a directory of tests."""
+    return {}
+
+
+def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for mark in reversed(list(item.iter_markers("llm_cassette"))):
+        if mark.args:
+            if len(mark.args) > 1:
+                raise ConfigError(
+                    f"llm_cassette marker takes one positional argument (path), got {len(mark.args)}."
+                )
+            kwargs["path"] = mark.args[0]
+        kwargs.update(mark.kwargs)
+    allowed = {"path", "record", "ignore", "allow_playback_repeats", "replay_timing", "check_unused"}
+    unknown = set(kwargs) - allowed
+    if unknown:
+        import difflib
+
+        bad = sorted(unknown)[0]
+        near = difflib.get_close_matches(bad, allowed, n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"llm_cassette marker got an unknown keyword {bad!r}.{hint}\n"
+            f"Fix: use one of {', '.join(sorted(allowed))}."
+        )
+    return kwargs
+
+
+def _check_mode(value: Any, source: str) -> str:
+    try:
+        return _record_mode(str(value))
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
+    from .cassette import DEFAULT_IGNORE, Cassette, Redactor
+
+    item = request.node
+    cfg = item.config
+    marker = _marker_kwargs(item)
+    record = resolve(
+        "record",
+        cli=cfg.getoption("llm_record"),
+        marker=marker,
+        fixture=config_fixture,
+        ini=cfg.getini("llm_record"),
+        default="none",
+        convert=_check_mode,
+    )
+    blocked = None
+    if record.value != "none" and record.source != "command line" and in_ci():
+        blocked = (
+            f"CI is set and record mode {record.value!r} came from the {record.source}; "
+            "in CI, recording needs --llm-record given on the command line"
+        )
+    cdir = resolve(
+        "cassette_dir",
+        cli=cfg.getoption("llm_cassette_dir"),
+        fixture=config_fixture,
+        ini=cfg.getini("llm_cassette_dir"),
+        default="cassettes",
+    ).value
+    timing = resolve(
+        "replay_timing",
+        cli=cfg.getoption("llm_replay_timing"),
+        marker=marker,
+        fixture=config_fixture,
+        ini=cfg.getini("llm_replay_timing"),
+        default=None,
+    ).value
+
+    def flag(name: str) -> bool:
+        return bool(
+            resolve(
+                name,
+                marker=marker,
+                fixture=config_fixture,
+                ini=cfg.getini(f"llm_{name}"),
+                default=False,
+                convert=parse_bool,
+            ).value
+        )
+
+    if "path" in marker:
+        path = Path(marker["path"])
+        if not path.is_absolute():
+            base = Path(cdir)
+            path = (base if base.is_absolute() else cfg.rootpath / base) / path
+    else:
+        path = cassette_path(item, cdir)
+        if not path.exists() and _vcrpy_path(item).exists():
+            path = _vcrpy_path(item)
+    ignore = list(marker.get("ignore") or config_fixture.get("ignore") or DEFAULT_IGNORE)
+    ignore += list(cfg.getini("llm_ignore_paths"))
+    redactor = Redactor.build(
+        extra_headers=cfg.getini("llm_redact_headers"),
+        extra_patterns=cfg.getini("llm_secret_patterns"),
+        allow=cfg.getini("llm_secret_allow"),
+    )
+    nodeid = item.nodeid
+    hint = f"pytest --llm-record={{mode}} '{nodeid}'"
+    cassette = Cassette(
+        path,
+        record=record.value,
+        ignore=ignore,
+        allow_playback_repeats=flag("allow_playback_repeats"),
+        replay_timing=timing,
+        redactor=redactor,
+        rerecord_hint=hint,
+        record_blocked=blocked,
+    )
+    cassette.check_unused = flag("check_unused")  # type: ignore[attr-defined]
+    return cassette
+
+
+@pytest.fixture
+def llm_cassette(
+    request: pytest.FixtureRequest, llm_cassette_config: dict[str, Any]
+) -> Iterator[Cassette]:
+    """The test's cassette, active for the whole test: replays, or records when asked."""
+    from ._flow import router
+
+    cassette = _build_cassette(request, llm_cassette_config)
+    cassette.open()
+    item = request.node
+    item.stash[_cassette_key] = cassette
+    allow_net = resolve(
+        "allow_network",
+        cli=item.config.getoption("llm_allow_network"),
+        ini=item.config.getini("llm_allow_network"),
+        default=False,
+        convert=parse_bool,
+    ).value
+    mp = pytest.MonkeyPatch()
+    if not cassette.recording and not os.environ.get("OPENAI_API_KEY"):
+        mp.setenv("OPENAI_API_KEY", DUMMY_KEY)
+    with router.activate(cassette):
+        if cassette.recording or allow_net:
+            with router.allow_network():
+                yield cassette
+        else:
+            yield cassette
+    mp.undo()
+    reports = item.stash.get(_report_key, {})
+    failed = any(r.failed for r in reports.values())
+    cassette.close(failed=failed)
+    if cassette.misses and not failed:
+        # The application caught the miss; the test must still fail on it.
+        pytest.fail(cassette.misses[0], pytrace=False)
+    if getattr(cassette, "check_unused", False) and not failed and not cassette.recording:
+        if cassette.unused():
+            pytest.fail(cassette.explain_unused(), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _llm_cassette_marker(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("llm_cassette") is not None:
+        request.getfixturevalue("llm_cassette")
+
+
+# -- reports --------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep = yield
+    item.stash.setdefault(_report_key, {})[rep.when] = rep
+    exc = call.excinfo
+    if exc is not None and isinstance(exc.value, ReplayInterrupt):
+        # Show the miss itself, not a traceback through the SDK's internals.
+        rep.longrepr = str(exc.value)
+    if rep.when == "teardown":
+        cassette = item.stash.get(_cassette_key, None)
+        if cassette is not None and (cassette.written or cassette.not_written):
+            rep.llm_cassette = {  # type: ignore[attr-defined]
+                "path": str(cassette.written or cassette.path),
+                "recorded": len(cassette.recorded),
+                "not_written": cassette.not_written,
+            }
+    return rep
+
+
+class _Summary:
+    """Collects what cassettes were written, from this process or from xdist workers."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.written: list[dict[str, Any]] = []
+        self.not_written: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        info = getattr(report, "llm_cassette", None)
+        if info:
+            (self.not_written if info.get("not_written") else self.written).append(info)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not (self.written or self.not_written):
+            return
+        tr = terminalreporter
+        tr.section("pytest-llm")
+        if self.written:
+            n = sum(int(w["recorded"]) for w in self.written)
+            tr.write_line(f"recorded {n} interactions into {len(self.written)} cassettes:")
+            for w in sorted(self.written, key=lambda w: str(w["path"])):
+                tr.write_line(f"  {_rel(self.config, w['path'])} (+{w['recorded']})")
+        for w in self.not_written:
+            tr.write_line(f"not written: {w['not_written']}")
+
+
+def _rel(config: pytest.Config, path: str) -> str:
+    try:
+        return str(Path(path).relative_to(config.rootpath))
+    except ValueError:
+        return path

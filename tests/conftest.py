@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from loopback import LoopbackServer  # noqa: E402
+
+# Imported here so pytester's in-process runs keep them instead of re-importing each time.
+import openai  # noqa: E402, F401
+import yaml  # noqa: E402, F401
+
+LOOPBACK_SOURCE = (Path(__file__).parent / "loopback.py").read_text()
+
+
+@pytest.fixture
+def loopback() -> Iterator[LoopbackServer]:
+    """A real OpenAI-compatible HTTP server on 127.0.0.1, stopped after the test."""
+    with LoopbackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_project(pytester: pytest.Pytester, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A pytester project whose tests talk to the loopback server via LOOPBACK_URL."""
+    monkeypatch.setenv("LOOPBACK_URL", loopback.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-" + "a" * 40)
+    monkeypatch.delenv("CI", raising=False)
+    for var in ("PYTEST_LLM_RECORD", "PYTEST_LLM_CASSETTE_DIR", "PYTEST_LLM_ALLOW_NETWORK"):
+        monkeypatch.delenv(var, raising=False)
+    pytester.makepyfile(loopback=LOOPBACK_SOURCE)
+    return pytester

@@ -1,0 +1,340 @@
+"""Record from a real loopback server, stop it, replay offline: the main user journey."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from loopback import LoopbackServer
+
+APP_TEST = """
+import os
+import openai
+import pytest
+
+PROMPT = {prompt!r}
+
+@pytest.mark.llm_cassette
+def test_triage():
+    client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+    reply = client.chat.completions.create(
+        model="smollm2", messages=[{{"role": "user", "content": PROMPT}}]
+    )
+    assert reply.choices[0].message.content == "Echo: " + {expected!r}
+"""
+
+
+def write_app(p: pytest.Pytester, prompt: str, expected: str | None = None) -> None:
+    p.makepyfile(test_app=APP_TEST.format(prompt=prompt, expected=expected or prompt))
+
+
+def test_record_then_replay_with_the_server_stopped(
+    llm_project: pytest.Pytester, loopback: LoopbackServer
+) -> None:
+    write_app(llm_project, "printer on fire")
+    result = llm_project.runpytest("--llm-record=once")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= pytest-llm =*",
+            "recorded 1 interactions into 1 cassettes:",
+            "  cassettes/test_app/test_triage.yaml (+1)",
+        ]
+    )
+    assert len(loopback.requests) == 1
+    cassette = llm_project.path / "cassettes" / "test_app" / "test_triage.yaml"
+    doc = yaml.safe_load(cassette.read_text())
+    assert doc["format"] == "pytest-llm-cassette"
+    assert doc["interactions"][0]["request"]["headers"]["authorization"] == "REDACTED"
+    assert doc["interactions"][0]["meta"]["usage"]["total_tokens"] == 9
+
+    loopback.stop()
+    replay = llm_project.runpytest()
+    replay.assert_outcomes(passed=1)
+    assert len(loopback.requests) == 1
+    assert "pytest-llm" not in replay.stdout.str()
+
+
+def test_changed_prompt_fails_with_json_path_diff_and_no_retries(
+    llm_project: pytest.Pytester,
+) -> None:
+    write_app(llm_project, "printer on fire")
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    write_app(llm_project, "printer is on fire")
+    result = llm_project.runpytest("--log-level=DEBUG")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_triage _*",
+            "pytest-llm: no recorded response matches this request (record mode: none)",
+            "  request:  POST /v1/chat/completions",
+            '  body:     {"model":"smollm2","messages":[{"role":"user","content":"printer is on fire"}]}',
+            "  cassette: */cassettes/test_app/test_triage.yaml (1 interactions)",
+            "nearest recorded requests (recorded != request):",
+            "  interactions[0] (line 11): POST /v1/chat/completions, 1 difference",
+            "      messages[0].content: 'printer on fire' != 'printer is on fire'",
+            "fix: record it with: pytest --llm-record=new 'test_app.py::test_triage'",
+            "     (or re-record the whole cassette with: pytest --llm-record=all 'test_app.py::test_triage')",
+        ]
+    )
+    out = result.stdout.str()
+    assert out.count("Sending HTTP Request") == 1
+    assert "Retrying request" not in out
+    assert "Connection error" not in out
+
+
+def test_missing_cassette_names_the_path_and_the_flag(llm_project: pytest.Pytester) -> None:
+    write_app(llm_project, "hello")
+    result = llm_project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-llm: cassette not found: */cassettes/test_app/test_triage.yaml (record mode: none)",
+            "  request: POST /v1/chat/completions",
+            "fix: record it with: pytest --llm-record=once 'test_app.py::test_triage'",
+        ]
+    )
+
+
+def test_unknown_record_mode_is_a_usage_error(llm_project: pytest.Pytester) -> None:
+    write_app(llm_project, "hello")
+    result = llm_project.runpytest("--llm-record=onse")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*argument --llm-record: 'onse' is not a record mode (did you mean 'once'?); "
+            "use one of: none, once, new, all"
+        ]
+    )
+
+
+def test_unknown_record_mode_in_the_marker_names_the_source(llm_project: pytest.Pytester) -> None:
+    llm_project.makepyfile(
+        test_app="""
+        import pytest
+        @pytest.mark.llm_cassette(record="everything")
+        def test_x():
+            pass
+        """
+    )
+    result = llm_project.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*ConfigError: llm_cassette marker keyword record: 'everything' is not a record mode; *"]
+    )
+
+
+def test_ci_without_the_flag_does_not_record(
+    llm_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer
+) -> None:
+    write_app(llm_project, "hello")
+    llm_project.makeini("[pytest]\nllm_record = once\n")
+    monkeypatch.setenv("CI", "true")
+    result = llm_project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "recording is off: CI is set and record mode 'once' came from the ini option "
+            "llm_record; in CI, recording needs --llm-record given on the command line",
+        ]
+    )
+    assert loopback.requests == []
+    assert not (llm_project.path / "cassettes").exists()
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    assert len(loopback.requests) == 1
+
+
+def test_new_mode_adds_only_the_missing_interaction(
+    llm_project: pytest.Pytester, loopback: LoopbackServer
+) -> None:
+    write_app(llm_project, "one")
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    llm_project.makepyfile(
+        test_app=APP_TEST.format(prompt="one", expected="one")
+        + """
+@pytest.mark.llm_cassette("test_app/test_triage.yaml")
+def test_second():
+    client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+    for prompt in ("one", "two"):
+        client.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": prompt}])
+"""
+    )
+    llm_project.runpytest("--llm-record=new", "-k", "second").assert_outcomes(passed=1)
+    assert len(loopback.requests) == 2  # "one" replayed, "two" recorded
+    doc = yaml.safe_load((llm_project.path / "cassettes/test_app/test_triage.yaml").read_text())
+    prompts = [i["request"]["json"]["messages"][0]["content"] for i in doc["interactions"]]
+    assert prompts == ["one", "two"]
+    assert doc["meta"]["interactions"] == 2
+
+
+def test_all_mode_keeps_the_old_cassette_when_the_test_fails(
+    llm_project: pytest.Pytester,
+) -> None:
+    write_app(llm_project, "stable")
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    path = llm_project.path / "cassettes/test_app/test_triage.yaml"
+    before = path.read_text()
+    write_app(llm_project, "stable", expected="something else")
+    result = llm_project.runpytest("--llm-record=all")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "not written: */cassettes/test_app/test_triage.yaml was not re-recorded because "
+            "the test failed; the old cassette is kept."
+        ]
+    )
+    assert path.read_text() == before
+
+
+def test_identical_requests_replay_in_recorded_order(llm_project: pytest.Pytester, loopback: LoopbackServer) -> None:
+    llm_project.makepyfile(
+        test_app="""
+        import os, openai, pytest
+
+        @pytest.mark.llm_cassette
+        def test_repeat(llm_cassette):
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            ids = []
+            for _ in range(3):
+                r = client.chat.completions.with_raw_response.create(
+                    model="m", messages=[{"role": "user", "content": "same"}]
+                )
+                ids.append(r.headers["x-served"])
+            assert ids == ["1", "2", "3"]
+        """
+    )
+    counter = iter(range(1, 100))
+    original = loopback.RequestHandlerClass.end_headers
+
+    def end_headers(handler):  # type: ignore[no-untyped-def]
+        handler.send_header("x-served", str(next(counter)))
+        original(handler)
+
+    loopback.RequestHandlerClass.end_headers = end_headers  # type: ignore[method-assign]
+    try:
+        llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    finally:
+        loopback.RequestHandlerClass.end_headers = original  # type: ignore[method-assign]
+    loopback.stop()
+    llm_project.runpytest().assert_outcomes(passed=1)
+    # a fourth identical call has nothing left to replay
+    llm_project.makepyfile(
+        test_more="""
+        import os, openai, pytest
+
+        @pytest.mark.llm_cassette("test_app/test_repeat.yaml")
+        def test_four():
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            for _ in range(4):
+                client.chat.completions.create(model="m", messages=[{"role": "user", "content": "same"}])
+        """
+    )
+    result = llm_project.runpytest("test_more.py")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["all 3 recorded responses for this exact request were already used; *"]
+    )
+
+
+def test_concurrent_requests_match_in_any_order(llm_project: pytest.Pytester, loopback: LoopbackServer) -> None:
+    llm_project.makepyfile(
+        test_app="""
+        import asyncio, os, random, openai, pytest
+
+        @pytest.mark.llm_cassette
+        def test_gather():
+            async def main():
+                client = openai.AsyncOpenAI(base_url=os.environ["LOOPBACK_URL"])
+                prompts = [f"p{i}" for i in range(8)]
+                random.shuffle(prompts)
+                async def one(p):
+                    r = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": p}])
+                    return p, r.choices[0].message.content
+                return await asyncio.gather(*(one(p) for p in prompts))
+            for p, text in asyncio.run(main()):
+                assert text == "Echo: " + p
+        """
+    )
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    loopback.stop()
+    for _ in range(3):
+        llm_project.runpytest().assert_outcomes(passed=1)
+
+
+def test_ignored_paths_and_key_order(llm_project: pytest.Pytester) -> None:
+    llm_project.makepyfile(
+        test_app="""
+        import os, openai, pytest, uuid
+
+        @pytest.mark.llm_cassette(ignore=["user", "metadata.trace"])
+        def test_volatile():
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "x"}],
+                user=uuid.uuid4().hex, metadata={"trace": uuid.uuid4().hex},
+            )
+        """
+    )
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    llm_project.runpytest().assert_outcomes(passed=1)
+
+
+def test_check_unused_fails_at_teardown(
+    llm_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm_project.makepyfile(
+        test_app="""
+        import os, openai, pytest
+
+        @pytest.mark.llm_cassette(check_unused=True)
+        def test_app():
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            n = int(os.environ.get("CALLS", "2"))
+            for i in range(n):
+                client.chat.completions.create(model="m", messages=[{"role": "user", "content": str(i)}])
+        """
+    )
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    llm_project.runpytest().assert_outcomes(passed=1)
+    monkeypatch.setenv("CALLS", "1")
+    result = llm_project.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-llm: 1 recorded interactions in */cassettes/test_app/test_app.yaml were never used:",
+            "  interactions[[]1] (line *): POST http://127.0.0.1:*/v1/chat/completions",
+            "fix: remove them by re-recording with --llm-record=all, or drop the check (check_unused=False).",
+        ]
+    )
+
+
+def test_application_that_swallows_the_miss_still_fails(llm_project: pytest.Pytester) -> None:
+    llm_project.makepyfile(
+        test_app="""
+        import os, openai, pytest
+
+        @pytest.mark.llm_cassette
+        def test_swallow():
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            try:
+                client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+            except BaseException:
+                pass
+        """
+    )
+    result = llm_project.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["pytest-llm: cassette not found: *"])
+
+
+def test_replay_provides_a_dummy_key(llm_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_app(llm_project, "k")
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    monkeypatch.delenv("OPENAI_API_KEY")
+    llm_project.makeconftest(
+        """
+        import openai
+        CLIENT = openai.OpenAI()  # built at import time, before any fixture
+        """
+    )
+    llm_project.runpytest().assert_outcomes(passed=1)
