@@ -156,7 +156,7 @@ def show_json(value: object, limit: int = 80) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the nearest choices, or ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     if not close:
         return ""
     return "; did you mean " + " or ".join(repr(c) for c in close) + "?"

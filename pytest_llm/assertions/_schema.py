@@ -99,7 +99,7 @@ def validator_for(schema: Any, name: str = "the schema") -> Validator:
             hint = did_you_mean(exc.instance, _TYPES)
         raise ConfigError(
             f"{name} is not a valid JSON Schema ({draft}): at {_schema_path(exc.path)}: "
-            f"{_short(exc.message)}{hint}; fix the schema (the data was not checked)"
+            f"{_short(exc.message)}; fix the schema (the data was not checked){hint}"
         ) from None
     validator: Validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
     return validator
