@@ -24,6 +24,7 @@ __all__ = [
     "SchemaViolationError",
     "TextAssertionError",
     "ToolCallAssertionError",
+    "chars",
     "did_you_mean",
     "escape",
     "indent",
@@ -164,6 +165,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def indent(lines: Iterable[str], prefix: str = "  ") -> list[str]:
     return [prefix + line for line in lines]
+
+
+def chars(count: int) -> str:
+    return f"{count} char" if count == 1 else f"{count} chars"
 
 
 def type_name(value: object) -> str:

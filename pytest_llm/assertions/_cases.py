@@ -26,6 +26,7 @@ from pytest_llm._errors import ConfigError
 from ._base import (
     CaseFailedError,
     LLMAssertionError,
+    chars,
     did_you_mean,
     json_path,
     show_text,
@@ -194,7 +195,7 @@ class CaseResult:
         ]
         lines.extend("  " + r.line() for r in self.checks)
         if isinstance(self.output, str):
-            lines.append(f"  output ({len(self.output)} chars): {show_text(self.output)}")
+            lines.append(f"  output ({chars(len(self.output))}): {show_text(self.output)}")
         else:
             lines.append(f"  output: {show_value(self.output, 120)}")
         return "\n".join(lines)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._base import JSONMismatchError, JSONNotFoundError, show_text
+from ._base import JSONMismatchError, JSONNotFoundError, chars, show_text
 from ._diff import json_diff
 from ._text import require_text
 
@@ -423,7 +423,7 @@ def extract_json(text: object, *, repair: bool = False) -> JSONMatch:
         return _match(text, [best, *rest])
     if candidates:
         return _match(text, candidates)
-    lines = [f"extract_json: no JSON found in the output ({len(text)} chars)"]
+    lines = [f"extract_json: no JSON found in the output ({chars(len(text))})"]
     lines.append(f"  output: {show_text(text)}")
     lines.extend(f"  tried {error}" for error in errors)
     if repaired:

@@ -71,7 +71,8 @@ def _nfkc(m: Mapped) -> Mapped:
     total = ends[-1] if ends else 0
     scale = total / max(len(whole), 1)
     approx = [min(int(k * scale), max(total - 1, 0)) for k in range(len(whole))]
-    return Mapped(whole, approx, [min(a + 1, total) for a in approx])
+    approx_ends = [max(b, a + 1) for a, b in zip(approx, [*approx[1:], total], strict=True)]
+    return Mapped(whole, approx, [min(e, total) for e in approx_ends])
 
 
 def _sub(m: Mapped, pattern: re.Pattern[str], keep: tuple[int, ...] = ()) -> Mapped:

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pytest_llm._errors import ConfigError
 
-from ._base import TextAssertionError, escape, show_text, show_value, type_name
+from ._base import TextAssertionError, chars, escape, show_text, show_value, type_name
 from ._normalize import Mapped, normalize_text
 
 __all__ = [
@@ -435,7 +435,7 @@ def failure_message(function: str, verdict: Verdict, text: object) -> str:
     """The full message of an ``assert_*`` failure: headline, output, details."""
     lines = [f"{function}: {verdict.headline}"]
     if isinstance(text, str):
-        lines.append(f"  output ({len(text)} chars): {show_text(text)}")
+        lines.append(f"  output ({chars(len(text))}): {show_text(text)}")
     lines.extend("  " + d for d in verdict.details)
     return "\n".join(lines)
 
