@@ -115,9 +115,19 @@ def _leaf(error: jsonschema.exceptions.ValidationError) -> jsonschema.exceptions
     return best if best is not None else error
 
 
+def _relevance(error: jsonschema.exceptions.ValidationError) -> tuple[Any, ...]:
+    """jsonschema's relevance: shallow first, weak (anyOf/oneOf) last; the sort is stable,
+    so ties keep the order the validator met them in (schema order, array index order)."""
+    return (
+        len(error.path),
+        error.validator in jsonschema.exceptions.WEAK_MATCHES,
+        error.validator not in jsonschema.exceptions.STRONG_MATCHES,
+    )
+
+
 def schema_violations(validator: Validator, data: Any) -> list[str]:
     """Every violation as one line, most relevant first."""
-    errors = sorted(validator.iter_errors(data), key=jsonschema.exceptions.relevance, reverse=True)
+    errors = sorted(validator.iter_errors(data), key=_relevance)
     lines: list[str] = []
     for error in errors:
         leaf = _leaf(error)

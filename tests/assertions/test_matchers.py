@@ -151,7 +151,7 @@ def test_answer():
     )
     result.stdout.fnmatch_lines(
         [
-            ">       assert answer == IContains(\"paris\") & NotContains(\"Berlin\")",
+            '>       assert answer == IContains("paris") & NotContains("Berlin")',
             "E       AssertionError: assert 'The capital is Berlin.' == IContains('paris') & NotContains('Berlin')",
             "E         FAIL IContains('paris') & NotContains('Berlin'): 0 of 2 parts match",
             "E           FAIL IContains('paris'): 'paris' not found in the output (ignore_case)",
