@@ -339,6 +339,7 @@ def assert_tool_calls(
                 )
 
     if order == "exact":
+        before = len(problems)
         for i, (call, want) in enumerate(zip(calls, wanted, strict=False)):
             for problem in _args_problems(call, want, args):
                 if call.name != want.name:
@@ -350,7 +351,7 @@ def assert_tool_calls(
         for i in range(len(calls), len(wanted)):
             problems.append(f"expected [{i}] {wanted[i].render()}: no such call")
         if (
-            problems
+            len(problems) > before
             and len(calls) == len(wanted)
             and len(_assign(calls, wanted, args)) == len(wanted)
         ):

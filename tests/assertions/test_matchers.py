@@ -1,3 +1,4 @@
+# ruff: noqa: SIM300  (text == matcher, with the output first, is the API under test)
 from __future__ import annotations
 
 import pytest

@@ -41,7 +41,7 @@ def test_every_error_with_path_and_value() -> None:
         "  $.items[1].price: Input should be a valid number, unable to parse string as a number (got 'x')",
     ]
     assert isinstance(excinfo.value, AssertionError)
-    assert [e["loc"] for e in excinfo.value.errors][0] == ("customer",)
+    assert excinfo.value.errors[0]["loc"] == ("customer",)
 
 
 def test_type_adapter_types() -> None:

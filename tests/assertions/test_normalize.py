@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (fullwidth letters are the point of these tests)
 from __future__ import annotations
 
 import pytest
