@@ -291,9 +291,16 @@ def _redactor(
     cls: type[Redactor], *, extra_headers: list[str], patterns: list[str], allow: list[str]
 ) -> Redactor:
     from ._errors import ConfigError
+    from .cassette._redact import DEFAULT_SECRET_PATTERNS, SENSITIVE_HEADERS
 
+    named = dict(DEFAULT_SECRET_PATTERNS)
+    named.update({f"secret pattern {p!r}": p for p in patterns})
     try:
-        return cls.build(extra_headers=extra_headers, extra_patterns=patterns, allow=allow)
+        return cls(
+            headers=SENSITIVE_HEADERS | {h.lower() for h in extra_headers},
+            secret_patterns=named,
+            allow=list(allow),
+        )
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
 
@@ -398,7 +405,7 @@ def _scan(base: Segs, data: Any, red: Redactor, skip: set[Segs]) -> Iterator[tup
         if hit is not None:
             _, name, masked = hit
             what = f"{_render(segs)} (key)" if is_key else _render(segs)
-            yield segs, f"{what} holds something shaped like a {name} ({masked})"
+            yield segs, f"{what} holds something shaped like {_article(name)} {name} ({masked})"
 
 
 def _strings(segs: Segs, data: Any) -> Iterator[tuple[Segs, str, bool]]:
@@ -413,6 +420,10 @@ def _strings(segs: Segs, data: Any) -> Iterator[tuple[Segs, str, bool]]:
     elif isinstance(data, list | tuple):
         for i, v in enumerate(data):
             yield from _strings((*segs, i), v)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeio" else "a"
 
 
 def _render(segs: Segs) -> str:
