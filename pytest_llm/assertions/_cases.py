@@ -218,6 +218,7 @@ def assert_case(case: Case, output: Any) -> CaseResult:
 
 
 def _text_of(output: Any, check: str) -> str | None:
+    __tracebackhide__ = True
     if isinstance(output, str):
         return output
     from ._text import require_text

@@ -34,6 +34,7 @@ def format_model_errors(errors: Sequence[Any]) -> list[str]:
 
 
 def _adapter(model: Any) -> Any:
+    __tracebackhide__ = True
     import pydantic
 
     if isinstance(model, type) and issubclass(model, pydantic.BaseModel):

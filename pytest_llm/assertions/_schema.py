@@ -31,6 +31,7 @@ _MESSAGE_LIMIT = 200
 
 def load_schema(schema_or_path: object, *, base: Path | None = None) -> tuple[Any, str]:
     """Return ``(schema, name)``; a str or path is a JSON (or YAML) file to read."""
+    __tracebackhide__ = True
     if isinstance(schema_or_path, Mapping | bool):
         name = ""
         if isinstance(schema_or_path, Mapping) and isinstance(schema_or_path.get("title"), str):
@@ -84,6 +85,7 @@ _TYPES = ("array", "boolean", "integer", "null", "number", "object", "string")
 
 def validator_for(schema: Any, name: str = "the schema") -> Validator:
     """A validator for ``schema`` after checking the schema itself (ConfigError if broken)."""
+    __tracebackhide__ = True
     if not isinstance(schema, Mapping | bool):
         raise ConfigError(
             f"{name} is not a JSON Schema: expected an object or a boolean, got "

@@ -99,6 +99,7 @@ class Verdict:
 
 def require_text(value: object, what: str) -> str:
     """Refuse non-string output with a message that names the usual fix."""
+    __tracebackhide__ = True
     if isinstance(value, str):
         return value
     hint = "pass the message text"
@@ -120,6 +121,7 @@ def require_text(value: object, what: str) -> str:
 
 
 def _require_needle(needle: object, what: str) -> str:
+    __tracebackhide__ = True
     if not isinstance(needle, str):
         raise ConfigError(
             f"{what} expects the text to look for as a str, got {type_name(needle)}: {needle!r}"
@@ -133,12 +135,14 @@ def _require_needle(needle: object, what: str) -> str:
 
 def validate_needle(needle: object, options: TextOptions, what: str) -> str:
     """Check a needle up front, so a bad one is a ConfigError, never a failed check."""
+    __tracebackhide__ = True
     checked = _require_needle(needle, what)
     _prepare_needle(checked, options, what)
     return checked
 
 
 def _require_needles(needles: object, what: str) -> list[str]:
+    __tracebackhide__ = True
     if isinstance(needles, str):
         raise ConfigError(
             f"{what} expects a list of strings, got the str {needles!r}; "
@@ -163,6 +167,7 @@ def _prepare(text: str, options: TextOptions, *, casefold: bool) -> Mapped:
 
 
 def _prepare_needle(needle: str, options: TextOptions, what: str) -> str:
+    __tracebackhide__ = True
     prepared = _prepare(needle, options, casefold=True).text
     if not prepared:
         raise ConfigError(
@@ -345,6 +350,7 @@ def compile_pattern(
     pattern: str | re.Pattern[str], flags: int, options: TextOptions, what: str
 ) -> re.Pattern[str]:
     """Compile with ``ignore_case``/``whole_word`` folded in; bad patterns are ConfigError."""
+    __tracebackhide__ = True
     if isinstance(pattern, re.Pattern):
         source, flags = pattern.pattern, flags | pattern.flags
     elif isinstance(pattern, str):
@@ -372,6 +378,7 @@ def pattern_source(pattern: str | re.Pattern[str]) -> str:
 
 
 def check_mode(mode: object, what: str) -> MatchMode:
+    __tracebackhide__ = True
     if mode == "search":
         return "search"
     if mode == "match":

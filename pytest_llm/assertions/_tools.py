@@ -117,6 +117,7 @@ def _message_text(message: Mapping[str, Any]) -> str | None:
 
 
 def _choice(data: Mapping[str, Any], choice: int) -> Mapping[str, Any]:
+    __tracebackhide__ = True
     choices = data.get("choices") or []
     if not isinstance(choices, list) or choice >= len(choices):
         raise ConfigError(
@@ -155,6 +156,7 @@ def _from_chunks(chunks: Sequence[Any], choice: int) -> tuple[list[ToolCall], st
 
 def _parse(response: object, choice: int) -> tuple[list[ToolCall], str | None]:
     """The calls and the text the model wrote besides them (for messages)."""
+    __tracebackhide__ = True
     data = _plain(response)
     if isinstance(data, Mapping):
         if "choices" in data:
@@ -194,6 +196,7 @@ def _parse(response: object, choice: int) -> tuple[list[ToolCall], str | None]:
 
 def parse_tool_calls(response: object, *, choice: int = 0) -> list[ToolCall]:
     """Every tool call in a chat completion or Responses API response, in order."""
+    __tracebackhide__ = True
     return _parse(response, choice)[0]
 
 
@@ -208,6 +211,7 @@ def response_text(response: object, *, choice: int = 0) -> str | None:
 
 
 def _expected(item: object) -> ToolCall:
+    __tracebackhide__ = True
     if isinstance(item, ToolCall):
         return item
     if isinstance(item, str):
@@ -226,6 +230,7 @@ def _expected(item: object) -> ToolCall:
 
 def _tool_schemas(tools: Iterable[Any]) -> dict[str, Any]:
     """Tool name -> parameters schema (None for tools without one), from request tools."""
+    __tracebackhide__ = True
     from ._schema import validator_for
 
     found: dict[str, Any] = {}
@@ -281,6 +286,7 @@ def _assign(calls: list[ToolCall], expected: list[ToolCall], mode: ArgsMode) -> 
 
 
 def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
+    __tracebackhide__ = True
     if value not in choices:
         options = " or ".join(repr(c) for c in choices)
         raise ConfigError(
