@@ -42,6 +42,10 @@ class TestStrategies:
         assert found.value == [2]
         assert [c.value for c in found.candidates] == [[2], [1]]
 
+    def test_unlabelled_fence_wins_over_a_python_one(self) -> None:
+        found = extract_json("```python\n[1]\n```\n```\n[2]\n```")
+        assert (found.value, found.label) == ([2], "")
+
     def test_prose_around(self) -> None:
         text = 'Sure! The result is {"city": "Paris"}. Let me know.'
         found = extract_json(text)
