@@ -67,6 +67,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self.commands: tuple[str, ...] = ()
         self.nested: dict[str, tuple[str, ...]] = {}
+        self.children: dict[str, _Parser] = {}
 
     def error(self, message: str) -> NoReturn:
         m = re.search(r"invalid choice: '([^']*)'", message)
@@ -160,6 +161,7 @@ def _build_parser() -> _Parser:
 
     parser.commands = ("cassettes",)
     parser.nested = {"cassettes": ("check", "stats")}
+    parser.children = {"cassettes": cas}
     cas.commands = ("check", "stats")
     return parser
 
@@ -182,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     run = getattr(args, "run", None)
     if run is None:
-        which = parser if args.command is None else _subparser(parser, args.command)
+        which = parser.children.get(args.command, parser)
         which.print_usage(sys.stderr)
         print(f"{which.prog}: error: choose a command (see {which.prog} --help)", file=sys.stderr)
         return 2
@@ -196,18 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            found: argparse.ArgumentParser = action.choices[name]
-            return found
-    return parser  # pragma: no cover
-
-
 # -- finding the files --------------------------------------------------------------
 
 
-def collect(paths: Sequence[str]) -> list[Path]:
+def collect(paths: Sequence[str], action: str = "check") -> list[Path]:
     """The cassette files named by ``paths``: files as given, directories walked."""
     out: list[Path] = []
     seen: set[Path] = set()
@@ -226,7 +220,7 @@ def collect(paths: Sequence[str]) -> list[Path]:
         elif not paths:
             raise UsageError(
                 f"no {DEFAULT_PATH}/ directory here ({Path.cwd()}).\n"
-                f"Fix: name the cassette files or directories: {PROG} cassettes check PATH..."
+                f"Fix: name the cassette files or directories: {PROG} cassettes {action} PATH..."
             )
         else:
             raise UsageError(f"{raw}: no such file or directory.")
@@ -262,11 +256,9 @@ SECRET_FIX = (
 
 
 def _run_check(args: argparse.Namespace, out: TextIO) -> int:
-    from .cassette._redact import Redactor
-
-    files = collect(args.paths)
+    files = collect(args.paths, "check")
     redactor = _redactor(
-        Redactor, extra_headers=args.redact_header, patterns=args.secret_pattern, allow=args.allow
+        extra_headers=args.redact_header, patterns=args.secret_pattern, allow=args.allow
     )
     findings: list[Finding] = []
     interactions = 0
@@ -282,21 +274,19 @@ def _run_check(args: argparse.Namespace, out: TextIO) -> int:
         f"checked {_plural(len(files), 'cassette')} ({_plural(interactions, 'interaction')}): {problems}",
         file=out,
     )
-    for fix in dict.fromkeys(f.fix for f in findings):
+    for fix in dict.fromkeys(f.fix for f in findings if f.fix):
         print(scrub(fix), file=out)
     return 1 if findings else 0
 
 
-def _redactor(
-    cls: type[Redactor], *, extra_headers: list[str], patterns: list[str], allow: list[str]
-) -> Redactor:
+def _redactor(*, extra_headers: list[str], patterns: list[str], allow: list[str]) -> Redactor:
     from ._errors import ConfigError
-    from .cassette._redact import DEFAULT_SECRET_PATTERNS, SENSITIVE_HEADERS
+    from .cassette._redact import DEFAULT_SECRET_PATTERNS, SENSITIVE_HEADERS, Redactor
 
     named = dict(DEFAULT_SECRET_PATTERNS)
     named.update({f"secret pattern {p!r}": p for p in patterns})
     try:
-        return cls(
+        return Redactor(
             headers=SENSITIVE_HEADERS | {h.lower() for h in extra_headers},
             secret_patterns=named,
             allow=list(allow),
@@ -650,7 +640,7 @@ def _run_stats(args: argparse.Namespace, out: TextIO) -> int:
     from ._errors import CassetteError
     from .cassette._format import load
 
-    files = collect(args.paths)
+    files = collect(args.paths, "stats")
     rows: list[Stats] = []
     problems: list[Finding] = []
     for path in files:
