@@ -498,8 +498,9 @@ class _Problems:
 
 
 def _schema_problems(doc: Any, problems: _Problems) -> None:
-    import jsonschema
+    from ._schema import require_jsonschema
 
+    jsonschema = require_jsonschema()
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])

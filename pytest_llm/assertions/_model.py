@@ -33,9 +33,20 @@ def format_model_errors(errors: Sequence[Any]) -> list[str]:
     return lines
 
 
+def _pydantic() -> Any:
+    __tracebackhide__ = True
+    try:
+        import pydantic
+    except ImportError:
+        raise ConfigError(
+            "assert_model needs the pydantic package; install it: pip install pydantic"
+        ) from None
+    return pydantic
+
+
 def _adapter(model: Any) -> Any:
     __tracebackhide__ = True
-    import pydantic
+    pydantic = _pydantic()
 
     if isinstance(model, type) and issubclass(model, pydantic.BaseModel):
         return None
@@ -55,8 +66,7 @@ def assert_model(text_or_data: object, model: type[M], *, repair: bool = False) 
     (``repair`` is passed on). Anything else is validated as is.
     """
     __tracebackhide__ = True
-    import pydantic
-
+    pydantic = _pydantic()
     adapter = _adapter(model)
     data: Any = text_or_data
     where = ""
@@ -69,7 +79,7 @@ def assert_model(text_or_data: object, model: type[M], *, repair: bool = False) 
     name = model.__name__ if adapter is None else repr(model)
     try:
         if adapter is None:
-            return cast("M", cast("type[pydantic.BaseModel]", model).model_validate(data))
+            return cast("M", model.model_validate(data))  # type: ignore[attr-defined]
         return cast("M", adapter.validate_python(data))
     except pydantic.ValidationError as exc:
         errors = exc.errors(include_url=False)

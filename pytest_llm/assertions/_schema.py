@@ -12,16 +12,15 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-import jsonschema.exceptions
-import jsonschema.validators
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from pytest_llm._errors import ConfigError
 
 from ._base import SchemaViolationError, did_you_mean, json_path, show_value, type_name
+
+if TYPE_CHECKING:
+    import jsonschema.exceptions
+    from jsonschema.protocols import Validator
 
 __all__ = ["assert_json_schema", "load_schema", "schema_violations", "validator_for"]
 
@@ -68,6 +67,20 @@ def load_schema(schema_or_path: object, *, base: Path | None = None) -> tuple[An
     )
 
 
+def require_jsonschema() -> Any:
+    """Import jsonschema on first use: it is an optional dependency of pytest-llm."""
+    __tracebackhide__ = True
+    try:
+        import jsonschema
+        import jsonschema.exceptions
+        import jsonschema.validators
+    except ImportError:
+        raise ConfigError(
+            "JSON Schema checks need the jsonschema package; install it: pip install jsonschema"
+        ) from None
+    return jsonschema
+
+
 def _schema_path(parts: Iterable[object]) -> str:
     return ".".join(str(p) for p in parts) or "(root)"
 
@@ -91,9 +104,10 @@ def validator_for(schema: Any, name: str = "the schema") -> Validator:
             f"{name} is not a JSON Schema: expected an object or a boolean, got "
             f"{type_name(schema)}: {show_value(schema, 60)}"
         )
+    jsonschema = require_jsonschema()
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
-        cls.check_schema(schema)  # type: ignore[arg-type]  # bool schemas are valid too
+        cls.check_schema(schema)
     except jsonschema.exceptions.SchemaError as exc:
         draft = _DRAFTS.get(getattr(cls, "__name__", ""), "JSON Schema")
         hint = ""
@@ -113,17 +127,18 @@ def _short(message: str) -> str:
 
 def _leaf(error: jsonschema.exceptions.ValidationError) -> jsonschema.exceptions.ValidationError:
     """For anyOf/oneOf, descend to the sub-error ``best_match`` finds most relevant."""
-    best = jsonschema.exceptions.best_match([error])
+    best = require_jsonschema().exceptions.best_match([error])
     return best if best is not None else error
 
 
 def _relevance(error: jsonschema.exceptions.ValidationError) -> tuple[Any, ...]:
     """jsonschema's relevance: shallow first, weak (anyOf/oneOf) last; the sort is stable,
     so ties keep the order the validator met them in (schema order, array index order)."""
+    exceptions = require_jsonschema().exceptions
     return (
         len(error.path),
-        error.validator in jsonschema.exceptions.WEAK_MATCHES,
-        error.validator not in jsonschema.exceptions.STRONG_MATCHES,
+        error.validator in exceptions.WEAK_MATCHES,
+        error.validator not in exceptions.STRONG_MATCHES,
     )
 
 
