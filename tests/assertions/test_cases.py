@@ -463,3 +463,18 @@ def test_case(case):
         ],
         consecutive=True,
     )
+
+
+def test_relative_path_is_found_beside_the_test_module(pytester: pytest.Pytester) -> None:
+    evals = pytester.mkdir("evals")
+    (evals / "cases.yaml").write_text("cases: [{id: near, checks: [{type: contains, value: a}]}]")
+    (evals / "test_near.py").write_text(
+        "import pytest\n"
+        "from pytest_llm.assertions import load_cases\n\n"
+        "@pytest.mark.parametrize('case', load_cases('cases.yaml'))\n"
+        "def test_case(case):\n"
+        "    assert case.evaluate('abc').passed\n"
+    )
+    result = pytester.runpytest("-p", "no:llm", "-p", "no:cacheprovider", "-v")  # cwd is the root
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["evals/test_near.py::test_case[[]near[]] PASSED*"])

@@ -64,3 +64,11 @@ def test_not_a_model() -> None:
         "assert_model expects a pydantic model class (or a type pydantic can validate), "
         "got int: 5; pass a BaseModel subclass"
     )
+
+
+def test_missing_pydantic_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pydantic", None)
+    with pytest.raises(ConfigError, match="assert_model needs the pydantic package"):
+        assert_model({}, Order)

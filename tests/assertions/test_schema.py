@@ -125,3 +125,14 @@ def test_boolean_schemas() -> None:
     assert assert_json_schema(1, True) == 1
     with pytest.raises(SchemaViolationError, match=r"\$: False schema does not allow 1"):
         assert_json_schema(1, False)
+
+
+def test_missing_jsonschema_is_a_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    with pytest.raises(ConfigError) as excinfo:
+        assert_json_schema({}, {"type": "object"})
+    assert str(excinfo.value) == (
+        "JSON Schema checks need the jsonschema package; install it: pip install jsonschema"
+    )
