@@ -51,7 +51,7 @@ prose = st.text(
     ),
     min_size=1,
     max_size=40,
-)
+).filter(str.strip)
 dumps = st.sampled_from(
     [
         lambda v: json.dumps(v),
