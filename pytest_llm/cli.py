@@ -105,7 +105,9 @@ def _build_parser() -> _Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
-    top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    top = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", parser_class=_Parser
+    )
     cas = top.add_parser(
         "cassettes",
         help="check or summarise cassette files",
@@ -113,7 +115,7 @@ def _build_parser() -> _Parser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = cas.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    sub = cas.add_subparsers(title="actions", dest="action", metavar="ACTION", parser_class=_Parser)
 
     check = sub.add_parser(
         "check",

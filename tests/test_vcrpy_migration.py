@@ -262,7 +262,7 @@ def test_record_new_rewrites_a_vcrpy_cassette_in_our_format_keeping_its_interact
     assert "converted_from" not in doc["meta"]
     new = load(theirs)
     assert new.source_format == "pytest-llm-cassette"
-    for before, after in zip(old, new.interactions[:2], strict=False):
+    for before, after in zip(old, new.interactions[:2], strict=True):
         assert after.request_json() == before.request_json()
         assert after.url == before.url  # the old port: recorded as it was
         assert after.reply().events == before.reply().events
