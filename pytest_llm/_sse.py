@@ -89,7 +89,13 @@ class SSEParser:
             ev = SSEEvent(
                 data="\n".join(self._data), event=self._event, id=self._id, retry=self._retry, t=t
             )
-            self._data, self._event, self._id, self._retry, self._dirty = [], None, None, None, False
+            self._data, self._event, self._id, self._retry, self._dirty = (
+                [],
+                None,
+                None,
+                None,
+                False,
+            )
             return ev
         if line.startswith(":"):
             return None

@@ -72,7 +72,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("llm_record", "default record mode (the CLI flag and env win)", default="")
     parser.addini("llm_cassette_dir", "cassette directory, relative to the rootdir", default="")
-    parser.addini("llm_allow_network", "let unanswered requests reach the network", type="bool", default=False)
+    parser.addini(
+        "llm_allow_network", "let unanswered requests reach the network", type="bool", default=False
+    )
     parser.addini("llm_replay_timing", "off, real, or a scale", default="")
     parser.addini(
         "llm_ignore_paths",
@@ -81,10 +83,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini("llm_redact_headers", "extra headers to redact", type="linelist", default=[])
-    parser.addini("llm_secret_patterns", "extra regexes of key-shaped strings", type="linelist", default=[])
-    parser.addini("llm_secret_allow", "regexes of key-shaped strings that are not secrets", type="linelist", default=[])
-    parser.addini("llm_check_unused", "fail a test that leaves recorded interactions unused", type="bool", default=False)
-    parser.addini("llm_allow_playback_repeats", "replay the last match again once all are used", type="bool", default=False)
+    parser.addini(
+        "llm_secret_patterns", "extra regexes of key-shaped strings", type="linelist", default=[]
+    )
+    parser.addini(
+        "llm_secret_allow",
+        "regexes of key-shaped strings that are not secrets",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "llm_check_unused",
+        "fail a test that leaves recorded interactions unused",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "llm_allow_playback_repeats",
+        "replay the last match again once all are used",
+        type="bool",
+        default=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -103,7 +122,12 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     if os.environ.get("OPENAI_API_KEY") or _session_mode(early_config) != "none":
         return
     os.environ["OPENAI_API_KEY"] = DUMMY_KEY
-    early_config.add_cleanup(lambda: os.environ.pop("OPENAI_API_KEY", None))
+
+    def restore() -> None:
+        if os.environ.get("OPENAI_API_KEY") == DUMMY_KEY:
+            del os.environ["OPENAI_API_KEY"]
+
+    early_config.add_cleanup(restore)
 
 
 def _session_mode(config: pytest.Config) -> str:
@@ -174,7 +198,14 @@ def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
                 )
             kwargs["path"] = mark.args[0]
         kwargs.update(mark.kwargs)
-    allowed = {"path", "record", "ignore", "allow_playback_repeats", "replay_timing", "check_unused"}
+    allowed = {
+        "path",
+        "record",
+        "ignore",
+        "allow_playback_repeats",
+        "replay_timing",
+        "check_unused",
+    }
     unknown = set(kwargs) - allowed
     if unknown:
         import difflib
@@ -311,9 +342,9 @@ def llm_cassette(
     if cassette.misses and not failed:
         # The application caught the miss; the test must still fail on it.
         pytest.fail(cassette.misses[0], pytrace=False)
-    if getattr(cassette, "check_unused", False) and not failed and not cassette.recording:
-        if cassette.unused():
-            pytest.fail(cassette.explain_unused(), pytrace=False)
+    checking = getattr(cassette, "check_unused", False) and not failed and not cassette.recording
+    if checking and cassette.unused():
+        pytest.fail(cassette.explain_unused(), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from loopback import LoopbackServer  # noqa: E402
-
 # Imported here so pytester's in-process runs keep them instead of re-importing each time.
-import openai  # noqa: E402, F401
-import yaml  # noqa: E402, F401
+import openai  # noqa: F401
+import yaml  # noqa: F401
+
+from loopback import LoopbackServer
 
 LOOPBACK_SOURCE = (Path(__file__).parent / "loopback.py").read_text()
 
@@ -25,7 +25,9 @@ def loopback() -> Iterator[LoopbackServer]:
 
 
 @pytest.fixture
-def llm_project(pytester: pytest.Pytester, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def llm_project(
+    pytester: pytest.Pytester, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     """A pytester project whose tests talk to the loopback server via LOOPBACK_URL."""
     monkeypatch.setenv("LOOPBACK_URL", loopback.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-" + "a" * 40)

@@ -40,11 +40,12 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(raw) if raw else {}
         text = _answer(body)
         model = body.get("model", "loopback")
-        if self.path.endswith("/chat/completions"):
+        path = self.path.split("?", 1)[0]
+        if path.endswith("/chat/completions"):
             if body.get("stream"):
                 return self._sse(self._chat_events(model, text))
             return self._json(self._chat(model, text))
-        if self.path.endswith("/responses"):
+        if path.endswith("/responses"):
             if body.get("stream"):
                 return self._sse(self._responses_events(model, text))
             return self._json(self._response(model, text))
@@ -94,12 +95,56 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     def _chat_events(self, model: str, text: str) -> list[tuple[str | None, str]]:
-        base = {"id": "chatcmpl-loopback", "object": "chat.completion.chunk", "created": 1700000000, "model": model}
+        base = {
+            "id": "chatcmpl-loopback",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": model,
+        }
         out: list[tuple[str | None, str]] = []
-        out.append((None, json.dumps({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})))
+        out.append(
+            (
+                None,
+                json.dumps(
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {"role": "assistant", "content": ""},
+                                "finish_reason": None,
+                            }
+                        ],
+                    }
+                ),
+            )
+        )
         for w in _words(text):
-            out.append((None, json.dumps({**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})))
-        out.append((None, json.dumps({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": self._usage(text)})))
+            out.append(
+                (
+                    None,
+                    json.dumps(
+                        {
+                            **base,
+                            "choices": [
+                                {"index": 0, "delta": {"content": w}, "finish_reason": None}
+                            ],
+                        }
+                    ),
+                )
+            )
+        out.append(
+            (
+                None,
+                json.dumps(
+                    {
+                        **base,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                        "usage": self._usage(text),
+                    }
+                ),
+            )
+        )
         out.append((None, "[DONE]"))
         return out
 
@@ -141,10 +186,28 @@ class _Handler(BaseHTTPRequestHandler):
             events.append((kind, json.dumps({"type": kind, "sequence_number": seq, **payload})))
             seq += 1
 
-        add("response.created", response=self._response(model, "", status="in_progress") | {"output": [], "usage": None})
+        add(
+            "response.created",
+            response=self._response(model, "", status="in_progress")
+            | {"output": [], "usage": None},
+        )
         for w in _words(text):
-            add("response.output_text.delta", item_id="msg_loopback", output_index=0, content_index=0, delta=w, logprobs=[])
-        add("response.output_text.done", item_id="msg_loopback", output_index=0, content_index=0, text=text, logprobs=[])
+            add(
+                "response.output_text.delta",
+                item_id="msg_loopback",
+                output_index=0,
+                content_index=0,
+                delta=w,
+                logprobs=[],
+            )
+        add(
+            "response.output_text.done",
+            item_id="msg_loopback",
+            output_index=0,
+            content_index=0,
+            text=text,
+            logprobs=[],
+        )
         add("response.completed", response=self._response(model, text))
         return events
 

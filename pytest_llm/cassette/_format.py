@@ -43,7 +43,7 @@ _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+class _Dumper(_BaseDumper):  # type: ignore[misc]
     pass
 
 
@@ -112,7 +112,10 @@ class Interaction:
     ) -> Interaction:
         req: dict[str, Any] = {"method": exchange.method.upper(), "url": url, "headers": headers}
         req.update(_body_fields(exchange.body, exchange.header("content-type")))
-        resp: dict[str, Any] = {"status": reply.status, "headers": _header_map(reply.headers, drop=_DROP)}
+        resp: dict[str, Any] = {
+            "status": reply.status,
+            "headers": _header_map(reply.headers, drop=_DROP),
+        }
         if reply.events is not None:
             resp["events"] = [_event_data(ev) for ev in reply.events]
         else:
@@ -125,7 +128,9 @@ class Interaction:
 _DROP = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 
 
-def _header_map(headers: list[tuple[str, str]], drop: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _header_map(
+    headers: list[tuple[str, str]], drop: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in sorted(headers, key=lambda kv: kv[0].lower()):
         key = k.lower()
@@ -184,10 +189,8 @@ def _event_data(ev: SSEEvent) -> dict[str, Any]:
         out["retry"] = ev.retry
     data: Any = ev.data
     if data[:1] in ("{", "["):
-        try:
+        with contextlib.suppress(ValueError):
             data = json.loads(data)
-        except ValueError:
-            pass
     out["data"] = data
     return out
 
@@ -412,7 +415,12 @@ def dump(cassette: CassetteFile) -> str:
         "interactions": [i.data for i in cassette.interactions],
     }
     body: str = yaml.dump(
-        doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
+        doc,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+        default_flow_style=False,
     )
     return HEADER + body
 

@@ -109,7 +109,12 @@ def body_key(body_json: Any, body: bytes, ignore: IgnorePaths) -> str:
 
 
 def match_key(
-    method: str, path: str, query: list[tuple[str, str]], body_json: Any, body: bytes, ignore: IgnorePaths
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    body_json: Any,
+    body: bytes,
+    ignore: IgnorePaths,
 ) -> str:
     q = "&".join(f"{k}={v}" for k, v in sorted(query))
     return f"{method.upper()} {path}?{q}\n{body_key(body_json, body, ignore)}"

@@ -145,7 +145,9 @@ class Cassette:
         )
 
     def _key_of(self, ex: Exchange) -> str:
-        return match_key(ex.method, ex.path, self.redactor.query(ex.query), ex.json, ex.body, self.ignore)
+        return match_key(
+            ex.method, ex.path, self.redactor.query(ex.query), ex.json, ex.body, self.ignore
+        )
 
     # -- the chain ------------------------------------------------------------
 
@@ -292,7 +294,9 @@ class Cassette:
             it = items[n]
             at = f" (line {it.line})" if it.line else ""
             what = "difference" if count == 1 else "differences"
-            out.append(f"  interactions[{n}]{at}: {it.method} {Exchange(it.method, it.url, []).path}, {count} {what}")
+            out.append(
+                f"  interactions[{n}]{at}: {it.method} {Exchange(it.method, it.url, []).path}, {count} {what}"
+            )
             out.extend(f"      {d}" for d in diff[:8])
             if len(diff) > 8:
                 out.append(f"      ... and {len(diff) - 8} more")
@@ -327,9 +331,7 @@ class Cassette:
             return None
         existed = self.file is not None
         if self.record == "all" and existed and failed:
-            self.not_written = (
-                f"{self.path} was not re-recorded because the test failed; the old cassette is kept."
-            )
+            self.not_written = f"{self.path} was not re-recorded because the test failed; the old cassette is kept."
             return None
         old = self.file.interactions if (self.file and self.record != "all") else []
         meta = dict(self.file.meta) if (self.file and self.record != "all") else {}
@@ -488,6 +490,3 @@ def use_cassette(
             cassette.close(failed=failed)
     if check_unused and cassette.unused():
         raise CassetteMiss(cassette.explain_unused())
-
-
-

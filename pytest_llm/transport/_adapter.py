@@ -7,8 +7,8 @@ httpx2 (under the openai SDK 3.x) has the same transport API as httpx (under 1.x
 from __future__ import annotations
 
 import types
-from contextvars import ContextVar
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from .._flow import Exchange, Forward, Reply, TransportFailure, router
@@ -37,7 +37,9 @@ def to_exchange(request: Any, library: str) -> Exchange:
 
 def failure_exc(m: types.ModuleType, failure: TransportFailure, request: Any = None) -> Exception:
     cls = getattr(m, _FAILURE_EXC.get(failure.kind, "TransportError"))
-    exc: Exception = cls(failure.message, request=request) if request is not None else cls(failure.message)
+    exc: Exception = (
+        cls(failure.message, request=request) if request is not None else cls(failure.message)
+    )
     return exc
 
 
@@ -140,7 +142,8 @@ class Capture:
         self.t0 = t0
         self.forward = forward
         ctype = response.headers.get("content-type", "")
-        self.encoded = bool(response.headers.get("content-encoding", "").strip(" ,identity"))
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        self.encoded = encoding not in ("", "identity")
         self.sse: SSEParser | None = SSEParser() if "text/event-stream" in ctype else None
         self.events: list[SSEEvent] = []
         self.raw: list[bytes] = []
@@ -180,9 +183,7 @@ class Capture:
         self.forward.on_reply(reply)
 
 
-def _respond(
-    m: types.ModuleType, request: Any, outcome: Reply | TransportFailure
-) -> Any:
+def _respond(m: types.ModuleType, request: Any, outcome: Reply | TransportFailure) -> Any:
     if isinstance(outcome, TransportFailure):
         raise failure_exc(m, outcome, request)
     return streams_for(m).response(outcome, request)
@@ -209,9 +210,7 @@ def request_of(response: Any) -> Any:
         return None
 
 
-def handle_sync(
-    m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any
-) -> Any:
+def handle_sync(m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any) -> Any:
     request.read()
     outcome = router.dispatch(to_exchange(request, library))
     if isinstance(outcome, Forward):

@@ -56,8 +56,12 @@ def install() -> None:
 
 def _patch_library(m: Any, name: str) -> None:
     sync_cls, async_cls = m.HTTPTransport, m.AsyncHTTPTransport
-    orig_sync = sync_cls.handle_request
-    orig_async = async_cls.handle_async_request
+    # Never stack: if this module was imported afresh (pytester's in-process runs
+    # drop modules between runs), wrap the true original again, not our old patch.
+    orig_sync = getattr(sync_cls.handle_request, "__pytest_llm_original__", sync_cls.handle_request)
+    orig_async = getattr(
+        async_cls.handle_async_request, "__pytest_llm_original__", async_cls.handle_async_request
+    )
 
     @functools.wraps(orig_sync)
     def handle_request(self: Any, request: Any) -> Any:
@@ -97,7 +101,12 @@ def _is_loopback(host: Any) -> bool:
 
 
 def _guard(host: Any, port: Any) -> None:
-    if router.active and router.network_allowed <= 0 and not forwarding.get() and not _is_loopback(host):
+    if (
+        router.active
+        and router.network_allowed <= 0
+        and not forwarding.get()
+        and not _is_loopback(host)
+    ):
         where = f"{host}:{port}" if port is not None else str(host)
         raise NetworkBlocked(
             f"pytest-llm blocked a network connection to {where}: it did not go through an "
@@ -108,9 +117,13 @@ def _guard(host: Any, port: Any) -> None:
         )
 
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-_real_getaddrinfo = socket.getaddrinfo
+def _original(fn: Any) -> Any:
+    return getattr(fn, "__pytest_llm_original__", fn)
+
+
+_real_connect = _original(socket.socket.connect)
+_real_connect_ex = _original(socket.socket.connect_ex)
+_real_getaddrinfo = _original(socket.getaddrinfo)
 
 
 def _inet(sock: socket.socket, address: Any) -> bool:
@@ -135,6 +148,9 @@ def _getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _patch_socket() -> None:
-    socket.socket.connect = _connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
+    _connect.__pytest_llm_original__ = _real_connect  # type: ignore[attr-defined]
+    _connect_ex.__pytest_llm_original__ = _real_connect_ex  # type: ignore[attr-defined]
+    _getaddrinfo.__pytest_llm_original__ = _real_getaddrinfo  # type: ignore[attr-defined]
+    socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
     socket.getaddrinfo = _getaddrinfo

@@ -37,26 +37,10 @@ def wrap_transport(transport: Any) -> Any:
 
     install()
     m, name = _library_of(transport)
-    if isinstance(transport, m.AsyncBaseTransport):
 
-        class AsyncLLMTransport(m.AsyncBaseTransport):  # type: ignore[name-defined,misc]
-            def __init__(self, inner: Any) -> None:
-                self.inner = inner
+    class LLMTransport(m.BaseTransport, m.AsyncBaseTransport):  # type: ignore[name-defined,misc]
+        """Sync and async: each side delegates to the wrapped transport's own side."""
 
-            async def handle_async_request(self, request: Any) -> Any:
-                if not router.active:
-                    return await self.inner.handle_async_request(request)
-                return await handle_async(m, name, self.inner.handle_async_request, request)
-
-            async def aclose(self) -> None:
-                await self.inner.aclose()
-
-            def __repr__(self) -> str:
-                return f"pytest_llm.wrap_transport({self.inner!r})"
-
-        return AsyncLLMTransport(transport)
-
-    class LLMTransport(m.BaseTransport):  # type: ignore[name-defined,misc]
         def __init__(self, inner: Any) -> None:
             self.inner = inner
 
@@ -65,8 +49,16 @@ def wrap_transport(transport: Any) -> Any:
                 return self.inner.handle_request(request)
             return handle_sync(m, name, self.inner.handle_request, request)
 
+        async def handle_async_request(self, request: Any) -> Any:
+            if not router.active:
+                return await self.inner.handle_async_request(request)
+            return await handle_async(m, name, self.inner.handle_async_request, request)
+
         def close(self) -> None:
             self.inner.close()
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
 
         def __repr__(self) -> str:
             return f"pytest_llm.wrap_transport({self.inner!r})"

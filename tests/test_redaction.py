@@ -1,0 +1,151 @@
+"""No credential ever reaches a written cassette."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import pytest_llm
+from loopback import LoopbackServer
+from pytest_llm.cassette import REDACTED, Redactor
+
+ALNUM = string.ascii_letters + string.digits
+
+secrets = st.one_of(
+    st.text(ALNUM, min_size=24, max_size=48).map(lambda s: "sk-" + s),
+    st.text(ALNUM, min_size=24, max_size=48).map(lambda s: "sk-proj-" + s),
+    st.text(string.ascii_uppercase + string.digits, min_size=16, max_size=16).map(
+        lambda s: "AKIA" + s
+    ),
+    st.text(ALNUM, min_size=36, max_size=40).map(lambda s: "ghp_" + s),
+)
+
+places = st.sampled_from(
+    [
+        "authorization",
+        "api-key",
+        "x-api-key",
+        "custom-header",
+        "query-key",
+        "query-other",
+        "body",
+        "body-nested",
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> LoopbackServer:
+    with LoopbackServer() as s:
+        yield s  # type: ignore[misc]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(secret=secrets, place=places)
+def test_generated_secrets_never_appear_in_a_written_file(
+    secret: str, place: str, server: LoopbackServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = tmp_path_factory.mktemp("rec") / "c.yaml"
+    headers = {"content-type": "application/json"}
+    params: dict[str, str] = {}
+    body: dict[str, object] = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    if place == "authorization":
+        headers["authorization"] = f"Bearer {secret}"
+    elif place in ("api-key", "x-api-key", "custom-header"):
+        headers[place] = secret
+    elif place == "query-key":
+        params["api_key"] = secret
+    elif place == "query-other":
+        params["q"] = secret
+    elif place == "body":
+        body["note"] = secret
+    else:
+        body["messages"] = [{"role": "user", "content": f"my key is {secret}, keep it"}]
+    message = ""
+    try:
+        with pytest_llm.use_cassette(path, record="once"):
+            httpx.post(
+                f"{server.base_url}/chat/completions", params=params, headers=headers, json=body
+            )
+    except pytest_llm.SecretFound as exc:
+        message = str(exc)
+    refused = bool(message)
+    assert secret not in message
+    written = path.read_text() if path.exists() else ""
+    assert secret not in written
+    assert secret[:12] not in written
+    # known credential carriers are redacted and written; anything else is refused
+    assert refused == (place in ("custom-header", "query-other", "body", "body-nested"))
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_refusal_names_the_field_and_keeps_the_old_cassette(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    path = tmp_path / "c.yaml"
+    with pytest_llm.use_cassette(path, record="once"):
+        httpx.post(f"{server.base_url}/chat/completions", json={"model": "m", "messages": []})
+    before = path.read_text()
+    key = "sk-" + "Z" * 30
+    with pytest.raises(pytest_llm.SecretFound) as info, pytest_llm.use_cassette(path, record="all"):
+        httpx.post(
+            f"{server.base_url}/chat/completions",
+            headers={"x-trace": key},
+            json={"model": "m", "messages": []},
+        )
+    assert str(info.value).splitlines() == [
+        f"pytest-llm refused to write {path}: interactions[0].request.headers.x-trace holds something "
+        "shaped like a OpenAI key (sk-Z…ZZ, 33 characters).",
+        "Nothing was written; the existing cassette, if any, is unchanged.",
+        "Fix: if it is a credential, redact it (add the header to the ini option llm_redact_headers, "
+        "or stop sending it); if it is not a secret, allow it with the ini option llm_secret_allow = <regex>.",
+    ]
+    assert info.value.field == "interactions[0].request.headers.x-trace"
+    assert path.read_text() == before
+
+
+def test_redacted_headers_and_query_still_match_on_replay(
+    tmp_path: Path, server: LoopbackServer
+) -> None:
+    path = tmp_path / "c.yaml"
+    with pytest_llm.use_cassette(path, record="once"):
+        httpx.post(
+            f"{server.base_url}/chat/completions",
+            params={"api-version": "2024-10-01", "api-key": "first-key-value"},
+            headers={"api-key": "first", "openai-organization": "org-1"},
+            json={"model": "m", "messages": []},
+        )
+    text = path.read_text()
+    assert "first" not in text
+    assert "org-1" not in text
+    assert "api-version=2024-10-01" in text
+    assert f"api-key={REDACTED}" in text
+    with pytest_llm.use_cassette(path):
+        r = httpx.post(
+            f"{server.base_url}/chat/completions",
+            params={"api-version": "2024-10-01", "api-key": "another-key"},
+            headers={"api-key": "second"},
+            json={"model": "m", "messages": []},
+        )
+    assert r.status_code == 200
+
+
+def test_extra_patterns_and_allow_list() -> None:
+    red = Redactor.build(extra_patterns=[r"tok_[0-9]{8}"], allow=[r"^sk-test-"])
+    assert red.scan({"a": "tok_12345678"}) == (
+        "a",
+        "llm_secret_patterns[0] (tok_[0-9]{8})",
+        "tok_…78, 12 characters",
+    )
+    assert red.scan({"a": "sk-test-" + "x" * 30}) is None
+    with pytest.raises(
+        pytest_llm.ConfigError, match=r"secret pattern '\(' is not a valid regular expression"
+    ):
+        Redactor.build(extra_patterns=["("])
