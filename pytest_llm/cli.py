@@ -303,7 +303,7 @@ def check_file(path: Path, redactor: Redactor) -> tuple[int, list[Finding]]:
     from .cassette._format import load
 
     try:
-        cassette = load(path)
+        cassette = load(path, redact=False)
     except CassetteError as exc:
         return 0, [_format_finding(path, exc)]
     except OSError as exc:

@@ -356,6 +356,17 @@ def _llm_cassette_marker(request: pytest.FixtureRequest) -> None:
 # -- reports --------------------------------------------------------------------------
 
 
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """Explain ``text == IContains("paris") & NotContains("berlin")`` when it fails."""
+    import sys
+
+    if "pytest_llm.assertions._matchers" not in sys.modules:
+        return None  # no matcher exists unless that module was imported
+    from .assertions._matchers import matcher_repr_compare
+
+    return matcher_repr_compare(op, left, right)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -365,7 +376,7 @@ def pytest_runtest_makereport(
     exc = call.excinfo
     if exc is not None and isinstance(exc.value, ReplayInterrupt):
         # Show the miss itself, not a traceback through the SDK's internals.
-        rep.longrepr = str(exc.value)
+        rep.longrepr = _MessageRepr(str(exc.value))  # type: ignore[assignment]
     if rep.when == "teardown":
         cassette = item.stash.get(_cassette_key, None)
         if cassette is not None and (cassette.written or cassette.not_written):
@@ -375,6 +386,28 @@ def pytest_runtest_makereport(
                 "not_written": cassette.not_written,
             }
     return rep
+
+
+class _Crash:
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.path = ""
+        self.lineno = 0
+
+
+class _MessageRepr:
+    """A failure shown as its message: in full below FAILURES, one line in the summary."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(text.splitlines()[0] if text else "")
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class _Summary:

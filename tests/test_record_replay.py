@@ -74,8 +74,11 @@ def test_changed_prompt_fails_with_json_path_diff_and_no_retries(
             "nearest recorded requests (recorded != request):",
             "  interactions[0] (line 11): POST /v1/chat/completions, 1 difference",
             "      messages[0].content: 'printer on fire' != 'printer is on fire'",
-            "fix: record it with: pytest --llm-record=new 'test_app.py::test_triage'",
-            "     (or re-record the whole cassette with: pytest --llm-record=all 'test_app.py::test_triage')",
+            "fix: if the change is intended, re-record: pytest --llm-record=all 'test_app.py::test_triage'",
+            "     (or keep the old recordings and add this one: pytest --llm-record=new 'test_app.py::test_triage')",
+            "*= short test summary info =*",
+            "FAILED test_app.py::test_triage - pytest-llm: no recorded response matches th*",
+            "*= 1 failed in *",
         ]
     )
     out = result.stdout.str()

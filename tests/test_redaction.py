@@ -102,7 +102,7 @@ def test_refusal_names_the_field_and_keeps_the_old_cassette(
         )
     assert str(info.value).splitlines() == [
         f"pytest-llm refused to write {path}: interactions[0].request.headers.x-trace holds something "
-        "shaped like a OpenAI key (sk-Z…ZZ, 33 characters).",
+        "shaped like an OpenAI key (sk-Z…ZZ, 33 characters).",
         "Nothing was written; the existing cassette, if any, is unchanged.",
         "Fix: if it is a credential, redact it (add the header to the ini option llm_redact_headers, "
         "or stop sending it); if it is not a secret, allow it with the ini option llm_secret_allow = <regex>.",

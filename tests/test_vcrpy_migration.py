@@ -321,14 +321,9 @@ def test_gzip_encoded_vcrpy_bodies_replay(gzip_server: LoopbackServer, tmp_path:
     assert len(rec.live["chunks"]) == 8  # role, 6 words, finish + usage
 
 
-# -- what does not carry over yet -----------------------------------------------------
+# -- older layouts and unfiltered credentials -----------------------------------------
 
 
-@pytest.mark.xfail(
-    reason="cassette/_format.py _from_vcrpy keeps vcrpy's request headers verbatim, "
-    "so an unfiltered 'authorization: Bearer sk-...' makes the rewrite refuse (SecretFound)",
-    raises=pytest_llm.SecretFound,
-)
 def test_record_new_on_an_unfiltered_vcrpy_cassette_redacts_the_key(
     loopback: LoopbackServer, tmp_path: Path
 ) -> None:
@@ -371,11 +366,6 @@ def test_legacy_httpx_format_is_still_what_vcrpy_replays(vcrpy_cassette: Recorde
     assert cassette.play_count == 2
 
 
-@pytest.mark.xfail(
-    reason="cassette/_format.py _from_vcrpy reads rs['status'] and rs['body'] only; "
-    "vcrpy < 6 httpx cassettes have status_code/content: KeyError 'status' -> CassetteError",
-    raises=pytest_llm.CassetteError,
-)
 def test_legacy_httpx_vcrpy_cassettes_replay(vcrpy_cassette: Recorded) -> None:
     to_legacy_httpx_format(vcrpy_cassette.path)
     with pytest_llm.use_cassette(vcrpy_cassette.path, check_unused=True):

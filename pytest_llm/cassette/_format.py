@@ -127,6 +127,11 @@ class Interaction:
 
 _DROP = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 
+NOISY_REQUEST_HEADERS = frozenset(
+    {"content-length", "accept-encoding", "connection", "host", "user-agent", "cookie2"}
+)
+"""Request headers not stored: they change with the SDK version, not with the request."""
+
 
 def _header_map(
     headers: list[tuple[str, str]], drop: frozenset[str] = frozenset()
@@ -232,8 +237,12 @@ class CassetteFile:
     """``pytest-llm-cassette`` or ``vcrpy`` (read-only: rewritten in our format)."""
 
 
-def load(path: Path) -> CassetteFile:
-    """Read a cassette; every problem is a :class:`CassetteError` naming file and line."""
+def load(path: Path, *, redact: bool = True) -> CassetteFile:
+    """Read a cassette; every problem is a :class:`CassetteError` naming file and line.
+
+    A vcrpy cassette's credentials are redacted as it is read (``redact=False`` keeps
+    them, for ``pytest-llm cassettes check``, which must see the file as committed).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -271,7 +280,7 @@ def load(path: Path) -> CassetteFile:
             f"cassette {path} has format {doc['format']!r}; pytest-llm reads {FORMAT!r} and vcrpy cassettes.",
             path=str(path),
         )
-    return _load_vcrpy(path, doc, lines)
+    return _load_vcrpy(path, doc, lines, redact)
 
 
 def _interaction_lines(text: str) -> list[int]:
@@ -334,12 +343,12 @@ def _validate_item(path: Path, i: int, item: Any, line: int | None) -> None:
         )
 
 
-def _load_vcrpy(path: Path, doc: dict[str, Any], lines: list[int]) -> CassetteFile:
+def _load_vcrpy(path: Path, doc: dict[str, Any], lines: list[int], redact: bool) -> CassetteFile:
     out = []
     for i, item in enumerate(doc.get("interactions") or []):
         line = lines[i] if i < len(lines) else None
         try:
-            out.append(Interaction(_from_vcrpy(item), line))
+            out.append(Interaction(_from_vcrpy(item, redact), line))
         except (KeyError, TypeError, ValueError, OSError, zlib.error) as exc:
             where = f"{path}:{line}" if line else str(path)
             raise CassetteError(
@@ -373,23 +382,52 @@ def _decompress(body: bytes, headers: list[tuple[str, str]]) -> tuple[bytes, lis
         body = gzip.decompress(body)
     elif enc == "deflate":
         body = zlib.decompress(body)
+    elif enc == "br":
+        try:
+            import brotli  # type: ignore[import-not-found]
+        except ImportError:
+            raise ValueError(
+                "the body is brotli-compressed (content-encoding: br); install the brotli "
+                "package to read it"
+            ) from None
+        body = brotli.decompress(body)
     elif enc not in ("", "identity"):
         raise ValueError(f"content-encoding {enc!r} is not supported for vcrpy cassettes")
     return body, [(k, v) for k, v in headers if k.lower() != "content-encoding"]
 
 
-def _from_vcrpy(item: dict[str, Any]) -> dict[str, Any]:
+def _from_vcrpy(item: dict[str, Any], redact: bool = True) -> dict[str, Any]:
+    """One vcrpy interaction in our shape; credentials redacted, noise dropped.
+
+    Handles both vcrpy layouts for httpx: ``status: {code, message}`` with
+    ``body: {string}`` (vcrpy >= 6), and ``status_code`` with already-decoded
+    ``content`` (older vcrpy).
+    """
+    from ._redact import Redactor
+
+    red = Redactor(headers=Redactor().headers if redact else frozenset())
     rq, rs = item["request"], item["response"]
     req_headers = _vcr_headers(rq.get("headers"))
     req: dict[str, Any] = {
         "method": str(rq["method"]).upper(),
-        "url": str(rq["uri"]),
-        "headers": _header_map(req_headers),
+        "url": red.url(str(rq["uri"])) if redact else str(rq["uri"]),
+        "headers": {
+            k: red.header_value(k, v) if isinstance(v, str) else [red.header_value(k, x) for x in v]
+            for k, v in _header_map(req_headers).items()
+            if not redact or (k not in NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-"))
+        },
     }
     ctype = next((v for k, v in req_headers if k.lower() == "content-type"), None)
     req.update(_body_fields(_vcr_body(rq.get("body")), ctype))
-    status = rs["status"]["code"] if isinstance(rs.get("status"), dict) else int(rs["status"])
-    body, headers = _decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
+    if "status_code" in rs:  # older vcrpy: content is stored decoded
+        status = int(rs["status_code"])
+        headers = [
+            (k, v) for k, v in _vcr_headers(rs.get("headers")) if k.lower() != "content-encoding"
+        ]
+        body = _vcr_body(rs.get("content"))
+    else:
+        status = rs["status"]["code"] if isinstance(rs.get("status"), dict) else int(rs["status"])
+        body, headers = _decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
     resp: dict[str, Any] = {"status": int(status), "headers": _header_map(headers, drop=_DROP)}
     rctype = next((v for k, v in headers if k.lower() == "content-type"), "")
     if "text/event-stream" in rctype.lower():

@@ -127,7 +127,7 @@ class Redactor:
         fld, name, masked = found
         raise SecretFound(
             f"pytest-llm refused to write {path}: {fld} holds something shaped like "
-            f"a {name} ({masked}).\n"
+            f"{_article(name)} {name} ({masked}).\n"
             "Nothing was written; the existing cassette, if any, is unchanged.\n"
             "Fix: if it is a credential, redact it (add the header to the ini option "
             "llm_redact_headers, or stop sending it); if it is not a secret, allow it with "
@@ -135,6 +135,10 @@ class Redactor:
             path=path,
             field=fld,
         )
+
+
+def _article(name: str) -> str:
+    return "an" if name[:1].lower() in "aeiou" else "a"
 
 
 def _compile(pattern: str, what: str) -> re.Pattern[str]:

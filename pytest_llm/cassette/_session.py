@@ -13,17 +13,13 @@ from typing import Any
 from .._clock import Clock
 from .._errors import CassetteMiss, CassetteNotFound, ConfigError
 from .._flow import NOT_JSON, Exchange, Forward, Next, Outcome, Reply, router
-from ._format import CassetteFile, Interaction, dump, load, write_atomic
+from ._format import NOISY_REQUEST_HEADERS, CassetteFile, Interaction, dump, load, write_atomic
 from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
 from ._redact import Redactor
 
 __all__ = ["RECORD_MODES", "Cassette", "parse_timing", "use_cassette"]
 
 RECORD_MODES = ("none", "once", "new", "all")
-
-_NOISY_REQUEST_HEADERS = frozenset(
-    {"content-length", "accept-encoding", "connection", "host", "user-agent", "cookie2"}
-)
 
 
 def check_record_mode(value: str, source: str = "record") -> str:
@@ -196,7 +192,7 @@ class Cassette:
                 headers={
                     k: v
                     for k, v in _redacted_headers(ex.headers, self.redactor).items()
-                    if k not in _NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-")
+                    if k not in NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-")
                 },
                 meta=_interaction_meta(ex, reply, self.clock.monotonic() - t0, started),
             )
@@ -215,19 +211,29 @@ class Cassette:
         return CassetteMiss(msg)
 
     def _fix_lines(self, *, new: bool) -> list[str]:
-        mode = "once" if new else "new"
         lines = []
         if self.record_blocked:
             lines.append(f"recording is off: {self.record_blocked}")
+        if new:
+            how = (
+                self.rerecord_hint.format(mode="once")
+                if self.rerecord_hint
+                else f"use_cassette({str(self.path)!r}, record='once')"
+            )
+            return [*lines, f"fix: record it with: {how}"]
         if self.rerecord_hint:
-            lines.append(f"fix: record it with: {self.rerecord_hint.format(mode=mode)}")
-            if not new:
-                lines.append(
-                    "     (or re-record the whole cassette with: "
-                    f"{self.rerecord_hint.format(mode='all')})"
-                )
+            lines.append(
+                f"fix: if the change is intended, re-record: {self.rerecord_hint.format(mode='all')}"
+            )
+            lines.append(
+                "     (or keep the old recordings and add this one: "
+                f"{self.rerecord_hint.format(mode='new')})"
+            )
         else:
-            lines.append(f"fix: record it with use_cassette({str(self.path)!r}, record={mode!r})")
+            lines.append(
+                f"fix: if the change is intended, re-record with use_cassette({str(self.path)!r}, "
+                "record='all') (or record='new' to keep the old recordings and add this one)"
+            )
         return lines
 
     def explain_miss(self, ex: Exchange) -> str:

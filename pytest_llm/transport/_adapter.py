@@ -169,18 +169,31 @@ class Capture:
         failure = None
         if error is not None:
             failure = TransportFailure("read_error", f"{type(error).__name__}: {error}")
-        elif closed_early and self.sse is not None:
-            failure = TransportFailure("read_error", "the client closed the stream early")
         if self.sse is not None:
             if self.encoded:
                 parser = SSEParser()
                 events = parser.feed(raw, self._now()) + parser.flush(self._now())
             else:
                 events = self.events + self.sse.flush(self._now())
+            if closed_early and failure is None and not _terminal(events):
+                failure = TransportFailure("read_error", "the client closed the stream early")
             reply = Reply(self.status, self.headers, events=events, failure=failure)
         else:
             reply = Reply(self.status, self.headers, body=raw, failure=failure)
         self.forward.on_reply(reply)
+
+
+_TERMINAL_EVENTS = frozenset(
+    {"response.completed", "response.failed", "response.incomplete", "error", "message_stop"}
+)
+
+
+def _terminal(events: list[SSEEvent]) -> bool:
+    """Whether the stream had ended as far as the protocol goes ([DONE], completed...)."""
+    if not events:
+        return False
+    last = events[-1]
+    return last.data.strip() == "[DONE]" or last.event in _TERMINAL_EVENTS
 
 
 def _respond(m: types.ModuleType, request: Any, outcome: Reply | TransportFailure) -> Any:

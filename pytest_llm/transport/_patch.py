@@ -139,7 +139,8 @@ def _connect(self: socket.socket, address: Any) -> None:
 def _connect_ex(self: socket.socket, address: Any) -> int:
     if _inet(self, address):
         _guard(address[0], address[1])
-    return _real_connect_ex(self, address)
+    result: int = _real_connect_ex(self, address)
+    return result
 
 
 def _getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
