@@ -131,8 +131,11 @@ class Reply:
     failure: TransportFailure | None = None
     timing: float | None = None
     """Replay recorded event timing scaled by this factor (``None``: no waits)."""
+    delay: float = 0.0
+    """Seconds before the status line arrives (time to headers)."""
 
     def parts(self) -> Iterator[Part]:
+        """The body as it goes on the wire; a fault handler may override this."""
         if self.events is None:
             if self.body:
                 yield Part(0.0, self.body)

@@ -442,3 +442,8 @@ def _rel(config: pytest.Config, path: str) -> str:
         return str(Path(path).relative_to(config.rootpath))
     except ValueError:
         return path
+
+
+# -- fixtures that live with their parts -----------------------------------------------
+# Each part keeps its fixtures in its own package, in a module that imports nothing heavy
+# at the top; they are re-exported here so pytest finds them through the entry point.

@@ -138,3 +138,37 @@ def test_replay_timing_reproduces_recorded_gaps_scaled(tmp_path: Path) -> None:
         assert clock.sleeps == []  # timing is off by default
     finally:
         router.clock = old
+
+
+def test_waits_longer_than_the_read_timeout_raise_read_timeout_on_the_clock() -> None:
+    """A stall is a wait on the injected clock; past the client's read timeout it is a ReadTimeout."""
+    from pytest_llm._flow import Reply, router
+    from pytest_llm._sse import SSEEvent
+
+    class Stall:
+        order = 100
+
+        def handle(self, exchange: Any, nxt: Any) -> Reply:
+            events = [SSEEvent(data=f'{{"n": {i}}}', t=float(i * 10)) for i in range(5)]
+            return Reply(200, [("content-type", "text/event-stream")], events=events, timing=1.0)
+
+    clock = RecordingClock()
+    old, router.clock = router.clock, clock
+    m = importlib.import_module(LIBRARIES[0])
+    try:
+        with router.activate(Stall()):
+            with m.Client(timeout=m.Timeout(30.0, read=25.0)) as client:
+                with client.stream("GET", "http://llm.test/stream") as r:
+                    got = list(r.iter_lines())
+            assert clock.sleeps == [10.0, 10.0, 10.0, 10.0]
+            clock.sleeps.clear()
+            with (
+                m.Client(timeout=m.Timeout(30.0, read=5.0)) as client,
+                pytest.raises(m.ReadTimeout),
+            ):
+                with client.stream("GET", "http://llm.test/stream") as r:
+                    got = list(r.iter_lines())
+            assert clock.sleeps == [5.0]
+            assert got[:1] == ['data: {"n": 0}']
+    finally:
+        router.clock = old

@@ -52,27 +52,32 @@ class _Streams:
         class ReplayStream(m.SyncByteStream, m.AsyncByteStream):  # type: ignore[name-defined,misc]
             """Hands back a :class:`Reply`'s parts, waiting on the router's clock."""
 
-            def __init__(self, reply: Reply) -> None:
+            def __init__(self, reply: Reply, read_timeout: float | None = None) -> None:
                 self.reply = reply
+                self.read_timeout = read_timeout
 
             def __iter__(self) -> Iterator[bytes]:
                 clock = router.clock
                 for part in self.reply.parts():
                     if part.delay:
-                        clock.sleep(part.delay)
+                        clock.sleep(_bounded(part.delay, self.read_timeout))
+                        _check_timeout(m, part.delay, self.read_timeout)
                     yield part.data
                 if self.reply.failure is not None:
-                    clock.sleep(self.reply.failure.delay)
+                    clock.sleep(_bounded(self.reply.failure.delay, self.read_timeout))
+                    _check_timeout(m, self.reply.failure.delay, self.read_timeout)
                     raise failure_exc(m, self.reply.failure)
 
             async def __aiter__(self) -> AsyncIterator[bytes]:
                 clock = router.clock
                 for part in self.reply.parts():
                     if part.delay:
-                        await clock.asleep(part.delay)
+                        await clock.asleep(_bounded(part.delay, self.read_timeout))
+                        _check_timeout(m, part.delay, self.read_timeout)
                     yield part.data
                 if self.reply.failure is not None:
-                    await clock.asleep(self.reply.failure.delay)
+                    await clock.asleep(_bounded(self.reply.failure.delay, self.read_timeout))
+                    _check_timeout(m, self.reply.failure.delay, self.read_timeout)
                     raise failure_exc(m, self.reply.failure)
 
         class RecordingStream(m.SyncByteStream, m.AsyncByteStream):  # type: ignore[name-defined,misc]
@@ -118,7 +123,10 @@ class _Streams:
         if reply.events is None and reply.failure is None:
             headers.append(("content-length", str(len(reply.body))))
         return self.m.Response(
-            reply.status, headers=headers, stream=self.ReplayStream(reply), request=request
+            reply.status,
+            headers=headers,
+            stream=self.ReplayStream(reply, read_timeout_of(request)),
+            request=request,
         )
 
 
@@ -183,6 +191,23 @@ class Capture:
         self.forward.on_reply(reply)
 
 
+def read_timeout_of(request: Any) -> float | None:
+    """The client's read timeout for this request, as httpx/httpx2 pass it to transports."""
+    timeout = request.extensions.get("timeout") if request is not None else None
+    value = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(value) if value is not None else None
+
+
+def _bounded(delay: float, read_timeout: float | None) -> float:
+    return delay if read_timeout is None else min(delay, read_timeout)
+
+
+def _check_timeout(m: types.ModuleType, delay: float, read_timeout: float | None) -> None:
+    """A wait longer than the read timeout is what a real socket turns into ReadTimeout."""
+    if read_timeout is not None and delay > read_timeout:
+        raise m.ReadTimeout(f"no data for {read_timeout:g} s (read timeout)")
+
+
 _TERMINAL_EVENTS = frozenset(
     {"response.completed", "response.failed", "response.incomplete", "error", "message_stop"}
 )
@@ -234,8 +259,11 @@ def handle_sync(m: types.ModuleType, library: str, send: Callable[[Any], Any], r
         finally:
             forwarding.reset(token)
         return _capture(m, response, t0, outcome)
-    if isinstance(outcome, TransportFailure) and outcome.delay:
-        router.clock.sleep(outcome.delay)
+    wait = outcome.delay
+    if wait:
+        timeout = read_timeout_of(request)
+        router.clock.sleep(_bounded(wait, timeout))
+        _check_timeout(m, wait, timeout)
     return _respond(m, request, outcome)
 
 
@@ -252,6 +280,9 @@ async def handle_async(
         finally:
             forwarding.reset(token)
         return _capture(m, response, t0, outcome)
-    if isinstance(outcome, TransportFailure) and outcome.delay:
-        await router.clock.asleep(outcome.delay)
+    wait = outcome.delay
+    if wait:
+        timeout = read_timeout_of(request)
+        await router.clock.asleep(_bounded(wait, timeout))
+        _check_timeout(m, wait, timeout)
     return _respond(m, request, outcome)
