@@ -121,7 +121,9 @@ class Cassette:
 
     @property
     def interactions(self) -> list[Interaction]:
-        return list(self.file.interactions) if self.file else []
+        """The cassette as it stands: what was loaded (unless re-recording) plus this run's."""
+        old = self.file.interactions if (self.file and self.record != "all") else []
+        return [*old, *self.recorded]
 
     @property
     def recorded(self) -> list[Interaction]:
