@@ -45,7 +45,9 @@ if TYPE_CHECKING:
         parse_tool_calls,
     )
     from .cassette import DEFAULT_IGNORE, Cassette, Redactor, use_cassette
+    from .fake import FakeMiss, FakeProvider, FakeRequest
     from .transport import wrap_transport
+    from .transport._server import LLMServer
 
 __all__ = [
     "DEFAULT_IGNORE",
@@ -58,9 +60,13 @@ __all__ = [
     "Contains",
     "ContainsAll",
     "ContainsAny",
+    "FakeMiss",
+    "FakeProvider",
+    "FakeRequest",
     "IContains",
     "INotContains",
     "LLMAssertionError",
+    "LLMServer",
     "Matches",
     "NetworkBlocked",
     "NotContains",
@@ -102,6 +108,10 @@ _WHERE = {
     "Redactor": ".cassette",
     "use_cassette": ".cassette",
     "wrap_transport": ".transport",
+    "FakeProvider": ".fake",
+    "FakeRequest": ".fake",
+    "FakeMiss": ".fake",
+    "LLMServer": ".transport._server",
     "assert_contains": ".assertions",
     "assert_not_contains": ".assertions",
     "assert_contains_any": ".assertions",

@@ -447,3 +447,4 @@ def _rel(config: pytest.Config, path: str) -> str:
 # -- fixtures that live with their parts -----------------------------------------------
 # Each part keeps its fixtures in its own package, in a module that imports nothing heavy
 # at the top; they are re-exported here so pytest finds them through the entry point.
+from .fake._fixtures import llm_fake, llm_fake_config, llm_server  # noqa: E402, F401

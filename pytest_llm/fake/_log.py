@@ -1,0 +1,122 @@
+"""What reached the fake provider: one :class:`FakeRequest` per request, for assertions."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, overload
+
+from .._flow import Exchange
+from ._shapes import last_user_message
+
+if TYPE_CHECKING:
+    from ._script import Script
+
+__all__ = ["FakeRequest", "RequestLog"]
+
+
+@dataclass(eq=False)
+class FakeRequest:
+    """A request the fake provider saw, with its body parsed."""
+
+    exchange: Exchange = field(repr=False)
+    api: str
+    """``chat``, ``responses`` or ``embeddings``."""
+    json: dict[str, Any]
+    """The request body as JSON (an empty dict when it was not a JSON object)."""
+    number: int = 0
+    """1 for the first request this fake saw, 2 for the next..."""
+    script: Script | None = None
+    """The scripted reply that answered it; ``None`` for the default reply or an error."""
+
+    @property
+    def method(self) -> str:
+        return self.exchange.method
+
+    @property
+    def url(self) -> str:
+        return self.exchange.url
+
+    @property
+    def path(self) -> str:
+        return self.exchange.path
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        return self.exchange.headers
+
+    def header(self, name: str) -> str | None:
+        return self.exchange.header(name)
+
+    @property
+    def library(self) -> str:
+        """Which adapter carried it: ``httpx``, ``httpx2`` or ``server``."""
+        return self.exchange.library
+
+    @property
+    def model(self) -> str | None:
+        model = self.json.get("model")
+        return model if isinstance(model, str) else None
+
+    @property
+    def stream(self) -> bool:
+        return self.json.get("stream") is True
+
+    @property
+    def last_user_message(self) -> str:
+        """The text of the last user message (chat) or user input (Responses); ``""`` if none."""
+        return last_user_message(self.json)
+
+    def __repr__(self) -> str:
+        text = self.last_user_message
+        shown = f" {text[:40]!r}{'...' if len(text) > 40 else ''}" if text else ""
+        stream = " stream" if self.stream else ""
+        return f"<FakeRequest #{self.number} {self.api} model={self.model!r}{stream}{shown}>"
+
+
+class RequestLog(Sequence[FakeRequest]):
+    """The requests in arrival order; ``.last`` is the latest."""
+
+    def __init__(self) -> None:
+        self._items: list[FakeRequest] = []
+        self._lock = threading.Lock()
+
+    def append(self, request: FakeRequest) -> None:
+        with self._lock:
+            self._items.append(request)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    @overload
+    def __getitem__(self, index: int) -> FakeRequest: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[FakeRequest]: ...
+
+    def __getitem__(self, index: int | slice) -> FakeRequest | list[FakeRequest]:
+        with self._lock:
+            return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[FakeRequest]:
+        with self._lock:
+            return iter(list(self._items))
+
+    @property
+    def last(self) -> FakeRequest:
+        with self._lock:
+            if self._items:
+                return self._items[-1]
+        raise AssertionError(
+            "llm_fake.requests.last: no request has reached the fake provider yet.\n"
+            "Fix: check that the client under test was called and that it talks through httpx "
+            "or httpx2 (or to llm_server.base_url)."
+        )
+
+    def __repr__(self) -> str:
+        return f"RequestLog({list(self)!r})"
