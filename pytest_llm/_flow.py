@@ -182,16 +182,18 @@ class Router:
         self.clock: Clock = system_clock
         self.network_allowed: int = 0
         """How many active scopes allow the real network (recording, allow-network)."""
+        self.host_guard: Callable[[str, Any], None] | None = None
+        """Checked on every name lookup and connection (tests without a cassette)."""
 
     @property
     def active(self) -> bool:
         return bool(self._handlers)
 
     @contextlib.contextmanager
-    def activate(self, handler: Handler) -> Iterator[Handler]:
+    def activate(self, handler: Handler, *, eager: bool = True) -> Iterator[Handler]:
         from .transport._patch import install
 
-        install()
+        install(eager=eager)
         with self._lock:
             self._handlers.append(handler)
             self._handlers.sort(key=lambda h: h.order)

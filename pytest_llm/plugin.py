@@ -7,6 +7,7 @@ so the plugin costs next to nothing in a run that does not.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
@@ -79,6 +80,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "llm_ignore_paths",
         "JSON paths left out of request matching, added to the default volatile fields",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "llm_guard",
+        "tests without a cassette: llm-hosts (default) blocks hosted LLM APIs, all blocks "
+        "every non-loopback connection, off blocks nothing",
+        default="llm-hosts",
+    )
+    parser.addini(
+        "llm_hosts",
+        "more host patterns (fnmatch) that llm_guard treats as LLM APIs",
         type="linelist",
         default=[],
     )
@@ -348,9 +361,49 @@ def llm_cassette(
 
 
 @pytest.fixture(autouse=True)
-def _llm_cassette_marker(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("llm_cassette") is not None:
+def _llm_cassette_marker(request: pytest.FixtureRequest) -> Iterator[None]:
+    has_cassette = request.node.get_closest_marker("llm_cassette") is not None
+    if has_cassette:
         request.getfixturevalue("llm_cassette")
+    with _guard(request.node, off=has_cassette or "llm_cassette" in request.fixturenames):
+        yield
+
+
+@contextlib.contextmanager
+def _guard(item: pytest.Item, *, off: bool = False) -> Iterator[None]:
+    """Keep a test without a cassette from calling a hosted LLM API unrecorded.
+
+    A test with a cassette is governed by its cassette (``off``).
+    """
+    cfg = item.config
+    mode = "off" if off else str(cfg.getini("llm_guard") or "llm-hosts")
+    allow = resolve(
+        "allow_network",
+        cli=cfg.getoption("llm_allow_network"),
+        ini=cfg.getini("llm_allow_network"),
+        default=False,
+        convert=parse_bool,
+    ).value
+    from ._flow import router
+
+    previous = router.host_guard
+    guard = None
+    if mode != "off" and not allow:
+        from ._guard import GUARD_MODES, LLM_HOSTS, Guard
+        from .transport._patch import install_socket_guard
+
+        if mode not in GUARD_MODES:
+            raise ConfigError(
+                f"ini option llm_guard={mode!r} is not a guard mode.\n"
+                f"Fix: use one of {', '.join(GUARD_MODES)}."
+            )
+        install_socket_guard()
+        guard = Guard(mode, (*LLM_HOSTS, *cfg.getini("llm_hosts")), where=f"test {item.nodeid}")
+    router.host_guard = guard
+    try:
+        yield
+    finally:
+        router.host_guard = previous
 
 
 # -- reports --------------------------------------------------------------------------

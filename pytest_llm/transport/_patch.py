@@ -18,6 +18,7 @@ import functools
 import importlib
 import ipaddress
 import socket
+import sys
 import threading
 from typing import Any
 
@@ -25,33 +26,52 @@ from .._errors import NetworkBlocked
 from .._flow import router
 from ._adapter import forwarding, handle_async, handle_sync
 
-__all__ = ["install", "installed_libraries"]
+__all__ = ["install", "install_socket_guard", "installed_libraries", "is_loopback"]
 
+_LIBRARIES = ("httpx", "httpx2")
 _lock = threading.Lock()
 _installed: list[str] = []
-_done = False
+_socket_done = False
 
 
 def installed_libraries() -> list[str]:
     return list(_installed)
 
 
-def install() -> None:
-    global _done
-    if _done:
+def install_socket_guard() -> None:
+    """Only the socket guard: no HTTP library is imported or patched."""
+    global _socket_done
+    with _lock:
+        if not _socket_done:
+            _patch_socket()
+            _socket_done = True
+
+
+def install(*, eager: bool = True) -> None:
+    """Patch httpx and httpx2 (importing them when ``eager``), and the socket guard.
+
+    Not eager, only libraries already imported are patched: the guard of tests without
+    a cassette must not make every test session import HTTP libraries it never uses.
+    """
+    global _socket_done
+    if len(_installed) == len(_LIBRARIES) and _socket_done:
         return
     with _lock:
-        if _done:
-            return
-        for name in ("httpx", "httpx2"):
-            try:
-                m = importlib.import_module(name)
-            except ImportError:
+        for name in _LIBRARIES:
+            if name in _installed:
                 continue
-            _patch_library(m, name)
-            _installed.append(name)
-        _patch_socket()
-        _done = True
+            m = sys.modules.get(name)
+            if m is None and eager:
+                try:
+                    m = importlib.import_module(name)
+                except ImportError:
+                    continue
+            if m is not None:
+                _patch_library(m, name)
+                _installed.append(name)
+        if not _socket_done:
+            _patch_socket()
+            _socket_done = True
 
 
 def _patch_library(m: Any, name: str) -> None:
@@ -86,7 +106,7 @@ def _patch_library(m: Any, name: str) -> None:
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", ""})
 
 
-def _is_loopback(host: Any) -> bool:
+def is_loopback(host: Any) -> bool:
     if host is None:
         return True
     if isinstance(host, bytes):
@@ -101,11 +121,14 @@ def _is_loopback(host: Any) -> bool:
 
 
 def _guard(host: Any, port: Any) -> None:
+    if router.host_guard is not None and not forwarding.get():
+        name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host or "")
+        router.host_guard(name, port)
     if (
         router.active
         and router.network_allowed <= 0
         and not forwarding.get()
-        and not _is_loopback(host)
+        and not is_loopback(host)
     ):
         where = f"{host}:{port}" if port is not None else str(host)
         raise NetworkBlocked(

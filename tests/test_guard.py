@@ -1,0 +1,89 @@
+"""Tests without a cassette cannot call a hosted LLM API by accident."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_unmarked_test_calling_openai_is_blocked(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-looking-" + "k" * 30)
+    pytester.makepyfile(
+        """
+        import openai
+
+        def test_no_cassette():
+            openai.OpenAI(max_retries=0).chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-llm blocked a connection to api.openai.com:443: test test_unmarked_test_calling_openai_is_blocked.py::test_no_cassette "
+            "has no cassette, and llm_guard = llm-hosts keeps tests from reaching hosted LLM APIs unrecorded.",
+            "Fix: mark the test with @pytest.mark.llm_cassette (then record it with --llm-record=once), "
+            "or pass --llm-allow-network, or set llm_guard = off.",
+        ]
+    )
+    assert "Retrying request" not in result.stdout.str()
+
+
+def test_other_hosts_and_mocks_are_untouched(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import httpx, respx, socket
+
+        def test_respx_mock_of_openai():
+            with respx.mock:
+                respx.post("https://api.openai.com/v1/chat/completions").respond(200, json={"ok": 1})
+                assert httpx.post("https://api.openai.com/v1/chat/completions", json={}).json() == {"ok": 1}
+
+        def test_other_hosts_resolve():
+            # not an LLM host: the guard lets the lookup through (it may fail offline, but not on us)
+            try:
+                socket.getaddrinfo("example.invalid", 80)
+            except socket.gaierror:
+                pass
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_guard_all_blocks_every_non_loopback_host(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nllm_guard = all\n")
+    pytester.makepyfile(
+        """
+        import socket
+
+        def test_lookup():
+            socket.getaddrinfo("example.invalid", 80)
+
+        def test_loopback_is_fine():
+            socket.getaddrinfo("localhost", 80)
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*pytest-llm blocked a connection to example.invalid:80: *llm_guard = all keeps tests from reaching the network unrecorded."])
+
+
+def test_guard_off_and_allow_network(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import socket, pytest
+
+        def test_lookup():
+            try:
+                socket.getaddrinfo("api.openai.com", 443)
+            except socket.gaierror:
+                pass  # offline machines cannot resolve it; the guard did not stop it
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "-o", "llm_guard=off").assert_outcomes(passed=1)
+    pytester.runpytest("-p", "no:cacheprovider", "--llm-allow-network").assert_outcomes(passed=1)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)
+    result = pytester.runpytest("-p", "no:cacheprovider", "-o", "llm_guard=some")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ini option llm_guard='some' is not a guard mode."])
