@@ -164,14 +164,22 @@ _MAX_NAME = 100
 
 
 def cassette_name(item: pytest.Item) -> str:
-    """``TestClass.test_name[param]``, made file-safe; long ids shortened to a stable hash."""
+    """``TestClass.test_name[param]``, made file-safe; long ids shortened to a stable hash.
+
+    A name over 100 characters keeps its start and ends in 10 hex digits of a hash of
+    the full id, inside the brackets when it has parameters: ``test_x[aaaa…-1f2e3d4c5b]``.
+    """
     parts = item.nodeid.split("::")[1:]
     name = ".".join(parts) or item.name
     safe = _UNSAFE.sub("_", name)
-    if len(safe) > _MAX_NAME or safe != name:
+    if len(safe) > _MAX_NAME:
         digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-        if len(safe) > _MAX_NAME:
-            safe = f"{safe[: _MAX_NAME - 12]}-{digest}"
+        base, bracket, param = safe.partition("[")
+        if bracket and len(base) < _MAX_NAME - 20:
+            room = _MAX_NAME - len(base) - len("[-]") - len(digest)
+            safe = f"{base}[{param.rstrip(']')[:room]}-{digest}]"
+        else:
+            safe = f"{safe[: _MAX_NAME - len(digest) - 1]}-{digest}"
     return safe + ".yaml"
 
 
@@ -501,3 +509,4 @@ def _rel(config: pytest.Config, path: str) -> str:
 # Each part keeps its fixtures in its own package, in a module that imports nothing heavy
 # at the top; they are re-exported here so pytest finds them through the entry point.
 from .fake._fixtures import llm_fake, llm_fake_config, llm_server  # noqa: E402, F401
+from .faults._fixtures import llm_clock, llm_faults  # noqa: E402, F401
