@@ -29,6 +29,11 @@ from ._adapter import forwarding, handle_async, handle_sync
 __all__ = ["install", "install_socket_guard", "installed_libraries", "is_loopback"]
 
 _LIBRARIES = ("httpx", "httpx2")
+_AIOHTTP = {
+    # module holding AiohttpTransport -> the httpx flavour whose Response it returns
+    "openai._vendor.httpx_aiohttp.transport": "httpx2",  # openai 3.x DefaultAioHttpClient
+    "httpx_aiohttp.transport": "httpx",  # openai 1.x/2.x DefaultAioHttpClient
+}
 _lock = threading.Lock()
 _installed: list[str] = []
 _socket_done = False
@@ -50,11 +55,12 @@ def install_socket_guard() -> None:
 def install(*, eager: bool = True) -> None:
     """Patch httpx and httpx2 (importing them when ``eager``), and the socket guard.
 
-    Not eager, only libraries already imported are patched: the guard of tests without
-    a cassette must not make every test session import HTTP libraries it never uses.
+    The aiohttp transports of the openai SDK are patched when their modules are already
+    imported (the SDK imports them with itself); each activation looks again. Not eager,
+    no HTTP library is imported: only what the process already loaded is patched.
     """
     global _socket_done
-    if len(_installed) == len(_LIBRARIES) and _socket_done:
+    if len(_installed) == len(_LIBRARIES) + len(_AIOHTTP) and _socket_done:
         return
     with _lock:
         for name in _LIBRARIES:
@@ -67,38 +73,49 @@ def install(*, eager: bool = True) -> None:
                 except ImportError:
                     continue
             if m is not None:
-                _patch_library(m, name)
+                _patch_sync(m.HTTPTransport, m, name)
+                _patch_async(m.AsyncHTTPTransport, m, name)
                 _installed.append(name)
+        for mod_name, flavour in _AIOHTTP.items():
+            mod = sys.modules.get(mod_name)
+            lib = sys.modules.get(flavour)
+            if mod_name in _installed or mod is None or lib is None:
+                continue
+            cls = getattr(mod, "AiohttpTransport", None)
+            if cls is not None:
+                _patch_async(cls, lib, f"{flavour}+aiohttp")
+            _installed.append(mod_name)
         if not _socket_done:
             _patch_socket()
             _socket_done = True
 
 
-def _patch_library(m: Any, name: str) -> None:
-    sync_cls, async_cls = m.HTTPTransport, m.AsyncHTTPTransport
+def _patch_sync(cls: Any, m: Any, name: str) -> None:
     # Never stack: if this module was imported afresh (pytester's in-process runs
     # drop modules between runs), wrap the true original again, not our old patch.
-    orig_sync = getattr(sync_cls.handle_request, "__pytest_llm_original__", sync_cls.handle_request)
-    orig_async = getattr(
-        async_cls.handle_async_request, "__pytest_llm_original__", async_cls.handle_async_request
-    )
+    orig = getattr(cls.handle_request, "__pytest_llm_original__", cls.handle_request)
 
-    @functools.wraps(orig_sync)
+    @functools.wraps(orig)
     def handle_request(self: Any, request: Any) -> Any:
         if not router.active or forwarding.get():
-            return orig_sync(self, request)
-        return handle_sync(m, name, lambda r: orig_sync(self, r), request)
+            return orig(self, request)
+        return handle_sync(m, name, lambda r: orig(self, r), request)
 
-    @functools.wraps(orig_async)
+    handle_request.__pytest_llm_original__ = orig  # type: ignore[attr-defined]
+    cls.handle_request = handle_request
+
+
+def _patch_async(cls: Any, m: Any, name: str) -> None:
+    orig = getattr(cls.handle_async_request, "__pytest_llm_original__", cls.handle_async_request)
+
+    @functools.wraps(orig)
     async def handle_async_request(self: Any, request: Any) -> Any:
         if not router.active or forwarding.get():
-            return await orig_async(self, request)
-        return await handle_async(m, name, lambda r: orig_async(self, r), request)
+            return await orig(self, request)
+        return await handle_async(m, name, lambda r: orig(self, r), request)
 
-    handle_request.__pytest_llm_original__ = orig_sync  # type: ignore[attr-defined]
-    handle_async_request.__pytest_llm_original__ = orig_async  # type: ignore[attr-defined]
-    sync_cls.handle_request = handle_request
-    async_cls.handle_async_request = handle_async_request
+    handle_async_request.__pytest_llm_original__ = orig  # type: ignore[attr-defined]
+    cls.handle_async_request = handle_async_request
 
 
 # -- socket guard ---------------------------------------------------------------------
