@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._clock import Clock, SystemClock
+    from ._clock import Clock, SystemClock, VirtualClock, WouldHang
     from ._errors import (
         CassetteError,
         CassetteMiss,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     )
     from .cassette import DEFAULT_IGNORE, Cassette, Redactor, use_cassette
     from .fake import FakeMiss, FakeProvider, FakeRequest
+    from .faults import Fault, FaultError, FaultNotApplicable, FaultPlan, UnusedFaults
     from .transport import wrap_transport
     from .transport._server import LLMServer
 
@@ -63,6 +64,10 @@ __all__ = [
     "FakeMiss",
     "FakeProvider",
     "FakeRequest",
+    "Fault",
+    "FaultError",
+    "FaultNotApplicable",
+    "FaultPlan",
     "IContains",
     "INotContains",
     "LLMAssertionError",
@@ -76,6 +81,9 @@ __all__ = [
     "SecretFound",
     "SystemClock",
     "ToolCall",
+    "UnusedFaults",
+    "VirtualClock",
+    "WouldHang",
     "assert_contains",
     "assert_contains_all",
     "assert_contains_any",
@@ -95,6 +103,13 @@ __all__ = [
 _WHERE = {
     "Clock": "._clock",
     "SystemClock": "._clock",
+    "VirtualClock": "._clock",
+    "WouldHang": "._clock",
+    "Fault": ".faults",
+    "FaultError": ".faults",
+    "FaultNotApplicable": ".faults",
+    "FaultPlan": ".faults",
+    "UnusedFaults": ".faults",
     "CassetteError": "._errors",
     "CassetteMiss": "._errors",
     "CassetteNotFound": "._errors",
