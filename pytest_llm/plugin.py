@@ -71,6 +71,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="replay streams with their recorded timing: off (default), real, or a scale "
         "such as 0.1.",
     )
+    group.addoption(
+        "--llm-report",
+        default=None,
+        metavar="PATH",
+        help="write the pass rates of llm_samples tests to PATH as JSON (versioned).",
+    )
     parser.addini("llm_record", "default record mode (the CLI flag and env win)", default="")
     parser.addini("llm_cassette_dir", "cassette directory, relative to the rootdir", default="")
     parser.addini(
@@ -125,7 +131,17 @@ def pytest_configure(config: pytest.Config) -> None:
         "llm_cassette(path=None, *, record=None, ignore=None, allow_playback_repeats=None, "
         "replay_timing=None, check_unused=None): record or replay this test's LLM traffic.",
     )
+    config.addinivalue_line(
+        "markers",
+        "llm_samples(n=5, *, min_pass_rate=0.8, pass_at=(), early_stop=True): run the test n "
+        "times; it passes when at least min_pass_rate of the samples pass.",
+    )
     config.pluginmanager.register(_Summary(config), "llm-summary")
+    from ._report import SamplesReport
+
+    config.pluginmanager.register(
+        SamplesReport(config, config.getoption("llm_report")), "llm-report"
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -414,6 +430,45 @@ def _guard(item: pytest.Item, *, off: bool = False) -> Iterator[None]:
         router.host_guard = previous
 
 
+# -- repeated samples -----------------------------------------------------------------
+
+_sampling_key = pytest.StashKey[bool]()
+_samples_key = pytest.StashKey[Any]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an ``llm_samples`` test n times through the other implementations of this hook."""
+    marker = pyfuncitem.get_closest_marker("llm_samples")
+    if marker is None or pyfuncitem.stash.get(_sampling_key, False):
+        return None
+    from .assertions._samples import SamplesSpec, run_samples
+
+    spec = SamplesSpec.from_marker(marker.args, dict(marker.kwargs))
+    cassette = pyfuncitem.stash.get(_cassette_key, None)
+
+    def run_one(i: int) -> None:
+        if cassette is not None:
+            cassette.sample = i
+        pyfuncitem.stash[_sampling_key] = True
+        try:
+            pyfuncitem.ihook.pytest_pyfunc_call(pyfuncitem=pyfuncitem)
+        finally:
+            pyfuncitem.stash[_sampling_key] = False
+
+    try:
+        result = run_samples(spec, run_one, (AssertionError, pytest.fail.Exception))
+    finally:
+        if cassette is not None:
+            cassette.sample = None
+    pyfuncitem.stash[_samples_key] = result
+    if not result.passed:
+        first = result.first_failure
+        detail = f"\nfirst failure (sample {first.index}): {first.message}" if first else ""
+        pytest.fail(result.summary() + detail, pytrace=False)
+    return True
+
+
 # -- reports --------------------------------------------------------------------------
 
 
@@ -438,6 +493,11 @@ def pytest_runtest_makereport(
     if exc is not None and isinstance(exc.value, ReplayInterrupt):
         # Show the miss itself, not a traceback through the SDK's internals.
         rep.longrepr = _MessageRepr(str(exc.value))  # type: ignore[assignment]
+    if rep.when == "call":
+        samples = item.stash.get(_samples_key, None)
+        if samples is not None:
+            rep.llm_samples = samples.as_dict()  # type: ignore[attr-defined]
+            rep.sections.append(("llm samples", samples.summary()))
     if rep.when == "teardown":
         cassette = item.stash.get(_cassette_key, None)
         if cassette is not None and (cassette.written or cassette.not_written):

@@ -284,7 +284,8 @@ def load(path: Path, *, redact: bool = True) -> CassetteFile:
 
 
 def _interaction_lines(text: str) -> list[int]:
-    return [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith("- request:")]
+    # interactions are the only top-level list; their items start at column 0
+    return [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith("- ")]
 
 
 def _load_ours(path: Path, doc: dict[str, Any], lines: list[int]) -> CassetteFile:

@@ -94,6 +94,8 @@ class Cassette:
         self._played: set[int] = set()
         self._new: list[Interaction | None] = []
         self.misses: list[str] = []
+        self.sample: int | None = None
+        """Set by ``llm_samples``: each sample replays its own recordings."""
         self.written: Path | None = None
         self.not_written: str | None = None
 
@@ -138,14 +140,17 @@ class Cassette:
     def _key_of_recorded(self, it: Interaction) -> str:
         ex = Exchange(it.method, it.url, [], it.request_body())
         body_json = it.request_json()
-        return match_key(
+        key = match_key(
             it.method, ex.path, self.redactor.query(ex.query), body_json, ex.body, self.ignore
         )
+        sample = it.data.get("sample")
+        return key if sample is None else f"#{sample} {key}"
 
     def _key_of(self, ex: Exchange) -> str:
-        return match_key(
+        key = match_key(
             ex.method, ex.path, self.redactor.query(ex.query), ex.json, ex.body, self.ignore
         )
+        return key if self.sample is None else f"#{self.sample} {key}"
 
     # -- the chain ------------------------------------------------------------
 
@@ -183,6 +188,7 @@ class Cassette:
         with self._lock:
             slot = len(self._new)
             self._new.append(None)
+        sample = self.sample
         t0 = self.clock.monotonic()
         started = self.clock.now()
 
@@ -198,6 +204,8 @@ class Cassette:
                 },
                 meta=_interaction_meta(ex, reply, self.clock.monotonic() - t0, started),
             )
+            if sample is not None:
+                it.data = {"sample": sample, **it.data}
             with self._lock:
                 self._new[slot] = it
 
@@ -240,6 +248,8 @@ class Cassette:
 
     def explain_miss(self, ex: Exchange) -> str:
         req = f"{ex.method} {_path_q(ex.path, self.redactor.query(ex.query))}"
+        if self.sample is not None:
+            req += f" (llm_samples sample {self.sample})"
         body = _preview(ex)
         if self.file is None:
             return "\n".join(
