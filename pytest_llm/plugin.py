@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -442,7 +443,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     marker = pyfuncitem.get_closest_marker("llm_samples")
     if marker is None or pyfuncitem.stash.get(_sampling_key, False):
         return None
-    from .assertions._samples import SamplesSpec, run_samples
+    from .assertions._samples import SamplesFailed, SamplesSpec, run_samples
 
     spec = SamplesSpec.from_marker(marker.args, dict(marker.kwargs))
     cassette = pyfuncitem.stash.get(_cassette_key, None)
@@ -465,7 +466,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if not result.passed:
         first = result.first_failure
         detail = f"\nfirst failure (sample {first.index}): {first.message}" if first else ""
-        pytest.fail(result.summary() + detail, pytrace=False)
+        raise SamplesFailed(result.summary() + detail)
     return True
 
 
@@ -490,7 +491,7 @@ def pytest_runtest_makereport(
     rep = yield
     item.stash.setdefault(_report_key, {})[rep.when] = rep
     exc = call.excinfo
-    if exc is not None and isinstance(exc.value, ReplayInterrupt):
+    if exc is not None and _shown_as_message(exc.value):
         # Show the miss itself, not a traceback through the SDK's internals.
         rep.longrepr = _MessageRepr(str(exc.value))  # type: ignore[assignment]
     if rep.when == "call":
@@ -507,6 +508,14 @@ def pytest_runtest_makereport(
                 "not_written": cassette.not_written,
             }
     return rep
+
+
+def _shown_as_message(exc: BaseException) -> bool:
+    """Failures whose message says it all: a traceback would only show our internals."""
+    if isinstance(exc, ReplayInterrupt):
+        return True
+    samples = sys.modules.get("pytest_llm.assertions._samples")
+    return samples is not None and isinstance(exc, samples.SamplesFailed)
 
 
 class _Crash:

@@ -186,13 +186,16 @@ def _messages(system: str, ticket: str) -> list[ChatCompletionMessageParam]:
 _JSON_FORMAT: Any = {"type": "json_object", "schema": TRIAGE_SCHEMA}
 
 
-def triage(ticket: str, client: openai.OpenAI | None = None) -> Triage:
-    """Classify a support ticket; raises :class:`TriageError` if the answer is unusable."""
+def triage(ticket: str, client: openai.OpenAI | None = None, *, temperature: float = 0) -> Triage:
+    """Classify a support ticket; raises :class:`TriageError` if the answer is unusable.
+
+    ``temperature`` above 0 makes answers vary from call to call: the evals sample it.
+    """
     client = client or openai.OpenAI()
     completion = client.chat.completions.create(
         model=model_name(),
         messages=_messages(TRIAGE_PROMPT, ticket),
-        temperature=0,
+        temperature=temperature,
         max_tokens=MAX_TOKENS,
         response_format=_JSON_FORMAT,
     )

@@ -13,15 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import ConfigError
+from ._base import LLMAssertionError
 
 __all__ = [
     "SampleOutcome",
+    "SamplesFailed",
     "SamplesResult",
     "SamplesSpec",
     "pass_at_k",
     "run_samples",
     "wilson_interval",
 ]
+
+
+class SamplesFailed(LLMAssertionError):
+    """Too few of a test's samples passed: the pass rate is below ``min_pass_rate``."""
 
 
 def wilson_interval(passes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -177,6 +183,13 @@ class SamplesResult:
         }
 
 
+def _first_failing_check(exc: BaseException) -> str:
+    """An eval case names its failing checks on ``FAIL ...`` lines: show the first."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    failing = next((line for line in lines if line.startswith("FAIL ")), None)
+    return failing or (lines[0] if lines and lines[0] else type(exc).__name__)
+
+
 def run_samples(
     spec: SamplesSpec,
     run_one: Callable[[int], None],
@@ -192,10 +205,7 @@ def run_samples(
         try:
             run_one(i)
         except kinds as exc:
-            first = str(exc).strip().splitlines()
-            result.outcomes.append(
-                SampleOutcome(i, False, first[0] if first else type(exc).__name__)
-            )
+            result.outcomes.append(SampleOutcome(i, False, _first_failing_check(exc)))
         else:
             result.outcomes.append(SampleOutcome(i, True))
         if spec.early_stop and result.decided:
