@@ -45,11 +45,15 @@ def llm_fake(
     ``llm_fake.requests``. At teardown the test fails if a strict-mode miss was
     swallowed by the code under test, or if scripted replies were never used.
     """
+    from .._errors import ConfigError
     from .._flow import router
     from ..plugin import DUMMY_KEY
     from ._provider import FakeProvider
 
-    fake = FakeProvider(**llm_fake_config)
+    try:
+        fake = FakeProvider(**llm_fake_config)
+    except ConfigError as exc:
+        pytest.fail(f"llm_fake_config: {exc}", pytrace=False)
     mp = pytest.MonkeyPatch()
     if not os.environ.get("OPENAI_API_KEY"):
         mp.setenv("OPENAI_API_KEY", DUMMY_KEY)

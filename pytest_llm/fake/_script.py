@@ -56,6 +56,12 @@ def _type_name(value: Any) -> str:
     return type(value).__qualname__
 
 
+def _a(value: Any) -> str:
+    """``"a dict"``, ``"an int"``: the type of ``value`` with its article."""
+    name = _type_name(value)
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _unserialisable(value: Any, path: str = "$") -> tuple[str, Any] | None:
     """The JSON path of the first value ``json.dumps`` cannot write."""
     if isinstance(value, dict):
@@ -82,8 +88,8 @@ def _json_text(value: Any, where: str) -> str:
     if found is not None:
         path, bad = found
         raise ConfigError(
-            f"{where}: the JSON content cannot be written as JSON: {path} is a "
-            f"{_type_name(bad)} ({_short(bad)}).\n"
+            f"{where}: the JSON content cannot be written as JSON: {path} is "
+            f"{_a(bad)} ({_short(bad)}).\n"
             "Fix: use only dicts, lists, strings, numbers, booleans and None, or pass a "
             "pydantic model instance."
         )
@@ -105,7 +111,7 @@ def content_text(content: Any, where: str) -> str | None:
     if isinstance(content, dict | list):
         return _json_text(content, where)
     raise ConfigError(
-        f"{where}: cannot make a reply from a {_type_name(content)} ({_short(content)}).\n"
+        f"{where}: cannot make a reply from {_a(content)} ({_short(content)}).\n"
         "Fix: pass a str (the text the model says), a dict or list (JSON content), or a "
         "pydantic model instance (its JSON)."
     )
@@ -128,7 +134,7 @@ def _tool_call(call: Any, k: int, where: str) -> tuple[str, str]:
         name, args = call.name, getattr(call, "args", getattr(call, "arguments", None))
     else:
         raise ConfigError(
-            f"{where}: tool_calls[{k}] is a {_type_name(call)} ({_short(call)}), not a tool call.\n"
+            f"{where}: tool_calls[{k}] is {_a(call)} ({_short(call)}), not a tool call.\n"
             "Fix: give each tool call as {'name': ..., 'arguments': {...}}, a (name, arguments) "
             "pair, or a pytest_llm.ToolCall."
         )
@@ -165,8 +171,7 @@ def make_answer(
     if tool_calls is not None:
         if isinstance(tool_calls, str | bytes | Mapping) or not isinstance(tool_calls, Sequence):
             raise ConfigError(
-                f"{where}: tool_calls must be a list of tool calls, got a "
-                f"{_type_name(tool_calls)}.\n"
+                f"{where}: tool_calls must be a list of tool calls, got {_a(tool_calls)}.\n"
                 "Fix: tool_calls=[{'name': 'get_weather', 'arguments': {'city': 'Paris'}}]."
             )
         calls = [_tool_call(c, k, where) for k, c in enumerate(tool_calls)]

@@ -332,7 +332,7 @@ def response_object(
         p, c = _usage_counts(body, answer)
         usage = {
             "input_tokens": p,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": c,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": p + c,
@@ -354,7 +354,6 @@ def response_object(
         "previous_response_id": body.get("previous_response_id"),
         "reasoning": {"effort": None, "summary": None},
         "service_tier": "default",
-        "store": body.get("store", True),
         "temperature": body.get("temperature", 1.0),
         "text": text or {"format": {"type": "text"}, "verbosity": "medium"},
         "tool_choice": body.get("tool_choice", "auto"),

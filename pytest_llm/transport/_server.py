@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import math
 import select
@@ -96,6 +97,8 @@ class LLMServer:
         self._stack: contextlib.ExitStack | None = None
         self.exchanges: list[Exchange] = []
         """Every request the server received, in order of arrival."""
+        self.accepted = 0
+        """How many TCP connections the server accepted (keep-alive reuses one)."""
         self.errors: list[str] = []
         """What went wrong inside the server (a miss, a handler's exception): also sent as a 500."""
 
@@ -251,6 +254,7 @@ class LLMServer:
                     )
                     with self._lock:
                         self._connections[conn] = thread
+                        self.accepted += 1
                     thread.start()
 
     def _connection(self, conn: socket.socket, addr: Any) -> None:
@@ -411,22 +415,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if bodyless:
             return
-        for part in reply.parts():
+        parts = reply.parts()
+        part = next(parts, None)
+        end = False
+        while part is not None:
             if part.delay:
                 self._pause(part.delay)
-            if part.data:
-                self._send(part.data, chunked)
+            following = next(parts, None)  # no waiting here: parts() only says how long
+            end = chunked and following is None and reply.failure is None
+            self._send(part.data, chunked, end=end)
+            part = following
         if reply.failure is not None:
             self._fail_mid_body(reply.failure)
-            return
-        if chunked:
+        elif chunked and not end:
             self.wfile.write(b"0\r\n\r\n")
 
-    def _send(self, data: bytes, chunked: bool) -> None:
-        if chunked:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        else:
+    def _send(self, data: bytes, chunked: bool, *, end: bool = False) -> None:
+        """One write a part, flushed; the last part goes out with the terminating chunk."""
+        if not chunked:
             self.wfile.write(data)
+            return
+        out = b"%x\r\n%s\r\n" % (len(data), data) if data else b""
+        self.wfile.write(out + (b"0\r\n\r\n" if end else b""))
 
     # -- failures on the real socket --------------------------------------------
 
@@ -463,7 +473,10 @@ class _Handler(BaseHTTPRequestHandler):
         for f in (self.wfile, self.rfile):
             with contextlib.suppress(OSError):
                 f.close()
-        self.connection.close()
+        self.connection.close()  # the files held the last references: this closes the fd
+        # BaseHTTPRequestHandler flushes and closes them after every request: give it sinks.
+        self.wfile = io.BytesIO()
+        self.rfile = io.BytesIO()
 
     # -- waiting ----------------------------------------------------------------
 
