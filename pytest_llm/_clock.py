@@ -89,12 +89,13 @@ class SystemClock:
         return _dt.datetime.now(_dt.UTC)
 
     def sleep(self, seconds: float) -> None:
+        seconds = _checked(seconds, "sleep")
         if seconds > 0:
-            time.sleep(_checked(seconds, "sleep"))
+            time.sleep(seconds)
 
     async def asleep(self, seconds: float) -> None:
+        seconds = _checked(seconds, "asleep")
         if seconds > 0:
-            seconds = _checked(seconds, "asleep")
             try:
                 import anyio
             except ImportError:  # pragma: no cover - anyio ships with the openai SDK

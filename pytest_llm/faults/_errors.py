@@ -21,3 +21,7 @@ class FaultNotApplicable(ReplayInterrupt):
 
 class UnusedFaults(PytestLLMError, AssertionError):
     """A plan ends with scripted faults that no request consumed."""
+
+
+for _cls in (FaultError, FaultNotApplicable, UnusedFaults):
+    _cls.__module__ = "pytest_llm.faults"  # where users import them from

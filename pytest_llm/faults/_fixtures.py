@@ -78,10 +78,15 @@ def llm_faults(request: pytest.FixtureRequest, llm_clock: VirtualClock) -> Itera
     """The test's fault plan, on the virtual clock; at the end every scripted fault must
     have been used (see docs/faults.md)."""
     from .._flow import router
+    from ._errors import FaultError
     from ._plan import FaultPlan
 
     item = request.node
-    plan = FaultPlan(seed=_seed(item))
+    try:
+        seed = _seed(item)
+    except FaultError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    plan = FaultPlan(seed=seed)
     if not request.config.pluginmanager.has_plugin(_REPORTER):
         request.config.pluginmanager.register(_Reporter(), _REPORTER)
     item.stash[_plan_key] = plan

@@ -254,12 +254,19 @@ class HTTPError(_Status):
     kind: ClassVar[str] = "http_error"
     status: int = 400
     message: str = "Invalid request."
-    type: str | None = "invalid_request_error"
+    type: str = "invalid_request_error"
     code: str | None = None
     param: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for name in ("message", "type", "code", "param"):
+            value = getattr(self, name)
+            if not isinstance(value, str) and not (value is None and name in ("code", "param")):
+                raise self._bad(
+                    f"{name} goes into the OpenAI error body as a string, got {value!r}.",
+                    f"pass {name}={str(value)!r}.",
+                )
         if isinstance(self.status, bool) or not isinstance(self.status, int):
             raise self._bad(f"status must be an int, got {self.status!r}.", "pass e.g. status=400.")
         if not 400 <= self.status <= 599:
@@ -374,7 +381,8 @@ _SERVER_BODIES: dict[int, tuple[str, str, str | int | None]] = {
         "server_error",
         None,
     ),
-    502: ("Bad gateway.", "cf_bad_gateway", 502),
+    # OpenAI's edge sends the number 502 as the code; the SDK's ErrorObject wants a string.
+    502: ("Bad gateway.", "cf_bad_gateway", None),
     503: ("The server is overloaded or not ready yet.", "server_error", None),
 }
 
@@ -574,7 +582,7 @@ class Stall(Fault):
 
     kind: ClassVar[str] = "stall"
     needs_reply: ClassVar[bool] = True
-    after_chunk: int = 1
+    after_chunk: int
     seconds: float = 30
 
     def __post_init__(self) -> None:
@@ -722,7 +730,7 @@ class MalformedJSON(Fault):
 
     kind: ClassVar[str] = "malformed_json"
     needs_reply: ClassVar[bool] = True
-    variant: str = "fenced"
+    variant: str
     field: str | None = None
     at: float = 0.5
 
@@ -792,7 +800,7 @@ def make_fault(kind: str, /, **params: Any) -> Fault:
         raise FaultError(
             f"unknown fault kind {kind!r}.{hint}\nFix: use one of {', '.join(sorted(KINDS))}."
         )
-    names = [f.name for f in dataclasses.fields(cls)]
+    names = [f.name for f in sorted(dataclasses.fields(cls), key=lambda f: bool(f.kw_only))]
     for name in params:
         if name not in names:
             near = difflib.get_close_matches(name, names, n=1)
@@ -802,4 +810,15 @@ def make_fault(kind: str, /, **params: Any) -> Fault:
                 f"fault kind {kind!r} has no parameter {name!r}.{hint}\n"
                 f"Fix: {cls.__name__} takes {takes}."
             )
+    missing = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.default is dataclasses.MISSING and f.name not in params
+    ]
+    if missing:
+        example = ", ".join(f"{name}=..." for name in missing)
+        raise FaultError(
+            f"fault kind {kind!r} needs {', '.join(missing)}.\nFix: pass e.g. "
+            f"add({kind!r}, {example})."
+        )
     return cls(**params)

@@ -68,7 +68,7 @@ def _malform(text: str, variant: str, field: str | None, at: float) -> str:
     if variant == "single_quotes":
         return _single_quoted(doc)
     if not isinstance(doc, dict):
-        raise MalformedInput(f"{variant} needs a JSON object, the text is a {_json_type(doc)}")
+        raise MalformedInput(f"{variant} needs a JSON object, the text is {_json_type(doc)}")
     indent = 2 if "\n" in text.strip() else None
     if variant == "extra_field":
         name = field or "note"
@@ -115,9 +115,11 @@ def _preview(text: str) -> str:
 
 
 def _json_type(doc: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
-        type(doc), "number" if isinstance(doc, int | float) else "null"
-    )
+    """``doc``'s JSON type with its article: ``an array``, ``a number``."""
+    if isinstance(doc, bool):
+        return "a boolean"
+    kinds = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
+    return kinds.get(type(doc), "a number")
 
 
 def _locate(doc: dict[str, Any], field: str | None, variant: str) -> tuple[dict[str, Any], str]:
@@ -146,7 +148,7 @@ def _locate(doc: dict[str, Any], field: str | None, variant: str) -> tuple[dict[
 def _trailing_comma(text: str, doc: Any) -> str:
     if not isinstance(doc, dict | list):
         raise MalformedInput(
-            f"trailing_comma needs an object or array, the text is a {_json_type(doc)}"
+            f"trailing_comma needs an object or array, the text is {_json_type(doc)}"
         )
     body = text.rstrip()
     close = len(body) - 1

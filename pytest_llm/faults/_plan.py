@@ -132,7 +132,9 @@ class Applied:
 
     def __str__(self) -> str:
         model = f" (model {self.model!r})" if self.model else ""
-        did = repr(self.fault) if self.fault is not None else "passed on"
+        did = (
+            "passed on" if self.fault is None or isinstance(self.fault, Pass) else repr(self.fault)
+        )
         return f"{self.method} {self.url}{model}: {did}"
 
 

@@ -24,6 +24,11 @@ OPENAI_MAJOR = int(openai.__version__.split(".")[0])
 HTTP = importlib.import_module("httpx2" if OPENAI_MAJOR >= 3 else "httpx")
 """The HTTP library under the installed SDK's default client."""
 
+# openai 3.x wraps transport errors raised while a stream is read; 1.x/2.x let the
+# HTTP library's own exception through.
+STREAM_TIMEOUT: type[Exception] = openai.APITimeoutError if OPENAI_MAJOR >= 3 else HTTP.ReadTimeout
+STREAM_RESET: type[Exception] = openai.APIConnectionError if OPENAI_MAJOR >= 3 else HTTP.ReadError
+
 BASE_URL = "http://llm.test/v1"
 ANALYSIS = {"sentiment": "positive", "score": 0.9, "topics": ["billing", "refund"]}
 TEXT = json.dumps(ANALYSIS)
@@ -105,7 +110,7 @@ def response_body(
         "tools": [],
         "usage": {
             "input_tokens": 12,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": 9,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": 21,
@@ -165,6 +170,14 @@ class Upstream:
         model = str(body.get("model", "gpt-4o-mini"))
         sse = [("content-type", "text/event-stream; charset=utf-8")]
         js = [("content-type", "application/json"), ("x-request-id", "req_upstream")]
+        if exchange.path.endswith("/embeddings"):
+            doc = {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.1, -0.2, 0.3]}],
+                "model": model,
+                "usage": {"prompt_tokens": 3, "total_tokens": 3},
+            }
+            return Reply(200, js, json.dumps(doc).encode())
         if exchange.path.endswith("/responses"):
             if body.get("stream"):
                 return Reply(200, sse, events=response_events(self.text, model))
