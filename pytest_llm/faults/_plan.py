@@ -214,12 +214,16 @@ class FaultPlan:
         return self._rule(built, times, path, model, probability, False)
 
     def sequence(
-        self, *faults: Fault | str | None, path: Target = None, model: Target = None
+        self,
+        *faults: Fault | str | None,
+        path: Target = None,
+        model: Target = None,
+        required: bool = True,
     ) -> list[Rule]:
         """One request each, in order; ``None`` (or ``Pass()``) lets that request through."""
         return [
             self._rule(
-                (self._fault(f if f is not None else Pass(), {}),), 1, path, model, None, None
+                (self._fault(f if f is not None else Pass(), {}),), 1, path, model, None, required
             )
             for f in faults
         ]
