@@ -307,7 +307,9 @@ class Script:
         if self.match is not None:
             conds.append(f"match={getattr(self.match, '__name__', 'predicate')}")
         when = f" [{', '.join(conds)}]" if conds else ""
-        times = "unlimited" if self.times is None else f"{self.calls} of {self.times}"
+        times = (
+            f"{self.calls} (times=None)" if self.times is None else f"{self.calls} of {self.times}"
+        )
         return f"#{self.number} {' + '.join(what)}{when}, used {times}"
 
     def __repr__(self) -> str:

@@ -397,6 +397,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- writing a reply --------------------------------------------------------
 
     def _write(self, reply: Reply) -> None:
+        # parts() only says what to send and how long to wait first; the waits are ours.
+        parts = list(reply.parts())
         if reply.delay:
             self._pause(reply.delay)
         chunked = reply.events is not None or reply.failure is not None
@@ -409,25 +411,20 @@ class _Handler(BaseHTTPRequestHandler):
             if chunked:
                 self.send_header("transfer-encoding", "chunked")
             else:
-                self.send_header("content-length", str(len(reply.body)))
+                self.send_header("content-length", str(sum(len(p.data) for p in parts)))
         if self.close_connection:
             self.send_header("connection", "close")
         self.end_headers()
         if bodyless:
             return
-        parts = reply.parts()
-        part = next(parts, None)
-        end = False
-        while part is not None:
+        for i, part in enumerate(parts):
             if part.delay:
                 self._pause(part.delay)
-            following = next(parts, None)  # no waiting here: parts() only says how long
-            end = chunked and following is None and reply.failure is None
-            self._send(part.data, chunked, end=end)
-            part = following
+            last = i == len(parts) - 1
+            self._send(part.data, chunked, end=chunked and last and reply.failure is None)
         if reply.failure is not None:
             self._fail_mid_body(reply.failure)
-        elif chunked and not end:
+        elif chunked and not parts:
             self.wfile.write(b"0\r\n\r\n")
 
     def _send(self, data: bytes, chunked: bool, *, end: bool = False) -> None:
@@ -596,25 +593,34 @@ class _Handler(BaseHTTPRequestHandler):
         events: list[SSEEvent] = []
         raw: list[bytes] = []
         failure: TransportFailure | None = None
-        try:
-            for chunk in _read_chunks(response):
-                t = round(clock.monotonic() - t0, 4)
-                raw.append(chunk)
-                if parser is not None:
-                    events.extend(parser.feed(chunk, t))
+        chunks = _read_chunks(response)
+        while True:
+            try:
+                chunk = next(chunks, None)
+            except (http.client.HTTPException, OSError) as exc:
+                # The upstream broke off: the client sees the same, a reset.
+                failure = TransportFailure("read_error", f"{type(exc).__name__}: {exc}")
+                break
+            if chunk is None:
+                break
+            raw.append(chunk)
+            if parser is not None:
+                events.extend(parser.feed(chunk, round(clock.monotonic() - t0, 4)))
+            try:
                 self._send(chunk, True)
+            except OSError:
+                failure = TransportFailure("read_error", "the client closed the stream early")
+                break
+        if fwd.on_reply is not None:
+            if parser is not None:
+                events.extend(parser.flush(round(clock.monotonic() - t0, 4)))
+                fwd.on_reply(Reply(status, headers, events=events, failure=failure))
+            else:
+                fwd.on_reply(Reply(status, headers, body=b"".join(raw), failure=failure))
+        if failure is None:
             self.wfile.write(b"0\r\n\r\n")
-        except (http.client.HTTPException, OSError) as exc:
-            failure = TransportFailure("read_error", f"{type(exc).__name__}: {exc}")
-            self.close_connection = True
-            raise _Gone from exc
-        finally:
-            if fwd.on_reply is not None:
-                if parser is not None:
-                    events.extend(parser.flush(round(clock.monotonic() - t0, 4)))
-                    fwd.on_reply(Reply(status, headers, events=events, failure=failure))
-                else:
-                    fwd.on_reply(Reply(status, headers, body=b"".join(raw), failure=failure))
+        else:
+            self._reset()
 
 
 def _read_chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:

@@ -290,7 +290,7 @@ def test_context_manager_reports_unused_scripts_on_exit() -> None:
     assert str(info.value).splitlines() == [
         "llm_fake: 2 scripted replies were never asked for (0 requests reached the fake):",
         "  #1 text 'never asked' [model='gpt-4o'], used 0 of 1",
-        "  #2 text 'forever', used unlimited",
+        "  #2 text 'forever', used 0 (times=None)",
         "Fix: check that the code under test makes these calls, remove the scripts it does not "
         "need, or turn the check off with llm_fake.configure(check_unused=False).",
     ]

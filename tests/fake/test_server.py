@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -601,6 +602,52 @@ def test_record_through_the_server_then_replay_without_upstream(
     with pytest_llm.use_cassette(path, check_unused=True), LLMServer() as server:
         assert ask(server) == live
     assert len(loopback.requests) == 1  # the replay never reached the upstream
+
+
+def test_an_upstream_that_breaks_off_is_recorded_and_passed_on(tmp_path: Path) -> None:
+    event = (
+        b'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        b'"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}\n\n'
+    )
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def upstream() -> None:
+        conn, _ = listener.accept()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(65536)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(event), event)
+        )
+        _wait_for(lambda: got == ["Hel"])  # the client has the first event: now break off
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    got: list[str | None] = []
+    thread = threading.Thread(target=upstream)
+    thread.start()
+    port = listener.getsockname()[1]
+    with (
+        pytest_llm.use_cassette(tmp_path / "broken.yaml", record="once") as recording,
+        LLMServer(upstream=f"http://127.0.0.1:{port}/v1") as server,
+        pytest.raises((openai.APIConnectionError, __import__("httpx").TransportError)),
+    ):
+        stream = client(server, max_retries=0).chat.completions.create(
+            model="m",
+            messages=USER,  # type: ignore[arg-type]
+            stream=True,
+        )
+        for chunk in stream:
+            got.append(chunk.choices[0].delta.content)
+    thread.join(5)
+    listener.close()
+    assert got == ["Hel"]
+    (interaction,) = recording.recorded
+    response = interaction.data["response"]
+    assert len(response["events"]) == 1
+    assert response["failure"]["kind"] == "read_error"
+    assert "Connection reset by peer" in response["failure"]["message"]
 
 
 # -- the fixture and the class --------------------------------------------------------------
