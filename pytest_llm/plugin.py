@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._errors import ConfigError, ReplayInterrupt
+from ._errors import CassetteError, ConfigError, ReplayInterrupt
 from ._settings import in_ci, parse_bool, resolve
 
 if TYPE_CHECKING:
@@ -183,18 +183,21 @@ _MAX_NAME = 100
 def cassette_name(item: pytest.Item) -> str:
     """``TestClass.test_name[param]``, made file-safe; long ids shortened to a stable hash.
 
-    A name over 100 characters keeps its start and ends in 10 hex digits of a hash of
-    the full id, inside the brackets when it has parameters: ``test_x[aaaa…-1f2e3d4c5b]``.
+    A name over 100 characters, or one with characters a file name cannot hold, keeps
+    its (safe) start and ends in 10 hex digits of a hash of the full id, inside the
+    brackets when it has parameters: ``test_x[a_b-1f2e3d4c5b]``.
     """
     parts = item.nodeid.split("::")[1:]
     name = ".".join(parts) or item.name
     safe = _UNSAFE.sub("_", name)
-    if len(safe) > _MAX_NAME:
+    if len(safe) > _MAX_NAME or safe != name:
+        # shortened or sanitised: a hash of the full id keeps names distinct
+        # (test_x[a b] and test_x[a/b] must not share a file)
         digest = hashlib.sha256(name.encode()).hexdigest()[:10]
         base, bracket, param = safe.partition("[")
         if bracket and len(base) < _MAX_NAME - 20:
             room = _MAX_NAME - len(base) - len("[-]") - len(digest)
-            safe = f"{base}[{param.rstrip(']')[:room]}-{digest}]"
+            safe = f"{base}[{param.removesuffix(']')[:room]}-{digest}]"
         else:
             safe = f"{safe[: _MAX_NAME - len(digest) - 1]}-{digest}"
     return safe + ".yaml"
@@ -213,8 +216,15 @@ def cassette_path(item: pytest.Item, cassette_dir: str) -> Path:
 
 
 def _vcrpy_path(item: pytest.Item) -> Path:
-    """Where pytest-recording keeps the same test's cassette, for migration."""
-    return item.path.parent / "cassettes" / item.path.stem / f"{item.name}.yaml"
+    """Where pytest-recording keeps the same test's cassette, for migration.
+
+    Its default name is ``[Class.]test_name`` with ``<>?%*:|"'/\\`` made ``-``.
+    """
+    cls = getattr(item, "cls", None)
+    name = f"{cls.__name__}.{item.name}" if cls is not None else item.name
+    for ch in "<>?%*:|\"'/\\":
+        name = name.replace(ch, "-")
+    return item.path.parent / "cassettes" / item.path.stem / f"{name}.yaml"
 
 
 # -- fixtures -------------------------------------------------------------------------
@@ -256,6 +266,11 @@ def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
             f"Fix: use one of {', '.join(sorted(allowed))}."
         )
     return kwargs
+
+
+_CONFIG_KEYS = frozenset(
+    {"record", "cassette_dir", "ignore", "allow_playback_repeats", "replay_timing", "check_unused"}
+)
 
 
 def _check_mode(value: Any, source: str) -> str:
@@ -323,7 +338,20 @@ def _build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, An
         path = cassette_path(item, cdir)
         if not path.exists() and _vcrpy_path(item).exists():
             path = _vcrpy_path(item)
-    ignore = list(marker.get("ignore") or config_fixture.get("ignore") or DEFAULT_IGNORE)
+    unknown = sorted(set(config_fixture) - _CONFIG_KEYS)
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], _CONFIG_KEYS, n=1)
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(
+            f"llm_cassette_config() returned an unknown key {unknown[0]!r}.{hint}\n"
+            f"Fix: use {', '.join(sorted(_CONFIG_KEYS))}."
+        )
+    chosen = marker.get("ignore")
+    if chosen is None:
+        chosen = config_fixture.get("ignore")
+    ignore = list(DEFAULT_IGNORE if chosen is None else chosen)
     ignore += list(cfg.getini("llm_ignore_paths"))
     redactor = Redactor.build(
         extra_headers=cfg.getini("llm_redact_headers"),
@@ -364,6 +392,7 @@ def llm_cassette(
         default=False,
         convert=parse_bool,
     ).value
+    cassette.allow_network = bool(allow_net)
     mp = pytest.MonkeyPatch()
     if not cassette.recording and not os.environ.get("OPENAI_API_KEY"):
         mp.setenv("OPENAI_API_KEY", DUMMY_KEY)
@@ -512,7 +541,7 @@ def pytest_runtest_makereport(
 
 def _shown_as_message(exc: BaseException) -> bool:
     """Failures whose message says it all: a traceback would only show our internals."""
-    if isinstance(exc, ReplayInterrupt):
+    if isinstance(exc, ReplayInterrupt | CassetteError):
         return True
     samples = sys.modules.get("pytest_llm.assertions._samples")
     return samples is not None and isinstance(exc, samples.SamplesFailed)
@@ -560,11 +589,17 @@ class _Summary:
         tr.section("pytest-llm")
         if self.written:
             n = sum(int(w["recorded"]) for w in self.written)
-            tr.write_line(f"recorded {n} interactions into {len(self.written)} cassettes:")
+            tr.write_line(
+                f"recorded {_plural(n, 'interaction')} into {_plural(len(self.written), 'cassette')}:"
+            )
             for w in sorted(self.written, key=lambda w: str(w["path"])):
                 tr.write_line(f"  {_rel(self.config, w['path'])} (+{w['recorded']})")
         for w in self.not_written:
             tr.write_line(f"not written: {w['not_written']}")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _rel(config: pytest.Config, path: str) -> str:

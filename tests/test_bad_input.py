@@ -47,9 +47,26 @@ def test_truncated_cassette_is_detected(recorded: Path) -> None:
     cut = text.index("- request:", text.index("- request:") + 1)
     recorded.write_text(text[:cut])
     assert _error(recorded).splitlines() == [
-        f"cassette {recorded} says it holds 2 interactions but has 1: it was truncated or edited by hand.",
+        f"cassette {recorded} has no 'end' marker after its 1 interaction: it was truncated "
+        "(the last interaction may be cut short) or edited by hand.",
         "Fix: restore it from version control, or re-record with --llm-record=all.",
     ]
+
+
+def test_truncated_inside_the_last_interaction_is_detected(recorded: Path) -> None:
+    text = recorded.read_text()
+    recorded.write_text(text[: text.rindex("meta:")])  # cut inside the last interaction
+    assert _error(recorded).splitlines()[0] == (
+        f"cassette {recorded} has no 'end' marker after its 2 interactions: it was truncated "
+        "(the last interaction may be cut short) or edited by hand."
+    )
+
+
+def test_count_that_disagrees_with_the_interactions(recorded: Path) -> None:
+    recorded.write_text(recorded.read_text().replace("  interactions: 2", "  interactions: 3"))
+    assert _error(recorded).splitlines()[0] == (
+        f"cassette {recorded} says it holds 3 interactions but has 2: it was truncated or edited by hand."
+    )
 
 
 def test_newer_format_version_asks_for_an_upgrade(recorded: Path) -> None:
@@ -189,3 +206,49 @@ def test_wrap_transport_records_and_replays_a_custom_transport(tmp_path: Path) -
         match="wrap_transport\\(\\) needs an httpx or httpx2 transport, got object",
     ):
         pytest_llm.wrap_transport(object())
+
+
+def test_allow_network_lets_misses_through_unrecorded(
+    recorded: Path, loopback: LoopbackServer
+) -> None:
+    before = recorded.read_text()
+    served = len(loopback.requests)
+    with pytest_llm.use_cassette(recorded, allow_network=True) as cassette:
+        r = httpx.post(
+            f"{loopback.base_url}/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "new"}]},
+        )
+    assert r.json()["choices"][0]["message"]["content"] == "Echo: new"
+    assert len(loopback.requests) == served + 1
+    assert cassette.misses == []
+    assert recorded.read_text() == before
+
+
+def test_patches_come_back_after_another_tool_restores_the_originals(recorded: Path) -> None:
+    from pytest_llm.transport._patch import install
+
+    install()
+    patched = httpx.HTTPTransport.handle_request
+    httpx.HTTPTransport.handle_request = (
+        patched.__pytest_llm_original__
+    )  # what pytest-httpx's teardown does
+    try:
+        with pytest_llm.use_cassette(recorded):
+            assert hasattr(httpx.HTTPTransport.handle_request, "__pytest_llm_original__")
+            r = httpx.post(
+                "http://127.0.0.1:9/v1/chat/completions",
+                json={"model": "m", "messages": [{"role": "user", "content": "a"}]},
+            )
+        assert r.status_code == 200
+    finally:
+        install()
+
+
+def test_long_strings_diff_around_the_change() -> None:
+    from pytest_llm.cassette._match import json_diff
+
+    old = "You are a support assistant. Classify the ticket into billing, bug, account."
+    new = old.replace("account", "login")
+    assert json_diff({"p": old}, {"p": new}) == [
+        "p: ...' into billing, bug, account.' != ...' into billing, bug, login.'"
+    ]

@@ -118,8 +118,8 @@ def test_check_truncated_between_interactions(
     code, out, _ = run(capsys, "cassettes", "check", "cassettes")
     assert code == 1
     assert out == [
-        "cassettes/chat.yaml: cassette says it holds 2 interactions but has 1: "
-        "it was truncated or edited by hand.",
+        "cassettes/chat.yaml: cassette has no 'end' marker after its 1 interaction: "
+        "it was truncated (the last interaction may be cut short) or edited by hand.",
         "checked 2 cassettes (1 interaction): 1 problem",
         "fix: restore it from version control, or re-record with --llm-record=all.",
     ]

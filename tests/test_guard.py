@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 
-def test_unmarked_test_calling_openai_is_blocked(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unmarked_test_calling_openai_is_blocked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-real-looking-" + "k" * 30)
     pytester.makepyfile(
         """
@@ -66,7 +68,11 @@ def test_guard_all_blocks_every_non_loopback_host(pytester: pytest.Pytester) -> 
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1, passed=1)
-    result.stdout.fnmatch_lines(["*pytest-llm blocked a connection to example.invalid:80: *llm_guard = all keeps tests from reaching the network unrecorded."])
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-llm blocked a connection to example.invalid:80: *llm_guard = all keeps tests from reaching the network unrecorded."
+        ]
+    )
 
 
 def test_guard_off_and_allow_network(pytester: pytest.Pytester) -> None:

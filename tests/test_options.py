@@ -42,7 +42,7 @@ def test_param(ticket):
         [
             "TestGroup.test_method.yaml",
             "test_param[short].yaml",
-            "test_param[with_slash_and_space].yaml",
+            "test_param[with_slash_and_space-da4188e5a5].yaml",  # sanitised: hashed
             long_name,
         ]
     )

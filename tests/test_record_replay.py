@@ -37,7 +37,7 @@ def test_record_then_replay_with_the_server_stopped(
     result.stdout.fnmatch_lines(
         [
             "*= pytest-llm =*",
-            "recorded 1 interactions into 1 cassettes:",
+            "recorded 1 interaction into 1 cassette:",
             "  cassettes/test_app/test_triage.yaml (+1)",
         ]
     )
@@ -70,7 +70,7 @@ def test_changed_prompt_fails_with_json_path_diff_and_no_retries(
             "  request:  POST /v1/chat/completions",
             # openai 3.x sends model first, 2.x messages first: both match the same recording
             '  body:     {*"messages":[[]{"role":"user","content":"printer is on fire"}]*}',
-            "  cassette: */cassettes/test_app/test_triage.yaml (1 interactions)",
+            "  cassette: */cassettes/test_app/test_triage.yaml (1 interaction)",
             "nearest recorded requests (recorded != request):",
             "  interactions[0] (line 11): POST /v1/chat/completions, 1 difference",
             "      messages[0].content: 'printer on fire' != 'printer is on fire'",

@@ -165,9 +165,9 @@ def test_waits_longer_than_the_read_timeout_raise_read_timeout_on_the_clock() ->
             with (
                 m.Client(timeout=m.Timeout(30.0, read=5.0)) as client,
                 pytest.raises(m.ReadTimeout),
+                client.stream("GET", "http://llm.test/stream") as r,
             ):
-                with client.stream("GET", "http://llm.test/stream") as r:
-                    got = list(r.iter_lines())
+                got = list(r.iter_lines())
             assert clock.sleeps == [5.0]
             assert got[:1] == ['data: {"n": 0}']
     finally:

@@ -249,7 +249,7 @@ def test_record_new_rewrites_a_vcrpy_cassette_in_our_format_keeping_its_interact
     result.stdout.fnmatch_lines(
         [
             "*= pytest-llm =*",
-            "recorded 1 interactions into 1 cassettes:",
+            "recorded 1 interaction into 1 cassette:",
             "  tests/cassettes/test_app/test_chat.yaml (+1)",
         ]
     )

@@ -9,6 +9,7 @@
     - request:  {method, url, headers, json | text | base64}
       response: {status, headers, json | text | base64 | events, failure?}
       meta:     {model, usage, duration, recorded_at}
+    end: N          # last: a truncated file lacks it
 
 JSON bodies are stored as structured YAML, multi-line and long strings as literal
 blocks, a streamed body as one entry per server-sent event with its arrival time.
@@ -24,6 +25,7 @@ import json
 import os
 import tempfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,12 +111,17 @@ class Interaction:
         url: str,
         headers: dict[str, Any],
         meta: dict[str, Any],
+        redact: Callable[[str, str], str] | None = None,
     ) -> Interaction:
+        """``redact(name, value)`` is applied to the response headers (set-cookie, ...)."""
         req: dict[str, Any] = {"method": exchange.method.upper(), "url": url, "headers": headers}
         req.update(_body_fields(exchange.body, exchange.header("content-type")))
+        resp_headers = (
+            reply.headers if redact is None else [(k, redact(k, v)) for k, v in reply.headers]
+        )
         resp: dict[str, Any] = {
             "status": reply.status,
-            "headers": _header_map(reply.headers, drop=_DROP),
+            "headers": _header_map(resp_headers, drop=_DROP),
         }
         if reply.events is not None:
             resp["events"] = [_event_data(ev) for ev in reply.events]
@@ -306,6 +313,15 @@ def _load_ours(path: Path, doc: dict[str, Any], lines: list[int]) -> CassetteFil
         raise CassetteError(f"cassette {path}: 'interactions' is not a list.", path=str(path))
     meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
     assert isinstance(meta, dict)
+    if doc.get("end") != len(items):
+        got = "no 'end' marker" if "end" not in doc else f"'end: {doc['end']}'"
+        raise CassetteError(
+            f"cassette {path} has {got} after its {len(items)} "
+            f"interaction{'' if len(items) == 1 else 's'}: it was truncated "
+            "(the last interaction may be cut short) or edited by hand.\n"
+            "Fix: restore it from version control, or re-record with --llm-record=all.",
+            path=str(path),
+        )
     expected = meta.get("interactions")
     if isinstance(expected, int) and expected != len(items):
         raise CassetteError(
@@ -429,6 +445,8 @@ def _from_vcrpy(item: dict[str, Any], redact: bool = True) -> dict[str, Any]:
     else:
         status = rs["status"]["code"] if isinstance(rs.get("status"), dict) else int(rs["status"])
         body, headers = _decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
+    if redact:
+        headers = [(k, red.header_value(k, v)) for k, v in headers]
     resp: dict[str, Any] = {"status": int(status), "headers": _header_map(headers, drop=_DROP)}
     rctype = next((v for k, v in headers if k.lower() == "content-type"), "")
     if "text/event-stream" in rctype.lower():
@@ -452,6 +470,8 @@ def dump(cassette: CassetteFile) -> str:
         "version": VERSION,
         "meta": meta,
         "interactions": [i.data for i in cassette.interactions],
+        # last on purpose: a file cut anywhere, even inside the last interaction, lacks it
+        "end": len(cassette.interactions),
     }
     body: str = yaml.dump(
         doc,

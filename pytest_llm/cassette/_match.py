@@ -163,4 +163,22 @@ def json_diff(recorded: Any, request: Any, path: str = "") -> list[str]:
         return out
     if recorded == request and type(recorded) is type(request):
         return []
+    if isinstance(recorded, str) and isinstance(request, str):
+        a, b = _windows(recorded, request)
+        return [f"{path or '$'}: {a} != {b}"]
     return [f"{path or '$'}: {_short(recorded)} != {_short(request)}"]
+
+
+def _windows(a: str, b: str, before: int = 20, width: int = 60) -> tuple[str, str]:
+    """Both strings cut around their first difference, so the change is visible."""
+    if len(repr(a)) <= width and len(repr(b)) <= width:
+        return repr(a), repr(b)
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    start = max(0, i - before)
+
+    def cut(s: str) -> str:
+        piece = s[start : start + width]
+        text = repr(piece)
+        return ("..." if start else "") + text + ("..." if start + width < len(s) else "")
+
+    return cut(a), cut(b)

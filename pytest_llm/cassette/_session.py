@@ -75,6 +75,7 @@ class Cassette:
         redactor: Redactor | None = None,
         rerecord_hint: str | None = None,
         record_blocked: str | None = None,
+        allow_network: bool = False,
         clock: Clock | None = None,
     ) -> None:
         self.path = Path(path)
@@ -86,6 +87,8 @@ class Cassette:
         self.rerecord_hint = rerecord_hint
         self.record_blocked = record_blocked
         """Why recording is off although asked for (e.g. ``CI`` is set without the flag)."""
+        self.allow_network = allow_network
+        """Requests with no match go to the real network, unrecorded, instead of failing."""
         self._clock = clock
         self._lock = threading.Lock()
         self.file: CassetteFile | None = None
@@ -160,6 +163,8 @@ class Cassette:
             if reply is not None:
                 return reply
         if not self.recording:
+            if self.allow_network:
+                return nxt(exchange)  # --llm-allow-network: through, not recorded
             raise self._miss(exchange)
         outcome = nxt(exchange)
         if isinstance(outcome, Forward) and outcome.on_reply is None:
@@ -203,6 +208,7 @@ class Cassette:
                     if k not in NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-")
                 },
                 meta=_interaction_meta(ex, reply, self.clock.monotonic() - t0, started),
+                redact=self.redactor.header_value,
             )
             if sample is not None:
                 it.data = {"sample": sample, **it.data}
@@ -265,7 +271,7 @@ class Cassette:
             f"pytest-llm: no recorded response matches this request (record mode: {self.record})",
             f"  request:  {req}",
             *([f"  body:     {body}"] if body else []),
-            f"  cassette: {self.path} ({len(items)} interactions)",
+            f"  cassette: {self.path} ({len(items)} interaction{'' if len(items) == 1 else 's'})",
         ]
         key = self._key_of(ex)
         used = self._index.get(key)
@@ -492,6 +498,7 @@ def use_cassette(
         allow_playback_repeats=allow_playback_repeats,
         replay_timing=replay_timing,
         redactor=redactor,
+        allow_network=allow_network,
         clock=clock,
     ).open()
     with contextlib.ExitStack() as stack:

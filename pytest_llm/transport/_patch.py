@@ -60,9 +60,10 @@ def install(*, eager: bool = True) -> None:
     no HTTP library is imported: only what the process already loaded is patched.
     """
     global _socket_done
-    if len(_installed) == len(_LIBRARIES) + len(_AIOHTTP) and _socket_done:
+    if len(_installed) == len(_LIBRARIES) + len(_AIOHTTP) and _socket_done and _intact():
         return
     with _lock:
+        _drop_removed()
         for name in _LIBRARIES:
             if name in _installed:
                 continue
@@ -88,6 +89,25 @@ def install(*, eager: bool = True) -> None:
         if not _socket_done:
             _patch_socket()
             _socket_done = True
+
+
+def _intact() -> bool:
+    """Whether our patches are still in place (another tool may have restored the originals)."""
+    for name in _LIBRARIES:
+        m = sys.modules.get(name)
+        patched = m is None or hasattr(m.HTTPTransport.handle_request, "__pytest_llm_original__")
+        if name in _installed and not patched:
+            return False
+    return True
+
+
+def _drop_removed() -> None:
+    """Forget libraries whose patch was undone (pytest-httpx's teardown, say), to redo it."""
+    for name in _LIBRARIES:
+        m = sys.modules.get(name)
+        patched = m is None or hasattr(m.HTTPTransport.handle_request, "__pytest_llm_original__")
+        if name in _installed and not patched:
+            _installed.remove(name)
 
 
 def _patch_sync(cls: Any, m: Any, name: str) -> None:
@@ -150,8 +170,8 @@ def _guard(host: Any, port: Any) -> None:
         where = f"{host}:{port}" if port is not None else str(host)
         raise NetworkBlocked(
             f"pytest-llm blocked a network connection to {where}: it did not go through an "
-            "httpx or httpx2 transport, so pytest-llm can neither replay nor record it "
-            "(for example the openai SDK's aiohttp backend, requests or urllib).\n"
+            "httpx or httpx2 transport (or the openai SDK's aiohttp backend), so pytest-llm can "
+            "neither replay nor record it (for example requests, urllib or a bare aiohttp).\n"
             "Fix: use the SDK's default httpx client, or wrap your transport with "
             "pytest_llm.wrap_transport(...); to let it through anyway, pass --llm-allow-network."
         )
