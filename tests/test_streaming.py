@@ -156,10 +156,12 @@ def test_waits_longer_than_the_read_timeout_raise_read_timeout_on_the_clock() ->
     old, router.clock = router.clock, clock
     m = importlib.import_module(LIBRARIES[0])
     try:
-        with router.activate(Stall()):
-            with m.Client(timeout=m.Timeout(30.0, read=25.0)) as client:
-                with client.stream("GET", "http://llm.test/stream") as r:
-                    got = list(r.iter_lines())
+        with (
+            router.activate(Stall()),
+            m.Client(timeout=m.Timeout(30.0, read=25.0)) as client,
+            client.stream("GET", "http://llm.test/stream") as r,
+        ):
+            got = list(r.iter_lines())
             assert clock.sleeps == [10.0, 10.0, 10.0, 10.0]
             clock.sleeps.clear()
             with (
