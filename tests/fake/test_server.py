@@ -406,6 +406,27 @@ def test_keep_alive_with_a_raw_http_client_and_a_chunked_request_body(
     assert llm_fake.requests[0].last_user_message == "chunked upload"
 
 
+def test_expect_100_continue_and_connection_close(
+    llm_fake: FakeProvider, llm_server: LLMServer
+) -> None:
+    body = json.dumps({"model": "m", "input": "x" * 5000}).encode()
+    with socket.create_connection(("127.0.0.1", llm_server.port)) as sock:
+        sock.sendall(
+            b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Connection: close\r\ncontent-length: %d\r\n\r\n" % len(body)
+        )
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        received = b""
+        while chunk := sock.recv(65536):  # the server closes after the response
+            received += chunk
+    head, _, payload = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\nconnection: close" in head.lower()
+    assert json.loads(payload)["status"] == "completed"
+    assert len(llm_fake.requests.last.json["input"]) == 5000
+
+
 def test_concurrent_requests_are_served_at_once(
     llm_fake: FakeProvider, llm_server: LLMServer
 ) -> None:
