@@ -107,7 +107,7 @@ class Fault:
 
     def __repr__(self) -> str:
         shown = []
-        for f in dataclasses.fields(self):
+        for f in _ordered(type(self)):
             value = getattr(self, f.name)
             if f.default is dataclasses.MISSING or value != f.default:
                 shown.append(f"{f.name}={value!r}")
@@ -180,6 +180,11 @@ class Fault:
             f" (valid: {name}=0..{last}).\n"
             f"Fix: pass {name}={last} or less, or target a longer reply."
         )
+
+
+def _ordered(cls: type[Fault]) -> list[dataclasses.Field[Any]]:
+    """Fields in the order of the constructor: positional ones first, keyword-only last."""
+    return sorted(dataclasses.fields(cls), key=lambda f: bool(f.kw_only))
 
 
 def _model(exchange: Exchange) -> str:
@@ -800,7 +805,7 @@ def make_fault(kind: str, /, **params: Any) -> Fault:
         raise FaultError(
             f"unknown fault kind {kind!r}.{hint}\nFix: use one of {', '.join(sorted(KINDS))}."
         )
-    names = [f.name for f in sorted(dataclasses.fields(cls), key=lambda f: bool(f.kw_only))]
+    names = [f.name for f in _ordered(cls)]
     for name in params:
         if name not in names:
             near = difflib.get_close_matches(name, names, n=1)

@@ -49,7 +49,7 @@ class AnalysisError(Exception):
 ATTEMPTS = 2
 SDK_TRIES = 3  # the SDK's default: one try and two retries
 READ_TIMEOUT = 20.0
-MAX_RETRY_AFTER = 120  # the most the SDK waits when told to (60 under openai 1.x/2.x)
+MAX_RETRY_AFTER = 120  # the most the SDK waits when a server tells it to
 CLIENT = openai.OpenAI(api_key="sk-test", base_url=BASE_URL, timeout=READ_TIMEOUT)
 ACLIENT = openai.AsyncOpenAI(api_key="sk-test", base_url=BASE_URL, timeout=READ_TIMEOUT)
 
