@@ -369,8 +369,8 @@ def _build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, An
         redactor=redactor,
         rerecord_hint=hint,
         record_blocked=blocked,
+        check_unused=flag("check_unused"),
     )
-    cassette.check_unused = flag("check_unused")  # type: ignore[attr-defined]
     return cassette
 
 
@@ -409,7 +409,7 @@ def llm_cassette(
     if cassette.misses and not failed:
         # The application caught the miss; the test must still fail on it.
         pytest.fail(cassette.misses[0], pytrace=False)
-    checking = getattr(cassette, "check_unused", False) and not failed and not cassette.recording
+    checking = cassette.check_unused and not failed and not cassette.recording
     if checking and cassette.unused():
         pytest.fail(cassette.explain_unused(), pytrace=False)
 

@@ -76,6 +76,7 @@ class Cassette:
         rerecord_hint: str | None = None,
         record_blocked: str | None = None,
         allow_network: bool = False,
+        check_unused: bool = False,
         clock: Clock | None = None,
     ) -> None:
         self.path = Path(path)
@@ -89,6 +90,8 @@ class Cassette:
         """Why recording is off although asked for (e.g. ``CI`` is set without the flag)."""
         self.allow_network = allow_network
         """Requests with no match go to the real network, unrecorded, instead of failing."""
+        self.check_unused = check_unused
+        """At the end, fail if a recorded interaction was never replayed."""
         self._clock = clock
         self._lock = threading.Lock()
         self.file: CassetteFile | None = None
@@ -499,6 +502,7 @@ def use_cassette(
         replay_timing=replay_timing,
         redactor=redactor,
         allow_network=allow_network,
+        check_unused=check_unused,
         clock=clock,
     ).open()
     with contextlib.ExitStack() as stack:
@@ -513,5 +517,5 @@ def use_cassette(
             raise
         finally:
             cassette.close(failed=failed)
-    if check_unused and cassette.unused():
+    if cassette.check_unused and cassette.unused():
         raise CassetteMiss(cassette.explain_unused())
