@@ -8,11 +8,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-# Imported here so pytester's in-process runs keep them instead of re-importing each time.
-import openai  # noqa: F401
-import yaml  # noqa: F401
+# Imported here so pytester's in-process runs keep them instead of re-importing each time:
+# hypothesis's pytest plugin would re-import it on every run, and a pytest-llm module
+# imported afresh by an inner run would hold a second router that the outer tests'
+# cassettes never see.
+import hypothesis
+import openai
+import yaml
 
+import pytest_llm.cassette
+import pytest_llm.fake
+import pytest_llm.faults
+import pytest_llm.plugin
+import pytest_llm.transport._patch
 from loopback import LoopbackServer
+
+KEPT_LOADED = (hypothesis, openai, yaml, pytest_llm.cassette, pytest_llm.fake, pytest_llm.faults)
+KEPT_LOADED += (pytest_llm.plugin, pytest_llm.transport._patch)
 
 LOOPBACK_SOURCE = (Path(__file__).parent / "loopback.py").read_text()
 

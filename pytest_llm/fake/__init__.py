@@ -1,10 +1,18 @@
-"""An OpenAI-compatible fake provider: scripted replies in the real API's shapes."""
+"""An OpenAI-compatible fake provider: scripted replies in the real API's shapes.
+
+Names load on first use: the plugin imports this package's fixtures at start-up, and
+a run that never uses the fake should not pay for it.
+"""
 
 from __future__ import annotations
 
-from ._log import FakeRequest, RequestLog
-from ._provider import DEFAULT_REPLY, FakeMiss, FakeProvider, FakeScriptError, FakeUnused
-from ._script import Script
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._log import FakeRequest, RequestLog
+    from ._provider import DEFAULT_REPLY, FakeMiss, FakeProvider, FakeScriptError, FakeUnused
+    from ._script import Script
 
 __all__ = [
     "DEFAULT_REPLY",
@@ -16,3 +24,27 @@ __all__ = [
     "RequestLog",
     "Script",
 ]
+
+_WHERE = {
+    "FakeRequest": "._log",
+    "RequestLog": "._log",
+    "DEFAULT_REPLY": "._provider",
+    "FakeMiss": "._provider",
+    "FakeProvider": "._provider",
+    "FakeScriptError": "._provider",
+    "FakeUnused": "._provider",
+    "Script": "._script",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'pytest_llm.fake' has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

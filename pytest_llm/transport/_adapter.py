@@ -120,7 +120,8 @@ class _Streams:
 
     def response(self, reply: Reply, request: Any) -> Any:
         headers = [(k, v) for k, v in reply.headers if k.lower() not in _DROP_REPLY_HEADERS]
-        if reply.events is None and reply.failure is None:
+        if type(reply) is Reply and reply.events is None and reply.failure is None:
+            # a subclass may send other parts than ``body`` (faults): no length to promise
             headers.append(("content-length", str(len(reply.body))))
         return self.m.Response(
             reply.status,
