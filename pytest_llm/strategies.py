@@ -66,7 +66,7 @@ __all__ = [
     "malformed_outputs",
 ]
 
-STREAM_ONLY = frozenset({"truncated_stream", "stream_error"})
+STREAM_ONLY = frozenset(k for k, cls in KINDS.items() if cls.stream_only)
 DEFAULT_KINDS = tuple(k for k in sorted(KINDS) if k not in ("pass", "http_error"))
 """Every kind a provider does on its own; ``http_error`` (any 4xx/5xx) and ``pass`` are opt-in."""
 

@@ -206,3 +206,28 @@ def test_the_acceptance_scenario_runs_without_pytest(up: Upstream) -> None:
         answer = chat(False)
     assert answer.choices[0].message.content == TEXT
     assert clock.sleeps == [7.0, 7.0]
+
+
+def test_concurrent_sdk_calls_wait_their_retry_after_side_by_side(up: Upstream) -> None:
+    """Two requests meet a 429 each and wait 7 s each, at the same time: 7 s pass, not 14."""
+    client = openai.AsyncOpenAI(api_key="sk-test", base_url="http://llm.test/v1")
+
+    async def ask() -> str | None:
+        reply = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+        return reply.choices[0].message.content
+
+    async def main() -> list[str | None]:
+        # The SDK's first request looks up the platform in a worker thread: real work,
+        # which virtual time does not wait for. Warm the client first.
+        await ask()
+        return list(await asyncio.gather(ask(), ask()))
+
+    with (
+        VirtualClock() as clock,
+        FaultPlan(None, RateLimited(retry_after=7), RateLimited(retry_after=7)),
+    ):
+        assert asyncio.run(main()) == [TEXT, TEXT]
+    assert clock.sleeps == [7.0, 7.0]
+    assert clock.monotonic() == 7.0

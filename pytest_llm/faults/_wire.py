@@ -1,0 +1,219 @@
+"""Faults on the wire: the transport fails, the reply is slow, the stream stalls or ends badly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .._flow import Exchange, Next, Outcome, Part, Reply, TransportFailure
+from .._sse import SSEEvent
+from . import _shapes
+from ._base import Context, Fault, scripted_reply
+from ._errors import FaultNotApplicable
+
+__all__ = [
+    "ConnectError",
+    "ConnectionReset",
+    "ReadTimeout",
+    "Slow",
+    "Stall",
+    "StreamError",
+    "TruncatedStream",
+]
+
+
+# -- answering alone: the transport fails ---------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class ReadTimeout(Fault):
+    """No answer at all: the client waits its whole read timeout, then times out."""
+
+    kind: ClassVar[str] = "read_timeout"
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        # An endless wait: the adapter cuts it at the client's read timeout, on the clock.
+        return TransportFailure("read_timeout", "timed out", delay=math.inf)
+
+
+@dataclass(frozen=True, repr=False)
+class ConnectError(Fault):
+    """The connection is refused before anything is sent."""
+
+    kind: ClassVar[str] = "connect_error"
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        return TransportFailure("connect_error", "[Errno 111] Connection refused")
+
+
+@dataclass(frozen=True, repr=False)
+class ConnectionReset(Fault):
+    """The peer resets the connection: before the response, or after N chunks or N bytes of it."""
+
+    kind: ClassVar[str] = "connection_reset"
+    after_chunks: int | None = None
+    after_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        self._index("after_chunks", optional=True)
+        self._index("after_bytes", optional=True, unit="bytes")
+        if self.after_chunks is not None and self.after_bytes is not None:
+            raise self._bad(
+                "give after_chunks or after_bytes, not both.",
+                f"pass ConnectionReset(after_chunks={self.after_chunks}) or "
+                f"ConnectionReset(after_bytes={self.after_bytes}).",
+            )
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        failure = TransportFailure("read_error", "[Errno 104] Connection reset by peer")
+        if self.after_chunks is None and self.after_bytes is None:
+            return failure
+        reply = self._reply(exchange, nxt)
+        parts = list(reply.parts())
+        if self.after_chunks is not None:
+            if self.after_chunks >= len(parts):
+                raise self._past_end(
+                    exchange, "after_chunks", self.after_chunks, len(parts), "chunk"
+                )
+            kept = parts[: self.after_chunks]
+        else:
+            assert self.after_bytes is not None
+            total = sum(len(p.data) for p in parts)
+            if self.after_bytes >= total:
+                raise self._past_end(exchange, "after_bytes", self.after_bytes, total, "byte")
+            kept, left = [], self.after_bytes
+            for p in parts:
+                if left <= 0:
+                    break
+                kept.append(Part(p.delay, p.data[:left]))
+                left -= len(p.data)
+        return scripted_reply(reply, kept, failure)
+
+
+# -- changing the real reply: timing --------------------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class Slow(Fault):
+    """The reply starts (status line and headers) only after ``seconds``."""
+
+    kind: ClassVar[str] = "slow"
+    seconds: float = 30
+
+    def __post_init__(self) -> None:
+        self._seconds("seconds", allow_inf=True)
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        reply = self._reply(exchange, nxt)
+        return dataclasses.replace(reply, delay=reply.delay + self.seconds)
+
+
+@dataclass(frozen=True, repr=False)
+class Stall(Fault):
+    """The stream stops after chunk ``after_chunk`` for ``seconds``, then goes on."""
+
+    kind: ClassVar[str] = "stall"
+    after_chunk: int
+    seconds: float = 30
+
+    def __post_init__(self) -> None:
+        self._index("after_chunk")
+        self._seconds("seconds", allow_inf=True)
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        reply = self._reply(exchange, nxt)
+        parts = list(reply.parts())
+        if self.after_chunk >= len(parts):
+            raise self._past_end(exchange, "after_chunk", self.after_chunk, len(parts), "chunk")
+        k = self.after_chunk
+        parts[k] = Part(parts[k].delay + self.seconds, parts[k].data)
+        return scripted_reply(reply, parts, reply.failure)
+
+
+# -- changing the real reply: the stream ends badly ------------------------------------
+
+
+@dataclass(frozen=True, repr=False)
+class TruncatedStream(Fault):
+    """The stream ends cleanly but early: no ``[DONE]``, no finish_reason, no ``response.completed``."""
+
+    kind: ClassVar[str] = "truncated_stream"
+    stream_only: ClassVar[bool] = True
+    after_chunk: int | None = None
+    """Keep this many chunks (default: every chunk of content, none of the ending)."""
+
+    def __post_init__(self) -> None:
+        self._index("after_chunk", optional=True)
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        reply = self._reply(exchange, nxt)
+        cut = _cut(self, exchange, reply, self.after_chunk)
+        return _shapes.replaced(reply, events=(reply.events or [])[:cut], failure=None)
+
+
+def _cut(fault: Fault, exchange: Exchange, reply: Reply, after_chunk: int | None) -> int:
+    end = _shapes.content_end(reply)
+    events = reply.events or []
+    if end is None:
+        end = len(events)
+    if after_chunk is None:
+        return end
+    if after_chunk > end:
+        raise FaultNotApplicable(
+            f"{fault!r} cannot apply to {exchange.method} {exchange.url}: after_chunk="
+            f"{after_chunk} is past the end of the content; the stream has {end} chunks before "
+            f"its ending (valid: after_chunk=0..{end}).\n"
+            f"Fix: pass after_chunk={end} or less, or leave it out to cut just the ending."
+        )
+    return after_chunk
+
+
+@dataclass(frozen=True, repr=False)
+class StreamError(Fault):
+    """An error event inside a 200 stream, after chunk ``after_chunk``; the stream ends there."""
+
+    kind: ClassVar[str] = "stream_error"
+    stream_only: ClassVar[bool] = True
+    after_chunk: int | None = None
+    """Chunks sent before the error (default: all the content, before the ending)."""
+    message: str = "The server had an error while processing your request. Sorry about that!"
+    type: str = "server_error"
+    code: str | None = None
+
+    def __post_init__(self) -> None:
+        self._index("after_chunk", optional=True)
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        reply = self._reply(exchange, nxt)
+        cut = _cut(self, exchange, reply, self.after_chunk)
+        events = (reply.events or [])[:cut]
+        t = events[-1].t if events else 0.0
+        if _shapes.shape_of(reply) == _shapes.RESPONSES_STREAM:
+            seqs = [
+                d.get("sequence_number")
+                for d in _shapes.load_events(_shapes.replaced(reply, events=events))
+                if isinstance(d, dict)
+            ]
+            seq = max([s for s in seqs if isinstance(s, int)], default=-1) + 1
+            doc: dict[str, Any] = {
+                "type": "error",
+                "code": self.code or self.type,
+                "message": self.message,
+                "param": None,
+                "sequence_number": seq,
+            }
+            event = SSEEvent(data=json.dumps(doc, separators=(",", ":")), event="error", t=t)
+        else:
+            doc = {
+                "error": {
+                    "message": self.message,
+                    "type": self.type,
+                    "param": None,
+                    "code": self.code,
+                }
+            }
+            event = SSEEvent(data=json.dumps(doc, separators=(",", ":")), t=t)
+        return _shapes.replaced(reply, events=[*events, event], failure=None)
