@@ -174,3 +174,30 @@ def test_waits_longer_than_the_read_timeout_raise_read_timeout_on_the_clock() ->
             assert got[:1] == ['data: {"n": 0}']
     finally:
         router.clock = old
+
+
+def test_async_replay_with_timing_waits_once(tmp_path: Path) -> None:
+    """openai 3.x drains a finished async stream again: the replay must not start over."""
+    from pytest_llm._flow import router
+
+    path = tmp_path / "timed.yaml"
+    with LoopbackServer(gap=0.02) as slow, pytest_llm.use_cassette(path, record="once"):
+        live = _consume(LIBRARIES[0], slow.base_url, "chat", is_async=True)
+    clock = RecordingClock()
+    old, router.clock = router.clock, clock
+    try:
+        with pytest_llm.use_cassette(path, replay_timing="real"):
+            replayed = _consume(LIBRARIES[0], "http://127.0.0.1:9/v1", "chat", is_async=True)
+    finally:
+        router.clock = old
+    assert replayed == live
+    events = pytest_llm.Cassette(path).open().interactions[0].data["response"]["events"]
+    assert len(clock.sleeps) == len(
+        [
+            1
+            for a, b in zip(
+                [0.0] + [e["t"] for e in events], [e["t"] for e in events], strict=False
+            )
+            if b > a
+        ]
+    )

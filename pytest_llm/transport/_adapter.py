@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from .._flow import Exchange, Forward, Reply, TransportFailure, router
+from .._flow import Exchange, Forward, Part, Reply, TransportFailure, router
 from .._sse import SSEEvent, SSEParser
 
 __all__ = ["forwarding", "handle_async", "handle_sync", "streams_for"]
@@ -55,30 +55,47 @@ class _Streams:
             def __init__(self, reply: Reply, read_timeout: float | None = None) -> None:
                 self.reply = reply
                 self.read_timeout = read_timeout
+                # One pass over the parts, however often the client iterates: the
+                # openai SDK (3.x, async) drains a finished stream a second time.
+                self._parts: Iterator[Part] | None = None
+                self._failed = False
+
+            def _remaining(self) -> Iterator[Part]:
+                if self._parts is None:
+                    self._parts = iter(self.reply.parts())
+                return self._parts
+
+            def _failure(self) -> TransportFailure | None:
+                if self.reply.failure is None or self._failed:
+                    return None
+                self._failed = True
+                return self.reply.failure
 
             def __iter__(self) -> Iterator[bytes]:
                 clock = router.clock
-                for part in self.reply.parts():
+                for part in self._remaining():
                     if part.delay:
                         clock.sleep(_bounded(part.delay, self.read_timeout))
                         _check_timeout(m, part.delay, self.read_timeout)
                     yield part.data
-                if self.reply.failure is not None:
-                    clock.sleep(_bounded(self.reply.failure.delay, self.read_timeout))
-                    _check_timeout(m, self.reply.failure.delay, self.read_timeout)
-                    raise failure_exc(m, self.reply.failure)
+                failure = self._failure()
+                if failure is not None:
+                    clock.sleep(_bounded(failure.delay, self.read_timeout))
+                    _check_timeout(m, failure.delay, self.read_timeout)
+                    raise failure_exc(m, failure)
 
             async def __aiter__(self) -> AsyncIterator[bytes]:
                 clock = router.clock
-                for part in self.reply.parts():
+                for part in self._remaining():
                     if part.delay:
                         await clock.asleep(_bounded(part.delay, self.read_timeout))
                         _check_timeout(m, part.delay, self.read_timeout)
                     yield part.data
-                if self.reply.failure is not None:
-                    await clock.asleep(_bounded(self.reply.failure.delay, self.read_timeout))
-                    _check_timeout(m, self.reply.failure.delay, self.read_timeout)
-                    raise failure_exc(m, self.reply.failure)
+                failure = self._failure()
+                if failure is not None:
+                    await clock.asleep(_bounded(failure.delay, self.read_timeout))
+                    _check_timeout(m, failure.delay, self.read_timeout)
+                    raise failure_exc(m, failure)
 
         class RecordingStream(m.SyncByteStream, m.AsyncByteStream):  # type: ignore[name-defined,misc]
             """Passes a live body through untouched while capturing it for the cassette."""
