@@ -21,6 +21,7 @@ from pytest_llm.faults import (
     FaultError,
     FaultPlan,
     ReadTimeout,
+    Stall,
 )
 from pytest_llm.strategies import (
     DEFAULT_KINDS,
@@ -165,7 +166,10 @@ def test_the_property_finds_a_client_that_would_hang() -> None:
                 pass
         return False
 
-    assert find(fault_schedules(max_faults=3), hangs) == [ReadTimeout()]
+    # shrinking ends on one fault that never answers: a read timeout or an endless stall
+    # (both are minimal; which one hypothesis lands on depends on its search)
+    (found,) = find(fault_schedules(max_faults=3), hangs)
+    assert found == ReadTimeout() or (isinstance(found, Stall) and found.seconds == float("inf"))
 
 
 @settings(max_examples=100, deadline=None)
