@@ -9,9 +9,9 @@ for the per-case pass rates.
 from __future__ import annotations
 
 import pytest
-
 from pytest_llm import load_cases
 from pytest_llm.assertions import Case, assert_case
+
 from triage import TriageError, triage
 
 CASES = load_cases("../evals/triage_cases.yaml")
