@@ -455,7 +455,12 @@ def _guard(item: pytest.Item, *, off: bool = False) -> Iterator[None]:
         guard = Guard(mode, (*LLM_HOSTS, *cfg.getini("llm_hosts")), where=f"test {item.nodeid}")
     router.host_guard = guard
     try:
-        yield
+        if allow and not off:
+            # --llm-allow-network: what no fake or fault answers may reach the network
+            with router.allow_network():
+                yield
+        else:
+            yield
     finally:
         router.host_guard = previous
 

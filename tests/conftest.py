@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +18,13 @@ import hypothesis
 import openai
 import yaml
 
-import pytest_llm.cassette
-import pytest_llm.fake
-import pytest_llm.faults
-import pytest_llm.plugin
-import pytest_llm.transport._patch
+import pytest_llm
 from loopback import LoopbackServer
 
-KEPT_LOADED = (hypothesis, openai, yaml, pytest_llm.cassette, pytest_llm.fake, pytest_llm.faults)
-KEPT_LOADED += (pytest_llm.plugin, pytest_llm.transport._patch)
+KEPT_LOADED = [hypothesis, openai, yaml]
+for _info in pkgutil.walk_packages(pytest_llm.__path__, "pytest_llm."):
+    # every module, so lazily loaded names (faults, fake) keep one identity across runs
+    KEPT_LOADED.append(importlib.import_module(_info.name))
 
 LOOPBACK_SOURCE = (Path(__file__).parent / "loopback.py").read_text()
 

@@ -93,3 +93,24 @@ def test_guard_off_and_allow_network(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:cacheprovider", "-o", "llm_guard=some")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ini option llm_guard='some' is not a guard mode."])
+
+
+def test_allow_network_lets_unanswered_requests_out_without_a_cassette(
+    pytester: pytest.Pytester, loopback: object
+) -> None:
+    """With faults but no cassette, --llm-allow-network lets what no link answers through."""
+    pytester.makepyfile(
+        f"""
+        import httpx
+        from pytest_llm import faults
+
+        def test_faults_plus_network(llm_faults):
+            llm_faults.add(faults.RateLimited(retry_after=1), path="/v1/embeddings", required=False)
+            r = httpx.post("{loopback.base_url}/chat/completions", json={{"model": "m", "messages": []}})
+            assert r.status_code == 200
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider", "--llm-allow-network").assert_outcomes(passed=1)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*pytest-llm blocked POST http://127.0.0.1:*/v1/chat/completions: *"])

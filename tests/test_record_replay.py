@@ -238,7 +238,12 @@ def test_identical_requests_replay_in_recorded_order(
     result = llm_project.runpytest("test_more.py")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["all 3 recorded responses for this exact request were already used; *"]
+        [
+            "all 3 recorded responses for this exact request were already used: "
+            "a test that repeats a request needs one recording per call.",
+            "fix: record the extra call with: pytest --llm-record=new 'test_more.py::test_four' "
+            "(or replay the last response again with allow_playback_repeats=True)",
+        ]
     )
 
 
@@ -309,7 +314,7 @@ def test_check_unused_fails_at_teardown(
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         [
-            "pytest-llm: 1 recorded interactions in */cassettes/test_app/test_app.yaml were never used:",
+            "pytest-llm: 1 recorded interaction in */cassettes/test_app/test_app.yaml was never used:",
             "  interactions[[]1] (line *): POST http://127.0.0.1:*/v1/chat/completions",
             "fix: remove them by re-recording with --llm-record=all, or drop the check (check_unused=False).",
         ]

@@ -40,6 +40,7 @@ from ._matchers import (
     matcher_repr_compare,
 )
 from ._model import assert_model
+from ._samples import SamplesFailed, SamplesResult, SamplesSpec, pass_at_k, wilson_interval
 from ._schema import assert_json_schema
 from ._text import (
     assert_contains,
@@ -73,6 +74,9 @@ __all__ = [
     "ModelAssertionError",
     "Not",
     "NotContains",
+    "SamplesFailed",
+    "SamplesResult",
+    "SamplesSpec",
     "SchemaViolationError",
     "TextAssertionError",
     "ToolCall",
@@ -91,5 +95,7 @@ __all__ = [
     "load_cases",
     "matcher_repr_compare",
     "parse_tool_calls",
+    "pass_at_k",
     "read_cases",
+    "wilson_interval",
 ]

@@ -244,11 +244,13 @@ class CassetteFile:
     """``pytest-llm-cassette`` or ``vcrpy`` (read-only: rewritten in our format)."""
 
 
-def load(path: Path, *, redact: bool = True) -> CassetteFile:
+def load(path: Path, *, redact: bool = True, redactor: Any = None) -> CassetteFile:
     """Read a cassette; every problem is a :class:`CassetteError` naming file and line.
 
-    A vcrpy cassette's credentials are redacted as it is read (``redact=False`` keeps
-    them, for ``pytest-llm cassettes check``, which must see the file as committed).
+    A vcrpy cassette's credentials are redacted as it is read, by ``redactor`` (a
+    :class:`~pytest_llm.cassette.Redactor`; the default rules when ``None``);
+    ``redact=False`` keeps them, for ``pytest-llm cassettes check``, which must see
+    the file as committed.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -287,7 +289,7 @@ def load(path: Path, *, redact: bool = True) -> CassetteFile:
             f"cassette {path} has format {doc['format']!r}; pytest-llm reads {FORMAT!r} and vcrpy cassettes.",
             path=str(path),
         )
-    return _load_vcrpy(path, doc, lines, redact)
+    return _load_vcrpy(path, doc, lines, redact, redactor)
 
 
 def _interaction_lines(text: str) -> list[int]:
@@ -360,12 +362,14 @@ def _validate_item(path: Path, i: int, item: Any, line: int | None) -> None:
         )
 
 
-def _load_vcrpy(path: Path, doc: dict[str, Any], lines: list[int], redact: bool) -> CassetteFile:
+def _load_vcrpy(
+    path: Path, doc: dict[str, Any], lines: list[int], redact: bool, redactor: Any = None
+) -> CassetteFile:
     out = []
     for i, item in enumerate(doc.get("interactions") or []):
         line = lines[i] if i < len(lines) else None
         try:
-            out.append(Interaction(_from_vcrpy(item, redact), line))
+            out.append(Interaction(_from_vcrpy(item, redact, redactor), line))
         except (KeyError, TypeError, ValueError, OSError, zlib.error) as exc:
             where = f"{path}:{line}" if line else str(path)
             raise CassetteError(
@@ -413,7 +417,7 @@ def _decompress(body: bytes, headers: list[tuple[str, str]]) -> tuple[bytes, lis
     return body, [(k, v) for k, v in headers if k.lower() != "content-encoding"]
 
 
-def _from_vcrpy(item: dict[str, Any], redact: bool = True) -> dict[str, Any]:
+def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None) -> dict[str, Any]:
     """One vcrpy interaction in our shape; credentials redacted, noise dropped.
 
     Handles both vcrpy layouts for httpx: ``status: {code, message}`` with
@@ -422,7 +426,7 @@ def _from_vcrpy(item: dict[str, Any], redact: bool = True) -> dict[str, Any]:
     """
     from ._redact import Redactor
 
-    red = Redactor(headers=Redactor().headers if redact else frozenset())
+    red = (redactor or Redactor()) if redact else Redactor(headers=frozenset())
     rq, rs = item["request"], item["response"]
     req_headers = _vcr_headers(rq.get("headers"))
     req: dict[str, Any] = {

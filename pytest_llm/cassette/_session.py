@@ -113,7 +113,7 @@ class Cassette:
 
     def open(self) -> Cassette:
         if self.path.exists():
-            self.file = load(self.path)
+            self.file = load(self.path, redactor=self.redactor)
             if self.record != "all":
                 self._build_index(self.file.interactions)
         return self
@@ -279,13 +279,21 @@ class Cassette:
         key = self._key_of(ex)
         used = self._index.get(key)
         if used:
+            n = len(used)
+            what = "the recorded response" if n == 1 else f"all {n} recorded responses"
             lines.append(
-                f"all {len(used)} recorded responses for this exact request were already "
-                "used; a test that repeats a request needs one recording per call "
-                "(or allow_playback_repeats=True)."
+                f"{what} for this exact request {'was' if n == 1 else 'were'} already used: "
+                "a test that repeats a request needs one recording per call."
             )
-        else:
-            lines.extend(self._nearest(ex))
+            if self.record_blocked:
+                lines.append(f"recording is off: {self.record_blocked}")
+            how = self.rerecord_hint.format(mode="new") if self.rerecord_hint else "record='new'"
+            lines.append(
+                f"fix: record the extra call with: {how} "
+                "(or replay the last response again with allow_playback_repeats=True)"
+            )
+            return "\n".join(lines)
+        lines.extend(self._nearest(ex))
         lines.extend(self._fix_lines(new=False))
         return "\n".join(lines)
 
@@ -339,7 +347,9 @@ class Cassette:
 
     def explain_unused(self) -> str:
         unused = self.unused()
-        lines = [f"pytest-llm: {len(unused)} recorded interactions in {self.path} were never used:"]
+        n = len(unused)
+        what = "1 recorded interaction" if n == 1 else f"{n} recorded interactions"
+        lines = [f"pytest-llm: {what} in {self.path} {'was' if n == 1 else 'were'} never used:"]
         for n, it in unused[:10]:
             at = f" (line {it.line})" if it.line else ""
             lines.append(f"  interactions[{n}]{at}: {it.method} {it.url}")
