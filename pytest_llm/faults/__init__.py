@@ -6,8 +6,9 @@ times=2)``. Names load on first use, so the plugin's start-up does not pay for t
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_facade
 
 if TYPE_CHECKING:
     from ._errors import FaultError, FaultNotApplicable, UnusedFaults
@@ -77,13 +78,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'pytest_llm.faults' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE.get(name, "._kinds"), __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_facade(__name__, __all__, _WHERE, default="._kinds")

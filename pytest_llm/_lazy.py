@@ -1,0 +1,35 @@
+"""Lazy package facades (PEP 562): public names load from their module on first use.
+
+The plugin imports fixtures from these packages at pytest start-up; a run that never
+uses a part should not pay for importing it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["lazy_facade"]
+
+
+def lazy_facade(
+    package: str, names: Sequence[str], where: Mapping[str, str], default: str | None = None
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for ``package``: ``where`` maps a name to its module
+    (relative, like ``"._kinds"``); names not in it come from ``default``."""
+    public = frozenset(names)
+
+    def __getattr__(name: str) -> Any:
+        module = where.get(name, default) if name in public else None
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
+        setattr(sys.modules[package], name, value)  # later look-ups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(public)
+
+    return __getattr__, __dir__
