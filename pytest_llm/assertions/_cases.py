@@ -35,6 +35,7 @@ from ._base import (
 )
 from ._samples import SamplesFailed
 from ._text import (
+    TEXT_OPTION_NAMES,
     TextOptions,
     Verdict,
     check_contains,
@@ -80,17 +81,9 @@ CHECK_TYPES: tuple[str, ...] = (
     "tool-call",
     "python",
 )
-_TEXT_OPTIONS = (
-    "ignore_case",
-    "normalize",
-    "collapse_whitespace",
-    "nfkc",
-    "strip_markdown",
-    "whole_word",
-)
 _OPTIONS: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys((*_TEXT, *_MULTI), _TEXT_OPTIONS),
-    **dict.fromkeys(_REGEX, (*_TEXT_OPTIONS, "mode", "flags")),
+    **dict.fromkeys((*_TEXT, *_MULTI), TEXT_OPTION_NAMES),
+    **dict.fromkeys(_REGEX, (*TEXT_OPTION_NAMES, "mode", "flags")),
     **dict.fromkeys(_JSON, ("repair",)),
     "pydantic": ("repair",),
     "tool-call": ("order", "args"),
@@ -543,13 +536,10 @@ def _build_check(raw: Mapping[str, Any], base: Path, case_ref: list[Case]) -> Ch
         if key not in allowed:
             valid = ", ".join(allowed) or "none"
             raise ConfigError(f"option {key!r} does not apply to a {kind!r} check (valid: {valid})")
-    text_opts = TextOptions.build(
-        ignore_case=bool(opts.get("ignore_case", kind.startswith(("icontains", "not-icontains")))),
-        normalize=bool(opts.get("normalize", False)),
-        collapse_whitespace=bool(opts.get("collapse_whitespace", False)),
-        nfkc=bool(opts.get("nfkc", False)),
-        strip_markdown=bool(opts.get("strip_markdown", False)),
-        whole_word=bool(opts.get("whole_word", False)),
+    text_opts = TextOptions.from_kwargs(
+        kind,
+        {key: opts[key] for key in TEXT_OPTION_NAMES if key in opts},
+        ignore_case=kind.startswith(("icontains", "not-icontains")),
     )
     threshold = raw.get("threshold")
     run: Callable[[Any], Outcome]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Unpack
 
 from ._base import show_text, show_value, type_name
 from ._text import (
     MatchMode,
+    TextOptionKwargs,
     TextOptions,
     Verdict,
     check_contains,
@@ -95,43 +96,15 @@ def _operand(matcher: Matcher, precedence: int) -> str:
     return f"({text})" if matcher._precedence < precedence else text
 
 
-def _options(
-    ignore_case: bool,
-    normalize: bool,
-    collapse_whitespace: bool,
-    nfkc: bool,
-    strip_markdown: bool,
-    whole_word: bool,
-) -> TextOptions:
-    return TextOptions.build(
-        ignore_case=ignore_case,
-        normalize=normalize,
-        collapse_whitespace=collapse_whitespace,
-        nfkc=nfkc,
-        strip_markdown=strip_markdown,
-        whole_word=whole_word,
-    )
-
-
 class Contains(Matcher):
-    """Equal to any str containing ``needle`` (same options as :func:`assert_contains`)."""
+    """Equal to any str containing ``needle``; ``options``: see :class:`TextOptionKwargs`."""
 
     _default_ignore_case: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        needle: str,
-        *,
-        ignore_case: bool | None = None,
-        normalize: bool = False,
-        collapse_whitespace: bool = False,
-        nfkc: bool = False,
-        strip_markdown: bool = False,
-        whole_word: bool = False,
-    ) -> None:
-        case = self._default_ignore_case if ignore_case is None else ignore_case
-        self.options = _options(
-            case, normalize, collapse_whitespace, nfkc, strip_markdown, whole_word
+    def __init__(self, needle: str, **options: Unpack[TextOptionKwargs]) -> None:
+        __tracebackhide__ = True  # a bad keyword or needle points at the caller
+        self.options = TextOptions.from_kwargs(
+            type(self).__name__, options, ignore_case=self._default_ignore_case
         )
         self.needle = validate_needle(needle, self.options, type(self).__name__)
 
@@ -170,22 +143,12 @@ class INotContains(NotContains):
 
 
 class ContainsAny(Matcher):
-    """Equal to any str containing at least one of ``needles``."""
+    """Equal to any str containing at least one of ``needles``; ``options`` as :class:`Contains`."""
 
-    def __init__(
-        self,
-        *needles: str,
-        ignore_case: bool = False,
-        normalize: bool = False,
-        collapse_whitespace: bool = False,
-        nfkc: bool = False,
-        strip_markdown: bool = False,
-        whole_word: bool = False,
-    ) -> None:
-        self.options = _options(
-            ignore_case, normalize, collapse_whitespace, nfkc, strip_markdown, whole_word
-        )
+    def __init__(self, *needles: str, **options: Unpack[TextOptionKwargs]) -> None:
+        __tracebackhide__ = True  # a bad keyword or needle points at the caller
         name = type(self).__name__
+        self.options = TextOptions.from_kwargs(name, options)
         if not needles:
             from pytest_llm._errors import ConfigError
 
@@ -208,7 +171,10 @@ class ContainsAll(ContainsAny):
 
 
 class Matches(Matcher):
-    """Equal to any str the regex matches (``search``, ``match`` or ``fullmatch``)."""
+    """Equal to any str the regex matches (``search``, ``match`` or ``fullmatch``).
+
+    ``options``: see :class:`TextOptionKwargs`, as for :func:`assert_matches`.
+    """
 
     def __init__(
         self,
@@ -216,16 +182,10 @@ class Matches(Matcher):
         *,
         mode: MatchMode = "search",
         flags: int = 0,
-        ignore_case: bool = False,
-        normalize: bool = False,
-        collapse_whitespace: bool = False,
-        nfkc: bool = False,
-        strip_markdown: bool = False,
-        whole_word: bool = False,
+        **options: Unpack[TextOptionKwargs],
     ) -> None:
-        self.options = _options(
-            ignore_case, normalize, collapse_whitespace, nfkc, strip_markdown, whole_word
-        )
+        __tracebackhide__ = True  # a bad keyword or needle points at the caller
+        self.options = TextOptions.from_kwargs("Matches", options, others=("mode", "flags"))
         self.mode = check_mode(mode, "Matches")
         self.flags = flags
         self.pattern = pattern

@@ -45,14 +45,37 @@ class Mapped:
         return list(self.starts), list(self.ends)
 
 
+class _Builder:
+    """Builds the next :class:`Mapped` from pieces of ``source``, each with its original span."""
+
+    def __init__(self, source: Mapped) -> None:
+        self.source = source
+        self.starts, self.ends = source._lists()
+        self.out: list[str] = []
+        self.new_starts: list[int] = []
+        self.new_ends: list[int] = []
+
+    def copy(self, a: int, b: int) -> None:
+        """Keep ``source.text[a:b]`` unchanged, with the spans it already had."""
+        self.out.append(self.source.text[a:b])
+        self.new_starts.extend(self.starts[a:b])
+        self.new_ends.extend(self.ends[a:b])
+
+    def put(self, piece: str, a: int, b: int) -> None:
+        """Emit ``piece`` in place of ``source.text[a:b]``: each character spans all of it."""
+        self.out.append(piece)
+        self.new_starts.extend([self.starts[a]] * len(piece))
+        self.new_ends.extend([self.ends[b - 1]] * len(piece))
+
+    def build(self) -> Mapped:
+        return Mapped("".join(self.out), self.new_starts, self.new_ends)
+
+
 def _nfkc(m: Mapped) -> Mapped:
     whole = unicodedata.normalize("NFKC", m.text)
     if whole == m.text:
         return m
-    starts, ends = m._lists()
-    out: list[str] = []
-    new_starts: list[int] = []
-    new_ends: list[int] = []
+    built = _Builder(m)
     # Normalise per starter + combining marks run, which equals whole-text NFKC
     # except for rare cross-starter compositions (Hangul jamo, some Indic signs).
     i, n = 0, len(m.text)
@@ -60,15 +83,12 @@ def _nfkc(m: Mapped) -> Mapped:
         j = i + 1
         while j < n and unicodedata.combining(m.text[j]):
             j += 1
-        piece = unicodedata.normalize("NFKC", m.text[i:j])
-        out.append(piece)
-        new_starts.extend([starts[i]] * len(piece))
-        new_ends.extend([ends[j - 1]] * len(piece))
+        built.put(unicodedata.normalize("NFKC", m.text[i:j]), i, j)
         i = j
-    if "".join(out) == whole:
-        return Mapped(whole, new_starts, new_ends)
+    if "".join(built.out) == whole:
+        return built.build()
     # Fallback: exact text, approximate (proportional) offsets.
-    total = ends[-1] if ends else 0
+    total = built.ends[-1] if built.ends else 0
     scale = total / max(len(whole), 1)
     approx = [min(int(k * scale), max(total - 1, 0)) for k in range(len(whole))]
     approx_ends = [max(b, a + 1) for a, b in zip(approx, [*approx[1:], total], strict=True)]
@@ -80,25 +100,16 @@ def _sub(m: Mapped, pattern: re.Pattern[str], keep: tuple[int, ...] = ()) -> Map
     matches = list(pattern.finditer(m.text))
     if not matches:
         return m
-    starts, ends = m._lists()
-    out: list[str] = []
-    new_starts: list[int] = []
-    new_ends: list[int] = []
-
-    def copy(a: int, b: int) -> None:
-        out.append(m.text[a:b])
-        new_starts.extend(starts[a:b])
-        new_ends.extend(ends[a:b])
-
+    built = _Builder(m)
     pos = 0
     for match in matches:
-        copy(pos, match.start())
+        built.copy(pos, match.start())
         for group in keep:
             if match.start(group) >= 0:
-                copy(match.start(group), match.end(group))
+                built.copy(match.start(group), match.end(group))
         pos = match.end()
-    copy(pos, len(m.text))
-    return Mapped("".join(out), new_starts, new_ends)
+    built.copy(pos, len(m.text))
+    return built.build()
 
 
 _ML = re.MULTILINE
@@ -137,39 +148,24 @@ def _collapse_whitespace(m: Mapped) -> Mapped:
     runs = list(_SPACE.finditer(m.text))
     if not runs or all(r.group() == " " for r in runs):
         return m
-    starts, ends = m._lists()
-    out: list[str] = []
-    new_starts: list[int] = []
-    new_ends: list[int] = []
+    built = _Builder(m)
     pos = 0
     for run in runs:
-        out.append(m.text[pos : run.start()])
-        new_starts.extend(starts[pos : run.start()])
-        new_ends.extend(ends[pos : run.start()])
-        out.append(" ")
-        new_starts.append(starts[run.start()])
-        new_ends.append(ends[run.end() - 1])
+        built.copy(pos, run.start())
+        built.put(" ", run.start(), run.end())
         pos = run.end()
-    out.append(m.text[pos:])
-    new_starts.extend(starts[pos:])
-    new_ends.extend(ends[pos:])
-    return Mapped("".join(out), new_starts, new_ends)
+    built.copy(pos, len(m.text))
+    return built.build()
 
 
 def _casefold(m: Mapped) -> Mapped:
     folded = m.text.casefold()
     if folded == m.text:
         return m
-    starts, ends = m._lists()
-    out: list[str] = []
-    new_starts: list[int] = []
-    new_ends: list[int] = []
+    built = _Builder(m)
     for i, char in enumerate(m.text):
-        piece = char.casefold()  # casefold is a per-character mapping
-        out.append(piece)
-        new_starts.extend([starts[i]] * len(piece))
-        new_ends.extend([ends[i]] * len(piece))
-    return Mapped("".join(out), new_starts, new_ends)
+        built.put(char.casefold(), i, i + 1)  # casefold is a per-character mapping
+    return built.build()
 
 
 def normalize_text(

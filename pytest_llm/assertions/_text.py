@@ -11,9 +11,9 @@ import dataclasses
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 from pytest_llm._errors import ConfigError
 
@@ -21,7 +21,9 @@ from ._base import TextAssertionError, chars, escape, show_text, show_value, typ
 from ._normalize import Mapped, normalize_text
 
 __all__ = [
+    "TEXT_OPTION_NAMES",
     "MatchMode",
+    "TextOptionKwargs",
     "TextOptions",
     "Verdict",
     "assert_contains",
@@ -46,6 +48,37 @@ _MAX_HITS_SHOWN = 3
 _CONTEXT = 30
 
 
+class TextOptionKwargs(TypedDict, total=False):
+    """The keyword options of every text helper and matcher; all off by default.
+
+    Without any, a check is an exact substring search. The needle is normalised
+    the same way as the output; offsets in messages always refer to the text the
+    model produced, not the normalised one.
+
+    - ``ignore_case``: Unicode case folding (``"STRASSE"`` contains ``"straße"``);
+      a regex gets ``re.IGNORECASE``.
+    - ``normalize``: shorthand for ``collapse_whitespace``, ``nfkc`` and
+      ``strip_markdown`` together.
+    - ``collapse_whitespace``: runs of whitespace become one space; ends are trimmed.
+    - ``nfkc``: Unicode NFKC (full-width letters become ASCII, ``"ﬁ"`` is ``"fi"``).
+    - ``strip_markdown``: emphasis, inline code, links, images, headings, quotes,
+      list markers, fences and HTML tags are removed.
+    - ``whole_word``: the needle may not touch a word character on either side
+      (``"cat"`` is not in ``"concatenate"``; ``"C++"`` works); a regex is wrapped
+      in word guards.
+    """
+
+    ignore_case: bool
+    normalize: bool
+    collapse_whitespace: bool
+    nfkc: bool
+    strip_markdown: bool
+    whole_word: bool
+
+
+TEXT_OPTION_NAMES: tuple[str, ...] = tuple(TextOptionKwargs.__annotations__)
+
+
 @dataclass(frozen=True)
 class TextOptions:
     """How text is compared; every flag is off by default (exact substring)."""
@@ -57,23 +90,37 @@ class TextOptions:
     whole_word: bool = False
 
     @classmethod
-    def build(
+    def from_kwargs(
         cls,
+        function: str,
+        options: Mapping[str, object],
         *,
         ignore_case: bool = False,
-        normalize: bool = False,
-        collapse_whitespace: bool = False,
-        nfkc: bool = False,
-        strip_markdown: bool = False,
-        whole_word: bool = False,
+        others: Sequence[str] = (),
     ) -> TextOptions:
-        """``normalize=True`` is shorthand for whitespace, NFKC and markdown together."""
+        """Build from a helper's ``**options`` (see :class:`TextOptionKwargs`).
+
+        ``**options`` takes any keyword at run time, so an unknown one is refused
+        here, as the TypeError Python would raise, plus the nearest valid keyword
+        (``others`` are the function's other keywords). ``ignore_case`` is the
+        default when the caller passes none (``IContains`` defaults to True).
+        """
+        __tracebackhide__ = True
+        for key in options:
+            if key not in TEXT_OPTION_NAMES:
+                valid = (*others, *TEXT_OPTION_NAMES)
+                raise TypeError(
+                    f"{function}() got an unexpected keyword argument {key!r}"
+                    f"{_close(key, valid)}; valid keywords: {', '.join(valid)}"
+                )
+        case = options.get("ignore_case")
+        normalize = bool(options.get("normalize"))
         return cls(
-            ignore_case=ignore_case,
-            collapse_whitespace=collapse_whitespace or normalize,
-            nfkc=nfkc or normalize,
-            strip_markdown=strip_markdown or normalize,
-            whole_word=whole_word,
+            ignore_case=ignore_case if case is None else bool(case),
+            collapse_whitespace=bool(options.get("collapse_whitespace")) or normalize,
+            nfkc=bool(options.get("nfkc")) or normalize,
+            strip_markdown=bool(options.get("strip_markdown")) or normalize,
+            whole_word=bool(options.get("whole_word")),
         )
 
     def names(self) -> list[str]:
@@ -453,123 +500,77 @@ def _fail(function: str, verdict: Verdict, text: object) -> None:
         raise TextAssertionError(failure_message(function, verdict, text))
 
 
-def assert_contains(
-    text: object,
-    needle: str,
-    *,
-    ignore_case: bool = False,
-    normalize: bool = False,
-    collapse_whitespace: bool = False,
-    nfkc: bool = False,
-    strip_markdown: bool = False,
-    whole_word: bool = False,
-) -> int:
-    """Assert ``needle`` occurs in ``text``; return the offset of the first hit."""
+def _arguments(
+    function: str, text: object, needle: object, options: Mapping[str, object]
+) -> tuple[str, str, TextOptions]:
+    """An ``assert_*``'s checked arguments, in the order its errors are raised."""
     __tracebackhide__ = True
-    options = TextOptions.build(
-        ignore_case=ignore_case,
-        normalize=normalize,
-        collapse_whitespace=collapse_whitespace,
-        nfkc=nfkc,
-        strip_markdown=strip_markdown,
-        whole_word=whole_word,
-    )
-    needle = validate_needle(needle, options, "assert_contains")
-    text = require_text(text, "assert_contains")
-    hits = find_hits(text, needle, options)
+    opts = TextOptions.from_kwargs(function, options)
+    checked = validate_needle(needle, opts, function)
+    return require_text(text, function), checked, opts
+
+
+def _arguments_many(
+    function: str, text: object, needles: object, options: Mapping[str, object]
+) -> tuple[str, list[str], TextOptions]:
+    """:func:`_arguments` for a list of needles."""
+    __tracebackhide__ = True
+    opts = TextOptions.from_kwargs(function, options)
+    items = [validate_needle(n, opts, function) for n in _require_needles(needles, function)]
+    return require_text(text, function), items, opts
+
+
+def assert_contains(text: object, needle: str, **options: Unpack[TextOptionKwargs]) -> int:
+    """Assert ``needle`` occurs in ``text``; return the offset of the first hit.
+
+    ``options``: see :class:`TextOptionKwargs`.
+    """
+    __tracebackhide__ = True
+    text, needle, opts = _arguments("assert_contains", text, needle, options)
+    hits = find_hits(text, needle, opts)
     if not hits:
-        _fail("assert_contains", check_contains(text, needle, options), text)
+        _fail("assert_contains", check_contains(text, needle, opts), text)
     return hits[0][0]
 
 
-def assert_not_contains(
-    text: object,
-    needle: str,
-    *,
-    ignore_case: bool = False,
-    normalize: bool = False,
-    collapse_whitespace: bool = False,
-    nfkc: bool = False,
-    strip_markdown: bool = False,
-    whole_word: bool = False,
-) -> None:
-    """Assert ``needle`` does not occur; a failure shows each hit's offset and context."""
+def assert_not_contains(text: object, needle: str, **options: Unpack[TextOptionKwargs]) -> None:
+    """Assert ``needle`` does not occur; a failure shows each hit's offset and context.
+
+    ``options``: see :class:`TextOptionKwargs`.
+    """
     __tracebackhide__ = True
-    options = TextOptions.build(
-        ignore_case=ignore_case,
-        normalize=normalize,
-        collapse_whitespace=collapse_whitespace,
-        nfkc=nfkc,
-        strip_markdown=strip_markdown,
-        whole_word=whole_word,
-    )
-    needle = validate_needle(needle, options, "assert_not_contains")
-    text = require_text(text, "assert_not_contains")
-    _fail("assert_not_contains", check_not_contains(text, needle, options), text)
+    text, needle, opts = _arguments("assert_not_contains", text, needle, options)
+    _fail("assert_not_contains", check_not_contains(text, needle, opts), text)
 
 
 def assert_contains_any(
-    text: object,
-    needles: Iterable[str],
-    *,
-    ignore_case: bool = False,
-    normalize: bool = False,
-    collapse_whitespace: bool = False,
-    nfkc: bool = False,
-    strip_markdown: bool = False,
-    whole_word: bool = False,
+    text: object, needles: Iterable[str], **options: Unpack[TextOptionKwargs]
 ) -> str:
-    """Assert at least one needle occurs; return the first needle found."""
+    """Assert at least one needle occurs; return the first needle found.
+
+    ``options``: see :class:`TextOptionKwargs`.
+    """
     __tracebackhide__ = True
-    options = TextOptions.build(
-        ignore_case=ignore_case,
-        normalize=normalize,
-        collapse_whitespace=collapse_whitespace,
-        nfkc=nfkc,
-        strip_markdown=strip_markdown,
-        whole_word=whole_word,
-    )
-    items = [
-        validate_needle(n, options, "assert_contains_any")
-        for n in _require_needles(needles, "assert_contains_any")
-    ]
-    text = require_text(text, "assert_contains_any")
+    text, items, opts = _arguments_many("assert_contains_any", text, needles, options)
     for needle in items:
-        if find_hits(text, needle, options):
+        if find_hits(text, needle, opts):
             return needle
-    _fail("assert_contains_any", check_contains_any(text, items, options), text)
+    _fail("assert_contains_any", check_contains_any(text, items, opts), text)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def assert_contains_all(
-    text: object,
-    needles: Iterable[str],
-    *,
-    ignore_case: bool = False,
-    normalize: bool = False,
-    collapse_whitespace: bool = False,
-    nfkc: bool = False,
-    strip_markdown: bool = False,
-    whole_word: bool = False,
+    text: object, needles: Iterable[str], **options: Unpack[TextOptionKwargs]
 ) -> dict[str, int]:
-    """Assert every needle occurs; return each needle's first offset."""
+    """Assert every needle occurs; return each needle's first offset.
+
+    ``options``: see :class:`TextOptionKwargs`.
+    """
     __tracebackhide__ = True
-    options = TextOptions.build(
-        ignore_case=ignore_case,
-        normalize=normalize,
-        collapse_whitespace=collapse_whitespace,
-        nfkc=nfkc,
-        strip_markdown=strip_markdown,
-        whole_word=whole_word,
-    )
-    items = [
-        validate_needle(n, options, "assert_contains_all")
-        for n in _require_needles(needles, "assert_contains_all")
-    ]
-    text = require_text(text, "assert_contains_all")
-    verdict = check_contains_all(text, items, options)
+    text, items, opts = _arguments_many("assert_contains_all", text, needles, options)
+    verdict = check_contains_all(text, items, opts)
     _fail("assert_contains_all", verdict, text)
-    return {needle: find_hits(text, needle, options)[0][0] for needle in items}
+    return {needle: find_hits(text, needle, opts)[0][0] for needle in items}
 
 
 def assert_matches(
@@ -578,31 +579,20 @@ def assert_matches(
     *,
     mode: MatchMode = "search",
     flags: int = 0,
-    ignore_case: bool = False,
-    normalize: bool = False,
-    collapse_whitespace: bool = False,
-    nfkc: bool = False,
-    strip_markdown: bool = False,
-    whole_word: bool = False,
+    **options: Unpack[TextOptionKwargs],
 ) -> re.Match[str]:
     """Assert the regex matches (``search``, ``match`` or ``fullmatch``); return the match.
 
     With normalisation on, the match is against the normalised text.
+    ``options``: see :class:`TextOptionKwargs`.
     """
     __tracebackhide__ = True
+    opts = TextOptions.from_kwargs("assert_matches", options, others=("mode", "flags"))
     checked_mode = check_mode(mode, "assert_matches")
-    options = TextOptions.build(
-        ignore_case=ignore_case,
-        normalize=normalize,
-        collapse_whitespace=collapse_whitespace,
-        nfkc=nfkc,
-        strip_markdown=strip_markdown,
-        whole_word=whole_word,
-    )
-    compiled = compile_pattern(pattern, flags, options, "assert_matches")
+    compiled = compile_pattern(pattern, flags, opts, "assert_matches")
     text = require_text(text, "assert_matches")
-    match, _ = run_pattern(text, compiled, checked_mode, options)
+    match, _ = run_pattern(text, compiled, checked_mode, opts)
     if match is None:
-        _fail("assert_matches", check_matches(text, pattern, checked_mode, flags, options), text)
+        _fail("assert_matches", check_matches(text, pattern, checked_mode, flags, opts), text)
         raise AssertionError("unreachable")  # pragma: no cover
     return match
