@@ -17,7 +17,18 @@ Two ways to build the arms (``--mode``):
   loaded by ``-p pytest_llm.plugin`` in one. Quieter (no other plugin is even
   looked at) but not how users run; a cross-check of the first.
 
+And two bytecode settings (``--bytecode``), because pytest rewrites the asserts of
+every module of a plugin it loads and caches the result only where Python may
+write bytecode:
+
+- ``cached``: bytecode writing on (``PYTHONDONTWRITEBYTECODE`` removed), caches in a
+  temporary ``PYTHONPYCACHEPREFIX`` filled by the warm-up runs: a developer's laptop.
+- ``off``: ``PYTHONDONTWRITEBYTECODE=1``, as many Docker images and this workplace's
+  shells set it: pytest parses, rewrites and compiles the plugin's modules on every
+  run (installed packages still use the ``.pyc`` files written at install time).
+
     python benchmarks/import_overhead.py [--runs 30] [--mode autoload|explicit|both]
+        [--bytecode cached|off|both]
 """
 
 from __future__ import annotations
@@ -53,15 +64,25 @@ def other_plugins() -> list[str]:
     return sorted(names)
 
 
-def base_env() -> dict[str, str]:
+def base_env(bytecode: str, project: Path) -> dict[str, str]:
     env = dict(os.environ)
-    for var in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
+    for var in (
+        "PYTEST_ADDOPTS",
+        "PYTEST_PLUGINS",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPYCACHEPREFIX",
+    ):
         env.pop(var, None)
+    if bytecode == "cached":
+        env["PYTHONPYCACHEPREFIX"] = str(project / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
-def arms(mode: str) -> list[Arm]:
-    env = base_env()
+def arms(mode: str, bytecode: str, project: Path) -> list[Arm]:
+    env = base_env(bytecode, project)
     if mode == "autoload":
         others = [arg for name in other_plugins() for arg in ("-p", f"no:{name}")]
         return [
@@ -100,7 +121,7 @@ def check_arms(pair: list[Arm], project: Path) -> None:
 
 
 def plugin_import_ms(project: Path) -> float:
-    """Median time to import pytest_llm.plugin once pytest itself is imported."""
+    """Median time to import pytest_llm.plugin once pytest itself is imported (no rewriting)."""
     code = (
         "import time, pytest; t = time.perf_counter(); import pytest_llm.plugin; "
         "print((time.perf_counter() - t) * 1000)"
@@ -108,14 +129,19 @@ def plugin_import_ms(project: Path) -> float:
     out = []
     for _ in range(9):
         proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=project, capture_output=True, text=True, check=True
+            [sys.executable, "-c", code],
+            cwd=project,
+            env=base_env("cached", project),
+            capture_output=True,
+            text=True,
+            check=True,
         )
         out.append(float(proc.stdout.strip()))
     return statistics.median(out)
 
 
-def measure(mode: str, runs: int, project: Path) -> list[Arm]:
-    pair = arms(mode)
+def measure(mode: str, bytecode: str, runs: int, project: Path) -> list[Arm]:
+    pair = arms(mode, bytecode, project)
     check_arms(pair, project)
     for _ in range(3):  # warm-up: bytecode caches, page cache
         for arm in pair:
@@ -130,10 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--runs", type=int, default=30, help="timed runs per arm (default 30)")
     ap.add_argument("--mode", choices=["autoload", "explicit", "both"], default="autoload")
+    ap.add_argument("--bytecode", choices=["cached", "off", "both"], default="both")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be positive")
     modes = ["autoload", "explicit"] if args.mode == "both" else [args.mode]
+    codes = ["cached", "off"] if args.bytecode == "both" else [args.bytecode]
     print(
         f"measured: pytest {metadata.version('pytest')}, pytest-llm {metadata.version('pytest-llm')}, "
         f"Python {sys.version.split()[0]} ({sys.executable})"
@@ -147,19 +175,19 @@ def main(argv: list[str] | None = None) -> int:
         (project / "test_trivial.py").write_text(TEST_FILE)
         rows = []
         for mode in modes:
-            pair = measure(mode, args.runs, project)
-            with_plugin, without = pair
-            paired = statistics.median(
-                a - b for a, b in zip(with_plugin.ms, without.ms, strict=True)
-            )
-            rows.append((mode, with_plugin, without, paired))
+            for code in codes:
+                with_plugin, without = measure(mode, code, args.runs, project)
+                paired = statistics.median(
+                    a - b for a, b in zip(with_plugin.ms, without.ms, strict=True)
+                )
+                rows.append((mode, code, with_plugin, without, paired))
         imp = plugin_import_ms(project)
     print()
-    print("| mode | arm with pytest-llm | ms | arm without | ms | difference, ms |")
-    print("| --- | --- | ---: | --- | ---: | ---: |")
-    for mode, a, b, paired in rows:
+    print("| mode | bytecode | arm with pytest-llm | ms | arm without | ms | difference, ms |")
+    print("| --- | --- | --- | ---: | --- | ---: | ---: |")
+    for mode, code, a, b, paired in rows:
         print(
-            f"| {mode} | {a.name} | {statistics.median(a.ms):.1f} | {b.name} | "
+            f"| {mode} | {code} | {a.name} | {statistics.median(a.ms):.1f} | {b.name} | "
             f"{statistics.median(b.ms):.1f} | {paired:+.1f} |"
         )
     print()
