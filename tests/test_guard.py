@@ -113,4 +113,6 @@ def test_allow_network_lets_unanswered_requests_out_without_a_cassette(
     pytester.runpytest("-p", "no:cacheprovider", "--llm-allow-network").assert_outcomes(passed=1)
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*pytest-llm blocked POST http://127.0.0.1:*/v1/chat/completions: *"])
+    result.stdout.fnmatch_lines(
+        ["*pytest-llm blocked POST http://127.0.0.1:*/v1/chat/completions: *"]
+    )
