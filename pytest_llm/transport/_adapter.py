@@ -138,8 +138,11 @@ class _Streams:
     def response(self, reply: Reply, request: Any) -> Any:
         headers = [(k, v) for k, v in reply.headers if k.lower() not in _DROP_REPLY_HEADERS]
         if type(reply) is Reply and reply.events is None and reply.failure is None:
-            # a subclass may send other parts than ``body`` (faults): no length to promise
-            headers.append(("content-length", str(len(reply.body))))
+            # One plain block (a subclass may send other parts: faults): no stream
+            # machinery to go through, and httpx sets the content-length itself.
+            return self.m.Response(
+                reply.status, headers=headers, content=reply.body, request=request
+            )
         return self.m.Response(
             reply.status,
             headers=headers,
