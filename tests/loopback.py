@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,6 +33,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def end_headers(self) -> None:
+        if self.server.extra_headers is not None:
+            for name, value in self.server.extra_headers():
+                self.send_header(name, value)
+        super().end_headers()
 
     def do_POST(self) -> None:
         n = int(self.headers.get("content-length") or 0)
@@ -219,6 +226,8 @@ class LoopbackServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict[str, Any]] = []
         self.gap = gap
+        self.extra_headers: Callable[[], list[tuple[str, str]]] | None = None
+        """Headers added to every response of this server (called once per response)."""
         self._thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
 
     @property

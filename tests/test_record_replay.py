@@ -210,17 +210,11 @@ def test_identical_requests_replay_in_recorded_order(
         """
     )
     counter = iter(range(1, 100))
-    original = loopback.RequestHandlerClass.end_headers
-
-    def end_headers(handler):  # type: ignore[no-untyped-def]
-        handler.send_header("x-served", str(next(counter)))
-        original(handler)
-
-    loopback.RequestHandlerClass.end_headers = end_headers  # type: ignore[method-assign]
+    loopback.extra_headers = lambda: [("x-served", str(next(counter)))]
     try:
         llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
     finally:
-        loopback.RequestHandlerClass.end_headers = original  # type: ignore[method-assign]
+        loopback.extra_headers = None
     loopback.stop()
     llm_project.runpytest().assert_outcomes(passed=1)
     # a fourth identical call has nothing left to replay

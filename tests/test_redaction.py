@@ -152,20 +152,16 @@ def test_extra_patterns_and_allow_list() -> None:
 
 
 def test_response_headers_are_redacted_too(tmp_path: Path, server: LoopbackServer) -> None:
-    original = server.RequestHandlerClass.end_headers
-
-    def end_headers(handler):  # type: ignore[no-untyped-def]
-        handler.send_header("openai-organization", "org-secret-123")
-        handler.send_header("set-cookie", "__cf_bm=abcdef; path=/")
-        original(handler)
-
-    server.RequestHandlerClass.end_headers = end_headers  # type: ignore[method-assign]
+    server.extra_headers = lambda: [
+        ("openai-organization", "org-secret-123"),
+        ("set-cookie", "__cf_bm=abcdef; path=/"),
+    ]
     path = tmp_path / "c.yaml"
     try:
         with pytest_llm.use_cassette(path, record="once"):
             httpx.post(f"{server.base_url}/chat/completions", json={"model": "m", "messages": []})
     finally:
-        server.RequestHandlerClass.end_headers = original  # type: ignore[method-assign]
+        server.extra_headers = None
     text = path.read_text()
     assert "org-secret-123" not in text
     assert "__cf_bm" not in text

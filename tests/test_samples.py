@@ -204,17 +204,11 @@ def test_each_sample_records_and_replays_its_own_interactions(
         """
     )
     counter = iter(range(1, 100))
-    original = loopback.RequestHandlerClass.end_headers
-
-    def end_headers(handler):  # type: ignore[no-untyped-def]
-        handler.send_header("x-served", str(next(counter)))
-        original(handler)
-
-    loopback.RequestHandlerClass.end_headers = end_headers  # type: ignore[method-assign]
+    loopback.extra_headers = lambda: [("x-served", str(next(counter)))]
     try:
         llm_project.runpytest("--llm-record=once").assert_outcomes(passed=2)
     finally:
-        loopback.RequestHandlerClass.end_headers = original  # type: ignore[method-assign]
+        loopback.extra_headers = None
     doc = yaml.safe_load((llm_project.path / "cassettes/test_app/test_sampled.yaml").read_text())
     assert [i["sample"] for i in doc["interactions"]] == [0, 1, 2]
     loopback.stop()
