@@ -1,0 +1,142 @@
+"""What happened during a call: one :class:`Attempt` per request sent (or route skipped)
+and the :class:`CallInfo` that gathers them, readable beside any result or error with
+:func:`call_info` without changing the result's type."""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Attempt", "CallInfo", "attach_info", "call_info"]
+
+_ATTR = "_pytest_llm_call"
+
+
+@dataclass
+class Attempt:
+    """One request sent to a route, or one route skipped without I/O."""
+
+    number: int
+    """1 for the call's first attempt, counting every route."""
+    route: str
+    model: str
+    base_url: str
+    started: float
+    """``clock.monotonic()`` when the attempt began."""
+    ended: float = 0.0
+    status: int | None = None
+    """HTTP status the provider answered, when it answered."""
+    error: str | None = None
+    """The exception's type name, ``None`` for a success."""
+    kind: str | None = None
+    """The failure's kind (``rate_limit``, ``server``, ``read_timeout``, ...)."""
+    reason: str | None = None
+    """Why the call retried, failed over, skipped or stopped here."""
+    wait: float = 0.0
+    """Seconds waited after this attempt, before the next one."""
+    retry_after: float | None = None
+    """The provider's Retry-After, when it sent one."""
+    breaker: str = "closed"
+    """The route's breaker state when the attempt began."""
+    limiter_wait: float = 0.0
+    usage: dict[str, int] | None = None
+    cost: float = 0.0
+    hedge: bool = False
+    """Started as a hedge while an earlier attempt was still running."""
+    skipped: bool = False
+    """The route was passed over without I/O (open circuit, context window)."""
+    reask: int = 0
+    """0 for the first request of a structured call; n for its n-th re-ask."""
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.skipped
+
+
+@dataclass
+class CallInfo:
+    """Everything the client did for one call."""
+
+    api: str
+    """``chat``, ``responses`` or ``embeddings``."""
+    requested_model: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    route: str | None = None
+    """The route that served the call (``None`` if nothing did)."""
+    model: str | None = None
+    base_url: str | None = None
+    cache: str = "off"
+    """``off``, ``miss``, ``hit``, ``semantic`` or ``coalesced``."""
+    similarity: float | None = None
+    """For a semantic cache hit: the similarity it used."""
+    usage: dict[str, int] | None = None
+    cost: float = 0.0
+    """Cost of every attempt of the call, at each serving route's price."""
+    reasks: int = 0
+    started: float = 0.0
+    ended: float = 0.0
+    prompt: str | None = None
+    """``name@vN`` of the prompt file the call came from, if any."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def waits(self) -> list[float]:
+        return [a.wait for a in self.attempts if a.wait > 0]
+
+    @property
+    def requests(self) -> int:
+        """Requests actually sent (skipped routes do not count)."""
+        return sum(1 for a in self.attempts if not a.skipped)
+
+    @property
+    def elapsed(self) -> float:
+        return max(0.0, self.ended - self.started)
+
+    def summary(self) -> str:
+        """One line: who served it, how many attempts, waits and cost."""
+        served = self.route or "nothing"
+        waits = ", ".join(f"{w:g}s" for w in self.waits) or "none"
+        return (
+            f"{self.api} served by {served} after {self.requests} request(s); "
+            f"waits: {waits}; cache: {self.cache}; cost: ${self.cost:.6f}"
+        )
+
+
+_BESIDE: dict[int, CallInfo] = {}
+"""Info kept beside results, by identity: setting an attribute on a pydantic model would
+change its ``__eq__`` (a cached reply must compare equal to the live one)."""
+
+
+def attach_info(obj: Any, info: CallInfo) -> None:
+    """Keep ``info`` beside a result or error for as long as the object lives."""
+    if isinstance(obj, BaseException):
+        obj.__dict__[_ATTR] = info
+        return
+    key = id(obj)
+    try:
+        weakref.finalize(obj, _BESIDE.pop, key, None)
+    except TypeError:  # not weak-referenceable: keep it on the instance instead
+        with contextlib.suppress(AttributeError, TypeError):
+            object.__setattr__(obj, _ATTR, info)
+        return
+    _BESIDE[key] = info
+
+
+def call_info(obj: Any) -> CallInfo:
+    """What the client did for the call that returned or raised ``obj``."""
+    info = _BESIDE.get(id(obj)) or getattr(obj, _ATTR, None)
+    if info is None:
+        info = getattr(obj, "info", None)
+    if not isinstance(info, CallInfo):
+        raise LookupError(
+            f"call_info({type(obj).__name__}): this object did not come from a "
+            "pytest_llm.client call.\nFix: pass the result (or the error) of "
+            "client.chat.completions.create / responses.create / embeddings.create."
+        )
+    return info
