@@ -16,6 +16,7 @@ every string is scrubbed of credentials before it reaches a log line, a span or 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -53,7 +54,7 @@ DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0
 _METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 _PAIR = re.compile(
-    r"""(?P<q>["']?)(?P<name>[A-Za-z][\w.\-]*)(?P=q)(?P<sep>\s*[=:]\s*["']?)(?P<value>[^\s"'&,;}]+)"""
+    r"""(?P<q>["']?)(?P<name>[A-Za-z][\w.\-]*)(?P=q)(?P<sep>\s*[=:]\s*["']?)(?P<value>[^\s"'&,;})\]]+)"""
 )
 _MIN_SECRET = 8
 """Known secrets shorter than this are not replaced verbatim (they would eat ordinary words)."""
@@ -106,7 +107,7 @@ class Scrubber:
             out = _URL.sub(lambda m: self.url(m.group(0)), out)
         if "=" in out or ":" in out:
             out = _PAIR.sub(self._pair, out)
-        if len(self._cache) < 512:  # route names, models, base URLs, reasons: few, repeated
+        if len(text) <= 200 and len(self._cache) < 512:  # route names, models, URLs: repeated
             self._cache[text] = out
         return out
 
@@ -242,6 +243,16 @@ class CallHandle:
         self._ended = False
         self._lock = threading.Lock()
 
+    def context(self) -> Any:
+        """An OpenTelemetry ``Context`` with the call span as parent (``None`` without
+        tracing), for a driver that wants HTTP-level spans nested under the call:
+        ``token = opentelemetry.context.attach(ctx)`` ... ``detach(token)`` in one frame."""
+        if self.span is None:
+            return None
+        from opentelemetry import trace
+
+        return trace.set_span_in_context(self.span)
+
     def ns(self, monotonic: float) -> int:
         """Epoch nanoseconds of a ``clock.monotonic()`` reading of this call."""
         return self.wall + round((monotonic - self.mono) * 1e9)
@@ -299,13 +310,7 @@ class Telemetry:
         self._otel = otel
         self._tracer: Any = None
         if otel is not None:
-            from importlib.metadata import PackageNotFoundError, version
-
-            try:
-                ours = version("pytest-llm")
-            except PackageNotFoundError:  # pragma: no cover - running from a checkout
-                ours = None
-            self._tracer = otel.get_tracer("pytest_llm.client", ours, tracer_provider)
+            self._tracer = otel.get_tracer("pytest_llm.client", _version(), tracer_provider)
 
         if not isinstance(prefix, str) or (prefix and not _METRIC_NAME.match(prefix)):
             raise ClientConfigError(
@@ -481,7 +486,7 @@ class Telemetry:
         if e["outcome"] == "success":
             what = f"{e['status'] or 'ok'} in {_secs(e['duration'])} s"
         elif e["skipped"]:
-            what = f"skipped ({e['reason']})" if e["reason"] else "skipped"
+            what = f"skipped, {e['reason']}" if e["reason"] else "skipped"
         else:
             what = e["reason"] or " ".join(
                 str(x) for x in (e["status"], e["kind"] or e["error"]) if x is not None
@@ -649,6 +654,16 @@ class Telemetry:
 # -- helpers --------------------------------------------------------------------------
 
 
+@functools.cache
+def _version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-llm")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return None
+
+
 def _tokens(usage: Mapping[str, Any] | None) -> tuple[int | None, int | None]:
     """(input, output) tokens from chat, Responses or embeddings usage field names."""
     if not usage:
@@ -674,14 +689,17 @@ def _transition(call: CallInfo, a: Attempt) -> tuple[str, str | None]:
 
 
 def _error_type(error: BaseException) -> str:
+    """The class's canonical name: by the shortest public module exporting it
+    (``openai.RateLimitError``, ``pytest_llm.client.DeadlineExceeded``)."""
     cls = type(error)
-    module = cls.__module__
-    if module == "builtins":
+    if cls.__module__ == "builtins":
         return cls.__qualname__
-    top = module.partition(".")[0]
-    if getattr(sys.modules.get(top), cls.__name__, None) is cls:  # openai.RateLimitError
-        return f"{top}.{cls.__qualname__}"
-    return f"{module}.{cls.__qualname__}"
+    parts = cls.__module__.split(".")
+    for i in range(1, len(parts) + 1):
+        module = ".".join(parts[:i])
+        if getattr(sys.modules.get(module), cls.__name__, None) is cls:
+            return f"{module}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _first_line(error: BaseException) -> str:
