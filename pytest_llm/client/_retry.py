@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import difflib
 import email.utils
 import errno
 import math
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import openai
 
 from .._clock import Clock, system_clock
+from ..assertions._base import did_you_mean
 from ._errors import (
     BudgetExceeded,
     CircuitOpenError,
@@ -557,23 +557,14 @@ def _date(text: str, now: _dt.datetime) -> float | None:
 # -- configuration checks ----------------------------------------------------------------
 
 
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """ " Did you mean 'x'?" for the nearest choice, or nothing.
-
-    pytest-llm has no shared close-match helper yet (each module calls difflib); this is
-    the client's one place.
-    """
-    near = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f" Did you mean {near[0]!r}?" if near else ""
-
-
 def _reject_unknown(where: str, unknown: Mapping[str, object], known: Iterable[str]) -> None:
     if not unknown:
         return
     names = sorted(known)
     name = sorted(unknown)[0]
     raise ClientConfigError(
-        f"{where}({name}={unknown[name]!r}): unknown option {name!r}.{_did_you_mean(name, names)}\n"
+        f"{where}({name}={unknown[name]!r}): unknown option {name!r}"
+        f"{did_you_mean(name, names) or '.'}\n"
         f"Fix: use one of {', '.join(names)}."
     )
 
@@ -702,7 +693,8 @@ def _jitter(value: object) -> JitterMode | float:
         if value in _JITTER_MODES:
             return value  # type: ignore[return-value]  # checked just above
         raise ClientConfigError(
-            f"Backoff(jitter={value!r}): unknown jitter mode.{_did_you_mean(value, _JITTER_MODES)}\n"
+            f"Backoff(jitter={value!r}): unknown jitter mode"
+            f"{did_you_mean(value, _JITTER_MODES) or '.'}\n"
             f"Fix: use one of {', '.join(map(repr, _JITTER_MODES))}, or a fraction "
             "between 0 and 1 (e.g. jitter=0.25: up to 25 % shorter)."
         )

@@ -10,6 +10,7 @@ them all the same way.
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,8 +19,14 @@ import pytest
 
 from pytest_llm import VirtualClock
 from pytest_llm._flow import Exchange, Next, Outcome, TransportFailure
-from pytest_llm.client import Route
-from pytest_llm.client._retry import Failure, FailureKind, classify
+from pytest_llm.client import DeadlineExceeded, QuotaExceeded, RateLimitWaitTooLong, Route
+from pytest_llm.client._retry import (
+    Backoff,
+    Failure,
+    FailureKind,
+    RetryPolicy,
+    classify,
+)
 from pytest_llm.faults import (
     ConnectError,
     ConnectionReset,
@@ -456,3 +463,157 @@ def test_each_sdk_failure_is_classified_by_its_own_type_not_by_luck(
     kinds = [classify(sdk_error(is_async), now=llm_clock.now()).kind for _ in range(3)]
 
     assert kinds == [FailureKind.SERVER, FailureKind.QUOTA, FailureKind.CONNECT]
+
+
+# -- the policy on real failures: requests counted where the provider sees them ---------
+
+
+@dataclass
+class Scenario:
+    faults: list[Fault]
+    policy: RetryPolicy
+    requests: int
+    sleeps: list[float]
+    give_up: type[Exception] | None
+    reason: str
+    deadline: float | None = None
+
+
+SCENARIOS = {
+    "5xx-persists": Scenario(
+        [ServerError(503)] * 4,
+        RetryPolicy(max_retries=3, backoff=Backoff(jitter="none")),
+        requests=4,
+        sleeps=[0.5, 1.0, 2.0],
+        give_up=None,
+        reason="503 server_error: retries exhausted (3 of 3)",
+    ),
+    "no-retries": Scenario(
+        [Overloaded()],
+        RetryPolicy(max_retries=0),
+        requests=1,
+        sleeps=[],
+        give_up=None,
+        reason="retries exhausted (0 of 0)",
+    ),
+    "retry-after-waited-exactly": Scenario(
+        [RateLimited(retry_after=7)] * 3,
+        RetryPolicy(max_retries=2, backoff=Backoff(max_delay=1)),
+        requests=3,
+        sleeps=[7.0, 7.0],
+        give_up=None,
+        reason="retries exhausted (2 of 2)",
+    ),
+    "retry-after-too-long": Scenario(
+        [RateLimited(retry_after=120)],
+        RetryPolicy(max_retry_after=60),
+        requests=1,
+        sleeps=[],
+        give_up=RateLimitWaitTooLong,
+        reason="retry-after 120 s is over max_retry_after=60",
+    ),
+    "wait-past-deadline": Scenario(
+        [RateLimited(retry_after=7)] * 2,
+        RetryPolicy(max_retries=5),
+        requests=2,
+        sleeps=[7.0],
+        give_up=DeadlineExceeded,
+        reason="would not end before the deadline (3 s left)",
+        deadline=10.0,
+    ),
+    "should-retry-false": Scenario(
+        [ServerError(503, should_retry=False)],
+        RetryPolicy(max_retries=5),
+        requests=1,
+        sleeps=[],
+        give_up=None,
+        reason="not retryable",
+    ),
+    "should-retry-true-still-bounded": Scenario(
+        [HTTPError(status=400, should_retry=True)] * 3,
+        RetryPolicy(max_retries=2, backoff=Backoff(jitter="none")),
+        requests=3,
+        sleeps=[0.5, 1.0],
+        give_up=None,
+        reason="retries exhausted (2 of 2)",
+    ),
+    "quota": Scenario(
+        [InsufficientQuota()],
+        RetryPolicy(max_retries=5),
+        requests=1,
+        sleeps=[],
+        give_up=QuotaExceeded,
+        reason="429 insufficient_quota: not retryable",
+    ),
+    "context-length": Scenario(
+        [ContextLengthExceeded()],
+        RetryPolicy(max_retries=5),
+        requests=1,
+        sleeps=[],
+        give_up=None,
+        reason="not retryable",
+    ),
+    "read-timeout-default": Scenario(
+        [ReadTimeout()],
+        RetryPolicy(max_retries=5),
+        requests=1,
+        sleeps=[10.0],
+        give_up=None,
+        reason="no more tries after a read timeout (0 of timeout_retries=0)",
+    ),
+    "read-timeout-one-more": Scenario(
+        [ReadTimeout()] * 2,
+        RetryPolicy(max_retries=5, timeout_retries=1, backoff=Backoff(jitter="none")),
+        requests=2,
+        sleeps=[10.0, 0.5, 10.0],
+        give_up=None,
+        reason="(1 of timeout_retries=1)",
+    ),
+    "connect-timeout-retried": Scenario(
+        [ConnectTimeout()] * 3,
+        RetryPolicy(max_retries=2, backoff=Backoff(jitter="none")),
+        requests=3,
+        sleeps=[0.5, 1.0],
+        give_up=None,
+        reason="connect timeout (ConnectTimeout): retries exhausted (2 of 2)",
+    ),
+    "reset-before-headers": Scenario(
+        [ConnectionReset()] * 3,
+        RetryPolicy(max_retries=2, backoff=Backoff(jitter="none")),
+        requests=3,
+        sleeps=[0.5, 1.0],
+        give_up=None,
+        reason="retries exhausted (2 of 2)",
+    ),
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_the_policy_on_real_failures_sends_and_waits_what_it_should(
+    is_async: bool, llm_faults: FaultPlan, llm_clock: VirtualClock, scenario: Scenario
+) -> None:
+    llm_faults.sequence(*scenario.faults)
+    rng = random.Random(0)
+    retries = timeout_retries = 0
+    while True:
+        failure = classify(sdk_error(is_async), now=llm_clock.now())
+        remaining = None
+        if scenario.deadline is not None:
+            remaining = scenario.deadline - llm_clock.monotonic()
+        decision = scenario.policy.decide(
+            failure,
+            retries_done=retries,
+            timeout_retries_done=timeout_retries,
+            remaining=remaining,
+            rng=rng,
+        )
+        if not decision.retry:
+            break
+        llm_clock.sleep(decision.wait)
+        retries += 1
+        timeout_retries += failure.kind is FailureKind.READ_TIMEOUT
+
+    assert len(llm_faults.log) == scenario.requests  # counted where the provider sees them
+    assert llm_clock.sleeps == scenario.sleeps
+    assert decision.give_up is scenario.give_up
+    assert scenario.reason in decision.reason
