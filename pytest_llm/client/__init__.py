@@ -8,6 +8,8 @@ and telemetry, all on an injected clock. It never imports pytest.
 
 from __future__ import annotations
 
+from ._breaker import CircuitBreaker
+from ._client import AsyncResilientClient, ResilientClient
 from ._errors import (
     BudgetExceeded,
     CircuitOpenError,
@@ -29,17 +31,26 @@ from ._errors import (
     StructuredOutputError,
 )
 from ._events import Attempt, CallInfo, call_info
+from ._plan import Hedge, Timeouts
 from ._prices import Price
+from ._retry import Backoff, RetryBudget, RetryPolicy
 from ._route import Route
+from ._stream import AsyncResilientStream, ResilientStream
+from ._telemetry import Telemetry
 
 __all__ = [
+    "AsyncResilientClient",
+    "AsyncResilientStream",
     "Attempt",
+    "Backoff",
     "BudgetExceeded",
     "CallInfo",
+    "CircuitBreaker",
     "CircuitOpenError",
     "ClientConfigError",
     "DeadlineExceeded",
     "FirstTokenTimeout",
+    "Hedge",
     "IncompleteStream",
     "InvalidResponse",
     "LLMClientError",
@@ -48,12 +59,18 @@ __all__ = [
     "QuotaExceeded",
     "RateLimitExceeded",
     "RateLimitWaitTooLong",
+    "ResilientClient",
+    "ResilientStream",
+    "RetryBudget",
     "RetryBudgetExhausted",
+    "RetryPolicy",
     "Route",
     "StreamError",
     "StreamIdleTimeout",
     "StreamInterrupted",
     "StreamProtocolError",
     "StructuredOutputError",
+    "Telemetry",
+    "Timeouts",
     "call_info",
 ]

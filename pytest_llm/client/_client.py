@@ -1,0 +1,619 @@
+"""``ResilientClient`` and ``AsyncResilientClient``: drop-ins for ``openai.OpenAI`` and
+``openai.AsyncOpenAI`` whose every call goes through the one flow of ``_plan.py``."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .._clock import Clock, system_clock
+from ._drive import drive_async, drive_sync
+from ._errors import ClientConfigError, LLMClientError
+from ._events import CallInfo, attach_info
+from ._plan import Call, Hedge, Send, Timeouts, run_call
+from ._route import Route, check_routes
+from ._stream import AsyncResilientStream, ResilientStream
+from ._usage import estimate_request_tokens
+
+__all__ = ["AsyncResilientClient", "LatencyTracker", "ResilientClient"]
+
+_OPTIONS = (
+    "routes",
+    "api_key",
+    "base_url",
+    "organization",
+    "project",
+    "timeout",
+    "max_retries",
+    "retry",
+    "breaker",
+    "retry_budget",
+    "deadline",
+    "timeouts",
+    "hedge",
+    "telemetry",
+    "clock",
+    "seed",
+    "max_reasks",
+    "structured_strategy",
+    "default_headers",
+    "tier",
+)
+
+_DEFAULT_TIMEOUTS = Timeouts()
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class LatencyTracker:
+    """Recent latencies per route, for hedging at a percentile."""
+
+    def __init__(self, size: int = 200) -> None:
+        self._seen: dict[str, deque[float]] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def observe(self, route: str, seconds: float) -> None:
+        with self._lock:
+            self._seen.setdefault(route, deque(maxlen=self._size)).append(seconds)
+
+    def percentile(self, route: str, pct: float, min_samples: int) -> float | None:
+        with self._lock:
+            seen = sorted(self._seen.get(route, ()))
+        if len(seen) < min_samples:
+            return None
+        index = min(len(seen) - 1, max(0, math.ceil(pct / 100 * len(seen)) - 1))
+        return seen[index]
+
+
+def validate_reply(api: str, value: Any) -> str | None:
+    """Why a 200 reply is not a usable result (CONTRACTS 55), or ``None``."""
+    if isinstance(value, tuple):  # an opened stream: its own rules apply
+        return None
+    extra = getattr(value, "model_extra", None) or {}
+    if isinstance(extra, dict) and extra.get("error"):
+        return "its body is an error object"
+    if api == "chat" and not getattr(value, "choices", None):
+        return "its body has no choices"
+    if api == "responses":
+        if getattr(value, "status", None) == "failed" or getattr(value, "error", None):
+            return "the response failed"
+        if not getattr(value, "output", None):
+            return "the response has no output"
+    if api == "embeddings" and not getattr(value, "data", None):
+        return "the embeddings reply has no data"
+    return None
+
+
+class _Core:
+    """What the sync and async clients share: configuration, routes, SDK clients."""
+
+    _async = False
+
+    def _resources(self) -> None:
+        raise NotImplementedError
+
+    def __init__(self, routes: Any = None, **options: Any) -> None:
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            name = unknown[0]
+            raise ClientConfigError(
+                f"{type(self).__name__}({name}=...): unknown option{_did_you_mean(name, _OPTIONS)}."
+                f"\nFix: use one of {', '.join(_OPTIONS)}."
+            )
+        from ._breaker import CircuitBreaker
+        from ._retry import RetryPolicy
+        from ._telemetry import Telemetry
+
+        self._options = dict(options, routes=routes)
+        self.clock: Clock = options.get("clock") or system_clock
+        seed = options.get("seed")
+        self._rng = random.Random(seed)
+        self._api_key = options.get("api_key")
+        self._base_url = options.get("base_url")
+        self._organization = options.get("organization")
+        self._project = options.get("project")
+        self._headers = options.get("default_headers")
+        self._routes: tuple[Route, ...] = () if routes is None else check_routes(routes)
+
+        retry = options.get("retry")
+        max_retries = options.get("max_retries")
+        if retry is not None and max_retries is not None:
+            raise ClientConfigError(
+                f"{type(self).__name__}(retry=..., max_retries={max_retries!r}): give one of "
+                "them.\nFix: pass RetryPolicy(max_retries=...) as retry=, or max_retries= alone."
+            )
+        if retry is None:
+            retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
+        self.retry = retry
+
+        breaker = options.get("breaker", True)
+        if breaker is True:
+            breaker = CircuitBreaker(clock=self.clock)
+        self.breaker = breaker or None
+        self.retry_budget = options.get("retry_budget")
+
+        deadline = options.get("deadline")
+        if deadline is not None and (
+            isinstance(deadline, bool)
+            or not isinstance(deadline, int | float)
+            or math.isnan(deadline)
+            or deadline <= 0
+        ):
+            raise ClientConfigError(
+                f"{type(self).__name__}(deadline={deadline!r}): the deadline is the whole "
+                "call's time in seconds, above 0 (or None for none).\nFix: pass e.g. deadline=30."
+            )
+        self.deadline: float | None = deadline
+
+        timeouts = options.get("timeouts")
+        timeout = options.get("timeout")
+        if timeouts is None:
+            timeouts = _DEFAULT_TIMEOUTS
+            if timeout is not None:
+                timeouts = Timeouts(connect=timeouts.connect, read=float(timeout))
+        if not isinstance(timeouts, Timeouts):
+            raise ClientConfigError(
+                f"{type(self).__name__}(timeouts={timeouts!r}): expected a Timeouts.\n"
+                "Fix: timeouts=Timeouts(connect=5, read=60, first_token=10, chunk=15)."
+            )
+        self.timeouts = timeouts
+
+        hedge = options.get("hedge")
+        if isinstance(hedge, int | float) and not isinstance(hedge, bool):
+            hedge = Hedge(delay=float(hedge))
+        if hedge is not None and not isinstance(hedge, Hedge):
+            raise ClientConfigError(
+                f"{type(self).__name__}(hedge={hedge!r}): expected Hedge(...) or a delay in "
+                "seconds.\nFix: hedge=Hedge(delay=2.0) or hedge=Hedge(percentile=95)."
+            )
+        if hedge is not None and not self._async:
+            raise ClientConfigError(
+                "ResilientClient(hedge=...): hedging races two requests and needs the async "
+                "client (a blocking call cannot be overtaken on the injected clock).\n"
+                "Fix: use AsyncResilientClient(hedge=...), or drop hedge=."
+            )
+        if hedge is not None and len(self._routes) < 2:
+            raise ClientConfigError(
+                f"{type(self).__name__}(hedge=...): hedging starts the request on the next "
+                f"route, and there are {len(self._routes)} route(s).\nFix: give two routes or more."
+            )
+        self.hedge: Hedge | None = hedge
+
+        max_reasks = options.get("max_reasks", 2)
+        if isinstance(max_reasks, bool) or not isinstance(max_reasks, int) or max_reasks < 0:
+            raise ClientConfigError(
+                f"{type(self).__name__}(max_reasks={max_reasks!r}): the number of re-asks for "
+                "structured output is 0 or more.\nFix: pass e.g. max_reasks=2."
+            )
+        self.max_reasks = max_reasks
+        self.structured_strategy = options.get("structured_strategy", "auto")
+        self.tier: int | None = options.get("tier")
+
+        telemetry = options.get("telemetry")
+        secrets = [self._api_key, *(r.api_key for r in self._routes)]
+        self.telemetry = (
+            Telemetry(clock=self.clock, secrets=secrets) if telemetry is None else telemetry
+        )
+        self.latency = LatencyTracker()
+        self._sdk_clients: dict[tuple[Any, ...], Any] = {}
+        self._sdk_lock = threading.Lock()
+        for route in self._routes:
+            self._sdk(route)  # a missing key fails now, as openai.OpenAI() would
+
+    # -- routes and SDK clients ------------------------------------------------------
+
+    def _sdk(self, route: Route) -> Any:
+        import openai
+
+        key = route.api_key or self._api_key
+        base_url = route.base_url or self._base_url
+        cache_key = (key, base_url, route.organization or self._organization, route.headers)
+        with self._sdk_lock:
+            client = self._sdk_clients.get(cache_key)
+            if client is None:
+                cls = openai.AsyncOpenAI if self._async else openai.OpenAI
+                headers = dict(self._headers or {})
+                headers.update(dict(route.headers))
+                client = cls(
+                    api_key=key,
+                    base_url=base_url,
+                    organization=route.organization or self._organization,
+                    project=self._project,
+                    max_retries=0,  # one retrying layer: this client's (CONTRACTS 7)
+                    default_headers=headers or None,
+                )
+                self._sdk_clients[cache_key] = client
+        return client
+
+    def _candidates(self, model: str | None) -> list[Route]:
+        routes = list(self._routes)
+        if self.tier is not None:
+            eligible = [r for r in routes if r.tier >= self.tier]
+            if not eligible:
+                tiers = sorted({r.tier for r in routes})
+                raise ClientConfigError(
+                    f"tier={self.tier}: no route is at that quality tier or above (tiers: "
+                    f"{tiers}).\nFix: ask for a tier the routes have, or add a route."
+                )
+            return sorted(eligible, key=_price_key)
+        if not routes:
+            if not model:
+                raise ClientConfigError(
+                    "model= is missing and the client has no routes.\nFix: pass model=..., "
+                    'or construct ResilientClient(routes=["gpt-4o-mini"]).'
+                )
+            return [Route(model, base_url=self._base_url, api_key=self._api_key)]
+        if model:
+            first = [r for r in routes if model in (r.model, r.name, r.key)]
+            if not first:
+                raise ClientConfigError(
+                    f"model={model!r} is not one of the client's routes "
+                    f"({', '.join(r.key for r in routes)}){_did_you_mean(model, [r.model for r in routes])}."
+                    "\nFix: call with one of them, leave model= out to use the routes in order, "
+                    "or add a Route for it."
+                )
+            routes = [first[0]] + [r for r in routes if r is not first[0]]
+        return routes
+
+    def with_options(self, **options: Any) -> Any:
+        """A copy with some options changed, sharing breakers, budgets, caches and SDK
+        clients (like the SDK's ``with_options``)."""
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            name = unknown[0]
+            raise ClientConfigError(
+                f"with_options({name}=...): unknown option{_did_you_mean(name, _OPTIONS)}."
+                f"\nFix: use one of {', '.join(_OPTIONS)}."
+            )
+        clone = copy.copy(self)
+        for name, value in options.items():
+            if name == "tier":
+                if value is not None and not any(r.tier >= value for r in self._routes):
+                    clone._candidates_check_tier = value  # type: ignore[attr-defined]
+                clone.tier = value
+            elif name == "deadline":
+                probe = type(self).__new__(type(self))
+                _Core.__init__(probe, self._options.get("routes"), deadline=value)  # validate
+                clone.deadline = value
+            elif name == "timeouts":
+                clone.timeouts = value
+            elif name == "timeout":
+                clone.timeouts = Timeouts(connect=self.timeouts.connect, read=float(value))
+            elif name == "max_retries":
+                from ._retry import RetryPolicy
+
+                clone.retry = RetryPolicy(max_retries=value)
+            elif name in ("retry", "hedge", "max_reasks", "structured_strategy", "telemetry"):
+                setattr(clone, name, value)
+            else:
+                raise ClientConfigError(
+                    f"with_options({name}=...): {name} is fixed at construction (the copy "
+                    "shares it).\nFix: construct another client for a different "
+                    f"{name}."
+                )
+        clone._resources()
+        return clone
+
+    # -- one call --------------------------------------------------------------------
+
+    def _call(
+        self,
+        api: str,
+        kwargs: dict[str, Any],
+        prepare: Callable[[Route], dict[str, Any]] | None = None,
+        info: CallInfo | None = None,
+    ) -> Call:
+        kwargs = dict(kwargs)
+        timeouts = self.timeouts
+        per_call = kwargs.pop("timeout", None)
+        if per_call is not None and isinstance(per_call, int | float):
+            timeouts = Timeouts(
+                connect=timeouts.connect,
+                read=float(per_call),
+                first_token=timeouts.first_token,
+                chunk=timeouts.chunk,
+            )
+        stream = bool(kwargs.get("stream"))
+        model = kwargs.get("model")
+        routes = self._candidates(model if isinstance(model, str) else None)
+        if info is None:
+            info = CallInfo(api=api, requested_model=model if isinstance(model, str) else None)
+        handle = self.telemetry.start(
+            api, model if isinstance(model, str) else None, base_url=routes[0].base_url
+        )
+        info.extra["telemetry"] = handle
+        telemetry = self.telemetry
+
+        def on_attempt(call_info: CallInfo, attempt: Any) -> None:
+            telemetry.attempt(call_info, attempt, handle)
+
+        return Call(
+            api=api,
+            kwargs=kwargs,
+            routes=routes,
+            clock=self.clock,
+            rng=self._rng,
+            retry=self.retry,
+            breaker=self.breaker,
+            retry_budget=self.retry_budget,
+            timeouts=timeouts,
+            deadline=self.deadline,
+            hedge=self.hedge,
+            info=info,
+            stream=stream,
+            validate=validate_reply,
+            estimate_tokens=estimate_request_tokens,
+            latency=self.latency,
+            on_attempt=on_attempt,
+            prepare=prepare,
+        )
+
+    def _method(self, sdk: Any, api: str) -> Any:
+        if api == "chat":
+            return sdk.chat.completions.create
+        if api == "responses":
+            return sdk.responses.create
+        return sdk.embeddings.create
+
+    def _on_stream_end(self, call: Call, route_of: Callable[[], Route | None]) -> Any:
+        info = call.info
+        estimate = estimate_request_tokens(call.kwargs)
+
+        def end(error: BaseException | None) -> None:
+            route = route_of()
+            if info.usage is None and route is not None:
+                # a stream that ended early or without usage: estimate what was billed (47)
+                info.usage = {
+                    "input_tokens": estimate,
+                    "output_tokens": 0,
+                    "total_tokens": estimate,
+                    "cached_tokens": 0,
+                    "estimated": 1,
+                }
+            if route is not None and route.price is not None and info.usage is not None:
+                served = [a for a in info.attempts if a.route == route.key and a.ok]
+                if served:
+                    before = served[-1].cost
+                    served[-1].usage = info.usage
+                    served[-1].cost = route.price.cost(info.usage)
+                    info.cost += served[-1].cost - before
+            info.ended = call.clock.monotonic()
+            self.telemetry.finish(info, error, info.extra.get("telemetry"))
+
+        return end
+
+    def _finish_error(self, info: CallInfo, error: BaseException) -> None:
+        info.ended = self.clock.monotonic()
+        attach_info(error, info)
+        if isinstance(error, LLMClientError) and error.info is None:
+            error.info = info
+        self.telemetry.finish(info, error, info.extra.get("telemetry"))
+
+    def _finish_value(self, info: CallInfo, value: Any) -> Any:
+        attach_info(value, info)
+        self.telemetry.finish(info, None, info.extra.get("telemetry"))
+        return value
+
+    def _route_named(self, call: Call) -> Route | None:
+        for route in call.routes:
+            if route.key == call.info.route:
+                return route
+        return None
+
+
+def _price_key(route: Route) -> tuple[float, int]:
+    if route.price is None:
+        return (math.inf, route.tier)
+    return (route.price.input + route.price.output, route.tier)
+
+
+# -- sync --------------------------------------------------------------------------------
+
+
+class _SyncCompletions:
+    def __init__(self, client: ResilientClient) -> None:
+        self._client = client
+
+    def create(self, **kwargs: Any) -> Any:
+        """As ``openai.OpenAI().chat.completions.create``: same arguments, same types."""
+        return self._client._run("chat", kwargs)
+
+    def parse(self, **kwargs: Any) -> Any:
+        """As ``openai.OpenAI().chat.completions.parse``: ``response_format`` a pydantic
+        model or a JSON Schema; local repair, then bounded re-asks (CONTRACTS 52)."""
+        return self._client._parse("chat", kwargs)
+
+
+class _SyncChat:
+    def __init__(self, client: ResilientClient) -> None:
+        self.completions = _SyncCompletions(client)
+
+
+class _SyncResponses:
+    def __init__(self, client: ResilientClient) -> None:
+        self._client = client
+
+    def create(self, **kwargs: Any) -> Any:
+        return self._client._run("responses", kwargs)
+
+    def parse(self, **kwargs: Any) -> Any:
+        return self._client._parse("responses", kwargs)
+
+
+class _SyncEmbeddings:
+    def __init__(self, client: ResilientClient) -> None:
+        self._client = client
+
+    def create(self, **kwargs: Any) -> Any:
+        return self._client._run("embeddings", kwargs)
+
+
+class ResilientClient(_Core):
+    """A drop-in for ``openai.OpenAI`` with retries, deadlines, breakers, fallback,
+    structured output and telemetry on an injected clock. See ``docs/client.md``."""
+
+    def __init__(self, routes: Any = None, **options: Any) -> None:
+        super().__init__(routes, **options)
+        self._resources()
+
+    def _resources(self) -> None:
+        self.chat = _SyncChat(self)
+        self.responses = _SyncResponses(self)
+        self.embeddings = _SyncEmbeddings(self)
+
+    def _send(self, action: Send, timeout: Any) -> Any:
+        sdk = self._sdk(action.route)
+        return self._method(sdk, action.api)(**action.kwargs, timeout=timeout)
+
+    def _run(
+        self,
+        api: str,
+        kwargs: dict[str, Any],
+        prepare: Callable[[Route], dict[str, Any]] | None = None,
+        info: CallInfo | None = None,
+        *,
+        finish: bool = True,
+    ) -> Any:
+        call = self._call(api, kwargs, prepare, info)
+        try:
+            value = drive_sync(run_call(call), self._send, self.clock)
+        except BaseException as exc:
+            self._finish_error(call.info, exc)
+            raise
+        if call.stream:
+            raw, tracker, buffered = value
+            stream: ResilientStream[Any] = ResilientStream(
+                raw,
+                tracker,
+                buffered,
+                call.info,
+                call.timeouts.chunk,
+                self._on_stream_end(call, lambda: self._route_named(call)),
+            )
+            attach_info(stream, call.info)
+            return stream
+        if not finish:
+            return value
+        return self._finish_value(call.info, value)
+
+    def _parse(self, api: str, kwargs: dict[str, Any]) -> Any:
+        from ._structured import parse_with
+
+        return parse_with(self, api, kwargs)
+
+    def __repr__(self) -> str:
+        routes = ", ".join(r.key for r in self._routes) or "per call"
+        return f"ResilientClient(routes=[{routes}], retry={self.retry!r}, deadline={self.deadline})"
+
+
+# -- async -------------------------------------------------------------------------------
+
+
+class _AsyncCompletions:
+    def __init__(self, client: AsyncResilientClient) -> None:
+        self._client = client
+
+    async def create(self, **kwargs: Any) -> Any:
+        return await self._client._run("chat", kwargs)
+
+    async def parse(self, **kwargs: Any) -> Any:
+        return await self._client._parse("chat", kwargs)
+
+
+class _AsyncChat:
+    def __init__(self, client: AsyncResilientClient) -> None:
+        self.completions = _AsyncCompletions(client)
+
+
+class _AsyncResponses:
+    def __init__(self, client: AsyncResilientClient) -> None:
+        self._client = client
+
+    async def create(self, **kwargs: Any) -> Any:
+        return await self._client._run("responses", kwargs)
+
+    async def parse(self, **kwargs: Any) -> Any:
+        return await self._client._parse("responses", kwargs)
+
+
+class _AsyncEmbeddings:
+    def __init__(self, client: AsyncResilientClient) -> None:
+        self._client = client
+
+    async def create(self, **kwargs: Any) -> Any:
+        return await self._client._run("embeddings", kwargs)
+
+
+class AsyncResilientClient(_Core):
+    """A drop-in for ``openai.AsyncOpenAI``; every timer runs on the injected clock."""
+
+    _async = True
+
+    def __init__(self, routes: Any = None, **options: Any) -> None:
+        super().__init__(routes, **options)
+        self._resources()
+
+    def _resources(self) -> None:
+        self.chat = _AsyncChat(self)
+        self.responses = _AsyncResponses(self)
+        self.embeddings = _AsyncEmbeddings(self)
+
+    async def _send(self, action: Send, timeout: Any) -> Any:
+        sdk = self._sdk(action.route)
+        return await self._method(sdk, action.api)(**action.kwargs, timeout=timeout)
+
+    async def _run(
+        self,
+        api: str,
+        kwargs: dict[str, Any],
+        prepare: Callable[[Route], dict[str, Any]] | None = None,
+        info: CallInfo | None = None,
+        *,
+        finish: bool = True,
+    ) -> Any:
+        call = self._call(api, kwargs, prepare, info)
+        try:
+            value = await drive_async(run_call(call), self._send, self.clock)
+        except BaseException as exc:
+            self._finish_error(call.info, exc)
+            raise
+        if call.stream:
+            raw, tracker, buffered = value
+            deadline_at = None if call.deadline is None else call.info.started + call.deadline
+            stream: AsyncResilientStream[Any] = AsyncResilientStream(
+                raw,
+                tracker,
+                buffered,
+                call.info,
+                call.timeouts.chunk,
+                self._on_stream_end(call, lambda: self._route_named(call)),
+                deadline_at=deadline_at,
+            )
+            attach_info(stream, call.info)
+            return stream
+        if not finish:
+            return value
+        return self._finish_value(call.info, value)
+
+    async def _parse(self, api: str, kwargs: dict[str, Any]) -> Any:
+        from ._structured import aparse_with
+
+        return await aparse_with(self, api, kwargs)
+
+    def __repr__(self) -> str:
+        routes = ", ".join(r.key for r in self._routes) or "per call"
+        return (
+            f"AsyncResilientClient(routes=[{routes}], retry={self.retry!r}, "
+            f"deadline={self.deadline})"
+        )

@@ -1,0 +1,329 @@
+"""The two drivers of the call flow: they carry out what ``_plan.run_call`` decides.
+
+The sync driver blocks (timeouts go to the SDK's HTTP client, cut to the deadline);
+the async driver races every await against a timer on the injected clock, never
+``asyncio.wait_for`` on real time, so a deadline, a time-to-first-token or a chunk
+gap costs nothing under a ``VirtualClock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar
+
+from .._clock import Clock
+from ._errors import DeadlineExceeded
+from ._plan import Outcome, Send, Timeouts, Wait
+from ._stream import Tracker, sdk_stream_error
+
+__all__ = ["TimerFired", "drive_async", "drive_sync", "race"]
+
+T = TypeVar("T")
+
+SendSync = Callable[[Send, Any], Any]
+SendAsync = Callable[[Send, Any], Awaitable[Any]]
+
+
+class TimerFired(Exception):
+    """Internal: the clock's timer won a :func:`race`."""
+
+
+async def race(awaitable: Awaitable[T], seconds: float | None, clock: Clock) -> T:
+    """Await ``awaitable``, or raise :class:`TimerFired` after ``seconds`` on ``clock``.
+
+    The loser is cancelled and awaited, so nothing is left running.
+    """
+    if seconds is None:
+        return await awaitable
+    task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
+    if seconds <= 0 and not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise TimerFired
+    timer: asyncio.Future[None] = asyncio.ensure_future(clock.asleep(seconds))
+    waiting: set[asyncio.Future[Any]] = {task, timer}
+    try:
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        timer.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        with contextlib.suppress(BaseException):
+            await timer
+        raise
+    if task in done:
+        timer.cancel()
+        with contextlib.suppress(BaseException):
+            await timer
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise TimerFired
+
+
+def sdk_timeout(timeouts: Timeouts, left: float | None, stream: bool) -> Any:
+    """The SDK's ``timeout=`` for one attempt: connect and read, cut to the deadline."""
+    import openai
+
+    read = timeouts.read
+    if stream:
+        for extra in (timeouts.first_token, timeouts.chunk):
+            if extra is not None:
+                read = extra if read is None else min(read, extra)
+    connect = timeouts.connect
+    if left is not None:
+        left = max(left, 1e-3)
+        read = left if read is None else min(read, left)
+        connect = left if connect is None else min(connect, left)
+    return openai.Timeout(read, connect=connect, read=read, write=read, pool=connect)
+
+
+# -- sync ------------------------------------------------------------------------------
+
+
+def drive_sync(
+    flow: Generator[Send | Wait, Outcome | None, Any], send: SendSync, clock: Clock
+) -> Any:
+    reply: Outcome | None = None
+    try:
+        action = next(flow)
+        while True:
+            if isinstance(action, Wait):
+                clock.sleep(action.seconds)
+                reply = None
+            else:
+                reply = _send_sync(action, send, clock)
+            action = flow.send(reply)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _send_sync(action: Send, send: SendSync, clock: Clock) -> Outcome:
+    action.attempt.started = clock.monotonic()
+    try:
+        timeout = sdk_timeout(action.timeouts, action.deadline_left, action.stream)
+        value = send(action, timeout)
+        if action.stream:
+            value = open_stream_sync(value, action, clock)
+    except BaseException as exc:
+        return Outcome(error=exc)
+    return Outcome(value=value)
+
+
+def open_stream_sync(raw: Any, action: Send, clock: Clock) -> tuple[Any, Tracker, list[Any]]:
+    """Read a stream up to its first content; failures here are pre-output (retryable)."""
+    tracker = Tracker(_api_of(action), clock)
+    tracker.started = action.attempt.started
+    buffered: list[Any] = []
+    first = action.timeouts.first_token
+    iterator = iter(raw)
+    try:
+        while True:
+            try:
+                event = next(iterator)
+            except StopIteration:
+                if not tracker.complete:
+                    raise tracker.incomplete() from None
+                break
+            except Exception as exc:
+                if first is not None and _timed_out(exc):
+                    raise tracker.first_token_timeout(first) from exc
+                raise sdk_stream_error(exc, tracker) from exc
+            if first is not None and clock.monotonic() - tracker.started > first:
+                raise tracker.first_token_timeout(first)
+            content = tracker.observe(event)
+            buffered.append(event)
+            if content or tracker.complete:
+                break
+    except BaseException:
+        with contextlib.suppress(Exception):
+            raw.close()
+        raise
+    return raw, tracker, buffered
+
+
+# -- async -----------------------------------------------------------------------------
+
+
+async def drive_async(
+    flow: Generator[Send | Wait, Outcome | None, Any], send: SendAsync, clock: Clock
+) -> Any:
+    reply: Outcome | None = None
+    try:
+        action = next(flow)
+        while True:
+            if isinstance(action, Wait):
+                try:
+                    await clock.asleep(action.seconds)
+                except asyncio.CancelledError as exc:
+                    action = flow.throw(exc)
+                    continue
+                reply = None
+            else:
+                reply = await _send_async(action, send, clock)
+            action = flow.send(reply)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def _one(action: Send, send: SendAsync, clock: Clock, *, hedge: bool) -> Any:
+    route_action = action
+    if hedge:
+        assert action.hedge_route is not None
+        assert action.hedge_kwargs is not None
+        route_action = Send(
+            action.hedge_route,
+            action.hedge_kwargs,
+            action.hedge_attempt or action.attempt,
+            action.timeouts,
+            action.deadline_left,
+            action.stream,
+            api=action.api,
+        )
+    left = action.deadline_left
+    if left is not None:
+        left -= clock.monotonic() - action.attempt.started
+    timeout = sdk_timeout(action.timeouts, left, action.stream)
+    deadline_at = None if left is None else clock.monotonic() + left
+    try:
+        raw = await race(send(route_action, timeout), left, clock)
+        if action.stream:
+            remaining = None if deadline_at is None else deadline_at - clock.monotonic()
+            return await open_stream_async(raw, route_action, clock, remaining)
+        return raw
+    except TimerFired:
+        raise DeadlineExceeded(
+            "pytest-llm client: the attempt ran into the call's deadline."
+        ) from None
+
+
+async def _send_async(action: Send, send: SendAsync, clock: Clock) -> Outcome:
+    action.attempt.started = clock.monotonic()
+    if action.hedge_route is None:
+        try:
+            return Outcome(value=await _one(action, send, clock, hedge=False))
+        except BaseException as exc:
+            return Outcome(error=exc)
+    return await _hedged(action, send, clock)
+
+
+async def _hedged(action: Send, send: SendAsync, clock: Clock) -> Outcome:
+    """Primary now; the hedge after ``hedge_delay`` if the primary has not answered.
+
+    The first *successful* answer wins and the other is cancelled; if one fails, the
+    other is awaited."""
+    primary = asyncio.ensure_future(_one(action, send, clock, hedge=False))
+    outcome = Outcome()
+    try:
+        done, _ = await asyncio.wait(
+            {primary, asyncio.ensure_future(clock.asleep(action.hedge_delay))},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    except BaseException as exc:
+        primary.cancel()
+        with contextlib.suppress(BaseException):
+            await primary
+        return Outcome(error=exc)
+    if primary in done:
+        _settle(primary, outcome, "primary")
+        return outcome
+    assert action.hedge_attempt is not None
+    action.hedge_attempt.started = clock.monotonic()
+    outcome.hedge_started = True
+    hedge = asyncio.ensure_future(_one(action, send, clock, hedge=True))
+    pending = {primary, hedge}
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                name = "primary" if task is primary else "hedge"
+                _settle(task, outcome, name)
+                if task.exception() is None:
+                    outcome.winner = name
+                    for other in pending:
+                        other.cancel()
+                        with contextlib.suppress(BaseException):
+                            await other
+                        _settle(other, outcome, "hedge" if other is hedge else "primary")
+                    return outcome
+    except BaseException as exc:
+        for task in (primary, hedge):
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        outcome.error = exc
+    return outcome
+
+
+def _settle(task: asyncio.Future[Any], outcome: Outcome, name: str) -> None:
+    if task.cancelled():
+        error: BaseException | None = asyncio.CancelledError()
+        value = None
+    else:
+        error = task.exception()
+        value = None if error is not None else task.result()
+    if name == "primary":
+        outcome.value, outcome.error = value, error
+    else:
+        outcome.hedge_value, outcome.hedge_error = value, error
+
+
+async def open_stream_async(
+    raw: Any, action: Send, clock: Clock, left: float | None
+) -> tuple[Any, Tracker, list[Any]]:
+    """Read an async stream up to its first content, with the first-token timer (22)."""
+    tracker = Tracker(_api_of(action), clock)
+    tracker.started = action.attempt.started
+    buffered: list[Any] = []
+    first = action.timeouts.first_token
+    iterator = raw.__aiter__()
+    try:
+        while True:
+            now = clock.monotonic()
+            limits = []
+            if first is not None:
+                limits.append(tracker.started + first - now)
+            if left is not None:
+                limits.append(left - (now - tracker.started))
+            limit = max(0.0, min(limits)) if limits else None
+            try:
+                event = await race(iterator.__anext__(), limit, clock)
+            except StopAsyncIteration:
+                if not tracker.complete:
+                    raise tracker.incomplete() from None
+                break
+            except TimerFired:
+                if first is not None and clock.monotonic() >= tracker.started + first - 1e-9:
+                    raise tracker.first_token_timeout(first) from None
+                raise DeadlineExceeded(
+                    "pytest-llm client: the attempt ran into the call's deadline."
+                ) from None
+            except Exception as exc:
+                raise sdk_stream_error(exc, tracker) from exc
+            content = tracker.observe(event)
+            buffered.append(event)
+            if content or tracker.complete:
+                break
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            await raw.close()
+        raise
+    return raw, tracker, buffered
+
+
+def _api_of(action: Send) -> str:
+    return action.api
+
+
+def _timed_out(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if "Timeout" in type(seen).__name__:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,548 @@
+"""The one call flow of the resilient client, written once for sync and async.
+
+:func:`run_call` is a generator that *decides* and never does I/O: it yields an action
+(:class:`Send` a request, :class:`Wait` on the clock) and receives what happened. The
+sync and async drivers in ``_drive.py`` carry the actions out, so every policy is
+written once and behaves the same on both paths. The order, and why:
+
+1. **routes**: the candidates in order (tier selection, the route the caller named first);
+2. **context window**: a route the request cannot fit is skipped without I/O (32);
+3. **breaker**: an open route is skipped without I/O (33); a half-open one gets a probe;
+4. **limiter / budget**: reserve before sending (issue 10 hooks, bounded by the deadline);
+5. **send** with per-attempt timeouts cut to what is left of the deadline (17);
+6. **classify** the outcome; the breaker counts infrastructure failures only (34);
+7. **retry** on the same route within its allowance, waiting what backoff or the
+   provider's Retry-After says, never past the deadline (8-18), within the retry budget (16);
+8. **fall over** to the next route for transient failures, and for context-length or
+   content-policy failures only to routes that opt in (5, 6, 30);
+9. stop with the provider's own error, or the client's typed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import math
+import random
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._clock import Clock
+from ._errors import (
+    CircuitOpenError,
+    DeadlineExceeded,
+    InvalidResponse,
+    LLMClientError,
+    QuotaExceeded,
+    RateLimitWaitTooLong,
+    RetryBudgetExhausted,
+)
+from ._events import Attempt, CallInfo
+from ._route import Route
+
+__all__ = ["Call", "Hedge", "Outcome", "Send", "Timeouts", "Wait", "run_call"]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-attempt timeouts, in seconds (``None``: no limit of that kind).
+
+    ``connect`` and ``read`` go to the SDK's HTTP client; ``first_token`` and ``chunk``
+    are the client's own stream timers, on the injected clock.
+    """
+
+    connect: float | None = 5.0
+    read: float | None = 60.0
+    first_token: float | None = None
+    """Seconds from the start of each attempt to the first content of a stream (22)."""
+    chunk: float | None = None
+    """Longest gap between two content events of a stream (21)."""
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "read", "first_token", "chunk"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or math.isnan(value)
+                or value <= 0
+            ):
+                from ._errors import ClientConfigError
+
+                raise ClientConfigError(
+                    f"Timeouts({name}={value!r}): a timeout is a number of seconds above 0, "
+                    "or None for no limit.\nFix: pass e.g. Timeouts(read=30, chunk=10)."
+                )
+
+
+@dataclass(frozen=True)
+class Hedge:
+    """Start the same request on the next route when the first has not answered in time.
+
+    ``delay`` in seconds, or ``percentile`` (e.g. 95) of the latencies the client has
+    seen on the route (falling back to ``delay`` until ``min_samples`` are in).
+    The first complete answer wins; the other request is cancelled; both are costed.
+    """
+
+    delay: float = 2.0
+    percentile: float | None = None
+    min_samples: int = 20
+
+    def __post_init__(self) -> None:
+        from ._errors import ClientConfigError
+
+        if (
+            isinstance(self.delay, bool)
+            or not isinstance(self.delay, int | float)
+            or not (0 <= self.delay < math.inf)
+        ):
+            raise ClientConfigError(
+                f"Hedge(delay={self.delay!r}): the delay is a number of seconds, 0 or more.\n"
+                "Fix: pass e.g. Hedge(delay=1.5)."
+            )
+        if self.percentile is not None and not (0 < self.percentile < 100):
+            raise ClientConfigError(
+                f"Hedge(percentile={self.percentile!r}): a percentile lies between 0 and 100.\n"
+                "Fix: pass e.g. Hedge(percentile=95)."
+            )
+
+
+@dataclass
+class Send:
+    """Action: send one request to ``route`` (and maybe hedge it on ``hedge_route``)."""
+
+    route: Route
+    kwargs: dict[str, Any]
+    attempt: Attempt
+    timeouts: Timeouts
+    deadline_left: float | None
+    stream: bool
+    api: str = "chat"
+    hedge_route: Route | None = None
+    hedge_delay: float = 0.0
+    hedge_attempt: Attempt | None = None
+    hedge_kwargs: dict[str, Any] | None = None
+
+
+@dataclass
+class Wait:
+    """Action: wait ``seconds`` on the clock."""
+
+    seconds: float
+
+
+@dataclass
+class Outcome:
+    """What a :class:`Send` produced: a value or an error per request started."""
+
+    value: Any = None
+    error: BaseException | None = None
+    hedge_value: Any = None
+    hedge_error: BaseException | None = None
+    hedge_started: bool = False
+    winner: str = "primary"
+    """``primary`` or ``hedge``: whose answer is :attr:`value`."""
+
+
+@dataclass
+class Call:
+    """Everything one call needs, fixed before the flow starts."""
+
+    api: str
+    kwargs: dict[str, Any]
+    routes: Sequence[Route]
+    clock: Clock
+    rng: random.Random
+    retry: Any
+    """A ``RetryPolicy``."""
+    breaker: Any | None
+    retry_budget: Any | None
+    timeouts: Timeouts
+    deadline: float | None
+    hedge: Hedge | None
+    info: CallInfo
+    stream: bool = False
+    classify: Callable[..., Any] | None = None
+    validate: Callable[[str, Any], str | None] | None = None
+    """Returns why a 200 reply is not a usable result (55), or None."""
+    estimate_tokens: Callable[[dict[str, Any]], int] | None = None
+    latency: Any | None = None
+    """A latency tracker (for percentile hedging)."""
+    on_attempt: Callable[[CallInfo, Attempt], None] | None = None
+    prepare: Callable[[Route], dict[str, Any]] | None = None
+    """The request for a route, when it is not the caller's as it is (structured output)."""
+    hooks: list[Any] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    """Internal: leave the route loop with an error to raise."""
+
+
+def _remaining(call: Call) -> float | None:
+    if call.deadline is None:
+        return None
+    return call.info.started + call.deadline - call.clock.monotonic()
+
+
+def _deadline_error(call: Call, last: BaseException | None, what: str) -> DeadlineExceeded:
+    err = DeadlineExceeded(
+        f"pytest-llm client: the call's deadline of {call.deadline:g} s ran out {what} "
+        f"after {call.info.requests} request(s).\n"
+        "Fix: raise deadline= if the provider is slow, or lower retries / timeouts so the "
+        "attempts fit inside it.",
+        info=call.info,
+    )
+    err.__cause__ = last
+    return err
+
+
+def _begin(call: Call, route: Route, *, hedge: bool = False) -> Attempt:
+    attempt = Attempt(
+        number=len(call.info.attempts) + 1,
+        route=route.key,
+        model=route.model,
+        base_url=route.base_url or "",
+        started=call.clock.monotonic(),
+        breaker=call.breaker.state(route.key) if call.breaker is not None else "closed",
+        hedge=hedge,
+        reask=call.info.reasks,
+    )
+    call.info.attempts.append(attempt)
+    return attempt
+
+
+def _skip(call: Call, route: Route, reason: str) -> None:
+    attempt = _begin(call, route)
+    attempt.skipped = True
+    attempt.reason = reason
+    attempt.ended = attempt.started
+    _emit(call, attempt)
+
+
+def _emit(call: Call, attempt: Attempt) -> None:
+    if call.on_attempt is not None:
+        call.on_attempt(call.info, attempt)
+
+
+def _fits(call: Call, route: Route) -> bool:
+    if route.context_window is None or call.estimate_tokens is None:
+        return True
+    want = call.estimate_tokens(call.kwargs)
+    return want <= route.context_window
+
+
+def _route_kwargs(call: Call, route: Route) -> dict[str, Any]:
+    """The request for ``route``: the caller's, with the route's model (32: nothing added)."""
+    if call.prepare is not None:
+        return call.prepare(route)
+    kwargs = dict(call.kwargs)
+    if call.api != "embeddings" or "model" in kwargs:
+        kwargs["model"] = route.model
+    return kwargs
+
+
+def _timeouts_for(call: Call) -> tuple[Timeouts, float | None]:
+    left = _remaining(call)
+    return call.timeouts, left
+
+
+def _record_success(call: Call, attempt: Attempt, route: Route, value: Any) -> None:
+    from ._usage import usage_of
+
+    attempt.ended = call.clock.monotonic()
+    attempt.status = 200
+    attempt.usage = usage_of(value)
+    if route.price is not None:
+        attempt.cost = route.price.cost(attempt.usage)
+    call.info.cost += attempt.cost
+    if call.latency is not None:
+        call.latency.observe(route.key, attempt.duration)
+
+
+def _record_failure(call: Call, attempt: Attempt, failure: Any) -> None:
+    attempt.ended = call.clock.monotonic()
+    attempt.status = failure.status
+    attempt.error = type(failure.error).__name__
+    attempt.kind = str(failure.kind)
+    attempt.reason = failure.reason
+    attempt.retry_after = failure.retry_after
+
+
+def _record(call: Call, ticket: Any, outcome: str, *, retry_after: float | None = None) -> None:
+    if call.breaker is not None and ticket is not None and ticket is not True:
+        call.breaker.record(ticket, outcome, retry_after=retry_after)
+
+
+def _breaker_outcome(failure: Any) -> str:
+    if str(failure.kind) == "cancelled":
+        return "cancelled"
+    return "failure" if failure.breaker else "ignored"
+
+
+def _is_cancel(error: BaseException) -> bool:
+    return isinstance(error, asyncio.CancelledError | KeyboardInterrupt | GeneratorExit)
+
+
+def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
+    """The flow of one call; see the module docstring for the order of the policies."""
+    from ._retry import FailureKind, classify
+
+    classify_ = call.classify or classify
+    info = call.info
+    if not info.attempts:
+        info.started = call.clock.monotonic()
+    last: BaseException | None = None
+    last_failure_kind = ""
+    open_skipped = 0
+    wait_too_long: RateLimitWaitTooLong | None = None
+    routes = list(call.routes)
+    if call.retry_budget is not None:
+        call.retry_budget.record_call()
+
+    index = 0
+    while index < len(routes):
+        route = routes[index]
+        index += 1
+        if last is not None and not _accepts(route, last_failure_kind):
+            _skip(call, route, f"does not take {last_failure_kind} fallbacks")
+            continue
+        if not _fits(call, route):
+            _skip(call, route, f"request does not fit the context window of {route.context_window}")
+            continue
+        retries = 0
+        timeout_retries = 0
+        while True:
+            ticket = None
+            if call.breaker is not None:
+                ticket = call.breaker.admit(route.key)
+                if ticket is None:
+                    open_skipped += 1
+                    _skip(call, route, "circuit open: skipped without I/O")
+                    break
+            left = _remaining(call)
+            if left is not None and left <= 0:
+                if ticket is not None:
+                    _record(call, ticket, "cancelled")
+                raise _deadline_error(call, last, "before the next attempt")
+            attempt = _begin(call, route)
+            kwargs = _route_kwargs(call, route)
+            send = Send(route, kwargs, attempt, call.timeouts, left, call.stream, api=call.api)
+            hedge_ticket = None
+            hedge_route = _hedge_route(call, routes, index) if not info.reasks else None
+            if hedge_route is not None and len(info.attempts) == 1:
+                hedge_ticket = (
+                    call.breaker.admit(hedge_route.key) if call.breaker is not None else True
+                )
+                if hedge_ticket is not None:
+                    send.hedge_route = hedge_route
+                    send.hedge_delay = _hedge_delay(call, route)
+                    send.hedge_kwargs = _route_kwargs(call, hedge_route)
+                    send.hedge_attempt = Attempt(
+                        number=0,
+                        route=hedge_route.key,
+                        model=hedge_route.model,
+                        base_url=hedge_route.base_url or "",
+                        started=0.0,
+                        breaker=call.breaker.state(hedge_route.key) if call.breaker else "closed",
+                        hedge=True,
+                    )
+            outcome = yield send
+            assert outcome is not None
+            # -- the hedge, when one was started ---------------------------------------
+            if send.hedge_route is not None:
+                if outcome.hedge_started:
+                    hattempt = send.hedge_attempt
+                    assert hattempt is not None
+                    hattempt.number = len(info.attempts) + 1
+                    info.attempts.append(hattempt)
+                    herr = outcome.hedge_error
+                    if herr is None and outcome.winner == "hedge":
+                        herr = _invalid(call, outcome.hedge_value)
+                    if herr is None and outcome.winner == "hedge":
+                        _record_success(call, hattempt, send.hedge_route, outcome.hedge_value)
+                        if call.breaker is not None and hedge_ticket is not True:
+                            _record(call, hedge_ticket, "success")
+                        _emit(call, hattempt)
+                    else:
+                        hfail = classify_(herr or asyncio.CancelledError(), now=call.clock.now())
+                        _record_failure(call, hattempt, hfail)
+                        if outcome.winner == "primary" and herr is None:
+                            hattempt.reason = "hedge lost: cancelled"
+                        if call.breaker is not None and hedge_ticket is not True:
+                            _record(call, hedge_ticket, _breaker_outcome(hfail))
+                        _emit(call, hattempt)
+                elif call.breaker is not None and hedge_ticket not in (None, True):
+                    _record(call, hedge_ticket, "cancelled")
+                if outcome.winner == "hedge":
+                    if ticket is not None:
+                        _record(call, ticket, "cancelled")
+                    _record_failure(
+                        call, attempt, classify_(asyncio.CancelledError(), now=call.clock.now())
+                    )
+                    attempt.reason = "hedge won: cancelled"
+                    _emit(call, attempt)
+                    _served(call, send.hedge_route)
+                    return outcome.hedge_value
+            # -- the primary ----------------------------------------------------------
+            error = outcome.error
+            if error is None:
+                error = _invalid(call, outcome.value)
+            if error is None:
+                _record_success(call, attempt, route, outcome.value)
+                if ticket is not None:
+                    _record(call, ticket, "success")
+                _emit(call, attempt)
+                _served(call, route)
+                return outcome.value
+            failure = classify_(error, now=call.clock.now())
+            _record_failure(call, attempt, failure)
+            if isinstance(error, DeadlineExceeded):
+                if ticket is not None:
+                    _record(call, ticket, "cancelled")
+                attempt.reason = "deadline reached during the attempt"
+                _emit(call, attempt)
+                raise _deadline_error(call, last, "during an attempt")
+            if ticket is not None:
+                _record(call, ticket, _breaker_outcome(failure), retry_after=failure.retry_after)
+            last = error
+            last_failure_kind = str(failure.kind)
+            if failure.kind == FailureKind.CANCELLED or _is_cancel(error):
+                attempt.reason = "cancelled by the caller"
+                _emit(call, attempt)
+                raise error
+            if failure.kind == FailureKind.QUOTA:
+                attempt.reason = "insufficient quota: not retried"
+                _emit(call, attempt)
+                if index >= len(routes):
+                    quota = QuotaExceeded(
+                        f"pytest-llm client: {route.key} answered 429 insufficient_quota: the "
+                        "account is out of credit; not retried.\nFix: add credit or a route "
+                        "with another account.",
+                        info=info,
+                    )
+                    quota.__cause__ = error
+                    raise quota
+                break
+            decision = call.retry.decide(
+                failure,
+                retries_done=retries,
+                timeout_retries_done=timeout_retries,
+                remaining=_remaining(call),
+                rng=call.rng,
+            )
+            if decision.retry:
+                if call.retry_budget is not None and not call.retry_budget.try_spend():
+                    attempt.reason = "retry budget spent: failing fast"
+                    _emit(call, attempt)
+                    exhausted = RetryBudgetExhausted(
+                        f"pytest-llm client: retries are over the retry budget "
+                        f"({call.retry_budget!r}); {route.key} failed with {failure.reason} "
+                        "and is not retried.\nFix: this protects a struggling provider; raise "
+                        "the budget's ratio only if retries are cheap for it.",
+                        info=info,
+                    )
+                    exhausted.__cause__ = error
+                    raise exhausted
+                attempt.reason = decision.reason
+                attempt.wait = decision.wait
+                _emit(call, attempt)
+                if failure.kind == FailureKind.READ_TIMEOUT:
+                    timeout_retries += 1
+                retries += 1
+                if decision.wait > 0:
+                    for hook in call.hooks:
+                        hook.on_wait(route, decision.wait, failure)
+                    yield Wait(decision.wait)
+                continue
+            attempt.reason = decision.reason
+            _emit(call, attempt)
+            give_up = decision.give_up
+            if give_up is DeadlineExceeded:
+                raise _deadline_error(call, error, "waiting to retry")
+            if give_up is RateLimitWaitTooLong:
+                wait_too_long = RateLimitWaitTooLong(
+                    f"pytest-llm client: {route.key} asked to wait {failure.retry_after:g} s, "
+                    f"more than max_retry_after ({call.retry.max_retry_after:g} s); the wait "
+                    "is not shortened and no other route could serve the call.\nFix: add a "
+                    "fallback route, or raise max_retry_after if the caller can wait.",
+                    retry_after=failure.retry_after or 0.0,
+                    info=info,
+                )
+                wait_too_long.__cause__ = error
+            if not failure.fallback:
+                raise error
+            break
+    # Every route is spent, skipped or open.
+    if wait_too_long is not None:
+        raise wait_too_long
+    if last is not None:
+        raise last
+    if open_skipped:
+        raise CircuitOpenError(
+            f"pytest-llm client: every route's circuit is open "
+            f"({', '.join(r.key for r in routes)}); nothing was sent.\nFix: wait for the "
+            "breakers' reset_timeout, or add a route on another provider.",
+            info=info,
+        )
+    raise LLMClientError(
+        "pytest-llm client: no route could take the request (see the attempts: "
+        + "; ".join(f"{a.route}: {a.reason}" for a in info.attempts)
+        + ").\nFix: add a route whose context window fits the request.",
+        info=info,
+    )
+
+
+def _accepts(route: Route, kind: str) -> bool:
+    """Whether ``route`` takes a call that failed with ``kind`` on the route before (5, 6)."""
+    if kind == "context_length":
+        return "context_length" in route.fallback_on
+    if kind == "content_policy":
+        return "content_policy" in route.fallback_on
+    return True
+
+
+def _hedge_route(call: Call, routes: list[Route], index: int) -> Route | None:
+    if call.hedge is None or index >= len(routes):
+        return None
+    return routes[index]
+
+
+def _hedge_delay(call: Call, route: Route) -> float:
+    hedge = call.hedge
+    assert hedge is not None
+    if hedge.percentile is not None and call.latency is not None:
+        seen = call.latency.percentile(route.key, hedge.percentile, hedge.min_samples)
+        if seen is not None:
+            return float(seen)
+    return hedge.delay
+
+
+def _invalid(call: Call, value: Any) -> BaseException | None:
+    if call.validate is None:
+        return None
+    why = call.validate(call.api, value)
+    if why is None:
+        return None
+    return InvalidResponse(
+        f"pytest-llm client: the provider answered 200 but {why}; treated as a failed "
+        "attempt (retried like a 5xx).\nFix: nothing on your side if it passes on retry; "
+        "otherwise check the provider's status page.",
+        info=call.info,
+    )
+
+
+def _served(call: Call, route: Route) -> None:
+    call.info.route = route.key
+    call.info.model = route.model
+    call.info.base_url = route.base_url
+    served = [a for a in call.info.attempts if a.route == route.key and a.ok]
+    call.info.usage = served[-1].usage if served else None
+    call.info.ended = call.clock.monotonic()
+
+
+def clone_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of the caller's arguments, so nothing the client does reaches them."""
+    return copy.deepcopy(kwargs)

@@ -1,0 +1,431 @@
+"""Streams: what counts as content, what ends a stream, and the stream the caller gets.
+
+One :class:`Tracker` reads the SDK's own event objects (chat ``ChatCompletionChunk``,
+Responses ``ResponseStreamEvent``) for both the sync and the async stream, so the rules
+of CONTRACTS D are written once:
+
+* content is text, refusal or tool-call argument deltas; role-only and empty deltas and
+  keep-alive comments (which the SDK never yields) are not;
+* a stream is complete when a choice carries a ``finish_reason`` (chat) or a
+  ``response.completed`` / ``response.incomplete`` event arrives (Responses);
+* an error event is a typed error, never content;
+* after content has reached the caller nothing is retried: a failure is a
+  :class:`StreamInterrupted` carrying the partial text and usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+from .._clock import Clock
+from ._errors import (
+    FirstTokenTimeout,
+    IncompleteStream,
+    ProviderStreamError,
+    StreamError,
+    StreamIdleTimeout,
+    StreamInterrupted,
+    StreamProtocolError,
+)
+from ._events import CallInfo
+
+__all__ = ["AsyncResilientStream", "ResilientStream", "Tracker"]
+
+T = TypeVar("T")
+
+_CONTENT_EVENTS = (
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.function_call_arguments.delta",
+    "response.reasoning_summary_text.delta",
+    "response.audio.delta",
+    "response.code_interpreter_call_code.delta",
+)
+_TERMINAL_EVENTS = ("response.completed", "response.incomplete")
+_ERROR_EVENTS = ("response.failed", "error")
+
+
+class Tracker:
+    """Reads one stream's events: content, partial text, usage, the end."""
+
+    def __init__(self, api: str, clock: Clock) -> None:
+        self.api = api
+        self.clock = clock
+        self.started = clock.monotonic()
+        self.last_content: float | None = None
+        self.text: list[str] = []
+        self.usage: dict[str, Any] | None = None
+        self.complete = False
+        self.finish_reason: str | None = None
+        self.events = 0
+
+    @property
+    def has_content(self) -> bool:
+        return self.last_content is not None
+
+    @property
+    def partial_text(self) -> str:
+        return "".join(self.text)
+
+    def observe(self, event: Any) -> bool:
+        """Take one event; True if it is content. Raises on an in-band error event."""
+        self.events += 1
+        if self.api == "responses":
+            return self._responses(event)
+        return self._chat(event)
+
+    def _chat(self, chunk: Any) -> bool:
+        content = False
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.usage = usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)
+        choices = getattr(chunk, "choices", None)
+        if choices is None:
+            raise StreamProtocolError(
+                f"pytest-llm client: a stream chunk without choices ({type(chunk).__name__}).",
+                partial_text=self.partial_text,
+                usage=self.usage,
+            )
+        for choice in choices:
+            delta = getattr(choice, "delta", None)
+            if delta is not None:
+                text = getattr(delta, "content", None)
+                if text:
+                    self.text.append(text)
+                    content = True
+                if getattr(delta, "refusal", None):
+                    content = True
+                if getattr(delta, "tool_calls", None):
+                    content = True
+                if getattr(delta, "function_call", None):
+                    content = True
+            if getattr(choice, "finish_reason", None):
+                self.finish_reason = choice.finish_reason
+                self.complete = True
+        if content:
+            self.last_content = self.clock.monotonic()
+        return content
+
+    def _responses(self, event: Any) -> bool:
+        kind = getattr(event, "type", "")
+        if kind in _ERROR_EVENTS:
+            response = getattr(event, "response", None)
+            error = getattr(response, "error", None) if response is not None else event
+            message = getattr(error, "message", None) or "the provider sent an error event"
+            code = getattr(error, "code", None)
+            raise ProviderStreamError(
+                f"pytest-llm client: the stream carried an error event ({kind}): {message}",
+                code=str(code) if code else None,
+                partial_text=self.partial_text,
+                usage=self.usage,
+            )
+        if kind in _TERMINAL_EVENTS:
+            self.complete = True
+            response = getattr(event, "response", None)
+            usage = getattr(response, "usage", None)
+            if usage is not None:
+                self.usage = usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)
+            self.finish_reason = "stop" if kind == "response.completed" else "incomplete"
+            return False
+        if kind in _CONTENT_EVENTS:
+            if kind == "response.output_text.delta":
+                self.text.append(getattr(event, "delta", "") or "")
+            self.last_content = self.clock.monotonic()
+            return True
+        return False
+
+    # -- the errors, with what had arrived ----------------------------------------------
+
+    def incomplete(self) -> IncompleteStream:
+        what = "[DONE] / finish_reason" if self.api == "chat" else "response.completed"
+        return IncompleteStream(
+            f"pytest-llm client: the stream closed after {self.events} event(s) without its "
+            f"terminal event ({what}); the answer is incomplete.\nFix: nothing on your side; "
+            "retry the call (the partial text is on the error).",
+            partial_text=self.partial_text,
+            usage=self.usage,
+        )
+
+    def first_token_timeout(self, seconds: float) -> FirstTokenTimeout:
+        return FirstTokenTimeout(
+            f"pytest-llm client: no content within first_token_timeout={seconds:g} s of the "
+            "attempt's start.",
+            partial_text="",
+            usage=self.usage,
+        )
+
+    def idle_timeout(self, seconds: float) -> StreamIdleTimeout:
+        return StreamIdleTimeout(
+            f"pytest-llm client: the stream went quiet for more than chunk_timeout={seconds:g} s "
+            f"after {len(self.partial_text)} characters.\nFix: raise Timeouts(chunk=...) if the "
+            "model legitimately pauses that long.",
+            partial_text=self.partial_text,
+            usage=self.usage,
+        )
+
+    def interrupted(self, error: BaseException) -> StreamInterrupted:
+        if isinstance(error, StreamError):
+            error.partial_text = error.partial_text or self.partial_text
+            error.usage = error.usage or self.usage
+            return error if isinstance(error, StreamInterrupted) else _interrupted_from(error, self)
+        return _interrupted_from(error, self)
+
+
+def _interrupted_from(error: BaseException, tracker: Tracker) -> StreamInterrupted:
+    err = StreamInterrupted(
+        f"pytest-llm client: the stream failed after content reached you "
+        f"({len(tracker.partial_text)} characters): {type(error).__name__}: {error}. It is not "
+        "retried, so no text is duplicated; the partial text and usage are on this error.\n"
+        "Fix: handle StreamInterrupted where you consume the stream (show the partial "
+        "answer, or ask again).",
+        partial_text=tracker.partial_text,
+        usage=tracker.usage,
+    )
+    err.__cause__ = error
+    return err
+
+
+def sdk_stream_error(error: BaseException, tracker: Tracker) -> BaseException:
+    """The typed error for an exception the SDK raised while iterating a stream."""
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - the client needs the SDK
+        return error
+    if isinstance(error, openai.APIStatusError | StreamError):
+        return error
+    if isinstance(error, openai.APIError) and not isinstance(
+        error, openai.APIConnectionError
+    ):  # an in-band {"error": ...} chunk
+        body = getattr(error, "body", None)
+        code = body.get("code") if isinstance(body, dict) else None
+        err = ProviderStreamError(
+            f"pytest-llm client: the stream carried an error event: {error}",
+            code=str(code) if code else None,
+            partial_text=tracker.partial_text,
+            usage=tracker.usage,
+        )
+        err.__cause__ = error
+        return err
+    if isinstance(error, ValueError):  # json.JSONDecodeError and pydantic's ValidationError
+        err2 = StreamProtocolError(
+            f"pytest-llm client: a stream event could not be read: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}",
+            partial_text=tracker.partial_text,
+            usage=tracker.usage,
+        )
+        err2.__cause__ = error
+        return err2
+    return error
+
+
+class _Base(Generic[T]):
+    def __init__(
+        self,
+        raw: Any,
+        tracker: Tracker,
+        buffered: list[T],
+        info: CallInfo,
+        chunk_timeout: float | None,
+        on_end: Callable[[BaseException | None], None],
+    ) -> None:
+        self._raw = raw
+        self._tracker = tracker
+        self._buffered = buffered
+        self._chunk_timeout = chunk_timeout
+        self._on_end = on_end
+        self._ended = False
+        self.info = info
+
+    @property
+    def response(self) -> Any:
+        """The HTTP response of the attempt that is being streamed (as the SDK's stream)."""
+        return getattr(self._raw, "response", None)
+
+    @property
+    def partial_text(self) -> str:
+        return self._tracker.partial_text
+
+    def _finish(self, error: BaseException | None) -> None:
+        if not self._ended:
+            self._ended = True
+            self.info.usage = _flat(self._tracker.usage) or self.info.usage
+            self._on_end(error)
+
+    def _check_idle(self) -> None:
+        tracker = self._tracker
+        if (
+            self._chunk_timeout is not None
+            and tracker.last_content is not None
+            and tracker.clock.monotonic() - tracker.last_content > self._chunk_timeout
+        ):
+            raise tracker.idle_timeout(self._chunk_timeout)
+
+
+def _flat(usage: dict[str, Any] | None) -> dict[str, int] | None:
+    if usage is None:
+        return None
+    from ._usage import usage_of
+
+    class _U:
+        pass
+
+    holder = _U()
+    holder.usage = usage  # type: ignore[attr-defined]
+    return usage_of(holder)
+
+
+class ResilientStream(_Base[T]):
+    """The stream the caller iterates: the SDK's own chunk/event objects, one clean
+    preamble, and the rules of CONTRACTS D. Use it as the SDK's ``Stream``: iterate it,
+    ``with`` it, ``close()`` it early."""
+
+    def __iter__(self) -> Iterator[T]:
+        tracker = self._tracker
+        try:
+            while self._buffered:
+                yield self._buffered.pop(0)
+            iterator = iter(self._raw)
+            while True:
+                try:
+                    event = next(iterator)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    mapped = sdk_stream_error(exc, tracker)
+                    if _is_read_timeout(exc) and self._chunk_timeout is not None:
+                        mapped = tracker.idle_timeout(self._chunk_timeout)
+                    raise tracker.interrupted(mapped) from exc
+                self._check_idle_or_interrupt()
+                try:
+                    tracker.observe(event)
+                except StreamError as exc:
+                    raise tracker.interrupted(exc) from None
+                yield event
+            if not tracker.complete:
+                raise tracker.interrupted(tracker.incomplete())
+        except GeneratorExit:
+            self.close()
+            raise
+        except BaseException as exc:
+            self._close_raw()
+            self._finish(exc)
+            raise
+        self._finish(None)
+
+    def _check_idle_or_interrupt(self) -> None:
+        try:
+            self._check_idle()
+        except StreamError as exc:
+            self._close_raw()
+            raise self._tracker.interrupted(exc) from None
+
+    def _close_raw(self) -> None:
+        with contextlib.suppress(Exception):
+            self._raw.close()
+
+    def close(self) -> None:
+        """Close the response early (29): the connection is released, partial usage kept."""
+        self._close_raw()
+        self._finish(None)
+
+    def __enter__(self) -> ResilientStream[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncResilientStream(_Base[T]):
+    """The async twin of :class:`ResilientStream`; chunk gaps are timed on the clock."""
+
+    def __init__(self, *args: Any, deadline_at: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline_at = deadline_at
+        self._iterator: AsyncIterator[T] | None = None
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[T]:
+        from ._drive import TimerFired, race
+
+        tracker = self._tracker
+        try:
+            while self._buffered:
+                yield self._buffered.pop(0)
+            iterator = self._raw.__aiter__()
+            while True:
+                limit = self._limit()
+                try:
+                    event = await race(iterator.__anext__(), limit, tracker.clock)
+                except StopAsyncIteration:
+                    break
+                except TimerFired:
+                    raise tracker.interrupted(self._timeout_error()) from None
+                except Exception as exc:
+                    mapped = sdk_stream_error(exc, tracker)
+                    raise tracker.interrupted(mapped) from exc
+                try:
+                    tracker.observe(event)
+                except StreamError as exc:
+                    raise tracker.interrupted(exc) from None
+                yield event
+            if not tracker.complete:
+                raise tracker.interrupted(tracker.incomplete())
+        except (GeneratorExit, asyncio.CancelledError) as exc:
+            await self._aclose_raw()
+            self._finish(exc if isinstance(exc, asyncio.CancelledError) else None)
+            raise
+        except BaseException as exc:
+            await self._aclose_raw()
+            self._finish(exc)
+            raise
+        self._finish(None)
+
+    def _limit(self) -> float | None:
+        tracker = self._tracker
+        now = tracker.clock.monotonic()
+        limits = []
+        if self._chunk_timeout is not None and tracker.last_content is not None:
+            limits.append(tracker.last_content + self._chunk_timeout - now)
+        if self._deadline_at is not None:
+            limits.append(self._deadline_at - now)
+        return max(0.0, min(limits)) if limits else None
+
+    def _timeout_error(self) -> StreamError:
+        tracker = self._tracker
+        now = tracker.clock.monotonic()
+        if self._deadline_at is not None and now >= self._deadline_at:
+            from ._errors import DeadlineExceeded
+
+            err = DeadlineExceeded(
+                "pytest-llm client: the call's deadline ran out while streaming.", info=self.info
+            )
+            return _interrupted_from(err, tracker)
+        assert self._chunk_timeout is not None
+        return tracker.idle_timeout(self._chunk_timeout)
+
+    async def _aclose_raw(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._raw.close()
+
+    async def close(self) -> None:
+        await self._aclose_raw()
+        self._finish(None)
+
+    async def __aenter__(self) -> AsyncResilientStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _is_read_timeout(error: BaseException) -> bool:
+    name = type(error).__name__
+    cause = error.__cause__ or error.__context__
+    return name in ("ReadTimeout", "APITimeoutError") or (
+        cause is not None and type(cause).__name__ == "ReadTimeout"
+    )

@@ -1,0 +1,64 @@
+"""Token usage read from any reply the client handles, in one shape, and a rough
+estimate of a request's size before it is sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["estimate_request_tokens", "usage_of"]
+
+CHARS_PER_TOKEN = 4
+"""The usual rule of thumb for English text with OpenAI's tokenizers."""
+
+
+def usage_of(value: Any) -> dict[str, int] | None:
+    """``{"input_tokens", "output_tokens", "total_tokens", "cached_tokens"}`` of a reply.
+
+    Reads chat completions (``prompt_tokens``/``completion_tokens``), Responses
+    (``input_tokens``/``output_tokens``) and embeddings; ``None`` when it has no usage.
+    """
+    usage = getattr(value, "usage", None)
+    if usage is None:
+        return None
+    if hasattr(usage, "model_dump"):
+        usage = usage.model_dump()
+    if not isinstance(usage, dict):
+        return None
+    prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
+    output = usage.get("completion_tokens", usage.get("output_tokens")) or 0
+    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+    cached = (details.get("cached_tokens") if isinstance(details, dict) else 0) or 0
+    total = usage.get("total_tokens") or prompt + output
+    return {
+        "input_tokens": int(prompt),
+        "output_tokens": int(output),
+        "total_tokens": int(total),
+        "cached_tokens": int(cached),
+    }
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def estimate_request_tokens(kwargs: dict[str, Any]) -> int:
+    """A request's prompt plus its output allowance, in tokens, estimated from characters.
+
+    Deliberately simple (``len // 4`` plus a few tokens per message); the exact count
+    needs the model's tokenizer.
+    """
+    chars = 0
+    messages = kwargs.get("messages")
+    if isinstance(messages, list):
+        for message in messages:
+            chars += len(_text_of(message.get("content") if isinstance(message, dict) else message))
+            chars += 4 * CHARS_PER_TOKEN
+    for name in ("input", "instructions", "tools"):
+        if kwargs.get(name) is not None:
+            chars += len(_text_of(kwargs[name]))
+    output = kwargs.get("max_completion_tokens") or kwargs.get("max_tokens") or 0
+    output = output or kwargs.get("max_output_tokens") or 0
+    return chars // CHARS_PER_TOKEN + int(output)
