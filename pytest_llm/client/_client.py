@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from .._clock import Clock, system_clock
+from ..assertions._base import did_you_mean
 from ._drive import drive_async, drive_sync
 from ._errors import ClientConfigError, LLMClientError
 from ._events import CallInfo, attach_info
@@ -22,37 +24,59 @@ from ._usage import estimate_request_tokens
 
 __all__ = ["AsyncResilientClient", "LatencyTracker", "ResilientClient"]
 
-_OPTIONS = (
-    "routes",
-    "api_key",
-    "base_url",
-    "organization",
-    "project",
-    "timeout",
+_PER_CALL = (
+    "deadline",
+    "hedge",
+    "max_reasks",
     "max_retries",
     "retry",
-    "breaker",
-    "retry_budget",
-    "deadline",
-    "timeouts",
-    "hedge",
-    "telemetry",
-    "clock",
-    "seed",
-    "max_reasks",
     "structured_strategy",
-    "default_headers",
     "tier",
+    "timeout",
+    "timeouts",
+)
+"""Options :meth:`with_options` can change; the rest is shared state, fixed at construction."""
+
+_OPTIONS = (
+    "api_key",
+    "base_url",
+    "breaker",
+    "clock",
+    "default_headers",
+    "organization",
+    "project",
+    "retry_budget",
+    "seed",
+    "telemetry",
+    *_PER_CALL,
 )
 
+
+def _with_timeout(base: Timeouts, timeout: Any, where: str) -> Timeouts:
+    """``base`` with the SDK-style ``timeout=`` applied: seconds, or an httpx ``Timeout``."""
+    if timeout is None:
+        return base
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+        return dataclasses.replace(base, read=float(timeout))
+    if hasattr(timeout, "read") and hasattr(timeout, "connect"):
+        return dataclasses.replace(base, connect=timeout.connect, read=timeout.read)
+    raise ClientConfigError(
+        f"{where}: {timeout!r} is not a timeout.\nFix: pass seconds (timeout=30), an "
+        "openai.Timeout, or Timeouts(...) as timeouts= on the client."
+    )
+
+
+def _reject_unknown(where: str, options: dict[str, Any], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        name = unknown[0]
+        raise ClientConfigError(
+            f"{where}: unknown option {name!r}{did_you_mean(name, known)}\n"
+            f"Fix: use one of {', '.join(sorted(known))}."
+        )
+
+
 _DEFAULT_TIMEOUTS = Timeouts()
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class LatencyTracker:
@@ -104,21 +128,12 @@ class _Core:
         raise NotImplementedError
 
     def __init__(self, routes: Any = None, **options: Any) -> None:
-        unknown = sorted(set(options) - set(_OPTIONS))
-        if unknown:
-            name = unknown[0]
-            raise ClientConfigError(
-                f"{type(self).__name__}({name}=...): unknown option{_did_you_mean(name, _OPTIONS)}."
-                f"\nFix: use one of {', '.join(_OPTIONS)}."
-            )
+        _reject_unknown(f"{type(self).__name__}()", options, _OPTIONS)
         from ._breaker import CircuitBreaker
-        from ._retry import RetryPolicy
         from ._telemetry import Telemetry
 
-        self._options = dict(options, routes=routes)
         self.clock: Clock = options.get("clock") or system_clock
-        seed = options.get("seed")
-        self._rng = random.Random(seed)
+        self._rng = random.Random(options.get("seed"))
         self._api_key = options.get("api_key")
         self._base_url = options.get("base_url")
         self._organization = options.get("organization")
@@ -126,22 +141,39 @@ class _Core:
         self._headers = options.get("default_headers")
         self._routes: tuple[Route, ...] = () if routes is None else check_routes(routes)
 
-        retry = options.get("retry")
-        max_retries = options.get("max_retries")
-        if retry is not None and max_retries is not None:
-            raise ClientConfigError(
-                f"{type(self).__name__}(retry=..., max_retries={max_retries!r}): give one of "
-                "them.\nFix: pass RetryPolicy(max_retries=...) as retry=, or max_retries= alone."
-            )
-        if retry is None:
-            retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
-        self.retry = retry
-
         breaker = options.get("breaker", True)
         if breaker is True:
             breaker = CircuitBreaker(clock=self.clock)
         self.breaker = breaker or None
         self.retry_budget = options.get("retry_budget")
+        secrets = [self._api_key, *(r.api_key for r in self._routes)]
+        telemetry = options.get("telemetry")
+        self.telemetry = (
+            Telemetry(clock=self.clock, secrets=secrets) if telemetry is None else telemetry
+        )
+        self.latency = LatencyTracker()
+        self._configure({k: v for k, v in options.items() if k in _PER_CALL})
+        self._sdk_clients: dict[tuple[Any, ...], Any] = {}
+        self._sdk_lock = threading.Lock()
+        for route in self._routes:
+            self._sdk(route)  # a missing key fails now, as openai.OpenAI() would
+
+    def _configure(self, options: dict[str, Any]) -> None:
+        """Set (and check) the options that :meth:`with_options` may change per call."""
+        from ._retry import RetryPolicy
+
+        where = type(self).__name__
+        self._call_options = dict(options)
+        retry = options.get("retry")
+        max_retries = options.get("max_retries")
+        if retry is not None and max_retries is not None:
+            raise ClientConfigError(
+                f"{where}(retry=..., max_retries={max_retries!r}): give one of them.\n"
+                "Fix: pass RetryPolicy(max_retries=...) as retry=, or max_retries= alone."
+            )
+        if retry is None:
+            retry = RetryPolicy() if max_retries is None else RetryPolicy(max_retries=max_retries)
+        self.retry = retry
 
         deadline = options.get("deadline")
         if deadline is not None and (
@@ -151,20 +183,18 @@ class _Core:
             or deadline <= 0
         ):
             raise ClientConfigError(
-                f"{type(self).__name__}(deadline={deadline!r}): the deadline is the whole "
-                "call's time in seconds, above 0 (or None for none).\nFix: pass e.g. deadline=30."
+                f"{where}(deadline={deadline!r}): the deadline is the whole call's time in "
+                "seconds, above 0 (or None for none).\nFix: pass e.g. deadline=30."
             )
         self.deadline: float | None = deadline
 
         timeouts = options.get("timeouts")
         timeout = options.get("timeout")
         if timeouts is None:
-            timeouts = _DEFAULT_TIMEOUTS
-            if timeout is not None:
-                timeouts = Timeouts(connect=timeouts.connect, read=float(timeout))
+            timeouts = _with_timeout(_DEFAULT_TIMEOUTS, timeout, f"{where}(timeout=...)")
         if not isinstance(timeouts, Timeouts):
             raise ClientConfigError(
-                f"{type(self).__name__}(timeouts={timeouts!r}): expected a Timeouts.\n"
+                f"{where}(timeouts={timeouts!r}): expected a Timeouts.\n"
                 "Fix: timeouts=Timeouts(connect=5, read=60, first_token=10, chunk=15)."
             )
         self.timeouts = timeouts
@@ -174,8 +204,8 @@ class _Core:
             hedge = Hedge(delay=float(hedge))
         if hedge is not None and not isinstance(hedge, Hedge):
             raise ClientConfigError(
-                f"{type(self).__name__}(hedge={hedge!r}): expected Hedge(...) or a delay in "
-                "seconds.\nFix: hedge=Hedge(delay=2.0) or hedge=Hedge(percentile=95)."
+                f"{where}(hedge={hedge!r}): expected Hedge(...) or a delay in seconds.\n"
+                "Fix: hedge=Hedge(delay=2.0) or hedge=Hedge(percentile=95)."
             )
         if hedge is not None and not self._async:
             raise ClientConfigError(
@@ -185,31 +215,26 @@ class _Core:
             )
         if hedge is not None and len(self._routes) < 2:
             raise ClientConfigError(
-                f"{type(self).__name__}(hedge=...): hedging starts the request on the next "
-                f"route, and there are {len(self._routes)} route(s).\nFix: give two routes or more."
+                f"{where}(hedge=...): hedging starts the request on the next route, and "
+                f"there are {len(self._routes)} route(s).\nFix: give two routes or more."
             )
         self.hedge: Hedge | None = hedge
 
         max_reasks = options.get("max_reasks", 2)
         if isinstance(max_reasks, bool) or not isinstance(max_reasks, int) or max_reasks < 0:
             raise ClientConfigError(
-                f"{type(self).__name__}(max_reasks={max_reasks!r}): the number of re-asks for "
-                "structured output is 0 or more.\nFix: pass e.g. max_reasks=2."
+                f"{where}(max_reasks={max_reasks!r}): the number of re-asks for structured "
+                "output is 0 or more.\nFix: pass e.g. max_reasks=2."
             )
         self.max_reasks = max_reasks
         self.structured_strategy = options.get("structured_strategy", "auto")
-        self.tier: int | None = options.get("tier")
-
-        telemetry = options.get("telemetry")
-        secrets = [self._api_key, *(r.api_key for r in self._routes)]
-        self.telemetry = (
-            Telemetry(clock=self.clock, secrets=secrets) if telemetry is None else telemetry
-        )
-        self.latency = LatencyTracker()
-        self._sdk_clients: dict[tuple[Any, ...], Any] = {}
-        self._sdk_lock = threading.Lock()
-        for route in self._routes:
-            self._sdk(route)  # a missing key fails now, as openai.OpenAI() would
+        tier = options.get("tier")
+        if tier is not None and (isinstance(tier, bool) or not isinstance(tier, int)):
+            raise ClientConfigError(
+                f"{where}(tier={tier!r}): the tier is an int (higher is better).\n"
+                "Fix: pass e.g. tier=2."
+            )
+        self.tier: int | None = tier
 
     # -- routes and SDK clients ------------------------------------------------------
 
@@ -236,6 +261,9 @@ class _Core:
                 self._sdk_clients[cache_key] = client
         return client
 
+    def _candidates_all(self) -> tuple[Route, ...]:
+        return self._routes
+
     def _candidates(self, model: str | None) -> list[Route]:
         routes = list(self._routes)
         if self.tier is not None:
@@ -259,7 +287,7 @@ class _Core:
             if not first:
                 raise ClientConfigError(
                     f"model={model!r} is not one of the client's routes "
-                    f"({', '.join(r.key for r in routes)}){_did_you_mean(model, [r.model for r in routes])}."
+                    f"({', '.join(r.key for r in routes)}){did_you_mean(model, [r.model for r in routes])}"
                     "\nFix: call with one of them, leave model= out to use the routes in order, "
                     "or add a Route for it."
                 )
@@ -267,41 +295,20 @@ class _Core:
         return routes
 
     def with_options(self, **options: Any) -> Any:
-        """A copy with some options changed, sharing breakers, budgets, caches and SDK
-        clients (like the SDK's ``with_options``)."""
-        unknown = sorted(set(options) - set(_OPTIONS))
-        if unknown:
-            name = unknown[0]
-            raise ClientConfigError(
-                f"with_options({name}=...): unknown option{_did_you_mean(name, _OPTIONS)}."
-                f"\nFix: use one of {', '.join(_OPTIONS)}."
-            )
+        """A copy with some per-call options changed (``deadline``, ``timeouts``,
+        ``retry``, ``tier``, ...), sharing breakers, budgets, caches, telemetry and SDK
+        clients, like the SDK's ``with_options``."""
+        _reject_unknown("with_options()", options, _PER_CALL)
         clone = copy.copy(self)
-        for name, value in options.items():
-            if name == "tier":
-                if value is not None and not any(r.tier >= value for r in self._routes):
-                    clone._candidates_check_tier = value  # type: ignore[attr-defined]
-                clone.tier = value
-            elif name == "deadline":
-                probe = type(self).__new__(type(self))
-                _Core.__init__(probe, self._options.get("routes"), deadline=value)  # validate
-                clone.deadline = value
-            elif name == "timeouts":
-                clone.timeouts = value
-            elif name == "timeout":
-                clone.timeouts = Timeouts(connect=self.timeouts.connect, read=float(value))
-            elif name == "max_retries":
-                from ._retry import RetryPolicy
-
-                clone.retry = RetryPolicy(max_retries=value)
-            elif name in ("retry", "hedge", "max_reasks", "structured_strategy", "telemetry"):
-                setattr(clone, name, value)
-            else:
-                raise ClientConfigError(
-                    f"with_options({name}=...): {name} is fixed at construction (the copy "
-                    "shares it).\nFix: construct another client for a different "
-                    f"{name}."
-                )
+        merged = dict(self._call_options)
+        if "max_retries" in options:
+            merged.pop("retry", None)
+        if "retry" in options:
+            merged.pop("max_retries", None)
+        if "timeout" in options:
+            merged.pop("timeouts", None)
+        merged.update(options)
+        clone._configure(merged)
         clone._resources()
         return clone
 
@@ -316,14 +323,7 @@ class _Core:
     ) -> Call:
         kwargs = dict(kwargs)
         timeouts = self.timeouts
-        per_call = kwargs.pop("timeout", None)
-        if per_call is not None and isinstance(per_call, int | float):
-            timeouts = Timeouts(
-                connect=timeouts.connect,
-                read=float(per_call),
-                first_token=timeouts.first_token,
-                chunk=timeouts.chunk,
-            )
+        timeouts = _with_timeout(timeouts, kwargs.pop("timeout", None), "create(timeout=...)")
         stream = bool(kwargs.get("stream"))
         model = kwargs.get("model")
         routes = self._candidates(model if isinstance(model, str) else None)
@@ -405,10 +405,65 @@ class _Core:
         self.telemetry.finish(info, None, info.extra.get("telemetry"))
         return value
 
+    def _structured(self, api: str, kwargs: dict[str, Any]) -> _StructuredCall:
+        return _StructuredCall(self, api, kwargs)
+
     def _route_named(self, call: Call) -> Route | None:
         for route in call.routes:
             if route.key == call.info.route:
                 return route
+        return None
+
+
+class _StructuredCall:
+    """One ``parse`` call: the plan, the re-ask messages, and one ``CallInfo`` across
+    the first request and its re-asks (CONTRACTS 52: counted apart from retries)."""
+
+    def __init__(self, client: _Core, api: str, kwargs: dict[str, Any]) -> None:
+        from ._structured import StructuredPlan
+
+        key = "response_format" if api == "chat" else "text_format"
+        if key not in kwargs:
+            raise ClientConfigError(
+                f"{api}.parse(): {key}= is missing: parse() validates the answer against it.\n"
+                f"Fix: pass {key}=YourModel (a pydantic model) or a JSON Schema dict, or call "
+                "create() for a free-form answer."
+            )
+        self.client = client
+        self.kwargs = kwargs
+        self.plan = StructuredPlan(
+            api,  # type: ignore[arg-type]
+            kwargs[key],
+            max_reasks=client.max_reasks,
+            strategy=client.structured_strategy,
+        )
+        model = kwargs.get("model")
+        self.info = CallInfo(api=api, requested_model=model if isinstance(model, str) else None)
+        self.reask_messages: list[Any] | None = None
+
+    def prepare(self, route: Route) -> dict[str, Any]:
+        out = self.plan.prepare(self.kwargs, route, reask_messages=self.reask_messages)
+        out["model"] = route.model
+        return out
+
+    def check(self, value: Any) -> Any:
+        """The parsed result, or ``None`` to ask again; raises when the plan gives up."""
+        from ._structured import Failed, Parsed
+
+        route = next((r for r in self.client._candidates_all() if r.key == self.info.route), None)
+        if route is None:
+            route = Route(self.info.model or "unknown", base_url=self.info.base_url)
+        outcome = self.plan.check(value, route)
+        if isinstance(outcome, Parsed):
+            self.info.extra["repairs"] = list(outcome.repairs)
+            return self.client._finish_value(self.info, outcome.value)
+        if isinstance(outcome, Failed):
+            error = outcome.error
+            error.info = self.info
+            self.client._finish_error(self.info, error)
+            raise error
+        self.info.reasks = self.plan.reasks
+        self.reask_messages = outcome.messages
         return None
 
 
@@ -508,9 +563,12 @@ class ResilientClient(_Core):
         return self._finish_value(call.info, value)
 
     def _parse(self, api: str, kwargs: dict[str, Any]) -> Any:
-        from ._structured import parse_with
-
-        return parse_with(self, api, kwargs)
+        structured = self._structured(api, kwargs)
+        while True:
+            value = self._run(api, kwargs, structured.prepare, structured.info, finish=False)
+            done = structured.check(value)
+            if done is not None:
+                return done
 
     def __repr__(self) -> str:
         routes = ", ".join(r.key for r in self._routes) or "per call"
@@ -607,9 +665,12 @@ class AsyncResilientClient(_Core):
         return self._finish_value(call.info, value)
 
     async def _parse(self, api: str, kwargs: dict[str, Any]) -> Any:
-        from ._structured import aparse_with
-
-        return await aparse_with(self, api, kwargs)
+        structured = self._structured(api, kwargs)
+        while True:
+            value = await self._run(api, kwargs, structured.prepare, structured.info, finish=False)
+            done = structured.check(value)
+            if done is not None:
+                return done
 
     def __repr__(self) -> str:
         routes = ", ".join(r.key for r in self._routes) or "per call"
