@@ -920,7 +920,7 @@ class RetryBudget:
         with self._lock:
             now = self.clock.monotonic()
             self._prune(now)
-            if len(self._retries) >= self._allowed():
+            if len(self._retries) + 1 > self._allowed():  # a whole retry must fit
                 return False
             self._retries.append(now)
             return True
