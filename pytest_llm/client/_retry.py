@@ -289,8 +289,12 @@ def _status(error: openai.APIStatusError, now: _dt.datetime) -> Failure:
         400 <= status < 500 and status != 429 and _CONTEXT_TEXT.search(message)
     ):
         kind = FailureKind.CONTEXT_LENGTH
+        if not codes or codes[0] not in _CONTEXT_CODES:
+            label = f"{status} context_length (from the message)"
     elif any(c in _POLICY_CODES for c in codes) or (status == 400 and _POLICY_TEXT.search(message)):
         kind = FailureKind.CONTENT_POLICY
+        if not codes or codes[0] not in _POLICY_CODES:
+            label = f"{status} content_policy (from the message)"
     elif status == 429:
         kind, retryable = FailureKind.RATE_LIMIT, True
     elif status == 529:

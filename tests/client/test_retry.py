@@ -317,20 +317,40 @@ def test_context_length_goes_only_to_routes_that_opt_in(
     assert not failure.accepted_by(Route("gpt-4.1", fallback_on=frozenset({"content_policy"})))
 
 
+def test_a_gateway_context_error_without_the_code_is_known_by_its_message(
+    is_async: bool, llm_faults: FaultPlan, llm_clock: VirtualClock
+) -> None:
+    llm_faults.add(HTTPError(status=400, message="prompt is too long: 210000 tokens > 200000"))
+    failure = classify(sdk_error(is_async), now=llm_clock.now())
+
+    assert failure.kind is FailureKind.CONTEXT_LENGTH
+    assert failure.reason == "400 context_length (from the message)"
+    assert not failure.retryable
+
+
 @pytest.mark.parametrize(
-    "fault",
+    ("fault", "reason"),
     [
-        HTTPError(status=400, code="content_policy_violation", message="Rejected."),
-        HTTPError(
-            status=400,
-            message="Your request was rejected as a result of our safety system.",
+        (
+            HTTPError(status=400, code="content_policy_violation", message="Rejected."),
+            "400 content_policy_violation",
         ),
-        HTTPError(status=400, code="content_filter", message="Filtered (Azure)."),
+        (
+            HTTPError(
+                status=400,
+                message="Your request was rejected as a result of our safety system.",
+            ),
+            "400 content_policy (from the message)",
+        ),
+        (
+            HTTPError(status=400, code="content_filter", message="Filtered (Azure)."),
+            "400 content_filter",
+        ),
     ],
     ids=["code", "message", "azure"],
 )
 def test_content_policy_goes_only_to_routes_that_opt_in(
-    is_async: bool, llm_faults: FaultPlan, llm_clock: VirtualClock, fault: HTTPError
+    is_async: bool, llm_faults: FaultPlan, llm_clock: VirtualClock, fault: HTTPError, reason: str
 ) -> None:
     llm_faults.add(fault)
     failure = classify(sdk_error(is_async), now=llm_clock.now())
@@ -342,7 +362,7 @@ def test_content_policy_goes_only_to_routes_that_opt_in(
         retryable=False,
         breaker=False,
         fallback=True,
-        reason="400",
+        reason=reason,
     )
     assert failure.fallback_on == "content_policy"
     assert failure.accepted_by(Route("m", fallback_on=frozenset({"content_policy"})))
