@@ -343,6 +343,8 @@ class StructuredPlan:
         self._target = _target(response_format)
         self._original: list[Any] | None = None
         self._caller_tools: list[Any] | None = None
+        self._used: dict[str, str] = {}  # route key -> the strategy its request was sent with
+        self._last: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -400,6 +402,8 @@ class StructuredPlan:
         tools = kwargs.get("tools")
         self._caller_tools = list(tools) if tools else None
         strategy = self.strategy_for(route, caller_tools=bool(tools))
+        self._used[route.key] = strategy
+        self._last = strategy
         key = "messages" if self.api == "chat" else "input"
         if reask_messages is None:
             original = kwargs.get(key, [])
@@ -482,7 +486,9 @@ class StructuredPlan:
         """What the reply to a :meth:`prepare` d request means: Parsed, Reask or Failed."""
         if self._original is None:
             raise RuntimeError("StructuredPlan.check() before prepare(): prepare the request first")
-        strategy = self.strategy_for(route, caller_tools=bool(self._caller_tools))
+        # the strategy the request was sent with (a route check() was not told about:
+        # the last one prepared)
+        strategy = self._used.get(route.key) or self._last or _PROMPT
         if self.api == "chat":
             if not isinstance(result, ChatCompletion):
                 raise TypeError(

@@ -643,3 +643,11 @@ def test_reprs(llm_fake, sdk):
         "Parsed(ParsedChatCompletion[~ResponseFormatT], parsed=Ticket(category='billing', "
         "urgent=True, priority=2), repairs=('fence',))"
     )
+
+
+def test_check_reads_the_reply_by_the_strategy_it_was_sent_with(llm_fake, sdk):
+    llm_fake.add(tool_calls=[{"name": "Ticket", "arguments": TICKET}])
+    plan = StructuredPlan("chat", Ticket)
+    completion = sdk.chat.completions.create(**plan.prepare(chat_kwargs(), TOOLS))
+    elsewhere = Route("other-model")  # all capabilities: auto would pick json_schema
+    assert parsed(plan.check(completion, elsewhere)).parsed == Ticket(**TICKET)
