@@ -23,6 +23,7 @@ from .._sse import SSEEvent
 from ._log import FakeRequest, RequestLog
 from ._script import APIS, Script, _near, check_options, make_answer
 from ._shapes import (
+    EMBED_MODES,
     Answer,
     Ids,
     chat_chunks,
@@ -97,7 +98,7 @@ class FakeProvider:
         default: Any = DEFAULT_REPLY,
         strict: bool = False,
         dimensions: int | None = None,
-        embed: Embed | None = None,
+        embed: Embed | str | None = None,
         check_unused: bool = True,
         clock: Clock | None = None,
         **unknown: object,
@@ -169,6 +170,15 @@ class FakeProvider:
             self.dimensions = dims
         if "embed" in options:
             embed = options["embed"]
+            if isinstance(embed, str):
+                if embed not in EMBED_MODES:
+                    raise ConfigError(
+                        f"{where}: embed={embed!r} is not an embeddings mode"
+                        f"{_near(embed, EMBED_MODES)}.\n"
+                        f"Fix: use one of: {', '.join(EMBED_MODES)}, or a function "
+                        "(text_or_tokens, dimensions) -> list of floats."
+                    )
+                embed = EMBED_MODES[embed]
             if embed is not None and not callable(embed):
                 raise ConfigError(
                     f"{where}: embed={embed!r} is not callable.\n"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "EMBED_MODES",
     "Answer",
     "Ids",
     "chat_chunks",
@@ -31,6 +32,7 @@ __all__ = [
     "response_events",
     "response_object",
     "split_text",
+    "word_vector",
 ]
 
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_calls")
@@ -446,6 +448,50 @@ def embedding_vector(value: str | list[int], dimensions: int) -> list[float]:
     raw = raw[:dimensions]
     norm = math.sqrt(sum(x * x for x in raw)) or 1.0
     return [round(x / norm, 8) for x in raw]
+
+
+_WORD_CHARS = re.compile(r"\w+")
+
+
+def _features(value: str | list[int]) -> dict[str, float]:
+    """Words (weight 1) and each word's character trigrams (weight 1/count, so a long word
+    does not outweigh a short one): plurals and typos stay close, unrelated words do not."""
+    if not isinstance(value, str):
+        return {f"#{token}": 1.0 for token in value}
+    weights: dict[str, float] = {}
+    for word in _WORD_CHARS.findall(value.lower()):
+        weights[word] = weights.get(word, 0.0) + 1.0
+        padded = f"<{word}>"
+        grams = [padded[i : i + 3] for i in range(len(padded) - 2)]
+        for gram in grams:
+            weights["~" + gram] = weights.get("~" + gram, 0.0) + 1.0 / len(grams)
+    return weights
+
+
+def word_vector(value: str | list[int], dimensions: int) -> list[float]:
+    """A unit vector whose direction says which words the input holds: texts that share
+    words are close (cosine similarity), texts that share none are near orthogonal.
+
+    Each word and character trigram is hashed (signed) into one of ``dimensions``
+    buckets, then the vector is L2-normalised: deterministic on every machine, no model.
+    An input with no word at all gets the hash vector of :func:`embedding_vector`.
+    """
+    raw = [0.0] * dimensions
+    for feature, weight in sorted(_features(value).items()):
+        digest = int.from_bytes(hashlib.sha256(feature.encode()).digest()[:8], "little")
+        raw[digest % dimensions] += weight if digest >> 63 else -weight
+    norm = math.sqrt(sum(x * x for x in raw))
+    if norm == 0.0:
+        return embedding_vector(value, dimensions)
+    return [round(x / norm, 8) for x in raw]
+
+
+EMBED_MODES: dict[str, Callable[[str | list[int], int], Sequence[float]] | None] = {
+    "hash": None,
+    "words": word_vector,
+}
+"""Named ``embed=`` modes: ``hash`` (the default: unrelated unit vectors) and ``words``
+(hashed bag of words and trigrams: similar texts are close)."""
 
 
 def _embedding_inputs(raw: Any) -> list[str | list[int]] | None:
