@@ -671,11 +671,10 @@ class Backoff:
     def _nominal(self, n: int) -> float:
         if self.base == 0:
             return 0.0
-        if self.multiplier > 1 and (n - 1) * math.log(self.multiplier) >= math.log(
-            self.max_delay / self.base
-        ):
-            return self.max_delay  # also spares computing a power that would overflow
-        return min(self.base * self.multiplier ** (n - 1), self.max_delay)
+        try:
+            return min(self.base * self.multiplier ** (n - 1), self.max_delay)
+        except OverflowError:  # a power past the largest float: far past the cap
+            return self.max_delay
 
     def __repr__(self) -> str:
         return (

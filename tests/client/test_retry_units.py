@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pytest_llm import VirtualClock
@@ -225,6 +225,8 @@ def test_the_nth_wait_lies_in_its_envelope(
     jitter=st.sampled_from(["full", "equal", "none", 0.0, 0.5, 1.0]),
     seed=st.integers(0, 2**32),
 )
+@example(base=5e-324, multiplier=1.5, extra=1000, n=100_000, jitter="none", seed=0)  # overflow
+@example(base=0, multiplier=10, extra=5, n=100_000, jitter="none", seed=0)
 def test_never_longer_than_max_delay(
     base: float, multiplier: float, extra: float, n: int, jitter: Any, seed: int
 ) -> None:
