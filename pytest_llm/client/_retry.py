@@ -439,16 +439,18 @@ def _stream(error: StreamError) -> Failure:
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error``, then its causes and contexts, nearest first, each once."""
+    """``error``, then what it wraps (``raise ... from``), nearest first, each once.
+
+    Only explicit causes: the SDK and httpx/httpx2 wrap transport errors with ``from``,
+    while an implicit ``__context__`` is often a bug raised while handling something
+    else, which must not pass for a retryable connection failure.
+    """
     seen: set[int] = set()
-    todo = [error]
-    while todo:
-        current = todo.pop(0)
-        if id(current) in seen:
-            continue
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+        current = current.__cause__
 
 
 def _transport(error: BaseException) -> Failure | None:

@@ -501,6 +501,24 @@ def test_an_unknown_error_in_another_module_is_named_in_full() -> None:
     assert failure_of(Weird()).reason == f"unexpected {__name__}.{Weird.__qualname__}"
 
 
+def test_a_transport_error_wrapped_with_from_is_found() -> None:
+    wrapped = RuntimeError("gateway client failed")
+    wrapped.__cause__ = httpx.ConnectError("refused")
+    assert failure_of(wrapped).kind is FailureKind.CONNECT
+
+
+def test_a_bug_raised_while_handling_a_reset_is_not_a_retryable_reset() -> None:
+    try:
+        try:
+            raise ConnectionResetError(104, "reset")
+        except ConnectionResetError:
+            {}["missing"]  # a bug in a handler
+    except KeyError as bug:
+        failure = failure_of(bug)
+    assert failure.kind is FailureKind.UNKNOWN
+    assert not failure.retryable
+
+
 def test_a_cause_chain_with_a_cycle_ends() -> None:
     outer = RuntimeError("outer")
     inner = RuntimeError("inner")
