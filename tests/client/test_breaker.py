@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from pytest_llm.client._breaker import (
 from pytest_llm.faults import ServerError
 
 KEY = "gpt-4o-mini@api.openai.com"
-HANG_GUARD = 60.0  # seconds; only so that a serialising breaker fails instead of hanging
+HANG_GUARD = 20.0  # seconds; only so that a serialising breaker fails instead of hanging
 
 
 @pytest.fixture
@@ -269,8 +270,27 @@ def test_calls_admitted_before_it_opened_do_not_decide_later(clock: VirtualClock
     assert breaker.state(KEY) == "closed"
     for ticket in late[2:]:
         assert ticket is not None
-        breaker.record(ticket, "failure")
+        breaker.record(ticket, "failure")  # evidence of the old outage, not of now
+    assert breaker.state(KEY) == "closed"
     assert breaker.status(KEY).failures == 0
+
+
+def test_a_probe_from_an_earlier_half_open_period_does_not_decide_the_next(
+    clock: VirtualClock,
+) -> None:
+    breaker = opened(clock, half_open_max_calls=2)
+    slow, fast = breaker.admit(KEY), breaker.admit(KEY)
+    assert slow is not None
+    assert fast is not None
+    breaker.record(fast, "failure")  # reopens
+    clock.advance(30)
+    probe = breaker.admit(KEY)
+    assert probe is not None
+    breaker.record(slow, "failure")  # a verdict on the previous half-open period
+    assert breaker.state(KEY) == "half_open"
+    assert breaker.status(KEY).probes == 1
+    breaker.record(probe, "success")
+    assert breaker.state(KEY) == "closed"
 
 
 # -- contract 38: concurrency ----------------------------------------------------------
@@ -311,7 +331,7 @@ def test_concurrent_failures_are_all_counted(clock: VirtualClock) -> None:
             assert ticket is not None
             breaker.record(ticket, "failure")
 
-    errors = run_threads([lambda c=tickets[i::8]: worker(c) for i in range(8)])
+    errors = run_threads([functools.partial(worker, tickets[i::8]) for i in range(8)])
     assert errors == []
     assert breaker.status(KEY).failures == 400
 
@@ -423,11 +443,15 @@ def run_threads(
         except BaseException as e:
             errors.append(e)
 
-    threads = [threading.Thread(target=wrap, args=(f,)) for f in funcs]
+    threads = [threading.Thread(target=wrap, args=(f,), daemon=True) for f in funcs]
     for t in threads:
         t.start()
     for t in threads:
         t.join(HANG_GUARD)
+        if t.is_alive():  # blocked for good (a lock held across the "I/O"): stop waiting
+            alive = sum(t.is_alive() for t in threads)
+            errors.append(TimeoutError(f"{alive} of {len(threads)} threads are stuck"))
+            break
     return errors
 
 
