@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Never, Protocol, TypeVar, get_args, runtime_checkable
 
 from .._clock import Clock, system_clock
+from ..assertions._base import did_you_mean
 from ._errors import ClientConfigError
 
 __all__ = [
@@ -427,10 +427,8 @@ class CircuitBreaker:
                 "Fix: record the ticket that this breaker's admit() returned."
             )
         if outcome not in OUTCOMES:
-            near = difflib.get_close_matches(str(outcome), OUTCOMES, n=1)
-            hint = f" Did you mean {near[0]!r}?" if near else ""
             raise ValueError(
-                f"record(outcome={outcome!r}): unknown outcome.{hint}\n"
+                f"record(outcome={outcome!r}): unknown outcome{did_you_mean(str(outcome), OUTCOMES)}\n"
                 f"Fix: use one of {', '.join(map(repr, OUTCOMES))}."
             )
         if retry_after is not None and not (
@@ -546,10 +544,8 @@ _OPTIONS = (
 
 
 def _unknown_option(name: str) -> Never:
-    near = difflib.get_close_matches(name, _OPTIONS, n=1)
-    hint = f" Did you mean {near[0]!r}?" if near else ""
     raise ClientConfigError(
-        f"CircuitBreaker() got an unknown option {name!r}.{hint}\n"
+        f"CircuitBreaker() got an unknown option {name!r}{did_you_mean(name, _OPTIONS)}\n"
         f"Fix: use one of {', '.join(_OPTIONS)}."
     )
 

@@ -674,7 +674,7 @@ def test_guard_uses_classify(clock: VirtualClock) -> None:
         ({"clock": object()}, ["clock=<object", "VirtualClock"]),
         ({"store": {}}, ["store={}", "BreakerStore"]),
         ({"on_change": 3}, ["on_change=3", "not callable"]),
-        ({"failure_treshold": 5}, ["'failure_treshold'", "Did you mean 'failure_threshold'?"]),
+        ({"failure_treshold": 5}, ["'failure_treshold'", "did you mean 'failure_threshold'?"]),
         ({"colour": 5}, ["'colour'", "Fix: use one of clock, failure_threshold"]),
     ],
 )
@@ -695,7 +695,7 @@ def test_bad_records_are_refused(clock: VirtualClock) -> None:
     assert ticket is not None
     with pytest.raises(ValueError, match="not a ticket from this breaker"):
         other.record(ticket, "success")
-    with pytest.raises(ValueError, match="Did you mean 'failure'"):
+    with pytest.raises(ValueError, match="did you mean 'failure'"):
         breaker.record(ticket, "failed")  # type: ignore[arg-type]
     for bad in (-1.0, math.nan, math.inf):
         with pytest.raises(ValueError, match="retry_after"):
