@@ -1,0 +1,847 @@
+"""The exact response cache: a canonical key, what may be stored, and three backends.
+
+A call is cacheable only when its output is a function of its request: ``temperature``
+set to 0 explicitly, one choice, not a stream (embeddings always are). The key is a
+SHA-256 of the canonical JSON of every request field that changes the output, plus the
+scope (the base URL of the route set), so changing any one field misses and dict key
+order never matters. Only normally completed results are stored, as the SDK result's
+JSON dump, and a hit is rebuilt as the same SDK type with byte-equal content.
+
+Entries carry their expiry on the injected clock and are checked on read, so a TTL holds
+on virtual time with every backend. A backend that fails (Redis down, SQLite locked or
+corrupt) is a miss plus a :class:`CacheBackendWarning`, never a failed call; the
+:class:`Lookup` / put status says so, for the call's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib
+import json
+import logging
+import math
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from urllib.parse import urlsplit, urlunsplit
+
+from .._clock import Clock, system_clock
+from ..fake._script import _near
+from ._errors import ClientConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+__all__ = [
+    "APIS",
+    "Cache",
+    "CacheBackend",
+    "CacheBackendWarning",
+    "CachedEntry",
+    "Lookup",
+    "MemoryBackend",
+    "RedisBackend",
+    "SQLiteBackend",
+    "cache_key",
+    "cacheable",
+    "payload_of",
+    "rebuild",
+    "safe_url",
+    "storable",
+]
+
+logger = logging.getLogger("pytest_llm.client.cache")
+
+APIS = ("chat", "responses", "embeddings")
+SCHEMES = ("memory", "sqlite", "redis", "rediss")
+_VERSION = 1
+
+_NOT_OUTPUT = frozenset(
+    {
+        # Transport and bookkeeping: they never change what the model says.
+        "stream",
+        "stream_options",
+        "timeout",
+        "extra_headers",
+        "extra_query",
+        "user",
+        "metadata",
+        "store",
+        "safety_identifier",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "service_tier",
+    }
+)
+"""Request fields left out of the key. Everything else is in it: a cache that drops a
+field that changes the output hands back the wrong answer."""
+
+_CHAT_DONE = frozenset({"stop", "tool_calls"})
+
+T = TypeVar("T", bound="BaseModel")
+
+
+class CacheBackendWarning(UserWarning):
+    """A cache backend failed; the call went on as a miss."""
+
+
+class _Uncacheable(Exception):
+    """A request value the key cannot represent faithfully."""
+
+
+# -- the key ----------------------------------------------------------------------------
+
+
+def _absent(value: Any) -> bool:
+    """The openai SDK's ``NOT_GIVEN`` / ``omit`` sentinels (and ``None``) mean "not sent"."""
+    return value is None or type(value).__name__ in ("NotGiven", "Omit")
+
+
+def _canon(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Uncacheable(repr(value))
+        # 0 and 0.0 are the same request
+        return int(value) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise _Uncacheable(f"key {k!r}")
+            if type(v).__name__ in ("NotGiven", "Omit"):
+                continue
+            out[k] = _canon(v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_canon(v) for v in value]
+    if isinstance(value, type) and hasattr(value, "model_json_schema"):
+        # a pydantic class as response_format / text_format (the SDK's parse helpers)
+        return {
+            "$model": f"{value.__module__}.{value.__qualname__}",
+            "schema": _canon(value.model_json_schema()),
+        }
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and not isinstance(value, type):
+        # a pydantic object, e.g. a ChatCompletionMessage passed back as history
+        return _canon(dump(mode="json", exclude_unset=True))
+    raise _Uncacheable(type(value).__name__)
+
+
+def _request_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The request as the SDK sends it: sentinels and ``None`` dropped, ``extra_body``
+    merged into the body (so ``extra_body={"seed": 1}`` and ``seed=1`` are one request)."""
+    fields = {k: v for k, v in params.items() if not _absent(v) and k != "extra_body"}
+    extra = params.get("extra_body")
+    if isinstance(extra, Mapping):
+        fields.update({k: v for k, v in extra.items() if not _absent(v)})
+    elif not _absent(extra):
+        raise _Uncacheable("extra_body")
+    return fields
+
+
+def cacheable(api: str, params: Mapping[str, Any]) -> bool:
+    """Whether the output of this request is a function of the request.
+
+    Embeddings: always (unless streamed, which they are not). Chat and Responses: only
+    with an explicit ``temperature == 0`` (absent is the provider's default, not 0), one
+    choice, not a stream, and no server-side state that moves (Responses ``conversation``,
+    ``background``).
+    """
+    if api not in APIS:
+        return False
+    try:
+        fields = _request_fields(params)
+    except _Uncacheable:
+        return False
+    if fields.get("stream"):
+        return False
+    if api == "embeddings":
+        return True
+    temperature = fields.get("temperature")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        return False
+    if temperature != 0:
+        return False
+    n = fields.get("n", 1)
+    if isinstance(n, bool) or n != 1:
+        return False
+    return not (api == "responses" and (fields.get("conversation") or fields.get("background")))
+
+
+def cache_key(api: str, params: Mapping[str, Any], *, scope: str) -> str | None:
+    """``api:sha256`` of the canonical request, or ``None`` when it is not cacheable."""
+    if not cacheable(api, params):
+        return None
+    try:
+        fields = _canon({k: v for k, v in _request_fields(params).items() if k not in _NOT_OUTPUT})
+    except _Uncacheable:
+        return None
+    doc = {"v": _VERSION, "api": api, "scope": scope, "request": fields}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{api}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+# -- what may be stored -----------------------------------------------------------------
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def storable(result: Any) -> bool:
+    """Only normally completed results: chat ``finish_reason`` ``stop`` / ``tool_calls`` on
+    every choice, a Responses ``status == "completed"`` with output, embeddings with data.
+    Never ``length``, ``content_filter``, an incomplete or failed response, an error, a
+    stream."""
+    if isinstance(result, BaseException) or result is None:
+        return False
+    kind = _get(result, "object")
+    if kind == "chat.completion":
+        choices = _get(result, "choices")
+        return bool(choices) and all(_get(c, "finish_reason") in _CHAT_DONE for c in choices)
+    if kind == "response":
+        return (
+            _get(result, "status") == "completed"
+            and _get(result, "error") is None
+            and bool(_get(result, "output"))
+        )
+    if kind == "list":
+        return bool(_get(result, "data"))
+    return False
+
+
+# -- entries ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CachedEntry:
+    """One stored result: the SDK result's JSON dump and what the caller kept beside it."""
+
+    key: str
+    payload: dict[str, Any] = field(repr=False)
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    stored_at: float = 0.0
+    """Wall seconds (``clock.now().timestamp()``) when it was stored."""
+    expires_at: float | None = None
+    """Wall seconds on the cache's clock after which it is a miss; ``None``: never."""
+    text: str | None = field(default=None, repr=False)
+    """Semantic cache: the prompt text the entry was stored under."""
+
+    def encode(self) -> bytes:
+        doc = {
+            "v": _VERSION,
+            "key": self.key,
+            "payload": self.payload,
+            "meta": self.meta,
+            "stored_at": self.stored_at,
+            "expires_at": self.expires_at,
+            "text": self.text,
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> CachedEntry:
+        doc = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        if not isinstance(doc, dict) or doc.get("v") != _VERSION:
+            raise ValueError("not a pytest-llm cache entry of this version")
+        payload, meta = doc["payload"], doc.get("meta") or {}
+        if not isinstance(payload, dict) or not isinstance(meta, dict):
+            raise ValueError("entry payload is not an object")
+        expires = doc.get("expires_at")
+        return cls(
+            key=str(doc["key"]),
+            payload=payload,
+            meta=meta,
+            stored_at=float(doc.get("stored_at") or 0.0),
+            expires_at=None if expires is None else float(expires),
+            text=doc.get("text"),
+        )
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
+
+
+def payload_of(result: Any) -> dict[str, Any]:
+    """What to store for an SDK result: its JSON as the wire had it (aliases, only the
+    fields that were sent). The plain ``model_dump()`` is not enough: it writes aliased
+    fields by their Python name (a Responses ``function_call``'s ``async`` as ``async_``),
+    and the rebuilt object would then differ from the live one."""
+    if isinstance(result, Mapping):
+        return dict(result)
+    dumped: dict[str, Any] = result.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return dumped
+
+
+def rebuild(entry: CachedEntry, type_: type[T]) -> T:
+    """The SDK object a hit hands back: ``type_`` built from the stored JSON the way the SDK
+    builds a live reply (its lenient ``construct``), equal field for field, content and
+    tool-call arguments byte-equal, ``to_json()`` identical."""
+    construct = getattr(type_, "construct", None)
+    if callable(construct):
+        built: T = construct(**entry.payload)
+        return built
+    return type_.model_validate(entry.payload)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a cache read found, for the call's events."""
+
+    status: str
+    """``hit``, ``miss``, ``expired``, ``error`` (backend failed: a miss), ``off`` (not
+    cacheable)."""
+    entry: CachedEntry | None = None
+    error: str | None = None
+    """One line naming the backend and what failed (no credentials)."""
+    similarity: float | None = None
+    """Semantic cache: the similarity of the entry found (or of the nearest, on a miss)."""
+
+    @property
+    def hit(self) -> bool:
+        return self.entry is not None
+
+
+# -- backends ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class CacheBackend(Protocol):
+    """Where entries live. Values are opaque bytes; expiry is checked by :class:`Cache`.
+
+    ``ttl`` (seconds) and ``expires_at`` (wall seconds on the cache's clock) are hints for
+    the backend's own clean-up (Redis: the server's expiry). Async access uses the
+    backend's ``aget`` / ``aset`` if it has them, else a worker thread.
+    """
+
+    name: str
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(
+        self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None
+    ) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryBackend:
+    """In-process, LRU-bounded; thread-safe. Values are kept encoded, so a caller that
+    mutates what it got back cannot change the cache."""
+
+    name = "memory"
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise ClientConfigError(
+                f"MemoryBackend(max_entries={max_entries!r}): not a number of entries.\n"
+                "Fix: use a whole number >= 1 (default 1024)."
+            )
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def set(self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+    async def aget(self, key: str) -> bytes | None:
+        return self.get(key)
+
+    async def aset(
+        self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None
+    ) -> None:
+        self.set(key, value, ttl=ttl, expires_at=expires_at)
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def close(self) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"MemoryBackend(max_entries={self.max_entries}, entries={len(self._data)})"
+
+
+def _sqlite_path(url: str) -> str:
+    """``sqlite:///rel.db`` -> ``rel.db``; ``sqlite:////abs/x.db`` -> ``/abs/x.db``."""
+    path = url[len("sqlite://") :]
+    if path.startswith("/"):
+        path = path[1:]
+    if not path:
+        raise ClientConfigError(
+            f"Cache backend {url!r} names no file.\n"
+            "Fix: use 'sqlite:///cache.db' (relative) or 'sqlite:////abs/path/cache.db'."
+        )
+    return path
+
+
+def connect_sqlite(path: str, *, timeout: float, extensions: bool = False) -> Any:
+    """A connection in autocommit mode with WAL and a busy timeout, so several processes on
+    one machine can share the file. ``extensions``: one that can load sqlite-vec (Python's
+    own ``sqlite3`` when it allows extensions, else ``pysqlite3``)."""
+    module: Any = importlib.import_module("sqlite3")
+    if extensions and not hasattr(module.Connection, "enable_load_extension"):
+        module = importlib.import_module("pysqlite3.dbapi2")
+    db = module.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+class SQLiteBackend:
+    """An embedded file, persistent across runs: WAL plus a busy timeout make it safe for
+    several processes on one machine. Expired rows are purged as entries are written."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
+        self.path = str(path)
+        parent = Path(self.path).parent
+        if self.path != ":memory:" and not parent.is_dir():
+            raise ClientConfigError(
+                f"SQLiteBackend({self.path!r}): the directory {str(parent)!r} does not exist.\n"
+                "Fix: create it first, or point the cache at a file in an existing directory."
+            )
+        self.timeout = timeout
+        self._db: Any = None
+        self._lock = threading.Lock()
+        self._writes = 0
+
+    def _conn(self) -> Any:
+        if self._db is None:
+            db = connect_sqlite(self.path, timeout=self.timeout)
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS cache_entries ("
+                "key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)"
+            )
+            self._db = db
+        return self._db
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        with self._lock:
+            try:
+                return list(self._conn().execute(sql, args).fetchall())
+            except Exception:
+                # a corrupt or replaced file: reopen next time instead of keeping a bad handle
+                self._drop()
+                raise
+
+    def _drop(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(Exception):
+                db.close()
+
+    def get(self, key: str) -> bytes | None:
+        rows = self._run("SELECT value FROM cache_entries WHERE key = ?", (key,))
+        return bytes(rows[0][0]) if rows else None
+
+    def set(self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO cache_entries (key, value, expires_at) VALUES (?, ?, ?)",
+            (key, value, expires_at),
+        )
+
+    def purge(self, now: float) -> None:
+        """Drop rows whose expiry (on the cache's clock) has passed."""
+        self._run(
+            "DELETE FROM cache_entries WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+        )
+
+    def delete(self, key: str) -> None:
+        self._run("DELETE FROM cache_entries WHERE key = ?", (key,))
+
+    def clear(self) -> None:
+        self._run("DELETE FROM cache_entries", ())
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend({self.path!r})"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class RedisBackend:
+    """Shared by every process that reaches the server. Entries get the server's expiry
+    (``PX`` = TTL) for clean-up; freshness is still checked on the cache's clock."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "pytest-llm:cache:",
+        timeout: float = 1.0,
+        client: Any = None,
+    ) -> None:
+        self.url = safe_url(url)
+        self.prefix = prefix
+        self._password = urlsplit(url).password
+        if client is None:
+            try:
+                import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+            except ImportError as exc:
+                raise ClientConfigError(
+                    f"Cache({self.url!r}) needs the redis package, which is not installed.\n"
+                    "Fix: pip install 'pytest-llm[redis]'."
+                ) from exc
+            # No retries of its own: a down server is one quick miss, not seconds of backoff.
+            client = redis.Redis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+        self._client = client
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    def get(self, key: str) -> bytes | None:
+        value = self._client.get(self._k(key))
+        return None if value is None else bytes(value)
+
+    def set(self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None) -> None:
+        px = None if ttl is None else max(1, math.ceil(ttl * 1000))
+        self._client.set(self._k(key), value, px=px)
+
+    def delete(self, key: str) -> None:
+        self._client.delete(self._k(key))
+
+    def clear(self) -> None:
+        keys = list(self._client.scan_iter(match=self.prefix + "*", count=500))
+        for i in range(0, len(keys), 500):
+            self._client.delete(*keys[i : i + 500])
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    def scrub(self, text: str) -> str:
+        return text.replace(self._password, "***") if self._password else text
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.url!r}, prefix={self.prefix!r})"
+
+
+def open_backend(
+    spec: str | CacheBackend, *, max_entries: int, where: str = "Cache"
+) -> CacheBackend:
+    """A backend object from ``"memory"``, ``"sqlite:///path.db"``, ``"redis://..."``."""
+    if not isinstance(spec, str):
+        missing = [m for m in ("get", "set", "delete", "clear", "close") if not hasattr(spec, m)]
+        if missing:
+            raise ClientConfigError(
+                f"{where}(backend={spec!r}): not a cache backend (no {', '.join(missing)}).\n"
+                "Fix: pass 'memory', 'sqlite:///path.db', 'redis://host:6379/0' or an object "
+                "with get/set/delete/clear/close (see pytest_llm.client.CacheBackend)."
+            )
+        return spec
+    scheme = spec.split("://", 1)[0].lower() if "://" in spec else spec.lower()
+    if scheme == "memory":
+        return MemoryBackend(max_entries)
+    if scheme == "sqlite" and "://" in spec:
+        return SQLiteBackend(_sqlite_path(spec))
+    if scheme in ("redis", "rediss") and "://" in spec:
+        return RedisBackend(spec)
+    raise ClientConfigError(
+        f"{where}(backend={safe_url(spec)!r}): unknown cache backend scheme {scheme!r}"
+        f"{_near(scheme, SCHEMES)}; known schemes: {', '.join(SCHEMES)}.\n"
+        "Fix: use 'memory', 'sqlite:///path/to/cache.db' or 'redis://host:6379/0'."
+    )
+
+
+def check_ttl(ttl: float | None, where: str) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not (0 < ttl < math.inf):
+        raise ClientConfigError(
+            f"{where}: ttl={ttl!r} is not a number of seconds.\n"
+            "Fix: use a number > 0 (e.g. ttl=3600), or None to keep entries until evicted."
+        )
+    return float(ttl)
+
+
+def check_unknown(where: str, unknown: Mapping[str, object], known: tuple[str, ...]) -> None:
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ClientConfigError(
+            f"{where} got an unknown option {bad!r}{_near(bad, known)}.\n"
+            f"Fix: use one of: {', '.join(sorted(known))}."
+        )
+
+
+def describe_failure(backend: Any, op: str, exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    scrub = getattr(backend, "scrub", None)
+    if callable(scrub):
+        text = scrub(text)
+    name = getattr(backend, "name", type(backend).__name__)
+    return f"the {name} cache backend {backend!r} failed to {op} ({text}); treated as a miss"
+
+
+def report_failure(message: str, *, stacklevel: int = 3) -> None:
+    logger.warning("%s", message)
+    warnings.warn(
+        f"pytest_llm.client: {message}.\nFix: check the backend; calls go on uncached meanwhile.",
+        CacheBackendWarning,
+        stacklevel=stacklevel,
+    )
+
+
+# -- the cache --------------------------------------------------------------------------
+
+_OPTIONS = ("backend", "ttl", "clock", "max_entries", "purge_every")
+
+
+class Cache:
+    """The exact cache: ``key()`` -> ``lookup()`` / ``put()`` (and ``alookup`` / ``aput``).
+
+    ``backend``: ``"memory"`` (default, LRU of ``max_entries``), ``"sqlite:///path.db"``,
+    ``"redis://host:6379/0"``, or a :class:`CacheBackend` object. ``ttl`` in seconds on
+    ``clock``; ``None`` keeps entries until evicted.
+    """
+
+    def __init__(
+        self,
+        backend: str | CacheBackend = "memory",
+        *,
+        ttl: float | None = None,
+        clock: Clock = system_clock,
+        max_entries: int = 1024,
+        purge_every: int = 256,
+        **unknown: object,
+    ) -> None:
+        check_unknown("Cache()", unknown, _OPTIONS)
+        self.ttl = check_ttl(ttl, "Cache()")
+        self.clock = clock
+        self.backend: CacheBackend = open_backend(backend, max_entries=max_entries)
+        self.purge_every = max(1, int(purge_every))
+        self._writes = 0
+
+    # -- key and policy --
+
+    @staticmethod
+    def key(api: str, params: Mapping[str, Any], *, scope: str) -> str | None:
+        """See :func:`cache_key`."""
+        return cache_key(api, params, scope=scope)
+
+    @staticmethod
+    def storable(result: Any) -> bool:
+        """See :func:`storable`."""
+        return storable(result)
+
+    @staticmethod
+    def rebuild(entry: CachedEntry, type_: type[T]) -> T:
+        """See :func:`rebuild`."""
+        return rebuild(entry, type_)
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    def _failed(self, op: str, exc: BaseException) -> Lookup:
+        message = describe_failure(self.backend, op, exc)
+        report_failure(message, stacklevel=4)
+        return Lookup("error", error=message)
+
+    def _read(self, key: str, raw: bytes | None) -> Lookup:
+        if raw is None:
+            return Lookup("miss")
+        try:
+            entry = CachedEntry.decode(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            with contextlib.suppress(Exception):
+                self.backend.delete(key)
+            return self._failed(f"read entry {key[:24]}", exc)
+        if entry.key != key:
+            return Lookup("miss")
+        if entry.expired(self._now()):
+            return Lookup("expired")
+        return Lookup("hit", entry=entry)
+
+    def _entry(
+        self,
+        key: str,
+        payload: Mapping[str, Any] | BaseModel,
+        meta: Mapping[str, Any] | None,
+        ttl: float | None,
+    ) -> CachedEntry:
+        now = self._now()
+        entry = CachedEntry(
+            key=key,
+            payload=payload_of(payload),
+            meta=dict(meta or {}),
+            stored_at=now,
+            expires_at=None if ttl is None else now + ttl,
+        )
+        return entry
+
+    def _maybe_purge(self) -> None:
+        self._writes += 1
+        purge = getattr(self.backend, "purge", None)
+        if callable(purge) and self._writes % self.purge_every == 0:
+            purge(self._now())
+
+    # -- sync --
+
+    def lookup(self, key: str) -> Lookup:
+        """Read ``key``: a hit, a miss, an expired entry, or a backend error (a miss)."""
+        try:
+            raw = self.backend.get(key)
+        except Exception as exc:
+            return self._failed("get", exc)
+        return self._read(key, raw)
+
+    def get(self, key: str) -> CachedEntry | None:
+        return self.lookup(key).entry
+
+    def put(
+        self,
+        key: str,
+        payload: Mapping[str, Any] | BaseModel,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> str:
+        """Store an SDK result (or its :func:`payload_of`). Returns ``"stored"``, or
+        ``"error"`` when the backend failed (warned, never raised)."""
+        ttl = self.ttl if ttl is None else check_ttl(ttl, "Cache.put()")
+        try:
+            entry = self._entry(key, payload, meta, ttl)
+            value = entry.encode()
+        except (TypeError, ValueError) as exc:
+            self._failed("encode the entry", exc)
+            return "error"
+        try:
+            self.backend.set(key, value, ttl=ttl, expires_at=entry.expires_at)
+            self._maybe_purge()
+        except Exception as exc:
+            self._failed("put", exc)
+            return "error"
+        return "stored"
+
+    # -- async --
+
+    async def alookup(self, key: str) -> Lookup:
+        try:
+            aget = getattr(self.backend, "aget", None)
+            if aget is not None:
+                raw = await aget(key)
+            else:
+                raw = await asyncio.to_thread(self.backend.get, key)
+        except Exception as exc:
+            return self._failed("get", exc)
+        return self._read(key, raw)
+
+    async def aget(self, key: str) -> CachedEntry | None:
+        return (await self.alookup(key)).entry
+
+    async def aput(
+        self,
+        key: str,
+        payload: Mapping[str, Any] | BaseModel,
+        *,
+        meta: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> str:
+        ttl = self.ttl if ttl is None else check_ttl(ttl, "Cache.put()")
+        try:
+            entry = self._entry(key, payload, meta, ttl)
+            value = entry.encode()
+        except (TypeError, ValueError) as exc:
+            self._failed("encode the entry", exc)
+            return "error"
+        try:
+            aset = getattr(self.backend, "aset", None)
+            if aset is not None:
+                await aset(key, value, ttl=ttl, expires_at=entry.expires_at)
+            else:
+                await asyncio.to_thread(
+                    self.backend.set, key, value, ttl=ttl, expires_at=entry.expires_at
+                )
+            self._maybe_purge()
+        except Exception as exc:
+            self._failed("put", exc)
+            return "error"
+        return "stored"
+
+    # -- housekeeping --
+
+    def delete(self, key: str) -> None:
+        try:
+            self.backend.delete(key)
+        except Exception as exc:
+            self._failed("delete", exc)
+
+    def clear(self) -> None:
+        try:
+            self.backend.clear()
+        except Exception as exc:
+            self._failed("clear", exc)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Cache({self.backend!r}, ttl={self.ttl!r})"

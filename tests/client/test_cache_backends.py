@@ -1,0 +1,452 @@
+"""One suite, every backend (contract 49): memory, SQLite and a real ``redis-server``.
+
+Expiry is stored in the entry on the cache's clock and checked on read, so the TTL tests
+run on virtual time for every backend (Redis's own ``PX`` expiry only cleans up). Backend
+failures are real: a stopped redis-server, an SQLite file overwritten with garbage, a
+file locked by another connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import multiprocessing
+import sqlite3
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis_server import RedisServer, redis_available
+
+from pytest_llm import VirtualClock
+from pytest_llm.client._cache import (
+    Cache,
+    CacheBackendWarning,
+    Lookup,
+    RedisBackend,
+    SQLiteBackend,
+)
+
+_names = itertools.count()
+
+
+@contextlib.contextmanager
+def backend_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Every warning of the block; all of them must be cache backend warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+    assert caught, "no warning"
+    assert all(issubclass(w.category, CacheBackendWarning) for w in caught), caught
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    if not redis_available():  # pragma: no cover - CI installs it
+        pytest.skip("redis-server is not installed")
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def cache_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "memory":
+        return "memory"
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/cache.db"
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def make(cache_url: str, clock: VirtualClock) -> Iterator[Any]:
+    """Caches on ``cache_url``; on Redis each test gets a key prefix of its own."""
+    made: list[Cache] = []
+    prefix = f"t{next(_names)}:"
+
+    def factory(**kw: Any) -> Cache:
+        backend: Any = cache_url
+        if cache_url.startswith("redis://"):
+            backend = RedisBackend(cache_url, prefix=prefix)
+        cache = Cache(backend, clock=clock, **kw)
+        made.append(cache)
+        return cache
+
+    yield factory
+    for cache in made:
+        cache.close()
+
+
+@pytest.fixture
+def cache(make: Any) -> Cache:
+    c: Cache = make(ttl=60)
+    return c
+
+
+def payload(text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}}],
+    }
+
+
+def test_put_get_and_miss(cache: Cache) -> None:
+    assert cache.lookup("chat:a") == Lookup("miss")
+    assert cache.put("chat:a", payload("hello"), meta={"route": "r1"}) == "stored"
+    found = cache.lookup("chat:a")
+    assert found.status == "hit"
+    assert found.entry is not None
+    assert found.entry.payload == payload("hello")
+    assert found.entry.meta == {"route": "r1"}
+    assert cache.get("chat:b") is None
+
+
+def test_ttl_on_virtual_time(cache: Cache, clock: VirtualClock) -> None:
+    cache.put("k", payload("fresh"))
+    clock.advance(59.999)
+    assert cache.lookup("k").status == "hit"
+    clock.advance(0.001)
+    assert cache.lookup("k") == Lookup("expired")
+    cache.put("k", payload("again"))  # storing again starts a new TTL
+    clock.advance(30)
+    entry = cache.get("k")
+    assert entry is not None
+    assert entry.payload == payload("again")
+    assert clock.sleeps == []
+
+
+def test_no_ttl_keeps_entries(make: Any, clock: VirtualClock) -> None:
+    cache = make()
+    cache.put("k", payload("x"))
+    clock.advance(10 * 365 * 86400)
+    assert cache.get("k") is not None
+
+
+def test_overwrite(cache: Cache) -> None:
+    cache.put("k", payload("one"))
+    cache.put("k", payload("two"), meta={"n": 2})
+    entry = cache.get("k")
+    assert entry is not None
+    assert entry.payload == payload("two")
+    assert entry.meta == {"n": 2}
+
+
+def test_key_isolation(cache: Cache) -> None:
+    keys = ["chat:ab", "chat:abc", "chat:a", "responses:ab", "chat:AB", "chat:ab "]
+    for i, k in enumerate(keys):
+        cache.put(k, payload(str(i)))
+    for i, k in enumerate(keys):
+        entry = cache.get(k)
+        assert entry is not None
+        assert entry.payload == payload(str(i)), k
+    cache.delete("chat:abc")
+    assert cache.get("chat:abc") is None
+    assert cache.get("chat:ab") is not None
+
+
+def test_unicode(cache: Cache) -> None:
+    text = 'Grüße ☀️ 東京 \u200b"quotes" \\ back\nslash \U0001f600 \x00 nul'
+    cache.put("chat:ü", payload(text), meta={"note": "é"})
+    entry = cache.get("chat:ü")
+    assert entry is not None
+    assert entry.payload["choices"][0]["message"]["content"] == text
+    assert entry.meta == {"note": "é"}
+
+
+def test_large_payload(cache: Cache) -> None:
+    text = "".join(f"line {i}: {'x' * 90}\n" for i in range(40_000))  # ~4 MB
+    cache.put("big", payload(text))
+    entry = cache.get("big")
+    assert entry is not None
+    assert entry.payload["choices"][0]["message"]["content"] == text
+
+
+def test_async_get_and_put(cache: Cache, clock: VirtualClock) -> None:
+    async def main() -> tuple[Lookup, Lookup, Lookup]:
+        assert await cache.aput("k", payload("async")) == "stored"
+        hit = await cache.alookup("k")
+        clock.advance(60)
+        expired = await cache.alookup("k")
+        miss = await cache.alookup("other")
+        return hit, expired, miss
+
+    hit, expired, miss = asyncio.run(main())
+    assert hit.entry is not None
+    assert hit.entry.payload == payload("async")
+    assert (expired.status, miss.status) == ("expired", "miss")
+
+
+def test_clear(cache: Cache) -> None:
+    cache.put("a", payload("a"))
+    cache.put("b", payload("b"))
+    cache.clear()
+    assert cache.get("a") is None
+    assert cache.get("b") is None
+
+
+# -- persistence and sharing ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_entries_outlive_the_cache_object(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, clock: VirtualClock
+) -> None:
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path}/persist.db"
+        first, second = Cache(url, clock=clock), Cache(url, clock=clock)
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        first = Cache(RedisBackend(server.url, prefix="persist:"), clock=clock)
+        second = Cache(RedisBackend(server.url, prefix="persist:"), clock=clock)
+    first.put("k", payload("kept"), ttl=100)
+    first.close()
+    entry = second.get("k")
+    assert entry is not None
+    assert entry.payload == payload("kept")
+    assert entry.expires_at == clock.now().timestamp() + 100
+    second.close()
+
+
+def test_redis_gets_the_servers_expiry_and_clear_keeps_other_keys(
+    redis_server: RedisServer,
+) -> None:
+    raw = redis.Redis.from_url(redis_server.url)
+    raw.set("someone-else", b"1")
+    cache = Cache(RedisBackend(redis_server.url, prefix="px:"), ttl=60)
+    cache.put("k", payload("x"))
+    cache.put("short", payload("x"), ttl=5)
+    Cache(RedisBackend(redis_server.url, prefix="px:")).put("forever", payload("y"))
+    assert 55_000 < raw.pttl("px:k") <= 60_000  # the server cleans up after the TTL
+    assert 0 < raw.pttl("px:short") <= 5_000
+    assert raw.pttl("px:forever") == -1
+    cache.clear()
+    assert raw.exists("px:k", "px:forever") == 0
+    assert raw.get("someone-else") == b"1"
+    raw.delete("someone-else")
+    raw.close()
+
+
+def test_sqlite_purges_expired_rows(tmp_path: Path, clock: VirtualClock) -> None:
+    cache = Cache(f"sqlite:///{tmp_path}/p.db", ttl=10, clock=clock, purge_every=3)
+    cache.put("old1", payload("1"))
+    cache.put("old2", payload("2"))
+    clock.advance(11)
+    cache.put("new", payload("3"))  # the third write purges
+    with sqlite3.connect(tmp_path / "p.db") as db:
+        keys = sorted(k for (k,) in db.execute("SELECT key FROM cache_entries"))
+    assert keys == ["new"]
+    assert cache.get("new") is not None
+
+
+def _write_many(url: str, worker: int, count: int) -> tuple[int, int, int]:
+    """In a child process: store and read back keys of its own and one shared key."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cache = Cache(url)
+        stored = read = 0
+        for i in range(count):
+            stored += cache.put(f"w{worker}-{i}", payload(f"{worker}:{i}")) == "stored"
+            stored += cache.put("shared", payload(f"{worker}:{i}")) == "stored"
+            entry = cache.get(f"w{worker}-{i}")
+            read += entry is not None and entry.payload == payload(f"{worker}:{i}")
+        cache.close()
+    return stored, read, len(caught)
+
+
+def test_several_processes_share_one_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shared.db"
+    workers, count = 4, 100
+    # fork: real processes without re-importing the test run in each (spawn costs ~2 s
+    # a process); the parent holds no SQLite connection at this point
+    ctx = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        results = list(pool.map(_write_many, [url] * workers, range(workers), [count] * workers))
+    assert results == [(2 * count, count, 0)] * workers  # every write landed, no warning
+    cache = Cache(url)
+    for w in range(workers):
+        for i in range(count):
+            entry = cache.get(f"w{w}-{i}")
+            assert entry is not None
+            assert entry.payload == payload(f"{w}:{i}")
+    shared = cache.get("shared")
+    assert shared is not None
+    assert shared.payload["choices"][0]["message"]["content"] in {
+        f"{w}:{count - 1}" for w in range(workers)
+    }
+    with sqlite3.connect(tmp_path / "shared.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    cache.close()
+
+
+# -- failures: a miss plus a warning, never a failed call -------------------------------
+
+
+def test_redis_down_is_a_miss_and_a_warning_then_recovers() -> None:
+    with RedisServer() as server:  # a server of its own: this test stops it
+        cache = Cache(server.url, ttl=60)
+        cache.put("k", payload("before"))
+        assert cache.get("k") is not None
+        server.stop()
+        with backend_warnings() as record:
+            found = cache.lookup("k")
+            stored = cache.put("k2", payload("during"))
+        assert found.status == "error"
+        assert found.entry is None
+        assert stored == "error"
+        message = str(record[0].message)
+        assert message.startswith(
+            f"pytest_llm.client: the redis cache backend RedisBackend('{server.url}', "
+            "prefix='pytest-llm:cache:') failed to get (ConnectionError: "
+        )
+        assert "treated as a miss" in message
+        assert "Fix: check the backend; calls go on uncached meanwhile." in message
+        assert "failed to put" in str(record[1].message)
+
+        async def alookup() -> Lookup:
+            return await cache.alookup("k")
+
+        with pytest.warns(CacheBackendWarning, match="redis cache backend"):
+            assert asyncio.run(alookup()).status == "error"
+        server.start()  # back, empty (no persistence)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CacheBackendWarning)  # a stale pooled socket
+            cache.lookup("k")
+        assert cache.put("k", payload("after")) == "stored"
+        entry = cache.get("k")
+        assert entry is not None
+        assert entry.payload == payload("after")
+        cache.close()
+
+
+def test_redis_password_never_shown() -> None:
+    with RedisServer() as server:
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("requirepass", "the-real-one")
+        admin.close()
+        cache = Cache(server.url.replace("redis://", "redis://:hunter2@"))  # a wrong password
+        with backend_warnings() as record:
+            found = cache.lookup("k")
+            cache.put("k", payload("x"))
+        assert found.status == "error"
+        assert "AuthenticationError" in (found.error or "")
+        for text in [str(w.message) for w in record] + [found.error or "", repr(cache)]:
+            assert "hunter2" not in text
+            assert ":***@" in text
+        cache.close()
+
+
+def test_corrupt_sqlite_file_is_a_miss_and_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    cache = Cache(f"sqlite:///{path}")
+    cache.put("k", payload("x"))
+    cache.close()
+    for extra in ("-wal", "-shm"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
+    path.write_bytes(b"this is not an sqlite database\n" * 200)
+    cache = Cache(f"sqlite:///{path}")
+    with backend_warnings() as record:
+        found = cache.lookup("k")
+        stored = cache.put("k", payload("y"))
+    assert found.status == "error"
+    assert stored == "error"
+    assert str(record[0].message).startswith(
+        f"pytest_llm.client: the sqlite cache backend SQLiteBackend('{path}') failed to get "
+        "(DatabaseError: file is not a database); treated as a miss."
+    )
+    # replaced by a good file: the backend reopens and works again
+    path.unlink()
+    assert cache.put("k", payload("z")) == "stored"
+    entry = cache.get("k")
+    assert entry is not None
+    assert entry.payload == payload("z")
+    cache.close()
+
+
+def test_file_corrupted_under_an_open_cache(tmp_path: Path) -> None:
+    path = tmp_path / "cache.db"
+    cache = Cache(f"sqlite:///{path}")
+    cache.put("k", payload("x"))
+    with open(path, "r+b") as f:  # the header of the live file overwritten
+        f.write(b"\xff" * 100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = cache.lookup("k")
+        cache.put("k2", payload("y"))
+    # a hit from the open connection's WAL view, or an error: never an exception
+    assert found.status in ("hit", "error")
+    assert all(issubclass(w.category, CacheBackendWarning) for w in caught)
+    cache.close()
+
+
+def test_locked_sqlite_is_a_miss_and_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    cache = Cache(SQLiteBackend(path, timeout=0.05))
+    cache.put("k", payload("x"))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock too long
+    try:
+        with pytest.warns(CacheBackendWarning, match=r"failed to put .*database is locked"):
+            assert cache.put("k", payload("y")) == "error"
+        entry = cache.get("k")  # WAL: readers are not blocked by a writer
+        assert entry is not None
+        assert entry.payload == payload("x")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert cache.put("k", payload("y")) == "stored"
+    cache.close()
+
+
+class Broken:
+    """A custom backend that fails every call."""
+
+    name = "broken"
+
+    def get(self, key: str) -> bytes | None:
+        raise OSError("disk on fire")
+
+    def set(self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None) -> None:
+        raise OSError("disk on fire")
+
+    def delete(self, key: str) -> None:
+        raise OSError("disk on fire")
+
+    def clear(self) -> None:
+        raise OSError("disk on fire")
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "Broken()"
+
+
+def test_custom_backend_failures(caplog: pytest.LogCaptureFixture) -> None:
+    cache = Cache(Broken())
+    with backend_warnings() as record:
+        assert cache.lookup("k").error == (
+            "the broken cache backend Broken() failed to get (OSError: disk on fire); "
+            "treated as a miss"
+        )
+        assert cache.put("k", payload("x")) == "error"
+        assert asyncio.run(cache.aput("k", payload("x"))) == "error"
+        assert asyncio.run(cache.aget("k")) is None
+        cache.delete("k")
+        cache.clear()
+    assert len(record) == 6
+    assert [r.levelname for r in caplog.records if r.name == "pytest_llm.client.cache"] == [
+        "WARNING"
+    ] * 6
