@@ -373,11 +373,13 @@ class _Core:
         def end(error: BaseException | None) -> None:
             route = route_of()
             if info.usage is None and route is not None:
-                # a stream that ended early or without usage: estimate what was billed (47)
+                # a stream that ended early or without usage: estimate what was billed (47),
+                # the text that reached the caller included (about 4 characters a token)
+                output = math.ceil(info.extra.get("streamed_chars", 0) / 4)
                 info.usage = {
                     "input_tokens": estimate,
-                    "output_tokens": 0,
-                    "total_tokens": estimate,
+                    "output_tokens": output,
+                    "total_tokens": estimate + output,
                     "cached_tokens": 0,
                     "estimated": 1,
                 }

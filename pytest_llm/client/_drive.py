@@ -304,6 +304,9 @@ async def open_stream_async(
                     "pytest-llm client: the attempt ran into the call's deadline."
                 ) from None
             except Exception as exc:
+                late = first is not None and clock.monotonic() >= tracker.started + first - 1e-9
+                if late and _timed_out(exc):  # the SDK's read timeout tied with our timer
+                    raise tracker.first_token_timeout(first or 0.0) from exc
                 raise sdk_stream_error(exc, tracker) from exc
             content = tracker.observe(event)
             buffered.append(event)

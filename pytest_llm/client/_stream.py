@@ -56,6 +56,9 @@ class Tracker:
         self.clock = clock
         self.started = clock.monotonic()
         self.last_content: float | None = None
+        self.last_progress: float | None = None
+        """Content, or an event that ends a part of the answer (finish_reason, ``*.done``):
+        what resets the idle timer (21); keep-alives and empty deltas do not."""
         self.text: list[str] = []
         self.usage: dict[str, Any] | None = None
         self.complete = False
@@ -107,6 +110,8 @@ class Tracker:
                 self.complete = True
         if content:
             self.last_content = self.clock.monotonic()
+        if content or self.complete:
+            self.last_progress = self.clock.monotonic()
         return content
 
     def _responses(self, event: Any) -> bool:
@@ -133,8 +138,10 @@ class Tracker:
         if kind in _CONTENT_EVENTS:
             if kind == "response.output_text.delta":
                 self.text.append(getattr(event, "delta", "") or "")
-            self.last_content = self.clock.monotonic()
+            self.last_content = self.last_progress = self.clock.monotonic()
             return True
+        if kind.endswith(".done"):
+            self.last_progress = self.clock.monotonic()
         return False
 
     # -- the errors, with what had arrived ----------------------------------------------
@@ -170,8 +177,26 @@ class Tracker:
         if isinstance(error, StreamError):
             error.partial_text = error.partial_text or self.partial_text
             error.usage = error.usage or self.usage
-            return error if isinstance(error, StreamInterrupted) else _interrupted_from(error, self)
+            return error if isinstance(error, StreamInterrupted) else _after_output(error)
         return _interrupted_from(error, self)
+
+
+_AFTER_OUTPUT: dict[type[StreamError], type[StreamInterrupted]] = {}
+
+
+def _after_output(error: StreamError) -> StreamInterrupted:
+    """``error`` (an idle timeout, an incomplete stream, an error event, a malformed event)
+    raised after content reached the caller: still its own type, and a
+    :class:`StreamInterrupted` too, so both ``except`` clauses catch it (21, 24, 26-28)."""
+    cls = type(error)
+    kind = _AFTER_OUTPUT.get(cls)
+    if kind is None:
+        body = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        kind = _AFTER_OUTPUT[cls] = type(cls.__name__, (StreamInterrupted, cls), body)
+    both = kind.__new__(kind, *error.args)
+    both.__dict__.update(error.__dict__)
+    both.__cause__ = error.__cause__
+    return both
 
 
 def _interrupted_from(error: BaseException, tracker: Tracker) -> StreamInterrupted:
@@ -249,17 +274,26 @@ class _Base(Generic[T]):
         return self._tracker.partial_text
 
     def _finish(self, error: BaseException | None) -> None:
+        if error is not None:
+            from ._errors import LLMClientError
+            from ._events import attach_info
+
+            attach_info(error, self.info)
+            if isinstance(error, LLMClientError) and error.info is None:
+                error.info = self.info
         if not self._ended:
             self._ended = True
             self.info.usage = _flat(self._tracker.usage) or self.info.usage
+            self.info.extra["streamed_chars"] = len(self._tracker.partial_text)
             self._on_end(error)
 
     def _check_idle(self) -> None:
         tracker = self._tracker
         if (
             self._chunk_timeout is not None
-            and tracker.last_content is not None
-            and tracker.clock.monotonic() - tracker.last_content > self._chunk_timeout
+            and tracker.last_progress is not None
+            and not tracker.complete
+            and tracker.clock.monotonic() - tracker.last_progress > self._chunk_timeout
         ):
             raise tracker.idle_timeout(self._chunk_timeout)
 
@@ -294,6 +328,8 @@ class ResilientStream(_Base[T]):
                 except StopIteration:
                     break
                 except Exception as exc:
+                    if tracker.complete:  # the terminal event is in: only [DONE] was lost (27)
+                        break
                     mapped = sdk_stream_error(exc, tracker)
                     if _is_read_timeout(exc) and self._chunk_timeout is not None:
                         mapped = tracker.idle_timeout(self._chunk_timeout)
@@ -366,7 +402,11 @@ class AsyncResilientStream(_Base[T]):
                 except TimerFired:
                     raise tracker.interrupted(self._timeout_error()) from None
                 except Exception as exc:
+                    if tracker.complete:  # the terminal event is in: only [DONE] was lost (27)
+                        break
                     mapped = sdk_stream_error(exc, tracker)
+                    if _is_read_timeout(exc) and self._chunk_timeout is not None:
+                        mapped = tracker.idle_timeout(self._chunk_timeout)  # a tie with our timer
                     raise tracker.interrupted(mapped) from exc
                 try:
                     tracker.observe(event)
@@ -389,8 +429,13 @@ class AsyncResilientStream(_Base[T]):
         tracker = self._tracker
         now = tracker.clock.monotonic()
         limits = []
-        if self._chunk_timeout is not None and tracker.last_content is not None:
-            limits.append(tracker.last_content + self._chunk_timeout - now)
+        # after the terminal event only [DONE] / usage is left: no idle limit then
+        if (
+            self._chunk_timeout is not None
+            and tracker.last_progress is not None
+            and not tracker.complete
+        ):
+            limits.append(tracker.last_progress + self._chunk_timeout - now)
         if self._deadline_at is not None:
             limits.append(self._deadline_at - now)
         return max(0.0, min(limits)) if limits else None
