@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import random
 import threading
@@ -98,6 +99,13 @@ class LatencyTracker:
             return None
         index = min(len(seen) - 1, max(0, math.ceil(pct / 100 * len(seen)) - 1))
         return seen[index]
+
+
+@functools.cache
+def _platform() -> Any:
+    from openai._base_client import get_platform
+
+    return get_platform()
 
 
 def validate_reply(api: str, value: Any) -> str | None:
@@ -258,6 +266,11 @@ class _Core:
                     max_retries=0,  # one retrying layer: this client's (CONTRACTS 7)
                     default_headers=headers or None,
                 )
+                if self._async and getattr(client, "_platform", ...) is None:
+                    # the async SDK looks the platform up in a worker thread on its first
+                    # request: real time, which a race on the injected clock (hedge, stream
+                    # timers) must not depend on. Look it up here, once, instead.
+                    client._platform = _platform()
                 self._sdk_clients[cache_key] = client
         return client
 

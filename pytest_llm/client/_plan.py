@@ -262,6 +262,24 @@ def _record_success(call: Call, attempt: Attempt, route: Route, value: Any) -> N
         call.latency.observe(route.key, attempt.duration)
 
 
+def _cost_unfinished(call: Call, attempt: Attempt, route: Route) -> None:
+    """A request cancelled in flight (the loser of a hedge race) was sent all the same:
+    the provider bills at least its prompt, so it is costed on an estimate (47)."""
+    if call.estimate_tokens is None:
+        return
+    tokens = call.estimate_tokens(call.kwargs)
+    attempt.usage = {
+        "input_tokens": tokens,
+        "output_tokens": 0,
+        "total_tokens": tokens,
+        "cached_tokens": 0,
+        "estimated": 1,
+    }
+    if route.price is not None:
+        attempt.cost = route.price.cost(attempt.usage)
+        call.info.cost += attempt.cost
+
+
 def _record_failure(call: Call, attempt: Attempt, failure: Any) -> None:
     attempt.ended = call.clock.monotonic()
     attempt.status = failure.status
@@ -369,8 +387,9 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                     else:
                         hfail = classify_(herr or asyncio.CancelledError(), now=call.clock.now())
                         _record_failure(call, hattempt, hfail)
-                        if outcome.winner == "primary" and herr is None:
+                        if outcome.winner == "primary" and (herr is None or _is_cancel(herr)):
                             hattempt.reason = "hedge lost: cancelled"
+                            _cost_unfinished(call, hattempt, send.hedge_route)
                         if call.breaker is not None and hedge_ticket is not True:
                             _record(call, hedge_ticket, _breaker_outcome(hfail))
                         _emit(call, hattempt)
@@ -383,6 +402,7 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                         call, attempt, classify_(asyncio.CancelledError(), now=call.clock.now())
                     )
                     attempt.reason = "hedge won: cancelled"
+                    _cost_unfinished(call, attempt, route)
                     _emit(call, attempt)
                     _served(call, send.hedge_route)
                     return outcome.hedge_value
