@@ -419,6 +419,8 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                 return outcome.value
             failure = classify_(error, now=call.clock.now())
             _record_failure(call, attempt, failure)
+            if outcome.error is None and attempt.status is None:
+                attempt.status = 200  # the provider answered 200 with no usable reply (55)
             if isinstance(error, DeadlineExceeded):
                 if ticket is not None:
                     _record(call, ticket, "cancelled")
