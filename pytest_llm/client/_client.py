@@ -328,24 +328,34 @@ class _Core:
     # -- one call --------------------------------------------------------------------
 
     def _call(
-        self,
-        api: str,
-        kwargs: dict[str, Any],
-        prepare: Callable[[Route], dict[str, Any]] | None = None,
-        info: CallInfo | None = None,
+        self, api: str, kwargs: dict[str, Any], structured: _StructuredCall | None = None
     ) -> Call:
+        prepare = structured.prepare if structured is not None else None
+        info = structured.info if structured is not None else None
         kwargs = dict(kwargs)
         timeouts = self.timeouts
         timeouts = _with_timeout(timeouts, kwargs.pop("timeout", None), "create(timeout=...)")
         stream = bool(kwargs.get("stream"))
         model = kwargs.get("model")
         routes = self._candidates(model if isinstance(model, str) else None)
+        if structured is not None:
+            able = [r for r in routes if structured.plan.supports(r)]
+            if not able:
+                raise ClientConfigError(
+                    f"{api}.parse(): no route can use structured_strategy="
+                    f"{structured.plan.strategy!r} ({', '.join(r.key for r in routes)}).\n"
+                    "Fix: add the capability to a Route(capabilities=...), or use "
+                    'structured_strategy="auto".'
+                )
+            routes = able
         if info is None:
             info = CallInfo(api=api, requested_model=model if isinstance(model, str) else None)
-        handle = self.telemetry.start(
-            api, model if isinstance(model, str) else None, base_url=routes[0].base_url
-        )
-        info.extra["telemetry"] = handle
+        handle = info.extra.get("telemetry")  # a re-ask continues the call's span
+        if handle is None:
+            handle = self.telemetry.start(
+                api, model if isinstance(model, str) else None, base_url=routes[0].base_url
+            )
+            info.extra["telemetry"] = handle
         telemetry = self.telemetry
 
         def on_attempt(call_info: CallInfo, attempt: Any) -> None:
@@ -457,7 +467,8 @@ class _StructuredCall:
         self.reask_messages: list[Any] | None = None
 
     def prepare(self, route: Route) -> dict[str, Any]:
-        out = self.plan.prepare(self.kwargs, route, reask_messages=self.reask_messages)
+        kwargs = {k: v for k, v in self.kwargs.items() if k != "timeout"}  # the flow's own
+        out = self.plan.prepare(kwargs, route, reask_messages=self.reask_messages)
         out["model"] = route.model
         return out
 
@@ -550,12 +561,9 @@ class ResilientClient(_Core):
         self,
         api: str,
         kwargs: dict[str, Any],
-        prepare: Callable[[Route], dict[str, Any]] | None = None,
-        info: CallInfo | None = None,
-        *,
-        finish: bool = True,
+        structured: _StructuredCall | None = None,
     ) -> Any:
-        call = self._call(api, kwargs, prepare, info)
+        call = self._call(api, kwargs, structured)
         try:
             value = drive_sync(run_call(call), self._send, self.clock)
         except BaseException as exc:
@@ -573,14 +581,14 @@ class ResilientClient(_Core):
             )
             attach_info(stream, call.info)
             return stream
-        if not finish:
-            return value
+        if structured is not None:
+            return value  # checked (and finished) by the structured call
         return self._finish_value(call.info, value)
 
     def _parse(self, api: str, kwargs: dict[str, Any]) -> Any:
         structured = self._structured(api, kwargs)
         while True:
-            value = self._run(api, kwargs, structured.prepare, structured.info, finish=False)
+            value = self._run(api, kwargs, structured)
             done = structured.check(value)
             if done is not None:
                 return done
@@ -650,12 +658,9 @@ class AsyncResilientClient(_Core):
         self,
         api: str,
         kwargs: dict[str, Any],
-        prepare: Callable[[Route], dict[str, Any]] | None = None,
-        info: CallInfo | None = None,
-        *,
-        finish: bool = True,
+        structured: _StructuredCall | None = None,
     ) -> Any:
-        call = self._call(api, kwargs, prepare, info)
+        call = self._call(api, kwargs, structured)
         try:
             value = await drive_async(run_call(call), self._send, self.clock)
         except BaseException as exc:
@@ -675,14 +680,14 @@ class AsyncResilientClient(_Core):
             )
             attach_info(stream, call.info)
             return stream
-        if not finish:
-            return value
+        if structured is not None:
+            return value  # checked (and finished) by the structured call
         return self._finish_value(call.info, value)
 
     async def _parse(self, api: str, kwargs: dict[str, Any]) -> Any:
         structured = self._structured(api, kwargs)
         while True:
-            value = await self._run(api, kwargs, structured.prepare, structured.info, finish=False)
+            value = await self._run(api, kwargs, structured)
             done = structured.check(value)
             if done is not None:
                 return done
