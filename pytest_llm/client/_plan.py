@@ -421,12 +421,18 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
             _record_failure(call, attempt, failure)
             if outcome.error is None and attempt.status is None:
                 attempt.status = 200  # the provider answered 200 with no usable reply (55)
-            if isinstance(error, DeadlineExceeded):
+            left = _remaining(call)
+            cut = (  # a timeout the deadline cut short: the deadline's, not the provider's
+                failure.kind in (FailureKind.READ_TIMEOUT, FailureKind.CONNECT_TIMEOUT)
+                and left is not None
+                and left <= 1e-6
+            )
+            if isinstance(error, DeadlineExceeded) or cut:
                 if ticket is not None:
                     _record(call, ticket, "cancelled")
                 attempt.reason = "deadline reached during the attempt"
                 _emit(call, attempt)
-                raise _deadline_error(call, last, "during an attempt")
+                raise _deadline_error(call, error if cut else last, "during an attempt")
             if ticket is not None:
                 _record(call, ticket, _breaker_outcome(failure), retry_after=failure.retry_after)
             last = error
