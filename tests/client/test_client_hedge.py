@@ -85,6 +85,31 @@ def test_a_slow_primary_is_overtaken_by_the_hedge_after_the_delay(
     assert client.breaker.state(A.key) == "closed"  # a cancelled race is no failure (37)
 
 
+def test_a_hedged_stream_hands_over_the_winners_stream_with_one_preamble(
+    llm_fake: Any, llm_faults: FaultPlan, llm_clock: VirtualClock
+) -> None:
+    llm_fake.add("Hello", chunks=["Hel", "lo"], times=2)
+    llm_faults.add(Slow(seconds=30), model="a")
+    client = AsyncResilientClient([A, B], hedge=Hedge(delay=2), clock=llm_clock)
+
+    async def main() -> tuple[Any, list[Any]]:
+        stream = await client.chat.completions.create(messages=MESSAGES, stream=True)
+        return stream, [chunk async for chunk in stream]
+
+    stream, chunks = asyncio.run(main())
+
+    deltas = [(c.choices[0].delta.role, c.choices[0].delta.content) for c in chunks]
+    assert deltas == [("assistant", ""), (None, "Hel"), (None, "lo"), (None, None)]
+    assert {c.model for c in chunks} == {"b"}
+    assert llm_clock.monotonic() == 2.0
+    info = call_info(stream)
+    assert [(a.route, a.hedge, a.reason) for a in info.attempts] == [
+        ("a@llm.test", False, "hedge won: cancelled"),
+        ("b@llm.test", True, None),
+    ]
+    assert [seen(llm_faults, m) for m in "ab"] == [1, 1]
+
+
 def test_no_hedge_when_the_primary_answers_in_time(
     llm_fake: Any, llm_faults: FaultPlan, llm_clock: VirtualClock
 ) -> None:
