@@ -440,7 +440,6 @@ class SQLiteBackend:
         self.timeout = timeout
         self._db: Any = None
         self._lock = threading.Lock()
-        self._writes = 0
 
     def _conn(self) -> Any:
         if self._db is None:
