@@ -8,8 +8,10 @@ and telemetry, all on an injected clock. It never imports pytest.
 
 from __future__ import annotations
 
-from ._breaker import CircuitBreaker
+from ._breaker import BreakerStore, CircuitBreaker, MemoryBreakerStore
+from ._cache import Cache, CacheBackend, CacheBackendWarning
 from ._client import AsyncResilientClient, ResilientClient
+from ._coalesce import SingleFlight
 from ._errors import (
     BudgetExceeded,
     CircuitOpenError,
@@ -35,6 +37,7 @@ from ._plan import Hedge, Timeouts
 from ._prices import Price
 from ._retry import Backoff, RetryBudget, RetryPolicy
 from ._route import Route
+from ._semantic import SemanticCache, openai_embedder
 from ._stream import AsyncResilientStream, ResilientStream
 from ._telemetry import Telemetry
 
@@ -43,7 +46,11 @@ __all__ = [
     "AsyncResilientStream",
     "Attempt",
     "Backoff",
+    "BreakerStore",
     "BudgetExceeded",
+    "Cache",
+    "CacheBackend",
+    "CacheBackendWarning",
     "CallInfo",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -54,6 +61,7 @@ __all__ = [
     "IncompleteStream",
     "InvalidResponse",
     "LLMClientError",
+    "MemoryBreakerStore",
     "Price",
     "ProviderStreamError",
     "QuotaExceeded",
@@ -65,6 +73,8 @@ __all__ = [
     "RetryBudgetExhausted",
     "RetryPolicy",
     "Route",
+    "SemanticCache",
+    "SingleFlight",
     "StreamError",
     "StreamIdleTimeout",
     "StreamInterrupted",
@@ -73,4 +83,5 @@ __all__ = [
     "Telemetry",
     "Timeouts",
     "call_info",
+    "openai_embedder",
 ]

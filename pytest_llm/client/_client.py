@@ -18,6 +18,7 @@ from ..assertions._base import did_you_mean
 from ._drive import drive_async, drive_sync
 from ._errors import ClientConfigError, LLMClientError
 from ._events import CallInfo, attach_info
+from ._memo import Memo
 from ._plan import Call, Hedge, Send, Timeouts, run_call
 from ._route import Route, check_routes
 from ._stream import AsyncResilientStream, ResilientStream
@@ -42,7 +43,12 @@ _OPTIONS = (
     "api_key",
     "base_url",
     "breaker",
+    "budget",
+    "cache",
     "clock",
+    "coalesce",
+    "limiter",
+    "semantic_cache",
     "default_headers",
     "organization",
     "project",
@@ -160,11 +166,39 @@ class _Core:
             Telemetry(clock=self.clock, secrets=secrets) if telemetry is None else telemetry
         )
         self.latency = LatencyTracker()
+        self._shared_state(options)
         self._configure({k: v for k, v in options.items() if k in _PER_CALL})
         self._sdk_clients: dict[tuple[Any, ...], Any] = {}
         self._sdk_lock = threading.Lock()
         for route in self._routes:
             self._sdk(route)  # a missing key fails now, as openai.OpenAI() would
+
+    def _shared_state(self, options: dict[str, Any]) -> None:
+        """Cache, semantic cache, coalescing, limiter and budget: shared by every call."""
+        from ._cache import Cache
+
+        where = type(self).__name__
+        cache = options.get("cache")
+        if cache is True or isinstance(cache, str):
+            cache = Cache("memory" if cache is True else cache, clock=self.clock)
+        if cache is not None and cache is not False and not hasattr(cache, "lookup"):
+            raise ClientConfigError(
+                f"{where}(cache={cache!r}): expected a Cache, a backend URL or True.\n"
+                'Fix: cache=True (memory), cache="sqlite:///llm-cache.db", '
+                'cache="redis://127.0.0.1:6379/0" or cache=Cache(...).'
+            )
+        self.cache = cache or None
+        self.semantic_cache = options.get("semantic_cache")
+        coalesce = options.get("coalesce", False)
+        if coalesce is True:
+            from ._coalesce import SingleFlight
+
+            coalesce = SingleFlight(copy=None)
+        self.coalescer = coalesce or None
+        self.limiter = options.get("limiter")
+        self.budget = options.get("budget")
+        if self.budget is not None and hasattr(self.budget, "check_routes"):
+            self.budget.check_routes(self._routes)
 
     def _configure(self, options: dict[str, Any]) -> None:
         """Set (and check) the options that :meth:`with_options` may change per call."""
@@ -359,7 +393,7 @@ class _Core:
         telemetry = self.telemetry
 
         def on_attempt(call_info: CallInfo, attempt: Any) -> None:
-            telemetry.attempt(call_info, attempt, handle)
+            telemetry.record_attempt(call_info, attempt, handle)
 
         return Call(
             api=api,
@@ -394,6 +428,15 @@ class _Core:
         estimate = estimate_request_tokens(call.kwargs)
 
         def end(error: BaseException | None) -> None:
+            ticket = info.extra.pop("breaker_ticket", None)
+            if ticket is not None and call.breaker is not None:  # the stream's verdict (38)
+                from ._plan import _breaker_outcome
+                from ._retry import classify
+
+                verdict = "success"
+                if error is not None:
+                    verdict = _breaker_outcome(classify(error, now=call.clock.now()))
+                call.breaker.record(ticket, verdict)
             route = route_of()
             if info.usage is None and route is not None:
                 # a stream that ended early or without usage: estimate what was billed (47),
@@ -414,7 +457,7 @@ class _Core:
                     served[-1].cost = route.price.cost(info.usage)
                     info.cost += served[-1].cost - before
             info.ended = call.clock.monotonic()
-            self.telemetry.finish(info, error, info.extra.get("telemetry"))
+            self.telemetry.record_finish(info, error, info.extra.get("telemetry"))
 
         return end
 
@@ -423,12 +466,23 @@ class _Core:
         attach_info(error, info)
         if isinstance(error, LLMClientError) and error.info is None:
             error.info = info
-        self.telemetry.finish(info, error, info.extra.get("telemetry"))
+        self.telemetry.record_finish(info, error, info.extra.get("telemetry"))
 
     def _finish_value(self, info: CallInfo, value: Any) -> Any:
         attach_info(value, info)
-        self.telemetry.finish(info, None, info.extra.get("telemetry"))
+        self.telemetry.record_finish(info, None, info.extra.get("telemetry"))
         return value
+
+    def _memo(self, call: Call, kwargs: dict[str, Any], structured: _StructuredCall | None) -> Memo:
+        """The call's cache and coalescing state; a structured call's re-asks skip both
+        (the first request's answer is stored once it validates)."""
+        if structured is not None and structured.runs > 0:
+            return Memo(call, None, None, None)
+        memo = Memo.of(call, kwargs, self.cache, self.semantic_cache, self.coalescer)
+        if structured is not None:
+            structured.runs += 1
+            structured.memo = memo
+        return memo
 
     def _structured(self, api: str, kwargs: dict[str, Any]) -> _StructuredCall:
         return _StructuredCall(self, api, kwargs)
@@ -465,6 +519,9 @@ class _StructuredCall:
         model = kwargs.get("model")
         self.info = CallInfo(api=api, requested_model=model if isinstance(model, str) else None)
         self.reask_messages: list[Any] | None = None
+        self.runs = 0
+        self.memo: Memo | None = None
+        """Set for the first request: its answer is stored once it validates."""
 
     def prepare(self, route: Route) -> dict[str, Any]:
         kwargs = {k: v for k, v in self.kwargs.items() if k != "timeout"}  # the flow's own
@@ -564,8 +621,13 @@ class ResilientClient(_Core):
         structured: _StructuredCall | None = None,
     ) -> Any:
         call = self._call(api, kwargs, structured)
+        memo = self._memo(call, kwargs, structured)
         try:
-            value = drive_sync(run_call(call), self._send, self.clock)
+            value = memo.lookup()
+            if value is None:
+                value = memo.coalesce(lambda: drive_sync(run_call(call), self._send, self.clock))
+                if structured is None:
+                    memo.store(value)
         except BaseException as exc:
             self._finish_error(call.info, exc)
             raise
@@ -591,6 +653,8 @@ class ResilientClient(_Core):
             value = self._run(api, kwargs, structured)
             done = structured.check(value)
             if done is not None:
+                if structured.memo is not None:
+                    structured.memo.store(value)
                 return done
 
     def __repr__(self) -> str:
@@ -661,8 +725,15 @@ class AsyncResilientClient(_Core):
         structured: _StructuredCall | None = None,
     ) -> Any:
         call = self._call(api, kwargs, structured)
+        memo = self._memo(call, kwargs, structured)
         try:
-            value = await drive_async(run_call(call), self._send, self.clock)
+            value = await memo.alookup()
+            if value is None:
+                value = await memo.acoalesce(
+                    lambda: drive_async(run_call(call), self._send, self.clock)
+                )
+                if structured is None:
+                    await memo.astore(value)
         except BaseException as exc:
             self._finish_error(call.info, exc)
             raise
@@ -690,6 +761,8 @@ class AsyncResilientClient(_Core):
             value = await self._run(api, kwargs, structured)
             done = structured.check(value)
             if done is not None:
+                if structured.memo is not None:
+                    await structured.memo.astore(value)
                 return done
 
     def __repr__(self) -> str:

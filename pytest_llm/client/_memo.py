@@ -1,0 +1,171 @@
+"""The call-level policies that can answer without the provider: the exact cache, the
+semantic cache and coalescing (single flight). They wrap the live flow of ``_plan.py``:
+
+    exact cache -> semantic cache -> coalesce -> the live flow -> store
+
+A hit hands back the SDK's own type rebuilt from the stored reply (CONTRACTS 56) with
+``CallInfo.cache`` saying so and a cost of 0; a coalesced follower gets an equal copy
+of the leader's result (50); only normally completed results are stored (49).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._events import CallInfo
+from ._plan import Call
+
+__all__ = ["Memo", "sdk_type"]
+
+
+def sdk_type(api: str) -> type[Any]:
+    """The SDK's result type of ``api``: what a cache hit is rebuilt as."""
+    if api == "chat":
+        from openai.types.chat import ChatCompletion
+
+        return ChatCompletion
+    if api == "responses":
+        from openai.types.responses import Response
+
+        return Response
+    from openai.types import CreateEmbeddingResponse
+
+    return CreateEmbeddingResponse
+
+
+@dataclass
+class Memo:
+    """The cache and coalescing state of one call."""
+
+    call: Call
+    cache: Any | None
+    semantic: Any | None
+    coalescer: Any | None
+    key: str | None = None
+    query: Any | None = None
+
+    @classmethod
+    def of(
+        cls,
+        call: Call,
+        params: dict[str, Any],
+        cache: Any | None,
+        semantic: Any | None,
+        coalescer: Any | None,
+    ) -> Memo:
+        memo = cls(call, cache, semantic, coalescer)
+        if call.stream or (cache is None and semantic is None and coalescer is None):
+            call.info.cache = "off"
+            return memo
+        from ._cache import cache_key
+
+        scope = ",".join(r.key for r in call.routes)
+        memo.key = cache_key(call.api, params, scope=scope)
+        if memo.key is not None and semantic is not None:
+            memo.query = semantic.query(call.api, params, scope=scope)
+        call.info.cache = "miss" if memo.key is not None else "off"
+        return memo
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _hit(self, lookup: Any, how: str) -> Any | None:
+        info = self.call.info
+        if lookup.error:
+            info.extra.setdefault("cache_errors", []).append(str(lookup.error))
+        if lookup.status not in ("hit", "semantic") or lookup.entry is None:
+            return None
+        from ._cache import rebuild
+        from ._usage import usage_of
+
+        value = rebuild(lookup.entry, sdk_type(self.call.api))
+        info.cache = how
+        info.similarity = lookup.similarity if how == "semantic" else None
+        info.usage = usage_of(value)
+        info.cost = 0.0
+        info.started = info.ended = self.call.clock.monotonic()
+        return value
+
+    def lookup(self) -> Any | None:
+        if self.key is None:
+            return None
+        if self.cache is not None:
+            value = self._hit(self.cache.lookup(self.key), "hit")
+            if value is not None:
+                return value
+        if self.query is not None:
+            return self._hit(self.semantic.lookup(self.query), "semantic")  # type: ignore[union-attr]
+        return None
+
+    async def alookup(self) -> Any | None:
+        if self.key is None:
+            return None
+        if self.cache is not None:
+            value = self._hit(await self.cache.alookup(self.key), "hit")
+            if value is not None:
+                return value
+        if self.query is not None:
+            return self._hit(await self.semantic.alookup(self.query), "semantic")  # type: ignore[union-attr]
+        return None
+
+    # -- coalescing -------------------------------------------------------------------
+
+    def _follow(self, shared: tuple[Any, CallInfo]) -> Any:
+        value, leader = shared
+        info = self.call.info
+        info.cache = "coalesced"
+        info.route, info.model, info.base_url = leader.route, leader.model, leader.base_url
+        info.usage = leader.usage
+        info.cost = 0.0
+        info.extra["leader"] = leader
+        info.ended = self.call.clock.monotonic()
+        return copy.deepcopy(value)
+
+    def coalesce(self, live: Callable[[], Any]) -> Any:
+        if self.coalescer is None or self.key is None:
+            return live()
+        shared, follower = self.coalescer.do_ex(self.key, lambda: (live(), self.call.info))
+        return self._follow(shared) if follower else shared[0]
+
+    async def acoalesce(self, live: Callable[[], Awaitable[Any]]) -> Any:
+        if self.coalescer is None or self.key is None:
+            return await live()
+
+        async def lead() -> tuple[Any, CallInfo]:
+            return (await live(), self.call.info)
+
+        shared, follower = await self.coalescer.ado_ex(self.key, lead)
+        return self._follow(shared) if follower else shared[0]
+
+    # -- storing ----------------------------------------------------------------------
+
+    def storable(self, value: Any) -> bool:
+        if self.key is None or self.call.info.cache not in ("miss",):
+            return False
+        from ._cache import storable
+
+        return storable(value)
+
+    def store(self, value: Any) -> None:
+        if not self.storable(value):
+            return
+        meta = {"route": self.call.info.route, "model": self.call.info.model}
+        if self.cache is not None:
+            status = self.cache.put(self.key, value, meta=meta)
+            if status == "error":
+                self.call.info.extra.setdefault("cache_errors", []).append("store failed")
+        if self.query is not None:
+            self.semantic.put(self.query, value, meta=meta)  # type: ignore[union-attr]
+
+    async def astore(self, value: Any) -> None:
+        if not self.storable(value):
+            return
+        meta = {"route": self.call.info.route, "model": self.call.info.model}
+        if self.cache is not None:
+            status = await self.cache.aput(self.key, value, meta=meta)
+            if status == "error":
+                self.call.info.extra.setdefault("cache_errors", []).append("store failed")
+        if self.query is not None:
+            await self.semantic.aput(self.query, value, meta=meta)  # type: ignore[union-attr]
