@@ -14,8 +14,10 @@ import contextlib
 import inspect
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +110,42 @@ def test_docs_example(example: Example, request: pytest.FixtureRequest) -> None:
         assert out.getvalue() == example.output
     else:
         assert out.getvalue() == ""
+
+
+def _error(make: Callable[[], object]) -> str:
+    with pytest.raises(Exception) as caught:  # any error: its text is what is checked
+        make()
+    return str(caught.value)
+
+
+def test_errors_shown_in_the_docs_are_real(llm_fake: Any, llm_clock: Any) -> None:
+    """Error messages the pages quote outside an example are what the client raises."""
+    from pydantic import BaseModel
+
+    from pytest_llm.client import ResilientClient
+
+    class Ticket(BaseModel):
+        category: str
+        urgent: bool
+        priority: int
+
+    client = ResilientClient(["gpt-4o-mini"], clock=llm_clock, max_reasks=1)
+    llm_fake.add({"category": "billing", "urgent": True, "priority": "high"}, times=2)
+    shown = {
+        "client.md": [
+            _error(lambda: ResilientClient(max_retry=3)),
+            _error(lambda: client.with_options(seed=3)).splitlines()[0],
+        ],
+        "client-structured.md": [
+            _error(
+                lambda: client.chat.completions.parse(
+                    messages=[{"role": "user", "content": "I was charged twice!"}],
+                    response_format=Ticket,
+                )
+            ),
+        ],
+    }
+    for page, messages in shown.items():
+        text = (DOCS / page).read_text()
+        for message in messages:
+            assert message in text, f"{page} does not show this real message:\n{message}"
