@@ -412,7 +412,11 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                 error = _invalid(call, outcome.value)
             if error is None:
                 _record_success(call, attempt, route, outcome.value)
-                if ticket is not None:
+                if call.stream and ticket is not None and not getattr(ticket, "probe", True):
+                    # the verdict waits for the stream's end: a failure after content
+                    # counts too (38); a closed-state ticket holds no slot meanwhile
+                    info.extra["breaker_ticket"] = ticket
+                elif ticket is not None:
                     _record(call, ticket, "success")
                 _emit(call, attempt)
                 _served(call, route)
