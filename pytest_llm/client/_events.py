@@ -50,6 +50,9 @@ class Attempt:
     reask: int = 0
     """0 for the first request of a structured call; n for its n-th re-ask."""
 
+    def __post_init__(self) -> None:
+        self.base_url = public_url(self.base_url) or ""
+
     @property
     def duration(self) -> float:
         return max(0.0, self.ended - self.started)
@@ -106,6 +109,19 @@ class CallInfo:
             f"{self.api} served by {served} after {self.requests} request(s); "
             f"waits: {waits}; cache: {self.cache}; cost: ${self.cost:.6f}"
         )
+
+
+def public_url(url: str | None) -> str | None:
+    """``url`` without a ``user:password@`` part: records never hold a credential (53)."""
+    if not url or "@" not in url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
 
 
 _BESIDE: dict[int, CallInfo] = {}

@@ -38,7 +38,7 @@ from ._errors import (
     RateLimitWaitTooLong,
     RetryBudgetExhausted,
 )
-from ._events import Attempt, CallInfo
+from ._events import Attempt, CallInfo, public_url
 from ._route import Route
 
 __all__ = ["Call", "Hedge", "Outcome", "Send", "Timeouts", "Wait", "run_call"]
@@ -492,8 +492,9 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
             attempt.reason = decision.reason
             _emit(call, attempt)
             give_up = decision.give_up
-            if give_up is DeadlineExceeded:
+            if give_up is DeadlineExceeded and not (failure.fallback and index < len(routes)):
                 raise _deadline_error(call, error, "waiting to retry")
+            # a wait that does not fit the deadline: the next route may still (13, 18, 30)
             if give_up is RateLimitWaitTooLong:
                 wait_too_long = RateLimitWaitTooLong(
                     f"pytest-llm client: {route.key} asked to wait {failure.retry_after:g} s, "
@@ -569,7 +570,7 @@ def _invalid(call: Call, value: Any) -> BaseException | None:
 def _served(call: Call, route: Route) -> None:
     call.info.route = route.key
     call.info.model = route.model
-    call.info.base_url = route.base_url
+    call.info.base_url = public_url(route.base_url)
     served = [a for a in call.info.attempts if a.route == route.key and a.ok]
     call.info.usage = served[-1].usage if served else None
     call.info.ended = call.clock.monotonic()

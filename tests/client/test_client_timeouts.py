@@ -303,3 +303,15 @@ def test_cancel_on_a_real_socket_closes_the_connection(llm_faults, llm_fake, llm
     assert reply.choices[0].message.content == "Paris."
     assert len(llm_server.exchanges) == 2
     assert reached(llm_fake, "a") == 1
+
+
+def test_a_wait_past_the_deadline_fails_over_when_a_route_is_left(mode, llm_faults, llm_fake):
+    """18 + 30: the wait on a is not taken, but b can still answer inside the deadline."""
+    llm_fake.add("from b", model="b")
+    llm_faults.add(faults.RateLimited(retry_after=30), model="a", times=None)
+    client = mode.client(route("a"), route("b"), deadline=5)
+    reply = chat(mode, client)
+    assert reply.choices[0].message.content == "from b"
+    assert (seen(llm_faults, "a"), seen(llm_faults, "b")) == (1, 1)
+    assert call_info(reply).waits == []
+    assert mode.clock.monotonic() == 0.0
