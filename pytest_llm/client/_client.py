@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as _dt
 import functools
 import math
 import random
@@ -13,7 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._clock import Clock, system_clock
+from .._clock import Clock
+from .._flow import router
 from ..assertions._base import did_you_mean
 from ._drive import drive_async, drive_sync
 from ._errors import ClientConfigError, LLMClientError
@@ -86,6 +88,33 @@ def _reject_unknown(where: str, options: dict[str, Any], known: tuple[str, ...])
 _DEFAULT_TIMEOUTS = Timeouts()
 
 
+class FlowClock:
+    """The default clock: whatever clock pytest-llm's request flow runs on.
+
+    That is the real clock, except while a test uses ``llm_clock`` (or a
+    ``VirtualClock`` is installed): then the client's waits, deadlines and cool-downs
+    are virtual too, with no ``clock=`` to pass.
+    """
+
+    def monotonic(self) -> float:
+        return router.clock.monotonic()
+
+    def now(self) -> _dt.datetime:
+        return router.clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        router.clock.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        await router.clock.asleep(seconds)
+
+    def __repr__(self) -> str:
+        return f"FlowClock(now: {router.clock!r})"
+
+
+flow_clock = FlowClock()
+
+
 class LatencyTracker:
     """Recent latencies per route, for hedging at a percentile."""
 
@@ -146,7 +175,7 @@ class _Core:
         from ._breaker import CircuitBreaker
         from ._telemetry import Telemetry
 
-        self.clock: Clock = options.get("clock") or system_clock
+        self.clock: Clock = options.get("clock") or flow_clock
         self._rng = random.Random(options.get("seed"))
         self._api_key = options.get("api_key")
         self._base_url = options.get("base_url")
