@@ -1,0 +1,1 @@
+"""Adapters the suite ships: ``reference`` for pytest-llm's own ``ResilientClient``."""
