@@ -25,6 +25,9 @@ class SamplesReport:
         self.config = config
         self.path = path
         self.results: dict[str, dict[str, Any]] = {}
+        self.sections: dict[str, Any] = {}
+        """More top-level sections of the JSON report, e.g. ``conformance`` (its own plugin
+        fills it in ``pytest_sessionfinish``, before this one writes the file)."""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         info = getattr(report, "llm_samples", None)
@@ -89,6 +92,7 @@ class SamplesReport:
             "format": "pytest-llm-report",
             "version": REPORT_VERSION,
             "tests": [{"nodeid": k, **v} for k, v in sorted(self.results.items())],
+            **self.sections,
         }
         path = Path(self.path)
         if not path.is_absolute():

@@ -31,6 +31,10 @@ _report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 _cassette_key = pytest.StashKey["Cassette"]()
 
 
+# The conformance suite keeps its options and hooks in its own plugin module.
+pytest_plugins = ["pytest_llm.conformance._plugin"]
+
+
 def _record_mode(value: str) -> str:
     if value not in RECORD_MODES:
         import difflib
