@@ -165,7 +165,56 @@ def _build_parser() -> _Parser:
     parser.nested = {"cassettes": ("check", "stats")}
     parser.children = {"cassettes": cas}
     cas.commands = ("check", "stats")
+    _add_conformance(top, parser)  # pytest-llm conformance report PATH.json
     return parser
+
+
+def _add_conformance(top: Any, parser: _Parser) -> None:
+    conf = top.add_parser(
+        "conformance",
+        help="render the conformance verdicts of a --llm-report file",
+        description="Work with the verdicts of pytest --llm-conformance.",
+    )
+    sub = conf.add_subparsers(
+        title="actions", dest="action", metavar="ACTION", parser_class=_Parser
+    )
+    report = sub.add_parser(
+        "report",
+        help="print the conformance section of a --llm-report JSON file as Markdown",
+        description="Print the conformance section of a --llm-report JSON file as Markdown: "
+        "one row per contract, a verdict column per adapter, and the evidence.",
+    )
+    report.add_argument("path", metavar="PATH.json", help="the file --llm-report wrote")
+    report.set_defaults(run=_run_conformance_report)
+    parser.commands = (*parser.commands, "conformance")
+    parser.nested["conformance"] = ("report",)
+    parser.children["conformance"] = conf
+    conf.commands = ("report",)
+
+
+def _run_conformance_report(args: argparse.Namespace, out: TextIO) -> int:
+    from .conformance._render import markdown
+
+    path = Path(args.path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path} is not JSON ({exc}); pass the file --llm-report wrote") from exc
+    section = doc.get("conformance") if isinstance(doc, dict) else None
+    if not isinstance(section, dict):
+        raise UsageError(
+            f"{path} has no conformance section.\nFix: run pytest "
+            "--llm-conformance=MODULE:FACTORY --llm-report=PATH.json first."
+        )
+    if section.get("version") != 1:
+        raise UsageError(
+            f"{path}: conformance section version {section.get('version')!r} is not one "
+            "this pytest-llm reads (1).\nFix: render it with the pytest-llm that wrote it."
+        )
+    out.write(markdown(section))
+    return 0
 
 
 def _add_paths(p: argparse.ArgumentParser) -> None:
