@@ -436,7 +436,8 @@ class Budget:
         )
 
     def used(self, route_key: str = "") -> dict[str, float]:
-        """Reserved plus spent in the current hour/day, in the budget's unit."""
+        """Reserved plus spent in the current hour/day, in the budget's unit (``{}``
+        while a shared store is unreachable)."""
         raw = self.backend.used(self._scope(route_key), self._limits)
         return {name: units / self._scale for name, units in raw.items()}
 

@@ -26,7 +26,10 @@ import asyncio
 import copy as _copy
 import threading
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Never, TypeVar
+
+from ..assertions._base import did_you_mean
+from ._errors import ClientConfigError
 
 __all__ = ["SingleFlight"]
 
@@ -49,7 +52,20 @@ class _Call(Generic[T]):
 class SingleFlight:
     """Coalesces identical concurrent calls by key; see the module docstring."""
 
-    def __init__(self, *, copy: Callable[[Any], Any] | None = _copy.deepcopy) -> None:
+    def __init__(
+        self, *, copy: Callable[[Any], Any] | None = _copy.deepcopy, **unknown: Never
+    ) -> None:
+        if unknown:
+            name = next(iter(unknown))
+            raise ClientConfigError(
+                f"SingleFlight() got an unknown option {name!r}{did_you_mean(name, ['copy'])}\n"
+                "Fix: SingleFlight() or SingleFlight(copy=None) for immutable results."
+            )
+        if copy is not None and not callable(copy):
+            raise ClientConfigError(
+                f"SingleFlight(copy={copy!r}): not callable.\n"
+                "Fix: leave it out (deep copies), or pass copy=None to share one object."
+            )
         self.copy = copy
         self._lock = threading.Lock()
         self._calls: dict[Hashable, _Call[Any]] = {}

@@ -687,7 +687,10 @@ class RedisBudgetBackend:
         args: list[str | int | float] = [self.store.now_arg(True), len(limits)]
         for name, period, _ in limits:
             args += [name, repr(period)]
-        raw = self.store.run("budget_used", [self.store.key("budget", scope)], args)
+        try:
+            raw = self.store.run("budget_used", [self.store.key("budget", scope)], args)
+        except StoreUnavailable:
+            return {}  # unknown while the server is unreachable
         return {name: int(value) for (name, _, _), value in zip(limits, raw, strict=True)}
 
     def __repr__(self) -> str:

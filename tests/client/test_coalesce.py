@@ -9,6 +9,7 @@ import time
 import pytest
 from shared_state_helpers import run_async
 
+from pytest_llm.client import ClientConfigError
 from pytest_llm.client._coalesce import SingleFlight
 
 
@@ -244,3 +245,8 @@ def test_thread_leader_without_verdict_hands_over_and_error_is_shared() -> None:
     assert len(results) == 10
     assert 2 <= calls <= 11
     assert flight.in_flight() == 0
+
+
+def test_unknown_option_suggests_the_right_one() -> None:
+    with pytest.raises(ClientConfigError, match=r"unknown option 'cpy'; did you mean 'copy'\?"):
+        SingleFlight(cpy=None)  # type: ignore[call-arg]
