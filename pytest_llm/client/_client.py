@@ -20,6 +20,7 @@ from ..assertions._base import did_you_mean
 from ._drive import drive_async, drive_sync
 from ._errors import ClientConfigError, LLMClientError
 from ._events import CallInfo, attach_info
+from ._gate import Gate
 from ._memo import Memo
 from ._plan import Call, Hedge, Send, Timeouts, run_call
 from ._route import Route, check_routes
@@ -228,6 +229,11 @@ class _Core:
         self.budget = options.get("budget")
         if self.budget is not None and hasattr(self.budget, "check_routes"):
             self.budget.check_routes(self._routes)
+        self.gate = (
+            Gate(self.limiter, self.budget, self.clock)
+            if self.limiter is not None or self.budget is not None
+            else None
+        )
 
     def _configure(self, options: dict[str, Any]) -> None:
         """Set (and check) the options that :meth:`with_options` may change per call."""
@@ -442,6 +448,7 @@ class _Core:
             estimate_tokens=estimate_request_tokens,
             latency=self.latency,
             on_attempt=on_attempt,
+            gate=self.gate,
             prepare=prepare,
         )
 
@@ -485,6 +492,9 @@ class _Core:
                     served[-1].usage = info.usage
                     served[-1].cost = route.price.cost(info.usage)
                     info.cost += served[-1].cost - before
+            hold = info.extra.pop("gate_hold", None)
+            if hold is not None:  # what the stream used, partial or whole, counts (47)
+                hold.settle(info.usage)
             info.ended = call.clock.monotonic()
             self.telemetry.record_finish(info, error, info.extra.get("telemetry"))
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 from .._clock import Clock
 from ._errors import DeadlineExceeded
-from ._plan import Outcome, Send, Timeouts, Wait
+from ._plan import Admit, Outcome, Send, Timeouts, Wait
 from ._stream import Tracker, sdk_stream_error
 
 __all__ = ["TimerFired", "drive_async", "drive_sync", "race"]
@@ -76,10 +77,18 @@ def sdk_timeout(timeouts: Timeouts, left: float | None, stream: bool) -> Any:
             if extra is not None:
                 read = extra if read is None else min(read, extra)
     connect = timeouts.connect
-    if left is not None:
-        left = max(left, 1e-3)
-        read = left if read is None else min(read, left)
-        connect = left if connect is None else min(connect, left)
+    if left is None:  # no deadline: the same few timeouts every attempt, built once
+        return _fixed_timeout(read, connect)
+    left = max(left, 1e-3)
+    read = left if read is None else min(read, left)
+    connect = left if connect is None else min(connect, left)
+    return openai.Timeout(read, connect=connect, read=read, write=read, pool=connect)
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_timeout(read: float | None, connect: float | None) -> Any:
+    import openai
+
     return openai.Timeout(read, connect=connect, read=read, write=read, pool=connect)
 
 
@@ -87,7 +96,7 @@ def sdk_timeout(timeouts: Timeouts, left: float | None, stream: bool) -> Any:
 
 
 def drive_sync(
-    flow: Generator[Send | Wait, Outcome | None, Any], send: SendSync, clock: Clock
+    flow: Generator[Send | Wait | Admit, Outcome | None, Any], send: SendSync, clock: Clock
 ) -> Any:
     reply: Outcome | None = None
     try:
@@ -96,6 +105,13 @@ def drive_sync(
             if isinstance(action, Wait):
                 clock.sleep(action.seconds)
                 reply = None
+            elif isinstance(action, Admit):
+                try:
+                    reply = Outcome(
+                        value=action.gate.admit(action.route, action.kwargs, action.deadline_at)
+                    )
+                except Exception as exc:
+                    reply = Outcome(error=exc)
             else:
                 reply = _send_sync(action, send, clock)
             action = flow.send(reply)
@@ -151,7 +167,7 @@ def open_stream_sync(raw: Any, action: Send, clock: Clock) -> tuple[Any, Tracker
 
 
 async def drive_async(
-    flow: Generator[Send | Wait, Outcome | None, Any], send: SendAsync, clock: Clock
+    flow: Generator[Send | Wait | Admit, Outcome | None, Any], send: SendAsync, clock: Clock
 ) -> Any:
     reply: Outcome | None = None
     try:
@@ -164,6 +180,16 @@ async def drive_async(
                     action = flow.throw(exc)
                     continue
                 reply = None
+            elif isinstance(action, Admit):
+                try:
+                    hold = await action.gate.aadmit(action.route, action.kwargs, action.deadline_at)
+                except asyncio.CancelledError as exc:
+                    action = flow.throw(exc)
+                    continue
+                except Exception as exc:
+                    reply = Outcome(error=exc)
+                else:
+                    reply = Outcome(value=hold)
             else:
                 reply = await _send_async(action, send, clock)
             action = flow.send(reply)

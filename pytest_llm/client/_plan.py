@@ -135,6 +135,18 @@ class Wait:
 
 
 @dataclass
+class Admit:
+    """Action: pass the gate (budget, then rate limiter) for one attempt on ``route``.
+
+    The driver answers with an :class:`Outcome` whose value is the ``Hold``."""
+
+    gate: Any
+    route: Route
+    kwargs: dict[str, Any]
+    deadline_at: float | None
+
+
+@dataclass
 class Outcome:
     """What a :class:`Send` produced: a value or an error per request started."""
 
@@ -172,6 +184,10 @@ class Call:
     latency: Any | None = None
     """A latency tracker (for percentile hedging)."""
     on_attempt: Callable[[CallInfo, Attempt], None] | None = None
+    gate: Any | None = None
+    """A ``Gate`` (budget and rate limiter), when the client has either."""
+    holds: list[Any] = field(default_factory=list)
+    """What the call's attempts hold at the gate; whatever is not settled is released."""
     prepare: Callable[[Route], dict[str, Any]] | None = None
     """The request for a route, when it is not the caller's as it is (structured output)."""
     hooks: list[Any] = field(default_factory=list)
@@ -280,6 +296,14 @@ def _cost_unfinished(call: Call, attempt: Attempt, route: Route) -> None:
         call.info.cost += attempt.cost
 
 
+def _charge(call: Call, route: Route, attempt: Attempt) -> None:
+    """A hedge is started without waiting at the gate; what it used still counts (47)."""
+    if call.gate is not None:
+        note = call.gate.charge(route, attempt.usage)
+        if note:
+            call.info.extra.setdefault("degraded", []).append(note)
+
+
 def _record_failure(call: Call, attempt: Attempt, failure: Any) -> None:
     attempt.ended = call.clock.monotonic()
     attempt.status = failure.status
@@ -304,8 +328,20 @@ def _is_cancel(error: BaseException) -> bool:
     return isinstance(error, asyncio.CancelledError | KeyboardInterrupt | GeneratorExit)
 
 
-def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
-    """The flow of one call; see the module docstring for the order of the policies."""
+def run_call(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
+    """The flow of one call; see the module docstring for the order of the policies.
+
+    Whatever an attempt holds at the gate and did not settle is released however the
+    call ends: a failure, a cancellation, a deadline (57)."""
+    try:
+        return (yield from _flow(call))
+    finally:
+        for hold in call.holds:
+            hold.release()
+
+
+def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
+    from ._errors import RateLimitExceeded
     from ._retry import FailureKind, classify
 
     classify_ = call.classify or classify
@@ -345,8 +381,30 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                 if ticket is not None:
                     _record(call, ticket, "cancelled")
                 raise _deadline_error(call, last, "before the next attempt")
-            attempt = _begin(call, route)
             kwargs = _route_kwargs(call, route)
+            hold = None
+            if call.gate is not None:
+                deadline_at = None if left is None else call.clock.monotonic() + left
+                admitted = yield Admit(call.gate, route, kwargs, deadline_at)
+                assert admitted is not None
+                if admitted.error is not None:
+                    _record(call, ticket, "cancelled")
+                    refused = admitted.error
+                    if isinstance(refused, RateLimitExceeded) and index < len(routes):
+                        _skip(call, route, f"rate limit: {str(refused).splitlines()[0]}")
+                        last, last_failure_kind = refused, "rate_limit"
+                        break
+                    if isinstance(refused, LLMClientError) and refused.info is None:
+                        refused.info = info
+                    raise refused
+                hold = admitted.value
+                call.holds.append(hold)
+                left = _remaining(call)
+            attempt = _begin(call, route)
+            if hold is not None:
+                attempt.limiter_wait = hold.waited
+                if hold.notes:
+                    info.extra.setdefault("degraded", []).extend(hold.notes)
             send = Send(route, kwargs, attempt, call.timeouts, left, call.stream, api=call.api)
             hedge_ticket = None
             hedge_route = _hedge_route(call, routes, index) if not info.reasks else None
@@ -381,6 +439,7 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                         herr = _invalid(call, outcome.hedge_value)
                     if herr is None and outcome.winner == "hedge":
                         _record_success(call, hattempt, send.hedge_route, outcome.hedge_value)
+                        _charge(call, send.hedge_route, hattempt)
                         if call.breaker is not None and hedge_ticket is not True:
                             _record(call, hedge_ticket, "success")
                         _emit(call, hattempt)
@@ -390,6 +449,7 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                         if outcome.winner == "primary" and (herr is None or _is_cancel(herr)):
                             hattempt.reason = "hedge lost: cancelled"
                             _cost_unfinished(call, hattempt, send.hedge_route)
+                            _charge(call, send.hedge_route, hattempt)
                         if call.breaker is not None and hedge_ticket is not True:
                             _record(call, hedge_ticket, _breaker_outcome(hfail))
                         _emit(call, hattempt)
@@ -403,6 +463,8 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                     )
                     attempt.reason = "hedge won: cancelled"
                     _cost_unfinished(call, attempt, route)
+                    if hold is not None:
+                        hold.settle(attempt.usage)  # sent, so billed: on its estimate (47)
                     _emit(call, attempt)
                     _served(call, send.hedge_route)
                     return outcome.hedge_value
@@ -412,6 +474,12 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                 error = _invalid(call, outcome.value)
             if error is None:
                 _record_success(call, attempt, route, outcome.value)
+                if hold is not None:
+                    if call.stream:  # settled when the stream ends, with what it used
+                        call.holds.remove(hold)
+                        info.extra["gate_hold"] = hold
+                    else:
+                        hold.settle(attempt.usage)
                 if call.stream and ticket is not None and not getattr(ticket, "probe", True):
                     # the verdict waits for the stream's end: a failure after content
                     # counts too (38); a closed-state ticket holds no slot meanwhile
@@ -439,6 +507,10 @@ def run_call(call: Call) -> Generator[Send | Wait, Outcome | None, Any]:
                 raise _deadline_error(call, error if cut else last, "during an attempt")
             if ticket is not None:
                 _record(call, ticket, _breaker_outcome(failure), retry_after=failure.retry_after)
+            if hold is not None:
+                hold.release()
+            if call.gate is not None and failure.kind == FailureKind.RATE_LIMIT:
+                call.gate.pause(route, failure.retry_after)  # every caller of the route (44)
             last = error
             last_failure_kind = str(failure.kind)
             if failure.kind == FailureKind.CANCELLED or _is_cancel(error):
