@@ -3,6 +3,7 @@ know about it (context window, prices, quality tier, capabilities)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -22,7 +23,9 @@ provider's content policy. Transient failures always fail over."""
 DEFAULT_CAPABILITIES = frozenset({"json_schema", "json_object", "tools", "streaming"})
 
 
+@functools.lru_cache(maxsize=256)
 def _host(base_url: str | None) -> str:
+    # cached: Route.key reads it several times per call, and urlsplit is not cheap
     if not base_url:
         return "api.openai.com"
     parts = urlsplit(base_url)
@@ -40,7 +43,7 @@ class Route:
     """
 
     model: str
-    base_url: str | None = None
+    base_url: str | None = field(default=None, repr=False)
     api_key: str | None = field(default=None, repr=False)
     name: str | None = None
     context_window: int | None = None
@@ -105,6 +108,24 @@ class Route:
 
     def __str__(self) -> str:
         return self.key
+
+    def __repr__(self) -> str:
+        from ._events import public_url
+
+        shown = [repr(self.model)]
+        if self.base_url is not None:  # never a user:password@ part (53)
+            shown.append(f"base_url={public_url(self.base_url)!r}")
+        for name in ("name", "context_window", "price"):
+            value = getattr(self, name)
+            if value is not None:
+                shown.append(f"{name}={value!r}")
+        if self.tier:
+            shown.append(f"tier={self.tier}")
+        if self.capabilities != DEFAULT_CAPABILITIES:
+            shown.append(f"capabilities={sorted(self.capabilities)!r}")
+        if self.fallback_on:
+            shown.append(f"fallback_on={sorted(self.fallback_on)!r}")
+        return f"Route({', '.join(shown)})"
 
 
 def check_routes(routes: Iterable[Route | str]) -> tuple[Route, ...]:

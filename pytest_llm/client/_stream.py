@@ -99,19 +99,20 @@ class Tracker:
                 if text:
                     self.text.append(text)
                     content = True
-                if getattr(delta, "refusal", None):
-                    content = True
-                if getattr(delta, "tool_calls", None):
-                    content = True
-                if getattr(delta, "function_call", None):
+                elif (
+                    getattr(delta, "refusal", None)
+                    or getattr(delta, "tool_calls", None)
+                    or getattr(delta, "function_call", None)
+                ):
                     content = True
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
                 self.complete = True
-        if content:
-            self.last_content = self.clock.monotonic()
-        if content or self.complete:
-            self.last_progress = self.clock.monotonic()
+        if content or self.complete:  # one clock reading per chunk
+            now = self.clock.monotonic()
+            if content:
+                self.last_content = now
+            self.last_progress = now
         return content
 
     def _responses(self, event: Any) -> bool:
@@ -301,14 +302,11 @@ class _Base(Generic[T]):
 def _flat(usage: dict[str, Any] | None) -> dict[str, int] | None:
     if usage is None:
         return None
+    from types import SimpleNamespace
+
     from ._usage import usage_of
 
-    class _U:
-        pass
-
-    holder = _U()
-    holder.usage = usage  # type: ignore[attr-defined]
-    return usage_of(holder)
+    return usage_of(SimpleNamespace(usage=usage))  # no class built per stream
 
 
 class ResilientStream(_Base[T]):
@@ -334,7 +332,8 @@ class ResilientStream(_Base[T]):
                     if _is_read_timeout(exc) and self._chunk_timeout is not None:
                         mapped = tracker.idle_timeout(self._chunk_timeout)
                     raise tracker.interrupted(mapped) from exc
-                self._check_idle_or_interrupt()
+                if self._chunk_timeout is not None:
+                    self._check_idle_or_interrupt()
                 try:
                     tracker.observe(event)
                 except StreamError as exc:
@@ -396,7 +395,10 @@ class AsyncResilientStream(_Base[T]):
             while True:
                 limit = self._limit()
                 try:
-                    event = await race(iterator.__anext__(), limit, tracker.clock)
+                    if limit is None:  # no timer to race: no task per chunk
+                        event = await iterator.__anext__()
+                    else:
+                        event = await race(iterator.__anext__(), limit, tracker.clock)
                 except StopAsyncIteration:
                     break
                 except TimerFired:
@@ -426,6 +428,8 @@ class AsyncResilientStream(_Base[T]):
         self._finish(None)
 
     def _limit(self) -> float | None:
+        if self._chunk_timeout is None and self._deadline_at is None:
+            return None
         tracker = self._tracker
         now = tracker.clock.monotonic()
         limits = []

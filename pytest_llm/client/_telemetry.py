@@ -56,6 +56,8 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 _PAIR = re.compile(
     r"""(?P<q>["']?)(?P<name>[A-Za-z][\w.\-]*)(?P=q)(?P<sep>\s*[=:]\s*["']?)(?P<value>[^\s"'&,;})\]]+)"""
 )
+_PLAIN = frozenset({int, float, bool, type(None)})
+"""Exact types :meth:`Scrubber.value` passes through untouched (no string inside)."""
 _MIN_SECRET = 8
 """Known secrets shorter than this are not replaced verbatim (they would eat ordinary words)."""
 
@@ -129,10 +131,16 @@ class Scrubber:
 
     def value(self, value: Any) -> Any:
         """``value`` with every string in it scrubbed (dicts and lists walked)."""
+        kind = type(value)
+        if kind in _PLAIN:  # most of an event's fields: no call, no walk
+            return value
         if isinstance(value, str):
             return self(value)
         if isinstance(value, dict):
-            return {k: self.value(v) for k, v in value.items()}
+            return {
+                k: v if type(v) in _PLAIN else self(v) if type(v) is str else self.value(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
@@ -243,6 +251,14 @@ class CallHandle:
         self._ended = False
         self._lock = threading.Lock()
 
+    @property
+    def recording(self) -> bool:
+        """Whether the call span records anything. It does not without an OpenTelemetry
+        SDK (no-op tracer) or when the sampler dropped it; its attempt spans, children
+        of it, would be dropped alike, so they are not built."""
+        span = self.span
+        return span is not None and bool(span.is_recording())
+
     def context(self) -> Any:
         """An OpenTelemetry ``Context`` with the call span as parent (``None`` without
         tracing), for a driver that wants HTTP-level spans nested under the call:
@@ -311,6 +327,7 @@ class Telemetry:
         self._tracer: Any = None
         if otel is not None:
             self._tracer = otel.get_tracer("pytest_llm.client", _version(), tracer_provider)
+        self._global_provider = tracer_provider is None
 
         if not isinstance(prefix, str) or (prefix and not _METRIC_NAME.match(prefix)):
             raise ClientConfigError(
@@ -350,7 +367,7 @@ class Telemetry:
         mono = self.clock.monotonic()
         handle = CallHandle(api, request_model, None, wall, mono)
         otel = self._otel
-        if otel is not None and self._tracer is not None:
+        if otel is not None and self._tracer is not None and self._tracing(otel):
             attrs = self._gen_ai(handle, request_model, base_url)
             attrs["pytest_llm.api"] = api
             name = f"{handle.operation} {request_model}" if request_model else handle.operation
@@ -361,6 +378,14 @@ class Telemetry:
                 start_time=wall,
             )
         return handle
+
+    def _tracing(self, otel: Any) -> bool:
+        """False while the global tracer provider is the API's proxy (no OpenTelemetry SDK
+        set up): its spans would record nothing, so the call makes none. Asked per call,
+        so an SDK set up later is used from the next call on."""
+        return not self._global_provider or not isinstance(
+            otel.get_tracer_provider(), otel.ProxyTracerProvider
+        )
 
     def attempt(
         self,
@@ -379,11 +404,53 @@ class Telemetry:
         level = logging.DEBUG if event["outcome"] == "success" else logging.INFO
         if self.logger.isEnabledFor(level):
             self.logger.log(level, self._message(event), extra={"llm": event})
-        if handle is not None and handle.span is not None:
+        if handle is not None and handle.span is not None and handle.recording:
             self._attempt_span(handle, call, attempt, event)
         if self._metrics is not None:
             self._count(attempt, event)
         return event
+
+    def record_attempt(
+        self, call: CallInfo, attempt: Attempt, handle: CallHandle | None = None
+    ) -> None:
+        """:meth:`attempt` for the client, which does not read the event: the event is
+        built only when a log record or a recording span takes it. With the logger
+        below INFO and no OpenTelemetry SDK (the usual production set-up) only the
+        metrics are counted, from the few fields they need."""
+        outcome = _outcome(attempt)
+        level = logging.DEBUG if outcome == "success" else logging.INFO
+        if self.logger.isEnabledFor(level) or (handle is not None and handle.recording):
+            self.attempt(call, attempt, handle)
+            return
+        if self._metrics is not None:
+            input_tokens, output_tokens = _tokens(attempt.usage)
+            transition, from_route = _transition(call, attempt)
+            scrub = self.scrub
+            event = {  # what _count reads, as fields() gives it
+                "route": scrub(attempt.route),
+                "model": scrub(attempt.model),
+                "outcome": scrub(outcome),
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "transition": transition,
+                "from_route": None if from_route is None else scrub(from_route),
+            }
+            self._count(attempt, event)
+
+    def record_finish(
+        self, call: CallInfo, error: BaseException | None, handle: CallHandle | None = None
+    ) -> None:
+        """:meth:`finish` for the client, which does not read the event: built only when
+        a log record or a recording span takes it (see :meth:`record_attempt`)."""
+        level = logging.WARNING if error is not None else logging.DEBUG
+        if self.logger.isEnabledFor(level) or (handle is not None and handle.recording):
+            self.finish(call, error, handle)
+            return
+        if self._metrics is not None:
+            outcome = "success" if error is None else self.scrub(_error_type(error))
+            self._metrics.calls.labels(call.api, outcome, call.cache).inc()
+        if handle is not None and handle.span is not None and handle.end():
+            handle.span.end()  # not recording: attributes and events would be dropped
 
     def finish(
         self, call: CallInfo, error: BaseException | None, handle: CallHandle | None = None
@@ -396,7 +463,10 @@ class Telemetry:
         if self._metrics is not None:
             self._metrics.calls.labels(call.api, event["outcome"], call.cache).inc()
         if handle is not None and handle.span is not None and handle.end():
-            self._end_call_span(handle, call, error, event)
+            if handle.recording:
+                self._end_call_span(handle, call, error, event)
+            else:  # a non-recording span ignores attributes and events: just end it
+                handle.span.end()
         return event
 
     # -- events ------------------------------------------------------------------------
@@ -406,12 +476,7 @@ class Telemetry:
     ) -> dict[str, Any]:
         """The structured event of one attempt (what goes in ``extra={"llm": ...}``)."""
         a = attempt
-        if a.skipped:
-            outcome = "skipped"
-        elif a.ok and (a.status is None or a.status < 400):
-            outcome = "success"
-        else:
-            outcome = a.kind or "error"
+        outcome = _outcome(a)
         if outcome in ("success", "skipped"):
             then = None
         elif then is None and a.wait > 0:
@@ -534,14 +599,12 @@ class Telemetry:
     def _server(self, base_url: str | None) -> dict[str, Any]:
         if not base_url:
             return {}
-        parts = urlsplit(base_url)
-        if not parts.hostname:
+        hostname, port = _host_port(base_url)
+        if not hostname:
             return {}
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            return {"server.address": self.scrub(parts.hostname)}
-        return {"server.address": self.scrub(parts.hostname), "server.port": port}
+        if port is None:
+            return {"server.address": self.scrub(hostname)}
+        return {"server.address": self.scrub(hostname), "server.port": port}
 
     def _attempt_span(
         self, handle: CallHandle, call: CallInfo, a: Attempt, event: Mapping[str, Any]
@@ -664,6 +727,18 @@ def _version() -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=256)
+def _host_port(base_url: str) -> tuple[str | None, int | None]:
+    """(host, port) of a base URL, the scheme's port by default; port ``None`` when the
+    URL's is not a number. Cached: every span asks for it, and urlsplit is not cheap."""
+    parts = urlsplit(base_url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    return parts.hostname, port
+
+
 def _tokens(usage: Mapping[str, Any] | None) -> tuple[int | None, int | None]:
     """(input, output) tokens from chat, Responses or embeddings usage field names."""
     if not usage:
@@ -674,6 +749,15 @@ def _tokens(usage: Mapping[str, Any] | None) -> tuple[int | None, int | None]:
         int(inp) if isinstance(inp, int | float) else None,
         int(out) if isinstance(out, int | float) else None,
     )
+
+
+def _outcome(a: Attempt) -> str:
+    """``success``, ``skipped``, or the failure kind (``error`` without one)."""
+    if a.skipped:
+        return "skipped"
+    if a.ok and (a.status is None or a.status < 400):
+        return "success"
+    return a.kind or "error"
 
 
 def _transition(call: CallInfo, a: Attempt) -> tuple[str, str | None]:
