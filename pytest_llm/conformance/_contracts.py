@@ -162,7 +162,9 @@ async def c05(ctx: Ctx) -> None:
     out = await ctx.call(ctx.client("small", max_retries=2))
     n = ctx.seen("small")
     ctx.check(n == 1, f"alone: {n} request(s) to the same model, expected 1; {describe(out)}")
-    ctx.need("routes", "context_fallback")
+    if not (ctx.has("routes") and ctx.has("context_fallback")):
+        ctx.note("context fallback: not checked (no routes or context_fallback)")
+        return
     client = ctx.client("small", R("big", fallback_on=frozenset({"context_length"})))
     out = await ctx.call(client)
     n = ctx.seen("small")
@@ -310,7 +312,9 @@ async def c13(ctx: Ctx) -> None:
         f"alone: {describe(out)} carrying a wait of {wait}, waited {_s(waits)}; expected a "
         "rate-limit error carrying 100 s and no wait",
     )
-    ctx.need("routes")
+    if not ctx.has("routes"):
+        ctx.note("fail over at once: not checked (no routes)")
+        return
     mark = len(ctx.clock.sleeps)
     out = await ctx.call(ctx.client("m1", "m2", max_retry_after=30))
     waits = ctx.sleeps_since(mark)
@@ -995,7 +999,9 @@ async def c47(ctx: Ctx) -> None:
         ok and math.isclose(out.cost or 0, expected, rel_tol=1e-6),  # type: ignore[union-attr]
         f"fallback to m2: cost {getattr(out, 'cost', None)}, expected {expected:g} at m2's price",
     )
-    ctx.need("cache")
+    if not ctx.has("cache"):
+        ctx.note("cache hits cost 0: not checked (no cache)")
+        return
     client = ctx.client(R("m2", price=(1.0, 2.0)), cache=CacheSpec())
     await ctx.call(client, temperature=0)
     hit = await ctx.call(client, temperature=0)
