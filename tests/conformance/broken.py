@@ -139,3 +139,64 @@ class NoCoalesce(ReferenceAdapter):
 
 def no_coalesce() -> ReferenceAdapter:
     return NoCoalesce(is_async=True, name="no-coalesce")
+
+
+class NoLimiter(ReferenceAdapter):
+    """G: claims rate limits, sends everything at once."""
+
+    def options(self, setup: Setup) -> dict[str, Any]:
+        options = super().options(setup)
+        options.pop("limiter", None)
+        return options
+
+
+def no_limiter() -> ReferenceAdapter:
+    return NoLimiter(name="no-limiter")
+
+
+class NoBudget(ReferenceAdapter):
+    """H: claims a budget, books nothing."""
+
+    def options(self, setup: Setup) -> dict[str, Any]:
+        options = super().options(setup)
+        options.pop("budget", None)
+        return options
+
+
+def no_budget() -> ReferenceAdapter:
+    return NoBudget(is_async=True, name="no-budget")
+
+
+class NoReask(ReferenceAdapter):
+    """K: structured output that never asks again."""
+
+    def options(self, setup: Setup) -> dict[str, Any]:
+        options = super().options(setup)
+        options["max_reasks"] = 0
+        return options
+
+
+def no_reask() -> ReferenceAdapter:
+    return NoReask(name="no-reask")
+
+
+class OneEventPerCall(ReferenceAdapter):
+    """L: logs one line per call (the last attempt), not one per attempt."""
+
+    def events(self, outcome: Any) -> list[Any]:
+        return super().events(outcome)[-1:]
+
+
+def one_event_per_call() -> ReferenceAdapter:
+    return OneEventPerCall(name="one-event-per-call")
+
+
+class TrustsEvery200(ResilientClient):
+    """M: hands any 200 to the caller, an error body included."""
+
+    def _call(self, *args: Any, **kwargs: Any) -> Any:
+        return dataclasses.replace(super()._call(*args, **kwargs), validate=None)
+
+
+def trusts_every_200() -> ReferenceAdapter:
+    return ReferenceAdapter(name="trusts-every-200", client_class=TrustsEvery200)

@@ -221,6 +221,11 @@ BROKEN_CASES = [
     ("no_breaker", "33- or 34-", {33, 34}, "expected 1"),
     ("drops_params", "48-", {48}, "top_p, seed"),
     ("no_coalesce", "50-", {50}, "5 identical concurrent calls: 5 request(s)"),
+    ("no_limiter", "40- or 42-", {40, 42}, "25 calls, rpm 10: 25 requests started"),
+    ("no_budget", "46-", {46}, "12 served"),
+    ("no_reask", "52-", {52}, "a missing field"),
+    ("one_event_per_call", "53-", {53}, "events' statuses [200]"),
+    ("trusts_every_200", "55-", {55}, "200 with an error body"),
 ]
 
 

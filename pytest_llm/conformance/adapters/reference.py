@@ -313,7 +313,9 @@ class ReferenceAdapter(Adapter):
                 kind = "content_policy"
             elif status == 429:
                 kind = "rate_limit"
-            elif status >= 500:
+            elif status == 408:
+                kind = "timeout"
+            elif status >= 500 or status == 409:  # 409: a transient conflict
                 kind = "server_error"
             elif 400 <= status < 500:
                 kind = "client_error"
