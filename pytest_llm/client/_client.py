@@ -575,6 +575,8 @@ class _StructuredCall:
         route = next((r for r in self.client._candidates_all() if r.key == self.info.route), None)
         if route is None:
             route = Route(self.info.model or "unknown", base_url=self.info.base_url)
+        if self.info.cache in ("hit", "semantic") and not self.info.attempts:
+            self.prepare(route)  # a cache hit: no request was prepared, check it as if sent
         outcome = self.plan.check(value, route)
         if isinstance(outcome, Parsed):
             self.info.extra["repairs"] = list(outcome.repairs)

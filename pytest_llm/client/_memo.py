@@ -75,12 +75,15 @@ class Memo:
         info = self.call.info
         if lookup.error:
             info.extra.setdefault("cache_errors", []).append(str(lookup.error))
+            info.extra.setdefault("degraded", []).append(str(lookup.error))
         if lookup.status not in ("hit", "semantic") or lookup.entry is None:
             return None
         from ._cache import rebuild
         from ._usage import usage_of
 
         value = rebuild(lookup.entry, sdk_type(self.call.api))
+        meta = lookup.entry.meta  # who served the stored reply (31)
+        info.route, info.model = meta.get("route"), meta.get("model")
         info.cache = how
         info.similarity = lookup.similarity if how == "semantic" else None
         info.usage = usage_of(value)
@@ -148,6 +151,12 @@ class Memo:
 
         return storable(value)
 
+    def _store_failed(self) -> None:
+        extra = self.call.info.extra
+        extra.setdefault("cache_errors", []).append("store failed")
+        note = f"cache: {self.cache!r} failed to store the reply (a warning says why)"
+        extra.setdefault("degraded", []).append(note)
+
     def store(self, value: Any) -> None:
         if not self.storable(value):
             return
@@ -155,7 +164,7 @@ class Memo:
         if self.cache is not None:
             status = self.cache.put(self.key, value, meta=meta)
             if status == "error":
-                self.call.info.extra.setdefault("cache_errors", []).append("store failed")
+                self._store_failed()
         if self.query is not None:
             self.semantic.put(self.query, value, meta=meta)  # type: ignore[union-attr]
 
@@ -166,6 +175,6 @@ class Memo:
         if self.cache is not None:
             status = await self.cache.aput(self.key, value, meta=meta)
             if status == "error":
-                self.call.info.extra.setdefault("cache_errors", []).append("store failed")
+                self._store_failed()
         if self.query is not None:
             await self.semantic.aput(self.query, value, meta=meta)  # type: ignore[union-attr]

@@ -391,7 +391,7 @@ def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
                     _record(call, ticket, "cancelled")
                     refused = admitted.error
                     if isinstance(refused, RateLimitExceeded) and index < len(routes):
-                        _skip(call, route, f"rate limit: {str(refused).splitlines()[0]}")
+                        _skip(call, route, str(refused).splitlines()[0])
                         last, last_failure_kind = refused, "rate_limit"
                         break
                     if isinstance(refused, LLMClientError) and refused.info is None:
