@@ -91,7 +91,7 @@ class ReferenceAdapter(Adapter):
             from ...client._redis import RedisStore
 
             outage: Any = setup.redis_on_outage
-            store = RedisStore(setup.redis_url, on_outage=outage, clock=clock, timeout=0.2)
+            store = RedisStore(setup.redis_url, on_outage=outage, clock=clock, timeout=2.0)
         breaker: Any = False
         if setup.breaker is not None:
             breaker_store = None
