@@ -291,7 +291,11 @@ class Row:
     ratios: list[float]
 
     def quartiles(self) -> tuple[float, float]:
-        q = statistics.quantiles(self.ratios, n=4) if len(self.ratios) > 1 else self.ratios * 3
+        q = (
+            statistics.quantiles(self.ratios, n=4, method="inclusive")
+            if len(self.ratios) > 1
+            else self.ratios * 3
+        )
         return q[0], q[2]
 
 
