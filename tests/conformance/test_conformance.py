@@ -243,3 +243,60 @@ def test_broken_variants_fail(
     assert failed == must_fail, verdicts
     adapter = next(a for a, n in verdicts if n == min(must_fail))
     assert evidence in _evidence(doc, adapter, min(must_fail))
+
+
+INFERRED = """
+from pytest_llm.client import AsyncResilientClient, ResilientClient
+
+
+class MyClient(ResilientClient):
+    pass
+
+
+def make():
+    return [MyClient(), AsyncResilientClient()]
+"""
+
+
+def test_a_client_instance_gets_the_reference_adapter(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(my_clients=INFERRED)
+    pytester.syspathinsert()
+    result, doc = _run(pytester, "my_clients:make", "-k", "07-")
+    assert _verdicts(doc) == {("reference-sync", 7): "pass", ("reference-async", 7): "pass"}
+    result.assert_outcomes(passed=2)
+
+
+def test_under_xdist_the_controller_reports_every_worker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(sdk_adapter=MINIMAL_ADAPTER)
+    report = pytester.path / "report.json"
+    result = pytester.runpytest_subprocess(
+        "--llm-conformance=sdk_adapter:make",
+        f"--llm-report={report}",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "01- or 04- or 23- or 30-",
+    )
+    result.stdout.fnmatch_lines(["openai-sdk: 1 pass, 1 fail, 2 not applicable"])
+    doc = json.loads(report.read_text())
+    assert _verdicts(doc) == {
+        ("openai-sdk", 1): "pass",
+        ("openai-sdk", 4): "fail",
+        ("openai-sdk", 23): "not applicable",
+        ("openai-sdk", 30): "not applicable",
+    }
+    assert _evidence(doc, "openai-sdk", 30) == "needs routes: openai-sdk does not declare 'routes'"
+
+
+def test_without_redis_server_the_shared_state_contracts_are_not_applicable(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(pytester.path))  # no redis-server here
+    _, doc = _run(pytester, f"{REFERENCE}:sync_adapter", "-k", "39- or 45-")
+    assert _verdicts(doc) == {
+        ("reference-sync", 39): "not applicable",
+        ("reference-sync", 45): "not applicable",
+    }
+    assert _evidence(doc, "reference-sync", 39) == "redis-server not installed"
