@@ -21,6 +21,8 @@ from ._redact import Redactor
 __all__ = ["RECORD_MODES", "Cassette", "parse_timing", "use_cassette"]
 
 RECORD_MODES = ("none", "once", "new", "all")
+PROMPT_HEADER = "x-pytest-llm-prompt"
+"""Names a request's prompt file (``name@vN``): recorded as metadata, not as a header."""
 
 
 def check_record_mode(value: str, source: str = "record") -> str:
@@ -226,7 +228,9 @@ class Cassette:
                 headers={
                     k: v
                     for k, v in _redacted_headers(ex.headers, self.redactor).items()
-                    if k not in NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-")
+                    if k not in NOISY_REQUEST_HEADERS
+                    and not k.startswith("x-stainless-")
+                    and k != PROMPT_HEADER  # kept as metadata instead
                 },
                 meta=_interaction_meta(ex, reply, self.clock.monotonic() - t0, started),
                 redact=self.redactor.header_value,
@@ -497,6 +501,9 @@ def _interaction_meta(ex: Exchange, reply: Reply, duration: float, started: Any)
         meta["usage"] = usage
     meta["duration"] = round(duration, 4)
     meta["recorded_at"] = _iso(started)
+    prompt = ex.header(PROMPT_HEADER)
+    if prompt:
+        meta["prompt"] = prompt  # the prompt file version the request came from
     sdk, http = _sdk_of(ex), _http_of(ex)
     if sdk:
         meta["sdk"] = sdk

@@ -23,6 +23,7 @@ from ._events import CallInfo, attach_info
 from ._gate import Gate
 from ._memo import Memo
 from ._plan import Call, Hedge, Send, Timeouts, run_call
+from ._prompts import prompt_of
 from ._route import Route, check_routes
 from ._stream import AsyncResilientStream, ResilientStream
 from ._usage import estimate_request_tokens
@@ -419,6 +420,7 @@ class _Core:
             routes = able
         if info is None:
             info = CallInfo(api=api, requested_model=model if isinstance(model, str) else None)
+            info.prompt = prompt_of(kwargs)  # the x-pytest-llm-prompt header (_prompts.py)
         handle = info.extra.get("telemetry")  # a re-ask continues the call's span
         if handle is None:
             handle = self.telemetry.start(
@@ -461,7 +463,6 @@ class _Core:
 
     def _on_stream_end(self, call: Call, route_of: Callable[[], Route | None]) -> Any:
         info = call.info
-        estimate = estimate_request_tokens(call.kwargs)
 
         def end(error: BaseException | None) -> None:
             ticket = info.extra.pop("breaker_ticket", None)
@@ -477,6 +478,7 @@ class _Core:
             if info.usage is None and route is not None:
                 # a stream that ended early or without usage: estimate what was billed (47),
                 # the text that reached the caller included (about 4 characters a token)
+                estimate = estimate_request_tokens(call.kwargs)
                 output = math.ceil(info.extra.get("streamed_chars", 0) / 4)
                 info.usage = {
                     "input_tokens": estimate,
@@ -647,9 +649,12 @@ class ResilientClient(_Core):
         self._resources()
 
     def _resources(self) -> None:
+        from ._batches import Batches
+
         self.chat = _SyncChat(self)
         self.responses = _SyncResponses(self)
         self.embeddings = _SyncEmbeddings(self)
+        self.batches = Batches(self)  # batches.run(requests): _batches.py
 
     def _send(self, action: Send, timeout: Any) -> Any:
         sdk = self._sdk(action.route)

@@ -214,6 +214,12 @@ class _Metrics:
             ["api", "outcome", "cache"],
             **kw,
         )
+        self.prompts = prom.Counter(
+            name("prompt_calls_total"),
+            "Calls made from a versioned prompt file, by prompt (name@vN) and outcome.",
+            ["prompt", "outcome"],
+            **kw,
+        )
 
 
 _SHARED: weakref.WeakKeyDictionary[Any, dict[str, _Metrics]] = weakref.WeakKeyDictionary()
@@ -449,6 +455,8 @@ class Telemetry:
         if self._metrics is not None:
             outcome = "success" if error is None else self.scrub(_error_type(error))
             self._metrics.calls.labels(call.api, outcome, call.cache).inc()
+            if call.prompt:
+                self._metrics.prompts.labels(call.prompt, outcome).inc()
         if handle is not None and handle.span is not None and handle.end():
             handle.span.end()  # not recording: attributes and events would be dropped
 
@@ -462,6 +470,8 @@ class Telemetry:
             self.logger.log(level, self._call_message(event), extra={"llm": event})
         if self._metrics is not None:
             self._metrics.calls.labels(call.api, event["outcome"], call.cache).inc()
+            if call.prompt:
+                self._metrics.prompts.labels(call.prompt, event["outcome"]).inc()
         if handle is not None and handle.span is not None and handle.end():
             if handle.recording:
                 self._end_call_span(handle, call, error, event)
@@ -537,6 +547,7 @@ class Telemetry:
             "output_tokens": output_tokens,
             "cost": call.cost,
             "reasks": call.reasks,
+            "prompt": call.prompt,
         }
         scrubbed: dict[str, Any] = self.scrub.value(event)
         return scrubbed

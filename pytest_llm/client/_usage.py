@@ -45,11 +45,22 @@ def _text_of(value: Any) -> str:
 
 
 def estimate_request_tokens(kwargs: dict[str, Any]) -> int:
-    """A request's prompt plus its output allowance, in tokens, estimated from characters.
+    """A request's prompt plus its output allowance, in tokens.
 
-    Deliberately simple (``len // 4`` plus a few tokens per message); the exact count
-    needs the model's tokenizer.
+    Counted with the model's tokenizer the way the provider bills it (``_tokens.py``,
+    the ``tokens`` extra); without the extra, estimated from characters (``len // 4``
+    plus a few tokens per message).
     """
+    from ._tokens import TokenizerUnavailable, count_request_tokens, tokenizer_available
+
+    if tokenizer_available():
+        try:
+            prompt = count_request_tokens(kwargs)
+        except TokenizerUnavailable:
+            pass
+        else:
+            output = kwargs.get("max_completion_tokens") or kwargs.get("max_tokens") or 0
+            return prompt + int(output or kwargs.get("max_output_tokens") or 0)
     chars = 0
     messages = kwargs.get("messages")
     if isinstance(messages, list):

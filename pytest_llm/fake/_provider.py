@@ -9,12 +9,13 @@ with :meth:`FakeProvider.add`, or with a default reply. It sits last on the chai
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._clock import Clock
 from .._errors import ConfigError, PytestLLMError, ReplayInterrupt
@@ -32,6 +33,9 @@ from ._shapes import (
     response_events,
     response_object,
 )
+
+if TYPE_CHECKING:
+    from ._batches import FakeBatches
 
 __all__ = ["DEFAULT_REPLY", "FakeMiss", "FakeProvider", "FakeScriptError", "FakeUnused"]
 
@@ -192,6 +196,13 @@ class FakeProvider:
     def clock(self) -> Clock:
         return self._clock or router.clock
 
+    @functools.cached_property
+    def batches(self) -> FakeBatches:
+        """The fake's Files and Batch APIs: ``llm_fake.batches.configure(...)``."""
+        from ._batches import FakeBatches
+
+        return FakeBatches(self)
+
     # -- scripting --------------------------------------------------------------
 
     def add(
@@ -323,6 +334,10 @@ class FakeProvider:
     def handle(self, exchange: Exchange, nxt: Next) -> Outcome:
         api = api_of(exchange)
         if api is None:
+            from ._batches import serves
+
+            if serves(exchange):  # the Files and Batch APIs (_batches.py)
+                return self.batches.handle(exchange)
             return nxt(exchange)
         body = exchange.json
         request = FakeRequest(exchange, api, body if isinstance(body, dict) else {})
