@@ -187,7 +187,7 @@ class SDKAdapter(Adapter):
                 for piece in pieces(chunk):
                     yield piece
         finally:
-            close = getattr(stream, "close", None)
+            close = getattr(stream, "aclose", None) or getattr(stream, "close", None)
             if close is not None:
                 await close()
 

@@ -1,0 +1,120 @@
+"""Rerun the conformance suite for every baseline and compare with the committed reports.
+
+    python examples/clients/check_reports.py            # fail (exit 1) on any difference
+    python examples/clients/check_reports.py --update   # rewrite reports/<name>.md
+    python examples/clients/check_reports.py tenacity_retry fallback_loop   # some only
+
+Each baseline runs in its own pytest process (``pytest --llm-conformance=
+examples.clients.<name>:adapter --llm-report=...``) from the repository root, with the
+interpreter running this script; its report is the Markdown that ``pytest-llm
+conformance report`` prints for that JSON. The committed reports were made with
+openai 2.x (instructor needs it; see README.md): run this in the same kind of
+environment, ``pip install -r examples/clients/requirements.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+REPORTS = HERE / "reports"
+
+BASELINES = (
+    "openai_sdk",
+    "tenacity_retry",
+    "sliding_window",
+    "redis_cache",
+    "fallback_loop",
+    "daily_budget",
+    "inflight_coalescer",
+    "circuit_breaker",
+    "litellm_router",
+    "instructor_reask",
+    "broken_reference",
+)
+
+
+def fresh_report(name: str) -> str:
+    """Run the suite for one baseline; its report as Markdown."""
+    from pytest_llm.conformance import markdown
+
+    with tempfile.TemporaryDirectory(prefix=f"conformance-{name}-") as tmp:
+        report = Path(tmp) / "report.json"
+        env = {**os.environ, "PYTEST_DEBUG_TEMPROOT": tmp}
+        env.pop("PYTEST_ADDOPTS", None)
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-W",
+            "ignore",
+            f"--llm-conformance=examples.clients.{name}:adapter",
+            f"--llm-report={report}",
+        ]
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        if not report.exists():
+            raise RuntimeError(
+                f"{name}: the suite wrote no report (pytest exit {done.returncode}).\n"
+                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
+        section = json.loads(report.read_text())["conformance"]
+    return markdown(section)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"baselines (default: all of {BASELINES})")
+    parser.add_argument("--update", action="store_true", help="rewrite the committed reports")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="suites run at once")
+    args = parser.parse_args(argv)
+    names = args.names or list(BASELINES)
+    unknown = sorted(set(names) - set(BASELINES))
+    if unknown:
+        parser.error(f"unknown baseline(s) {unknown}; known: {', '.join(BASELINES)}")
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        fresh = dict(zip(names, pool.map(fresh_report, names), strict=True))
+    failed = []
+    for name, text in fresh.items():
+        path = REPORTS / f"{name}.md"
+        if args.update:
+            REPORTS.mkdir(exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+            continue
+        committed = path.read_text() if path.exists() else ""
+        if committed == text:
+            print(f"{name}: the committed report matches a fresh run")
+            continue
+        failed.append(name)
+        print(f"{name}: the committed report differs from a fresh run:")
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                committed.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                f"committed {path.relative_to(ROOT)}",
+                "fresh run",
+            )
+        )
+    if failed:
+        print(
+            f"{len(failed)} report(s) differ: {', '.join(failed)}.\n"
+            "Fix: if the change is intended, rerun with --update and commit the reports."
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
