@@ -14,7 +14,6 @@ when a command runs, so ``--help`` and ``--version`` are instant.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import re
 import sys
@@ -22,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TextIO
+
+from ._text import did_you_mean
 
 if TYPE_CHECKING:
     from .cassette._format import CassetteFile
@@ -74,15 +75,11 @@ class _Parser(argparse.ArgumentParser):
         if m and self.commands:
             word = m.group(1)
             hint = ""
-            near = difflib.get_close_matches(word, self.commands, n=1, cutoff=0.5)
-            if near:
-                hint = f"did you mean '{near[0]}'?"
-            else:
-                for parent, subs in self.nested.items():
-                    close = difflib.get_close_matches(word, subs, n=1, cutoff=0.6)
-                    if close:
-                        hint = f"did you mean '{parent} {close[0]}'?"
-                        break
+            hint = did_you_mean(word, self.commands, template="did you mean '{}'?", cutoff=0.5)
+            for parent, subs in self.nested.items():
+                if hint:
+                    break
+                hint = did_you_mean(word, subs, template=f"did you mean '{parent} {{}}'?")
             if hint:
                 message = f"{message}; {hint}"
         super().error(message)

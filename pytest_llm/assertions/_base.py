@@ -8,12 +8,13 @@ input (a schema that is not a schema, an unknown option) raises
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from .._text import did_you_mean as _did_you_mean
 
 __all__ = [
     "CaseFailedError",
@@ -157,10 +158,7 @@ def show_json(value: object, limit: int = 80) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the nearest choices, or ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return _did_you_mean(word, choices, template="; did you mean {!r}?")
 
 
 def indent(lines: Iterable[str], prefix: str = "  ") -> list[str]:
