@@ -26,7 +26,15 @@ if TYPE_CHECKING:
     import asyncio
     from types import TracebackType
 
-__all__ = ["Clock", "SystemClock", "VirtualClock", "WouldHang", "system_clock"]
+__all__ = [
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "WouldHang",
+    "current_clock",
+    "set_current_clock",
+    "system_clock",
+]
 
 DEFAULT_START = _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
 """Where a :class:`VirtualClock`'s wall time starts, unless told otherwise."""
@@ -110,6 +118,19 @@ class SystemClock:
 
 
 system_clock = SystemClock()
+
+_current: list[Clock] = [system_clock]
+
+
+def current_clock() -> Clock:
+    """The clock every wait of the request flow goes through (virtual under ``llm_clock``)."""
+    return _current[0]
+
+
+def set_current_clock(clock: Clock) -> Clock:
+    """Make ``clock`` the flow's clock; returns the one it replaces."""
+    previous, _current[0] = _current[0], clock
+    return previous
 
 
 class _Sleepers:
@@ -257,22 +278,18 @@ class VirtualClock:
 
     def install(self) -> VirtualClock:
         """Become the request flow's clock and capture the openai SDK's sleeps; see docs."""
-        from ._flow import router
         from ._sdk import capture_sdk
 
         restore = capture_sdk(self)
-        self._installed.append((router.clock, restore))
-        router.clock = self
+        self._installed.append((set_current_clock(self), restore))
         return self
 
     def uninstall(self) -> None:
         """Undo the last :meth:`install`."""
-        from ._flow import router
-
         if not self._installed:
             raise RuntimeError("VirtualClock.uninstall() without a matching install().")
         previous, restore = self._installed.pop()
-        router.clock = previous
+        set_current_clock(previous)
         restore()
 
     def __enter__(self) -> VirtualClock:

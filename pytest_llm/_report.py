@@ -1,7 +1,8 @@
-"""The pass-rate report of ``llm_samples`` tests: terminal table, JSON file, JUnit XML.
+"""What a session reports: cassettes written, and the pass rates of ``llm_samples`` tests.
 
-Results travel on the test reports (``report.llm_samples``), so under pytest-xdist the
-controller sees every worker's results and writes the one report.
+Results travel on the test reports (``report.llm_cassette``, ``report.llm_samples``),
+so under pytest-xdist the controller sees every worker's results and writes the one
+summary and the one report (terminal table, JSON file, JUnit XML).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["REPORT_VERSION", "SamplesReport"]
+__all__ = ["REPORT_VERSION", "CassetteSummary", "SamplesReport"]
 
 REPORT_VERSION = 1
 
@@ -97,3 +98,43 @@ class SamplesReport:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+
+
+class CassetteSummary:
+    """Collects what cassettes were written, from this process or from xdist workers."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.written: list[dict[str, Any]] = []
+        self.not_written: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        info = getattr(report, "llm_cassette", None)
+        if info:
+            (self.not_written if info.get("not_written") else self.written).append(info)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not (self.written or self.not_written):
+            return
+        tr = terminalreporter
+        tr.section("pytest-llm")
+        if self.written:
+            n = sum(int(w["recorded"]) for w in self.written)
+            tr.write_line(
+                f"recorded {_plural(n, 'interaction')} into {_plural(len(self.written), 'cassette')}:"
+            )
+            for w in sorted(self.written, key=lambda w: str(w["path"])):
+                tr.write_line(f"  {_rel(self.config, w['path'])} (+{w['recorded']})")
+        for w in self.not_written:
+            tr.write_line(f"not written: {w['not_written']}")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _rel(config: pytest.Config, path: str) -> str:
+    try:
+        return str(Path(path).relative_to(config.rootpath))
+    except ValueError:
+        return path

@@ -7,14 +7,39 @@ CI rule (in CI, recording needs the flag given on the command line).
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._errors import ConfigError
+from ._text import did_you_mean
 
-__all__ = ["ENV", "Resolved", "in_ci", "parse_bool", "resolve"]
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = [
+    "DUMMY_KEY",
+    "ENV",
+    "MARKERS",
+    "RECORD_MODES",
+    "Resolved",
+    "add_options",
+    "check_record_mode",
+    "in_ci",
+    "parse_bool",
+    "resolve",
+    "session_mode",
+]
+
+RECORD_MODES = ("none", "once", "new", "all")
+"""none: replay only; once: record missing cassettes; new: add missing interactions;
+all: re-record everything."""
+
+DUMMY_KEY = "pytest-llm-replay-key"
+"""Put in ``OPENAI_API_KEY`` when it is unset and nothing is recorded: clients need a key
+to be built, and replay (or the fake, or the loopback server) never sends it anywhere."""
 
 T = TypeVar("T")
 
@@ -78,3 +103,128 @@ def in_ci(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     value = env.get("CI", "")
     return value.strip().lower() not in ("", "0", "false", "no")
+
+
+def check_record_mode(value: Any, source: str = "record") -> str:
+    """``value`` if it is a record mode, else a :class:`ConfigError` naming ``source``."""
+    if value not in RECORD_MODES:
+        hint = did_you_mean(str(value), RECORD_MODES, template=" (did you mean {!r}?)")
+        where = f"{source}: " if source else ""
+        raise ConfigError(
+            f"{where}{value!r} is not a record mode{hint}; use one of: {', '.join(RECORD_MODES)}"
+        )
+    return str(value)
+
+
+def _record_mode_arg(value: str) -> str:
+    try:
+        return check_record_mode(value, source="")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+MARKERS = (
+    "llm_cassette(path=None, *, record=None, ignore=None, allow_playback_repeats=None, "
+    "replay_timing=None, check_unused=None): record or replay this test's LLM traffic.",
+    "llm_samples(n=5, *, min_pass_rate=0.8, pass_at=(), early_stop=True): run the test n "
+    "times; it passes when at least min_pass_rate of the samples pass.",
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The command-line and ini options (the plugin's ``pytest_addoption``)."""
+    group = parser.getgroup("llm", "pytest-llm: record and replay LLM traffic")
+    group.addoption(
+        "--llm-record",
+        type=_record_mode_arg,
+        default=None,
+        metavar="{none,once,new,all}",
+        help="none (default): replay only, network blocked; once: record cassettes that do "
+        "not exist; new: add missing interactions; all: re-record everything.",
+    )
+    group.addoption(
+        "--llm-cassette-dir",
+        default=None,
+        metavar="DIR",
+        help="where cassettes live, relative to the rootdir (default: cassettes).",
+    )
+    group.addoption(
+        "--llm-allow-network",
+        action="store_true",
+        default=None,
+        help="let requests that no cassette answers reach the real network (not recorded).",
+    )
+    group.addoption(
+        "--llm-replay-timing",
+        default=None,
+        metavar="off|real|SCALE",
+        help="replay streams with their recorded timing: off (default), real, or a scale "
+        "such as 0.1.",
+    )
+    group.addoption(
+        "--llm-report",
+        default=None,
+        metavar="PATH",
+        help="write the pass rates of llm_samples tests to PATH as JSON (versioned).",
+    )
+    parser.addini("llm_record", "default record mode (the CLI flag and env win)", default="")
+    parser.addini("llm_cassette_dir", "cassette directory, relative to the rootdir", default="")
+    parser.addini(
+        "llm_allow_network", "let unanswered requests reach the network", type="bool", default=False
+    )
+    parser.addini("llm_replay_timing", "off, real, or a scale", default="")
+    parser.addini(
+        "llm_ignore_paths",
+        "JSON paths left out of request matching, added to the default volatile fields",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "llm_guard",
+        "tests without a cassette: llm-hosts (default) blocks hosted LLM APIs, all blocks "
+        "every non-loopback connection, off blocks nothing",
+        default="llm-hosts",
+    )
+    parser.addini(
+        "llm_hosts",
+        "more host patterns (fnmatch) that llm_guard treats as LLM APIs",
+        type="linelist",
+        default=[],
+    )
+    parser.addini("llm_redact_headers", "extra headers to redact", type="linelist", default=[])
+    parser.addini(
+        "llm_secret_patterns", "extra regexes of key-shaped strings", type="linelist", default=[]
+    )
+    parser.addini(
+        "llm_secret_allow",
+        "regexes of key-shaped strings that are not secrets",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        "llm_check_unused",
+        "fail a test that leaves recorded interactions unused",
+        type="bool",
+        default=False,
+    )
+    parser.addini(
+        "llm_allow_playback_repeats",
+        "replay the last match again once all are used",
+        type="bool",
+        default=False,
+    )
+
+
+def session_mode(config: pytest.Config) -> str:
+    """The record mode from the command line, environment or ini (``none`` if unusable)."""
+    try:
+        return str(
+            resolve(
+                "record",
+                cli=getattr(config.known_args_namespace, "llm_record", None),
+                ini=config.getini("llm_record"),
+                default="none",
+            ).value
+        )
+    except (ConfigError, ValueError):
+        return "none"

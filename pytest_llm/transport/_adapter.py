@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from .._flow import Exchange, Forward, Part, Reply, TransportFailure, router
+from .._clock import current_clock
+from .._exchange import Exchange, Forward, Outcome, Part, Reply, TransportFailure
 from .._sse import SSEEvent, SSEParser
 
 __all__ = ["forwarding", "handle_async", "handle_sync", "streams_for"]
@@ -72,7 +73,7 @@ class _Streams:
                 return self.reply.failure
 
             def __iter__(self) -> Iterator[bytes]:
-                clock = router.clock
+                clock = current_clock()
                 for part in self._remaining():
                     if part.delay:
                         clock.sleep(_bounded(part.delay, self.read_timeout))
@@ -85,7 +86,7 @@ class _Streams:
                     raise failure_exc(m, failure)
 
             async def __aiter__(self) -> AsyncIterator[bytes]:
-                clock = router.clock
+                clock = current_clock()
                 for part in self._remaining():
                     if part.delay:
                         await clock.asleep(_bounded(part.delay, self.read_timeout))
@@ -179,7 +180,7 @@ class Capture:
         self.done = False
 
     def _now(self) -> float:
-        return round(router.clock.monotonic() - self.t0, 4)
+        return round(current_clock().monotonic() - self.t0, 4)
 
     def feed(self, chunk: bytes) -> None:
         self.raw.append(chunk)
@@ -269,11 +270,16 @@ def request_of(response: Any) -> Any:
         return None
 
 
-def handle_sync(m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any) -> Any:
+Dispatch = Callable[[Exchange], Outcome]
+
+
+def handle_sync(
+    dispatch: Dispatch, m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any
+) -> Any:
     request.read()
-    outcome = router.dispatch(to_exchange(request, library))
+    outcome = dispatch(to_exchange(request, library))
     if isinstance(outcome, Forward):
-        t0 = router.clock.monotonic()
+        t0 = current_clock().monotonic()
         token = forwarding.set(True)
         try:
             response = send(request)
@@ -283,18 +289,22 @@ def handle_sync(m: types.ModuleType, library: str, send: Callable[[Any], Any], r
     wait = outcome.delay
     if wait:
         timeout = read_timeout_of(request)
-        router.clock.sleep(_bounded(wait, timeout))
+        current_clock().sleep(_bounded(wait, timeout))
         _check_timeout(m, wait, timeout)
     return _respond(m, request, outcome)
 
 
 async def handle_async(
-    m: types.ModuleType, library: str, send: Callable[[Any], Awaitable[Any]], request: Any
+    dispatch: Dispatch,
+    m: types.ModuleType,
+    library: str,
+    send: Callable[[Any], Awaitable[Any]],
+    request: Any,
 ) -> Any:
     await request.aread()
-    outcome = router.dispatch(to_exchange(request, library))
+    outcome = dispatch(to_exchange(request, library))
     if isinstance(outcome, Forward):
-        t0 = router.clock.monotonic()
+        t0 = current_clock().monotonic()
         token = forwarding.set(True)
         try:
             response = await send(request)
@@ -304,6 +314,6 @@ async def handle_async(
     wait = outcome.delay
     if wait:
         timeout = read_timeout_of(request)
-        await router.clock.asleep(_bounded(wait, timeout))
+        await current_clock().asleep(_bounded(wait, timeout))
         _check_timeout(m, wait, timeout)
     return _respond(m, request, outcome)

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from .._clock import SystemClock, system_clock
 from .._errors import ConfigError, ReplayInterrupt
 from .._flow import Exchange, Forward, Next, Outcome, Reply, TransportFailure, router
+from .._settings import DUMMY_KEY
 from .._sse import SSEEvent, SSEParser
 from ._adapter import forwarding
 
@@ -55,7 +56,6 @@ _HOP_BY_HOP = frozenset(
 _SLICE = 0.02
 """Real waits are taken in slices this long, to notice a client that left or a stop."""
 _JOIN_TIMEOUT = 5.0
-DUMMY_KEY = "pytest-llm-server-key"
 
 
 class LLMServer:

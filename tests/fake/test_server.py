@@ -683,7 +683,7 @@ def test_clients_built_in_the_test_use_the_server(
     assert [e.library for e in llm_server.exchanges] == ["server"]
     assert llm_server.env == {
         "OPENAI_BASE_URL": llm_server.base_url,
-        "OPENAI_API_KEY": "pytest-llm-server-key",
+        "OPENAI_API_KEY": "pytest-llm-replay-key",
     }
     assert repr(llm_server) == f"<LLMServer {llm_server.base_url} 1 requests>"
 
