@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TextIO
 
+from . import __version__
 from ._text import did_you_mean
 
 if TYPE_CHECKING:
@@ -85,15 +86,6 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("pytest-llm")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
-
-
 def _build_parser() -> _Parser:
     parser = _Parser(
         prog=PROG,
@@ -101,7 +93,7 @@ def _build_parser() -> _Parser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     top = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", parser_class=_Parser
     )

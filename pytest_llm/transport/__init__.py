@@ -7,9 +7,18 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_facade
 
 if TYPE_CHECKING:
-    from ._server import LLMServer
-    from ._wrap import wrap_transport
+    from ._server import (
+        LLMServer as LLMServer,
+    )
+    from ._wrap import (
+        wrap_transport as wrap_transport,
+    )
 
-_WHERE = {"LLMServer": "._server", "wrap_transport": "._wrap"}
-__all__ = ["LLMServer", "wrap_transport"]
-__getattr__, __dir__ = lazy_facade(__name__, __all__, _WHERE)
+# The one table: each public name and the module it loads from, on first use.
+_WHERE = {
+    "LLMServer": "._server",
+    "wrap_transport": "._wrap",
+}
+__all__ = sorted(_WHERE)
+
+__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
