@@ -7,10 +7,12 @@ client uses the clock too).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ._clock import VirtualClock
+if TYPE_CHECKING:
+    from ._clock import VirtualClock
 
 __all__ = ["llm_clock"]
 
@@ -19,5 +21,7 @@ __all__ = ["llm_clock"]
 def llm_clock() -> Iterator[VirtualClock]:
     """Virtual time for the test: every wait of pytest-llm and the openai SDK returns at
     once and is recorded in ``llm_clock.sleeps`` (see docs/clock.md)."""
+    from ._clock import VirtualClock
+
     with VirtualClock() as clock:
         yield clock

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from ._clock import Clock, current_clock, set_current_clock
 from ._errors import NetworkBlocked
@@ -57,8 +56,6 @@ class Router:
         self._lock = threading.Lock()
         self.network_allowed: int = 0
         """How many active scopes allow the real network (recording, allow-network)."""
-        self.host_guard: Callable[[str, Any], None] | None = None
-        """Checked on every name lookup and connection (tests without a cassette)."""
 
     @property
     def clock(self) -> Clock:
@@ -86,19 +83,6 @@ class Router:
             finally:
                 with self._lock:
                     self._handlers.remove(handler)
-
-    @contextlib.contextmanager
-    def guard(self, guard: Callable[[str, Any], None] | None) -> Iterator[None]:
-        """``guard`` checks every name lookup and connection while inside (``None``: none)."""
-        previous, self.host_guard = self.host_guard, guard
-        try:
-            if guard is None:
-                yield
-            else:
-                with _patch.scope(self, http=False):
-                    yield
-        finally:
-            self.host_guard = previous
 
     @contextlib.contextmanager
     def allow_network(self) -> Iterator[None]:

@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from ._errors import ConfigError, NetworkBlocked
-from ._flow import router
-from .transport._patch import is_loopback
+from .transport._patch import guarded, is_loopback
 
 __all__ = ["GUARD_MODES", "LLM_HOSTS", "Guard", "guard_session", "where_now"]
 
@@ -115,6 +114,8 @@ def guard_session(
     mode = str(config.getini("llm_guard") or "llm-hosts")
     guard = None
     if allow_network:
+        from ._flow import router  # only then: the guard alone needs no router
+
         stack.enter_context(router.allow_network())
     elif mode not in GUARD_MODES:
         config.stash[guard_error_key] = ConfigError(
@@ -125,7 +126,7 @@ def guard_session(
         hosts = (*LLM_HOSTS, *config.getini("llm_hosts"))
         guard = Guard(mode, hosts, where=None, on_block=on_block)
     # always set, None included: a session run inside another (pytester) has its own say
-    stack.enter_context(router.guard(guard))
+    stack.enter_context(guarded(guard))
     return stack
 
 

@@ -1,6 +1,8 @@
-"""What a session reports: cassettes written, and the pass rates of ``llm_samples`` tests.
+"""What pytest-llm reports: its failures as messages, cassettes written, pass rates.
 
-Results travel on the test reports (``report.llm_cassette``, ``report.llm_samples``),
+:class:`Outcomes` is the per-test report hook (it remembers each test's reports for
+:func:`pytest_llm._outcome.failed`); the plugin registers it, and the rest of this
+module, only once a test uses pytest-llm. Results travel on the test reports (``report.llm_cassette``, ``report.llm_samples``),
 so under pytest-xdist the controller sees every worker's results and writes the one
 summary and the one report (terminal table, JSON file, JUnit XML).
 """
@@ -9,12 +11,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-__all__ = ["REPORT_VERSION", "CassetteSummary", "SamplesReport"]
+from ._errors import CassetteError, ReplayInterrupt
+from ._outcome import annotators, remember
+
+__all__ = ["REPORT_VERSION", "CassetteSummary", "MessageRepr", "Outcomes", "SamplesReport"]
 
 REPORT_VERSION = 1
 
@@ -138,3 +145,51 @@ def _rel(config: pytest.Config, path: str) -> str:
         return str(Path(path).relative_to(config.rootpath))
     except ValueError:
         return path
+
+
+class Outcomes:
+    """Remembers each test's reports and shows pytest-llm's own failures as messages."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        rep = yield
+        remember(item, rep)
+        exc = call.excinfo
+        if exc is not None and shown_as_message(exc.value):
+            # Show the miss itself, not a traceback through the SDK's internals.
+            rep.longrepr = MessageRepr(str(exc.value))  # type: ignore[assignment]
+        for annotator in annotators(item):
+            annotator(rep)
+        return rep
+
+
+def shown_as_message(exc: BaseException) -> bool:
+    """Failures whose message says it all: a traceback would only show our internals."""
+    if isinstance(exc, ReplayInterrupt | CassetteError):
+        return True
+    samples = sys.modules.get("pytest_llm.assertions._samples")
+    return samples is not None and isinstance(exc, samples.SamplesFailed)
+
+
+class _Crash:
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.path = ""
+        self.lineno = 0
+
+
+class MessageRepr:
+    """A failure shown as its message: in full below FAILURES, one line in the summary."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(text.splitlines()[0] if text else "")
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text

@@ -26,6 +26,7 @@ __all__ = [
     "RECORD_MODES",
     "Resolved",
     "add_options",
+    "allow_network",
     "check_record_mode",
     "in_ci",
     "parse_bool",
@@ -228,3 +229,16 @@ def session_mode(config: pytest.Config) -> str:
         )
     except (ConfigError, ValueError):
         return "none"
+
+
+def allow_network(config: pytest.Config) -> bool:
+    """``--llm-allow-network`` (or its environment variable, or ini option)."""
+    return bool(
+        resolve(
+            "allow_network",
+            cli=config.getoption("llm_allow_network"),
+            ini=config.getini("llm_allow_network"),
+            default=False,
+            convert=parse_bool,
+        ).value
+    )

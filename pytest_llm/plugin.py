@@ -16,7 +16,7 @@ import pytest
 
 from . import _settings
 from ._guard import guard_error_key, guard_session
-from .cassette._fixtures import allow_network
+from ._settings import allow_network
 
 _stack_key = pytest.StashKey[contextlib.ExitStack]()
 _sessions: list[pytest.Config] = []
@@ -94,8 +94,7 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
     """Register the per-test hooks (once): outcomes, reports, and ``llm_samples`` runs."""
     pm = config.pluginmanager
     if not pm.has_plugin("llm-outcomes"):
-        from ._outcome import Outcomes
-        from ._report import CassetteSummary, SamplesReport
+        from ._report import CassetteSummary, Outcomes, SamplesReport
 
         pm.register(Outcomes(), "llm-outcomes")
         pm.register(CassetteSummary(config), "llm-summary")

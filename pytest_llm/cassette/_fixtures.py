@@ -1,226 +1,30 @@
-"""The ``llm_cassette`` and ``llm_cassette_config`` fixtures, and cassette naming.
+"""The ``llm_cassette`` and ``llm_cassette_config`` fixtures.
 
 The plugin imports this module at start-up, so it imports nothing heavy at the top:
-YAML, the adapters and the cassette itself load when a test first uses one.
+naming, YAML, the adapters and the cassette itself load when a test first uses one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .._errors import ConfigError
 from .._outcome import annotate, on_sample, serve
-from .._settings import DUMMY_KEY, check_record_mode, in_ci, parse_bool, resolve
-from .._text import did_you_mean
+from .._settings import DUMMY_KEY, allow_network
 
 if TYPE_CHECKING:
     from ._session import Cassette
 
-__all__ = ["cassette_name", "cassette_path", "llm_cassette", "llm_cassette_config"]
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]=,+@]+")
-_MAX_NAME = 100
-
-MARKER_KEYWORDS = (
-    "path",
-    "record",
-    "ignore",
-    "allow_playback_repeats",
-    "replay_timing",
-    "check_unused",
-)
-CONFIG_KEYS = (
-    "record",
-    "cassette_dir",
-    "ignore",
-    "allow_playback_repeats",
-    "replay_timing",
-    "check_unused",
-)
-
-
-def cassette_name(item: pytest.Item) -> str:
-    """``TestClass.test_name[param]``, made file-safe; long ids shortened to a stable hash.
-
-    A name over 100 characters, or one with characters a file name cannot hold, keeps
-    its (safe) start and ends in 10 hex digits of a hash of the full id, inside the
-    brackets when it has parameters: ``test_x[a_b-1f2e3d4c5b]``.
-    """
-    parts = item.nodeid.split("::")[1:]
-    name = ".".join(parts) or item.name
-    safe = _UNSAFE.sub("_", name)
-    if len(safe) > _MAX_NAME or safe != name:
-        # shortened or sanitised: a hash of the full id keeps names distinct
-        # (test_x[a b] and test_x[a/b] must not share a file)
-        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-        base, bracket, param = safe.partition("[")
-        if bracket and len(base) < _MAX_NAME - 20:
-            room = _MAX_NAME - len(base) - len("[-]") - len(digest)
-            safe = f"{base}[{param.removesuffix(']')[:room]}-{digest}]"
-        else:
-            safe = f"{safe[: _MAX_NAME - len(digest) - 1]}-{digest}"
-    return safe + ".yaml"
-
-
-def cassette_path(item: pytest.Item, cassette_dir: str) -> Path:
-    root = item.config.rootpath
-    try:
-        module = item.path.relative_to(root)
-    except ValueError:
-        module = Path(item.path.name)
-    base = Path(cassette_dir)
-    if not base.is_absolute():
-        base = root / base
-    return base / module.with_suffix("") / cassette_name(item)
-
-
-def _vcrpy_path(item: pytest.Item) -> Path:
-    """Where pytest-recording keeps the same test's cassette, for migration.
-
-    Its default name is ``[Class.]test_name`` with ``<>?%*:|"'/\\`` made ``-``.
-    """
-    cls = getattr(item, "cls", None)
-    name = f"{cls.__name__}.{item.name}" if cls is not None else item.name
-    for ch in "<>?%*:|\"'/\\":
-        name = name.replace(ch, "-")
-    return item.path.parent / "cassettes" / item.path.stem / f"{name}.yaml"
+__all__ = ["llm_cassette", "llm_cassette_config"]
 
 
 @pytest.fixture
 def llm_cassette_config() -> dict[str, Any]:
     """Override in a conftest to set cassette options for a directory of tests."""
     return {}
-
-
-def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    for mark in reversed(list(item.iter_markers("llm_cassette"))):
-        if mark.args:
-            if len(mark.args) > 1:
-                raise ConfigError(
-                    f"llm_cassette marker takes one positional argument (path), got {len(mark.args)}."
-                )
-            kwargs["path"] = mark.args[0]
-        kwargs.update(mark.kwargs)
-    _check_keys(kwargs, MARKER_KEYWORDS, "llm_cassette marker got an unknown keyword", "use one of")
-    return kwargs
-
-
-def _check_keys(given: dict[str, Any], allowed: tuple[str, ...], what: str, fix: str) -> None:
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        bad = unknown[0]
-        raise ConfigError(
-            f"{what} {bad!r}.{did_you_mean(bad, allowed)}\nFix: {fix} {', '.join(sorted(allowed))}."
-        )
-
-
-def _check_mode(value: Any, source: str) -> str:
-    return check_record_mode(str(value), source)
-
-
-def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
-    from ._match import DEFAULT_IGNORE
-    from ._redact import Redactor
-    from ._session import Cassette
-
-    item = request.node
-    cfg = item.config
-    marker = _marker_kwargs(item)
-    record = resolve(
-        "record",
-        cli=cfg.getoption("llm_record"),
-        marker=marker,
-        fixture=config_fixture,
-        ini=cfg.getini("llm_record"),
-        default="none",
-        convert=_check_mode,
-    )
-    blocked = None
-    if record.value != "none" and record.source != "command line" and in_ci():
-        blocked = (
-            f"CI is set and record mode {record.value!r} came from the {record.source}; "
-            "in CI, recording needs --llm-record given on the command line"
-        )
-    cdir = resolve(
-        "cassette_dir",
-        cli=cfg.getoption("llm_cassette_dir"),
-        fixture=config_fixture,
-        ini=cfg.getini("llm_cassette_dir"),
-        default="cassettes",
-    ).value
-    timing = resolve(
-        "replay_timing",
-        cli=cfg.getoption("llm_replay_timing"),
-        marker=marker,
-        fixture=config_fixture,
-        ini=cfg.getini("llm_replay_timing"),
-        default=None,
-    ).value
-
-    def flag(name: str) -> bool:
-        return bool(
-            resolve(
-                name,
-                marker=marker,
-                fixture=config_fixture,
-                ini=cfg.getini(f"llm_{name}"),
-                default=False,
-                convert=parse_bool,
-            ).value
-        )
-
-    if "path" in marker:
-        path = Path(marker["path"])
-        if not path.is_absolute():
-            base = Path(cdir)
-            path = (base if base.is_absolute() else cfg.rootpath / base) / path
-    else:
-        path = cassette_path(item, cdir)
-        if not path.exists() and _vcrpy_path(item).exists():
-            path = _vcrpy_path(item)
-    _check_keys(config_fixture, CONFIG_KEYS, "llm_cassette_config() returned an unknown key", "use")
-    chosen = marker.get("ignore")
-    if chosen is None:
-        chosen = config_fixture.get("ignore")
-    ignore = list(DEFAULT_IGNORE if chosen is None else chosen)
-    ignore += list(cfg.getini("llm_ignore_paths"))
-    redactor = Redactor.build(
-        extra_headers=cfg.getini("llm_redact_headers"),
-        extra_patterns=cfg.getini("llm_secret_patterns"),
-        allow=cfg.getini("llm_secret_allow"),
-    )
-    return Cassette(
-        path,
-        record=record.value,
-        ignore=ignore,
-        allow_playback_repeats=flag("allow_playback_repeats"),
-        replay_timing=timing,
-        redactor=redactor,
-        rerecord_hint=f"pytest --llm-record={{mode}} '{item.nodeid}'",
-        record_blocked=blocked,
-        check_unused=flag("check_unused"),
-    )
-
-
-def allow_network(config: pytest.Config) -> bool:
-    """``--llm-allow-network`` (or its environment variable, or ini option)."""
-    return bool(
-        resolve(
-            "allow_network",
-            cli=config.getoption("llm_allow_network"),
-            ini=config.getini("llm_allow_network"),
-            default=False,
-            convert=parse_bool,
-        ).value
-    )
 
 
 @pytest.fixture
@@ -232,7 +36,8 @@ def llm_cassette(
     A test marked ``llm_cassette`` gets it without asking. The cassette governs the
     test instead of the guard (``llm_guard``).
     """
-    from .._flow import router
+    from ..transport._patch import guarded
+    from ._build import build_cassette
 
     item = request.node
     cassette = build_cassette(request, llm_cassette_config).open()
@@ -243,7 +48,7 @@ def llm_cassette(
     if not cassette.recording and not os.environ.get("OPENAI_API_KEY"):
         mp.setenv("OPENAI_API_KEY", DUMMY_KEY)
     try:
-        with router.guard(None):
+        with guarded(None):
             yield from serve(item, cassette)
     finally:
         mp.undo()

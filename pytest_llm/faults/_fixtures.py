@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .._clock import VirtualClock
 from .._outcome import annotate, serve
 
 if TYPE_CHECKING:
+    from .._clock import VirtualClock
     from ._plan import FaultPlan
 
 __all__ = ["SEED_ENV", "llm_faults"]

@@ -16,22 +16,22 @@ opens a scope, so this module never imports it.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib
 import ipaddress
 import socket
-import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import NetworkBlocked
-from .._exchange import Exchange, Outcome
-from ._adapter import forwarding, handle_async, handle_sync
+from ._common import HTTP_TARGETS, LIBRARIES, MARK, forwarding, restore
+
+if TYPE_CHECKING:
+    from .._exchange import Exchange, Outcome
 
 __all__ = [
     "HTTP_TARGETS",
     "Chain",
+    "guarded",
     "install",
     "installed_libraries",
     "is_loopback",
@@ -41,16 +41,6 @@ __all__ = [
     "scope",
 ]
 
-_LIBRARIES = ("httpx", "httpx2")
-_AIOHTTP = {
-    # module holding AiohttpTransport -> the httpx flavour whose Response it returns
-    "openai._vendor.httpx_aiohttp.transport": "httpx2",  # openai 3.x DefaultAioHttpClient
-    "httpx_aiohttp.transport": "httpx",  # openai 1.x/2.x DefaultAioHttpClient
-}
-HTTP_TARGETS = (*_LIBRARIES, *_AIOHTTP)
-"""Every module whose transports can be patched (see :func:`patched`)."""
-_MARK = "__pytest_llm_original__"
-
 
 class Chain(Protocol):
     """What the patches need from the router."""
@@ -59,7 +49,6 @@ class Chain(Protocol):
     def active(self) -> bool: ...
 
     network_allowed: int
-    host_guard: Callable[[str, Any], None] | None
 
     def dispatch(self, exchange: Exchange) -> Outcome: ...
 
@@ -68,6 +57,8 @@ class _State:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.chain: Chain | None = None
+        self.host_guard: Callable[[str, Any], None] | None = None
+        """Checked on every name lookup and connection (tests without a cassette)."""
         self.http_users = 0
         self.socket_users = 0
         self.http: dict[str, list[tuple[Any, str, Any]]] = {}
@@ -87,11 +78,11 @@ def patched() -> list[str]:
 
 
 def installed_libraries() -> list[str]:
-    return [name for name in patched() if name in _LIBRARIES]
+    return [name for name in patched() if name in LIBRARIES]
 
 
 @contextlib.contextmanager
-def scope(chain: Chain, *, http: bool = True, eager: bool = True) -> Iterator[None]:
+def scope(chain: Chain | None, *, http: bool = True, eager: bool = True) -> Iterator[None]:
     """Patched while inside: the HTTP transports (``http``) and the socket guard.
 
     ``eager`` imports httpx and httpx2 to patch them; otherwise only what the process
@@ -105,10 +96,27 @@ def scope(chain: Chain, *, http: bool = True, eager: bool = True) -> Iterator[No
         release(http=http)
 
 
-def acquire(chain: Chain, *, http: bool = True, eager: bool = True) -> None:
+@contextlib.contextmanager
+def guarded(guard: Callable[[str, Any], None] | None) -> Iterator[None]:
+    """``guard`` checks every name lookup and connection while inside (``None``: none,
+    e.g. a cassette's test, where the cassette governs); the socket is patched meanwhile."""
+    with _state.lock:
+        previous, _state.host_guard = _state.host_guard, guard
+    try:
+        if guard is None:
+            yield
+        else:
+            with scope(None, http=False):
+                yield
+    finally:
+        _state.host_guard = previous
+
+
+def acquire(chain: Chain | None, *, http: bool = True, eager: bool = True) -> None:
     first = False
     with _state.lock:
-        _state.chain = chain
+        if chain is not None:
+            _state.chain = chain
         if http:
             first = _state.http_users == 0
             _state.http_users += 1
@@ -129,7 +137,7 @@ def release(*, http: bool = True) -> None:
                 _unpatch_http()
         _state.socket_users = max(0, _state.socket_users - 1)
         if _state.socket_users == 0:
-            _restore(_state.socket)
+            restore(_state.socket)
 
 
 def restore_all() -> None:
@@ -137,7 +145,7 @@ def restore_all() -> None:
     with _state.lock:
         _state.http_users = _state.socket_users = 0
         _unpatch_http()
-        _restore(_state.socket)
+        restore(_state.socket)
 
 
 def install(*, eager: bool = True) -> None:
@@ -149,75 +157,16 @@ def install(*, eager: bool = True) -> None:
             _patch_socket()
 
 
-def _restore(saved: list[tuple[Any, str, Any]]) -> None:
-    for owner, attr, original in reversed(saved):
-        if hasattr(getattr(owner, attr), _MARK):  # not if another tool patched over us
-            setattr(owner, attr, original)
-    saved.clear()
+def _patch_http(eager: bool) -> None:
+    from ._http import patch_http  # the adapters load with the first handler, not before
+
+    patch_http(_state.http, lambda: _state.chain, eager=eager)
 
 
 def _unpatch_http() -> None:
     for saved in _state.http.values():
-        _restore(saved)
+        restore(saved)
     _state.http.clear()
-
-
-def _patch_http(eager: bool) -> None:
-    for name in list(_state.http):
-        # another tool restored the originals under us (pytest-httpx's teardown): redo
-        if not all(hasattr(getattr(o, a), _MARK) for o, a, _ in _state.http[name]):
-            _restore(_state.http.pop(name))
-    for name in _LIBRARIES:
-        if name in _state.http:
-            continue
-        m = sys.modules.get(name)
-        if m is None and eager:
-            try:
-                m = importlib.import_module(name)
-            except ImportError:
-                continue
-        if m is not None:
-            _state.http[name] = [
-                _patch(m.HTTPTransport, "handle_request", m, name),
-                _patch(m.AsyncHTTPTransport, "handle_async_request", m, name),
-            ]
-    for mod_name, flavour in _AIOHTTP.items():
-        mod = sys.modules.get(mod_name)
-        lib = sys.modules.get(flavour)
-        cls = getattr(mod, "AiohttpTransport", None)
-        if mod_name in _state.http or cls is None or lib is None:
-            continue
-        _state.http[mod_name] = [_patch(cls, "handle_async_request", lib, f"{flavour}+aiohttp")]
-
-
-def _patch(cls: Any, attr: str, m: Any, name: str) -> tuple[Any, str, Any]:
-    # Never stack: if this module was imported afresh (pytester's in-process runs
-    # drop modules between runs), wrap the true original again, not our old patch.
-    current = getattr(cls, attr)
-    orig = getattr(current, _MARK, current)
-    chain = _state
-
-    if attr == "handle_request":
-
-        @functools.wraps(orig)
-        def wrapper(self: Any, request: Any) -> Any:
-            router = chain.chain
-            if router is None or not router.active or forwarding.get():
-                return orig(self, request)
-            return handle_sync(router.dispatch, m, name, lambda r: orig(self, r), request)
-
-    else:
-
-        @functools.wraps(orig)
-        async def wrapper(self: Any, request: Any) -> Any:
-            router = chain.chain
-            if router is None or not router.active or forwarding.get():
-                return await orig(self, request)
-            return await handle_async(router.dispatch, m, name, lambda r: orig(self, r), request)
-
-    setattr(wrapper, _MARK, orig)
-    setattr(cls, attr, wrapper)
-    return cls, attr, orig
 
 
 # -- socket guard ---------------------------------------------------------------------
@@ -242,12 +191,14 @@ def is_loopback(host: Any) -> bool:
 
 
 def _guard(host: Any, port: Any) -> None:
-    router = _state.chain
-    if router is None or forwarding.get():
+    if forwarding.get():
         return
-    if router.host_guard is not None:
+    if _state.host_guard is not None:
         name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host or "")
-        router.host_guard(name, port)
+        _state.host_guard(name, port)
+    router = _state.chain
+    if router is None:
+        return
     if router.active and router.network_allowed <= 0 and not is_loopback(host):
         where = f"{host}:{port}" if port is not None else str(host)
         raise NetworkBlocked(
@@ -264,9 +215,9 @@ def _inet(sock: socket.socket, address: Any) -> bool:
 
 
 def _patch_socket() -> None:
-    real_connect = getattr(socket.socket.connect, _MARK, socket.socket.connect)
-    real_connect_ex = getattr(socket.socket.connect_ex, _MARK, socket.socket.connect_ex)
-    real_getaddrinfo = getattr(socket.getaddrinfo, _MARK, socket.getaddrinfo)
+    real_connect = getattr(socket.socket.connect, MARK, socket.socket.connect)
+    real_connect_ex = getattr(socket.socket.connect_ex, MARK, socket.socket.connect_ex)
+    real_getaddrinfo = getattr(socket.getaddrinfo, MARK, socket.getaddrinfo)
 
     def connect(self: socket.socket, address: Any) -> None:
         if _inet(self, address):
@@ -288,6 +239,6 @@ def _patch_socket() -> None:
         (socket.socket, "connect_ex", connect_ex, real_connect_ex),
         (socket, "getaddrinfo", getaddrinfo, real_getaddrinfo),
     ):
-        setattr(new, _MARK, real)
+        setattr(new, MARK, real)
         setattr(owner, attr, new)
         _state.socket.append((owner, attr, real))

@@ -31,12 +31,12 @@ from types import TracebackType
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from .._capture import Capture
 from .._clock import SystemClock, system_clock
 from .._errors import ConfigError, ReplayInterrupt
 from .._flow import Exchange, Forward, Next, Outcome, Reply, TransportFailure, router
 from .._settings import DUMMY_KEY
-from .._sse import SSEEvent, SSEParser
-from ._adapter import forwarding
+from ._common import forwarding
 
 __all__ = ["LLMServer"]
 
@@ -582,45 +582,41 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         status = response.status
         headers = [(k, v) for k, v in response.getheaders()]
-        sse = "text/event-stream" in (response.getheader("content-type") or "")
         self.send_response_only(status)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:
                 self.send_header(name, value)
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        parser = SSEParser() if sse else None
-        events: list[SSEEvent] = []
-        raw: list[bytes] = []
-        failure: TransportFailure | None = None
+        capture = Capture(status, headers, fwd.on_reply, t0) if fwd.on_reply else None
+        broken = False
         chunks = _read_chunks(response)
         while True:
             try:
                 chunk = next(chunks, None)
             except (http.client.HTTPException, OSError) as exc:
                 # The upstream broke off: the client sees the same, a reset.
-                failure = TransportFailure("read_error", f"{type(exc).__name__}: {exc}")
+                if capture is not None:
+                    capture.finish(error=exc)
+                broken = True
                 break
             if chunk is None:
                 break
-            raw.append(chunk)
-            if parser is not None:
-                events.extend(parser.feed(chunk, round(clock.monotonic() - t0, 4)))
+            if capture is not None:
+                capture.feed(chunk)
             try:
                 self._send(chunk, True)
             except OSError:
-                failure = TransportFailure("read_error", "the client closed the stream early")
+                if capture is not None:
+                    capture.finish(closed_early=True)
+                broken = True
                 break
-        if fwd.on_reply is not None:
-            if parser is not None:
-                events.extend(parser.flush(round(clock.monotonic() - t0, 4)))
-                fwd.on_reply(Reply(status, headers, events=events, failure=failure))
-            else:
-                fwd.on_reply(Reply(status, headers, body=b"".join(raw), failure=failure))
-        if failure is None:
-            self.wfile.write(b"0\r\n\r\n")
-        else:
+        if capture is not None:
+            capture.finish()
+        if broken:
             self._reset()
+        else:
+            self.wfile.write(b"0\r\n\r\n")
 
 
 def _read_chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:
