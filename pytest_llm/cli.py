@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TextIO
 
 from . import __version__
+from ._jsonpath import render, strings
 from ._text import did_you_mean
 
 if TYPE_CHECKING:
@@ -379,7 +380,7 @@ def _query_secrets(segs: Segs, url: str, red: Redactor) -> Iterator[tuple[Segs, 
 
 
 def _scan(base: Segs, data: Any, red: Redactor, skip: set[Segs]) -> Iterator[tuple[Segs, str]]:
-    for segs, text, is_key in _strings(base, data):
+    for segs, text, is_key in strings(data, base):
         if segs in skip:
             continue
         hit = red.scan(text)
@@ -389,34 +390,12 @@ def _scan(base: Segs, data: Any, red: Redactor, skip: set[Segs]) -> Iterator[tup
             yield segs, f"{what} holds something shaped like {_article(name)} {name} ({masked})"
 
 
-def _strings(segs: Segs, data: Any) -> Iterator[tuple[Segs, str, bool]]:
-    if isinstance(data, str):
-        yield segs, data, False
-    elif isinstance(data, bytes):
-        yield segs, data.decode("utf-8", "replace"), False
-    elif isinstance(data, dict):
-        for k, v in data.items():
-            yield (*segs, str(k)), str(k), True
-            yield from _strings((*segs, str(k)), v)
-    elif isinstance(data, list | tuple):
-        for i, v in enumerate(data):
-            yield from _strings((*segs, i), v)
-
-
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeio" else "a"
 
 
 def _render(segs: Segs) -> str:
-    out = ""
-    for s in segs:
-        if isinstance(s, int):
-            out += f"[{s}]"
-        elif re.fullmatch(r"[A-Za-z_][\w\-]*", s):
-            out += f".{s}" if out else s
-        else:
-            out += f"[{s!r}]"
-    return out
+    return render(segs, root="")
 
 
 def _mask(value: str) -> str:

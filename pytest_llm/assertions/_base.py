@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .._jsonpath import render
 from .._text import did_you_mean as _did_you_mean
 
 __all__ = [
@@ -105,16 +106,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 def json_path(parts: Iterable[object]) -> str:
     """Render a path as ``$.items[0].price``; odd keys as ``$['a b']``."""
-    out = "$"
-    for part in parts:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        elif isinstance(part, str) and _IDENTIFIER.match(part):
-            out += f".{part}"
-        else:
-            key = str(part).replace("\\", "\\\\").replace("'", "\\'")
-            out += f"['{key}']"
-    return out
+    return render(parts)
 
 
 def escape(text: str) -> str:
