@@ -24,7 +24,6 @@ from ._errors import ReplayInterrupt
 
 if TYPE_CHECKING:
     import asyncio
-    from types import TracebackType
 
 __all__ = [
     "Clock",
@@ -295,12 +294,7 @@ class VirtualClock:
     def __enter__(self) -> VirtualClock:
         return self.install()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.uninstall()
 
     def __repr__(self) -> str:

@@ -121,7 +121,7 @@ class Interaction:
         )
         resp: dict[str, Any] = {
             "status": reply.status,
-            "headers": _header_map(resp_headers, drop=_DROP),
+            "headers": header_map(resp_headers, drop=_DROP),
         }
         if reply.events is not None:
             resp["events"] = [_event_data(ev) for ev in reply.events]
@@ -140,7 +140,7 @@ NOISY_REQUEST_HEADERS = frozenset(
 """Request headers not stored: they change with the SDK version, not with the request."""
 
 
-def _header_map(
+def header_map(
     headers: list[tuple[str, str]], drop: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -414,7 +414,7 @@ def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None)
         "url": red.url(str(rq["uri"])) if redact else str(rq["uri"]),
         "headers": {
             k: red.header_value(k, v) if isinstance(v, str) else [red.header_value(k, x) for x in v]
-            for k, v in _header_map(req_headers).items()
+            for k, v in header_map(req_headers).items()
             if not redact or (k not in NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-"))
         },
     }
@@ -431,7 +431,7 @@ def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None)
         body, headers = decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
     if redact:
         headers = [(k, red.header_value(k, v)) for k, v in headers]
-    resp: dict[str, Any] = {"status": int(status), "headers": _header_map(headers, drop=_DROP)}
+    resp: dict[str, Any] = {"status": int(status), "headers": header_map(headers, drop=_DROP)}
     rctype = next((v for k, v in headers if k.lower() == "content-type"), "")
     if "text/event-stream" in rctype.lower():
         from .._sse import SSEParser

@@ -17,7 +17,15 @@ from .._exchange import NOT_JSON, Exchange, Forward, Next, Outcome, Reply
 from .._flow import router
 from .._handler import Handler
 from .._settings import RECORD_MODES, check_record_mode
-from ._format import NOISY_REQUEST_HEADERS, CassetteFile, Interaction, dump, load, write_atomic
+from ._format import (
+    NOISY_REQUEST_HEADERS,
+    CassetteFile,
+    Interaction,
+    dump,
+    header_map,
+    load,
+    write_atomic,
+)
 from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
 from ._redact import Redactor
 
@@ -413,16 +421,7 @@ class Cassette(Handler):
 
 
 def _redacted_headers(headers: list[tuple[str, str]], red: Redactor) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in sorted(headers, key=lambda kv: kv[0].lower()):
-        key = k.lower()
-        val = red.header_value(key, v)
-        if key in out:
-            prev = out[key]
-            out[key] = [*prev, val] if isinstance(prev, list) else [prev, val]
-        else:
-            out[key] = val
-    return out
+    return header_map([(k, red.header_value(k.lower(), v)) for k, v in headers])
 
 
 def _path_q(path: str, query: list[tuple[str, str]]) -> str:

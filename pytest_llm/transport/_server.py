@@ -27,7 +27,6 @@ import struct
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -216,12 +215,7 @@ class LLMServer:
     def __enter__(self) -> LLMServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:
@@ -437,13 +431,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- failures on the real socket --------------------------------------------
 
-    def _fail_before_response(self, failure: TransportFailure) -> None:
+    def _fail_start(self, failure: TransportFailure) -> bool:
+        """Close after this; a timeout holds the socket silent (``False``: nothing more)."""
         self.close_connection = True
         if failure.kind in ("connect_timeout", "read_timeout"):
             self._hold(failure.delay)
-            return
+            return False
         if failure.delay:
             self._pause(failure.delay)
+        return True
+
+    def _fail_before_response(self, failure: TransportFailure) -> None:
+        if not self._fail_start(failure):
+            return
         if failure.kind == "read_error":
             self._reset()
         elif failure.kind == "remote_protocol":
@@ -451,12 +451,8 @@ class _Handler(BaseHTTPRequestHandler):
         # connect_error: the connection closes without a response
 
     def _fail_mid_body(self, failure: TransportFailure) -> None:
-        self.close_connection = True
-        if failure.kind in ("connect_timeout", "read_timeout"):
-            self._hold(failure.delay)
+        if not self._fail_start(failure):
             return
-        if failure.delay:
-            self._pause(failure.delay)
         if failure.kind == "remote_protocol":
             self.wfile.write(b"zz\r\nnot a chunk\r\n")
             return
