@@ -257,6 +257,13 @@ class VirtualClock:
     def _pump(self, loop: asyncio.AbstractEventLoop, state: _Sleepers, quiet: int) -> None:
         """Runs on the loop; once nothing else is runnable, jumps to the next deadline."""
         ready = getattr(loop, "_ready", None)  # CPython's run queue; other loops: count passes
+        if ready is None:
+            from ._canary import warn
+
+            warn(
+                "asyncio event loop attribute _ready",
+                "the virtual clock counts passes of the loop to know it is idle",
+            )
         busy = len(ready) > 0 if ready is not None else False
         if busy or quiet < (2 if ready is not None else 16):
             loop.call_soon(self._pump, loop, state, 0 if busy else quiet + 1)

@@ -47,6 +47,8 @@ def patch_http(
                 _patch(m.HTTPTransport, "handle_request", m, name, chain_of),
                 _patch(m.AsyncHTTPTransport, "handle_async_request", m, name, chain_of),
             ]
+    if "openai" in sys.modules:
+        _check_aiohttp()
     for mod_name, flavour in AIOHTTP.items():
         mod = sys.modules.get(mod_name)
         lib = sys.modules.get(flavour)
@@ -87,3 +89,11 @@ def _patch(
     setattr(wrapper, MARK, orig)
     setattr(cls, attr, wrapper)
     return cls, attr, orig
+
+
+def _check_aiohttp() -> None:
+    from .._canary import aiohttp_missing, sdk_version, warn
+
+    gone = aiohttp_missing(sdk_version() or "")
+    if gone is not None:
+        warn(gone, "requests through the SDK's aiohttp backend are not intercepted")
