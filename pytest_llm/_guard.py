@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from ._errors import ConfigError, NetworkBlocked
+from ._settings import GUARD_MODES
 from .transport._patch import guarded, is_loopback
 
 __all__ = ["GUARD_MODES", "LLM_HOSTS", "Guard", "guard_session", "where_now"]
 
-GUARD_MODES = ("llm-hosts", "all", "off")
 
 LLM_HOSTS: tuple[str, ...] = (
     "api.openai.com",
@@ -111,7 +111,7 @@ def guard_session(
     A cassette lifts it for its test. ``llm_guard = off`` patches nothing at all.
     """
     stack = contextlib.ExitStack()
-    mode = str(config.getini("llm_guard") or "llm-hosts")
+    mode = str(config.getoption("llm_guard") or config.getini("llm_guard") or "llm-hosts")
     guard = None
     if allow_network:
         from ._flow import router  # only then: the guard alone needs no router

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DUMMY_KEY",
     "ENV",
+    "GUARD_MODES",
     "MARKERS",
     "RECORD_MODES",
     "Resolved",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 RECORD_MODES = ("none", "once", "new", "all")
+GUARD_MODES = ("llm-hosts", "all", "off")
+"""What ``llm_guard`` keeps tests without a cassette from reaching (see ``_guard``)."""
 """none: replay only; once: record missing cassettes; new: add missing interactions;
 all: re-record everything."""
 
@@ -151,9 +154,17 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llm-allow-network",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="let requests that no cassette answers reach the real network (not recorded).",
+        help="let requests that no cassette answers reach the real network (not recorded); "
+        "--no-llm-allow-network undoes the environment variable or ini option.",
+    )
+    group.addoption(
+        "--llm-guard",
+        choices=GUARD_MODES,
+        default=None,
+        help="tests without a cassette: llm-hosts (default) blocks hosted LLM APIs, all blocks "
+        "every non-loopback connection, off blocks nothing (wins over the ini option).",
     )
     group.addoption(
         "--llm-replay-timing",

@@ -112,9 +112,11 @@ def test_a_swallowed_miss_fails_every_handler_outside_pytest(
     with pytest.raises(FakeMiss) as fake_miss, FakeProvider(strict=True, check_unused=False):
         _swallow(client)
     assert str(fake_miss.value).startswith("llm_fake has no reply for POST /v1/chat/completions")
-    with pytest.raises(faults.FaultNotApplicable) as not_applicable, FaultPlan(
-        faults.Stall(after_chunk=5)
-    ), FakeProvider(check_unused=False):
+    with (
+        pytest.raises(faults.FaultNotApplicable) as not_applicable,
+        FaultPlan(faults.Stall(after_chunk=5)),
+        FakeProvider(check_unused=False),
+    ):
         _swallow(client)
     assert "Stall(after_chunk=5)" in str(not_applicable.value)
 

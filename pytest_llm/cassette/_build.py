@@ -118,7 +118,6 @@ def _check_mode(value: Any, source: str) -> str:
 
 
 def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
-    from ._match import DEFAULT_IGNORE
     from ._redact import Redactor
     from ._session import Cassette
 
@@ -181,8 +180,8 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
     chosen = marker.get("ignore")
     if chosen is None:
         chosen = config_fixture.get("ignore")
-    ignore = list(DEFAULT_IGNORE if chosen is None else chosen)
-    ignore += list(cfg.getini("llm_ignore_paths"))
+    # both add to DEFAULT_IGNORE (the cassette adds it): the marker's or fixture's, and the ini's
+    ignore = [*(chosen or ()), *cfg.getini("llm_ignore_paths")]
     redactor = Redactor.build(
         extra_headers=cfg.getini("llm_redact_headers"),
         extra_patterns=cfg.getini("llm_secret_patterns"),

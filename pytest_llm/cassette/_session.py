@@ -67,7 +67,7 @@ class Cassette(Handler):
         path: str | Path,
         *,
         record: str = "none",
-        ignore: Iterable[str] = DEFAULT_IGNORE,
+        ignore: Iterable[str] = (),
         allow_playback_repeats: bool = False,
         replay_timing: Any = None,
         redactor: Redactor | None = None,
@@ -80,7 +80,8 @@ class Cassette(Handler):
         super().__init__()
         self.path = Path(path)
         self.record = check_record_mode(record)
-        self.ignore = IgnorePaths(ignore)
+        self.ignore = IgnorePaths(dict.fromkeys([*DEFAULT_IGNORE, *ignore]))
+        """``ignore`` is added to :data:`DEFAULT_IGNORE`, like ``llm_ignore_paths``."""
         self.allow_playback_repeats = allow_playback_repeats
         self.timing = parse_timing(replay_timing)
         self.redactor = redactor or Redactor()
@@ -508,7 +509,7 @@ def use_cassette(
     path: str | Path,
     *,
     record: str = "none",
-    ignore: Iterable[str] = DEFAULT_IGNORE,
+    ignore: Iterable[str] = (),
     allow_playback_repeats: bool = False,
     replay_timing: Any = None,
     allow_network: bool = False,
