@@ -14,6 +14,7 @@ test, from ``sys.setprofile``): 0 means no pytest-llm code on their path.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                     "test_plain.py",
                 ],
                 cwd=root,
-                env={**env, "PYTHONPATH": str(root)},
+                env={**env, "PYTHONPATH": os.pathsep.join([str(root), env.get("PYTHONPATH", "")])},
                 capture_output=True,
                 text=True,
             )
