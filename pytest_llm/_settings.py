@@ -11,7 +11,7 @@ import argparse
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._errors import ConfigError
 from ._text import did_you_mean
@@ -20,16 +20,21 @@ if TYPE_CHECKING:
     import pytest
 
 __all__ = [
+    "CONFIG_KEYS",
     "DUMMY_KEY",
     "ENV",
     "GUARD_MODES",
     "MARKERS",
+    "MARKER_KEYWORDS",
+    "OPTIONS",
     "RECORD_MODES",
+    "Option",
     "Resolved",
     "add_options",
     "allow_network",
     "check_record_mode",
     "in_ci",
+    "option",
     "parse_bool",
     "resolve",
     "session_mode",
@@ -47,12 +52,6 @@ to be built, and replay (or the fake, or the loopback server) never sends it any
 
 T = TypeVar("T")
 
-ENV = {
-    "record": "PYTEST_LLM_RECORD",
-    "cassette_dir": "PYTEST_LLM_CASSETTE_DIR",
-    "allow_network": "PYTEST_LLM_ALLOW_NETWORK",
-    "replay_timing": "PYTEST_LLM_REPLAY_TIMING",
-}
 
 _MISSING: Any = object()
 
@@ -127,103 +126,173 @@ def _record_mode_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-MARKERS = (
-    "llm_cassette(path=None, *, record=None, ignore=None, allow_playback_repeats=None, "
-    "replay_timing=None, check_unused=None): record or replay this test's LLM traffic.",
-    "llm_samples(n=5, *, min_pass_rate=0.8, pass_at=(), early_stop=True): run the test n "
-    "times; it passes when at least min_pass_rate of the samples pass.",
+@dataclass(frozen=True)
+class Option:
+    """One option, said once: where it can be given, its default, its help.
+
+    ``cli``: the keywords of ``--llm-<name>`` (``None``: not on the command line);
+    ``ini``: the ini option's type (``None``: no ini option), named ``ini_name`` or
+    ``llm_<name>``; ``env``: ``PYTEST_LLM_<NAME>``; ``marker``: a keyword of the
+    ``llm_cassette`` marker, a key of ``llm_cassette_config`` and a keyword of
+    ``Cassette`` and ``use_cassette``; ``config``: a key of ``llm_cassette_config`` only.
+    """
+
+    name: str
+    help: str
+    default: Any = None
+    cli: Mapping[str, Any] | None = None
+    ini: Literal["string", "bool", "linelist"] | None = None
+    ini_help: str = ""
+    ini_name: str = ""
+    env: bool = False
+    marker: bool = False
+    config: bool = False
+    convert: Callable[[Any, str], Any] | None = None
+
+    @property
+    def ini_key(self) -> str:
+        return self.ini_name or f"llm_{self.name}"
+
+
+def _record_mode(value: Any, source: str) -> str:
+    return check_record_mode(str(value), source)
+
+
+_GUARD_HELP = (
+    "tests without a cassette: llm-hosts (default) blocks hosted LLM APIs, all blocks "
+    "every non-loopback connection, off blocks nothing"
 )
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "record",
+        "none (default): replay only, network blocked; once: record cassettes that do "
+        "not exist; new: add missing interactions; all: re-record everything.",
+        default="none",
+        cli={"type": _record_mode_arg, "metavar": "{none,once,new,all}"},
+        ini="string",
+        ini_help="default record mode (the CLI flag and env win)",
+        env=True,
+        marker=True,
+        convert=_record_mode,
+    ),
+    Option(
+        "cassette_dir",
+        "where cassettes live, relative to the rootdir (default: cassettes).",
+        default="cassettes",
+        cli={"metavar": "DIR"},
+        ini="string",
+        ini_help="cassette directory, relative to the rootdir",
+        env=True,
+        config=True,
+    ),
+    Option(
+        "allow_network",
+        "let requests that no cassette answers reach the real network (not recorded); "
+        "--no-llm-allow-network undoes the environment variable or ini option.",
+        default=False,
+        cli={"action": argparse.BooleanOptionalAction},
+        ini="bool",
+        ini_help="let unanswered requests reach the network",
+        env=True,
+        convert=parse_bool,
+    ),
+    Option(
+        "guard",
+        _GUARD_HELP + " (wins over the ini option).",
+        default="llm-hosts",
+        cli={"choices": GUARD_MODES},
+        ini="string",
+        ini_help=_GUARD_HELP,
+    ),
+    Option(
+        "ignore",
+        "JSON paths left out of request matching, added to the default volatile fields",
+        default=(),
+        ini="linelist",
+        ini_name="llm_ignore_paths",
+        marker=True,
+    ),
+    Option(
+        "allow_playback_repeats",
+        "replay the last match again once all are used",
+        default=False,
+        ini="bool",
+        marker=True,
+        convert=parse_bool,
+    ),
+    Option(
+        "replay_timing",
+        "replay streams with their recorded timing: off (default), real, or a scale such as 0.1.",
+        cli={"metavar": "off|real|SCALE"},
+        ini="string",
+        ini_help="off, real, or a scale",
+        env=True,
+        marker=True,
+    ),
+    Option(
+        "report",
+        "write the pass rates of llm_samples tests to PATH as JSON (versioned).",
+        cli={"metavar": "PATH"},
+    ),
+    Option(
+        "check_unused",
+        "fail a test that leaves recorded interactions unused",
+        default=False,
+        ini="bool",
+        marker=True,
+        convert=parse_bool,
+    ),
+    Option(
+        "hosts", "more host patterns (fnmatch) that llm_guard treats as LLM APIs", ini="linelist"
+    ),
+    Option("redact_headers", "extra headers to redact", ini="linelist"),
+    Option("secret_patterns", "extra regexes of key-shaped strings", ini="linelist"),
+    Option("secret_allow", "regexes of key-shaped strings that are not secrets", ini="linelist"),
+)
+"""Every option of pytest-llm: the command line, ini, environment, marker and config
+fixture are all made from this table (see docs/options.md)."""
+
+OPTION = {o.name: o for o in OPTIONS}
+MARKER_KEYWORDS = ("path", *(o.name for o in OPTIONS if o.marker))
+"""The ``llm_cassette`` marker's keywords (``path`` may also be its one argument)."""
+CONFIG_KEYS = tuple(o.name for o in OPTIONS if o.marker or o.config)
+"""The keys ``llm_cassette_config()`` may return."""
 
 
 def add_options(parser: pytest.Parser) -> None:
-    """The command-line and ini options (the plugin's ``pytest_addoption``)."""
+    """The command-line and ini options (the plugin's ``pytest_addoption``), from the table."""
     group = parser.getgroup("llm", "pytest-llm: record and replay LLM traffic")
-    group.addoption(
-        "--llm-record",
-        type=_record_mode_arg,
-        default=None,
-        metavar="{none,once,new,all}",
-        help="none (default): replay only, network blocked; once: record cassettes that do "
-        "not exist; new: add missing interactions; all: re-record everything.",
-    )
-    group.addoption(
-        "--llm-cassette-dir",
-        default=None,
-        metavar="DIR",
-        help="where cassettes live, relative to the rootdir (default: cassettes).",
-    )
-    group.addoption(
-        "--llm-allow-network",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="let requests that no cassette answers reach the real network (not recorded); "
-        "--no-llm-allow-network undoes the environment variable or ini option.",
-    )
-    group.addoption(
-        "--llm-guard",
-        choices=GUARD_MODES,
-        default=None,
-        help="tests without a cassette: llm-hosts (default) blocks hosted LLM APIs, all blocks "
-        "every non-loopback connection, off blocks nothing (wins over the ini option).",
-    )
-    group.addoption(
-        "--llm-replay-timing",
-        default=None,
-        metavar="off|real|SCALE",
-        help="replay streams with their recorded timing: off (default), real, or a scale "
-        "such as 0.1.",
-    )
-    group.addoption(
-        "--llm-report",
-        default=None,
-        metavar="PATH",
-        help="write the pass rates of llm_samples tests to PATH as JSON (versioned).",
-    )
-    parser.addini("llm_record", "default record mode (the CLI flag and env win)", default="")
-    parser.addini("llm_cassette_dir", "cassette directory, relative to the rootdir", default="")
-    parser.addini(
-        "llm_allow_network", "let unanswered requests reach the network", type="bool", default=False
-    )
-    parser.addini("llm_replay_timing", "off, real, or a scale", default="")
-    parser.addini(
-        "llm_ignore_paths",
-        "JSON paths left out of request matching, added to the default volatile fields",
-        type="linelist",
-        default=[],
-    )
-    parser.addini(
-        "llm_guard",
-        "tests without a cassette: llm-hosts (default) blocks hosted LLM APIs, all blocks "
-        "every non-loopback connection, off blocks nothing",
-        default="llm-hosts",
-    )
-    parser.addini(
-        "llm_hosts",
-        "more host patterns (fnmatch) that llm_guard treats as LLM APIs",
-        type="linelist",
-        default=[],
-    )
-    parser.addini("llm_redact_headers", "extra headers to redact", type="linelist", default=[])
-    parser.addini(
-        "llm_secret_patterns", "extra regexes of key-shaped strings", type="linelist", default=[]
-    )
-    parser.addini(
-        "llm_secret_allow",
-        "regexes of key-shaped strings that are not secrets",
-        type="linelist",
-        default=[],
-    )
-    parser.addini(
-        "llm_check_unused",
-        "fail a test that leaves recorded interactions unused",
-        type="bool",
-        default=False,
-    )
-    parser.addini(
-        "llm_allow_playback_repeats",
-        "replay the last match again once all are used",
-        type="bool",
-        default=False,
+    for o in OPTIONS:
+        if o.cli is not None:
+            flag = "--llm-" + o.name.replace("_", "-")
+            group.addoption(flag, default=None, help=o.help, **o.cli)
+    for o in OPTIONS:
+        if o.ini is None:
+            continue
+        default: Any = {"bool": False, "linelist": []}.get(o.ini, "")
+        if o.name == "guard":
+            default = o.default
+        parser.addini(o.ini_key, o.ini_help or o.help, type=o.ini, default=default)
+
+
+def option(
+    config: pytest.Config,
+    name: str,
+    *,
+    marker: Mapping[str, Any] | None = None,
+    fixture: Mapping[str, Any] | None = None,
+) -> Resolved[Any]:
+    """The value of option ``name`` from every source it has, by the one precedence rule."""
+    o = OPTION[name]
+    return resolve(
+        name,
+        cli=config.getoption(f"llm_{name}") if o.cli is not None else None,
+        marker=marker if o.marker else None,
+        fixture=fixture if (o.marker or o.config) else None,
+        ini=config.getini(o.ini_key) if o.ini is not None else None,
+        default=o.default,
+        convert=o.convert,
     )
 
 
@@ -244,12 +313,17 @@ def session_mode(config: pytest.Config) -> str:
 
 def allow_network(config: pytest.Config) -> bool:
     """``--llm-allow-network`` (or its environment variable, or ini option)."""
-    return bool(
-        resolve(
-            "allow_network",
-            cli=config.getoption("llm_allow_network"),
-            ini=config.getini("llm_allow_network"),
-            default=False,
-            convert=parse_bool,
-        ).value
-    )
+    return bool(option(config, "allow_network").value)
+
+
+MARKERS = (
+    "llm_cassette(path=None, *, "
+    + ", ".join(f"{o.name}=None" for o in OPTIONS if o.marker)
+    + "): record or replay this test's LLM traffic.",
+    "llm_samples(n=5, *, min_pass_rate=0.8, pass_at=(), early_stop=True): run the test n "
+    "times; it passes when at least min_pass_rate of the samples pass.",
+)
+
+
+ENV = {o.name: f"PYTEST_LLM_{o.name.upper()}" for o in OPTIONS if o.env}
+"""Option name -> its environment variable."""

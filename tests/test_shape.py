@@ -160,3 +160,33 @@ def test_version_is_the_installed_one() -> None:
     from importlib import metadata
 
     assert pytest_llm.__version__ == metadata.version("pytest-llm")
+
+
+def test_one_options_table_feeds_every_source() -> None:
+    """The marker, the config fixture, Cassette, use_cassette, the CLI, env and ini all
+    come from ``_settings.OPTIONS``: adding an option is one row there."""
+    import inspect
+
+    from pytest_llm import Cassette, use_cassette
+    from pytest_llm._settings import CONFIG_KEYS, ENV, MARKER_KEYWORDS, MARKERS, OPTIONS
+
+    marker = {o.name for o in OPTIONS if o.marker}
+    assert set(MARKER_KEYWORDS) == {"path"} | marker
+    assert set(CONFIG_KEYS) == marker | {o.name for o in OPTIONS if o.config}
+    for fn in (Cassette.__init__, use_cassette):
+        params = set(inspect.signature(fn).parameters)
+        assert marker | {"allow_network"} <= params, fn
+    assert all(f"{name}=None" in MARKERS[0] for name in marker)
+    assert ENV == {o.name: f"PYTEST_LLM_{o.name.upper()}" for o in OPTIONS if o.env}
+
+
+def test_every_option_reaches_pytest(pytester: pytest.Pytester) -> None:
+    from pytest_llm._settings import OPTIONS
+
+    result = pytester.runpytest("--help")
+    out = result.stdout.str()
+    for o in OPTIONS:
+        if o.cli is not None:
+            assert "--llm-" + o.name.replace("_", "-") in out
+        if o.ini is not None:
+            assert o.ini_key in out

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .._errors import ConfigError
-from .._settings import check_record_mode, in_ci, parse_bool, resolve
+from .._settings import (
+    CONFIG_KEYS,
+    MARKER_KEYWORDS,
+    Resolved,
+    allow_network,
+    in_ci,
+    option,
+)
 from .._text import did_you_mean
 
 if TYPE_CHECKING:
@@ -24,23 +32,6 @@ __all__ = ["build_cassette", "cassette_name", "cassette_path"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]=,+@]+")
 _MAX_NAME = 100
-
-MARKER_KEYWORDS = (
-    "path",
-    "record",
-    "ignore",
-    "allow_playback_repeats",
-    "replay_timing",
-    "check_unused",
-)
-CONFIG_KEYS = (
-    "record",
-    "cassette_dir",
-    "ignore",
-    "allow_playback_repeats",
-    "replay_timing",
-    "check_unused",
-)
 
 
 def cassette_name(item: pytest.Item) -> str:
@@ -113,8 +104,47 @@ def _check_keys(given: dict[str, Any], allowed: tuple[str, ...], what: str, fix:
         )
 
 
-def _check_mode(value: Any, source: str) -> str:
-    return check_record_mode(str(value), source)
+@dataclass(frozen=True)
+class CassetteOptions:
+    """A test's cassette options, each resolved once from every source it has."""
+
+    record: Resolved[str]
+    cassette_dir: str
+    ignore: list[str]
+    allow_playback_repeats: bool
+    replay_timing: Any
+    check_unused: bool
+    allow_network: bool
+
+    @classmethod
+    def of(
+        cls, config: pytest.Config, marker: dict[str, Any], fixture: dict[str, Any]
+    ) -> CassetteOptions:
+        def get(name: str) -> Any:
+            return option(config, name, marker=marker, fixture=fixture).value
+
+        # ignore= (marker, else fixture) and the ini's llm_ignore_paths both add to the
+        # defaults (the cassette adds DEFAULT_IGNORE): they combine instead of choosing
+        chosen = marker.get("ignore", fixture.get("ignore"))
+        return cls(
+            record=option(config, "record", marker=marker, fixture=fixture),
+            cassette_dir=str(get("cassette_dir")),
+            ignore=[*(chosen or ()), *config.getini("llm_ignore_paths")],
+            allow_playback_repeats=bool(get("allow_playback_repeats")),
+            replay_timing=get("replay_timing"),
+            check_unused=bool(get("check_unused")),
+            allow_network=allow_network(config),
+        )
+
+    def blocked(self) -> str | None:
+        """Why recording is off although asked for: the CI rule."""
+        record = self.record
+        if record.value != "none" and record.source != "command line" and in_ci():
+            return (
+                f"CI is set and record mode {record.value!r} came from the {record.source}; "
+                "in CI, recording needs --llm-record given on the command line"
+            )
+        return None
 
 
 def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
@@ -124,64 +154,17 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
     item = request.node
     cfg = item.config
     marker = _marker_kwargs(item)
-    record = resolve(
-        "record",
-        cli=cfg.getoption("llm_record"),
-        marker=marker,
-        fixture=config_fixture,
-        ini=cfg.getini("llm_record"),
-        default="none",
-        convert=_check_mode,
-    )
-    blocked = None
-    if record.value != "none" and record.source != "command line" and in_ci():
-        blocked = (
-            f"CI is set and record mode {record.value!r} came from the {record.source}; "
-            "in CI, recording needs --llm-record given on the command line"
-        )
-    cdir = resolve(
-        "cassette_dir",
-        cli=cfg.getoption("llm_cassette_dir"),
-        fixture=config_fixture,
-        ini=cfg.getini("llm_cassette_dir"),
-        default="cassettes",
-    ).value
-    timing = resolve(
-        "replay_timing",
-        cli=cfg.getoption("llm_replay_timing"),
-        marker=marker,
-        fixture=config_fixture,
-        ini=cfg.getini("llm_replay_timing"),
-        default=None,
-    ).value
-
-    def flag(name: str) -> bool:
-        return bool(
-            resolve(
-                name,
-                marker=marker,
-                fixture=config_fixture,
-                ini=cfg.getini(f"llm_{name}"),
-                default=False,
-                convert=parse_bool,
-            ).value
-        )
-
+    opts = CassetteOptions.of(cfg, marker, config_fixture)
     if "path" in marker:
         path = Path(marker["path"])
         if not path.is_absolute():
-            base = Path(cdir)
+            base = Path(opts.cassette_dir)
             path = (base if base.is_absolute() else cfg.rootpath / base) / path
     else:
-        path = cassette_path(item, cdir)
+        path = cassette_path(item, opts.cassette_dir)
         if not path.exists() and _vcrpy_path(item).exists():
             path = _vcrpy_path(item)
     _check_keys(config_fixture, CONFIG_KEYS, "llm_cassette_config() returned an unknown key", "use")
-    chosen = marker.get("ignore")
-    if chosen is None:
-        chosen = config_fixture.get("ignore")
-    # both add to DEFAULT_IGNORE (the cassette adds it): the marker's or fixture's, and the ini's
-    ignore = [*(chosen or ()), *cfg.getini("llm_ignore_paths")]
     redactor = Redactor.build(
         extra_headers=cfg.getini("llm_redact_headers"),
         extra_patterns=cfg.getini("llm_secret_patterns"),
@@ -189,12 +172,13 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
     )
     return Cassette(
         path,
-        record=record.value,
-        ignore=ignore,
-        allow_playback_repeats=flag("allow_playback_repeats"),
-        replay_timing=timing,
+        record=opts.record.value,
+        ignore=opts.ignore,
+        allow_playback_repeats=opts.allow_playback_repeats,
+        replay_timing=opts.replay_timing,
         redactor=redactor,
         rerecord_hint=f"pytest --llm-record={{mode}} '{item.nodeid}'",
-        record_blocked=blocked,
-        check_unused=flag("check_unused"),
+        record_blocked=opts.blocked(),
+        check_unused=opts.check_unused,
+        allow_network=opts.allow_network,
     )

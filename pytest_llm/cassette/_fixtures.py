@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._outcome import annotate, on_sample, serve
-from .._settings import DUMMY_KEY, allow_network
+from .._settings import DUMMY_KEY
 
 if TYPE_CHECKING:
     from ._session import Cassette
@@ -41,7 +41,6 @@ def llm_cassette(
 
     item = request.node
     cassette = build_cassette(request, llm_cassette_config).open()
-    cassette.allow_network = allow_network(item.config)
     annotate(item, lambda rep: _report_written(rep, cassette))
     on_sample(item, lambda sample: setattr(cassette, "sample", sample))
     mp = pytest.MonkeyPatch()
