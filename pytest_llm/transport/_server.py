@@ -369,24 +369,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _internal_error(self, message: str) -> None:
         """A miss or a broken handler: a 500 the SDK will not retry, and an error for teardown."""
+        try:
+            self._error_reply(500, message, "pytest_llm_no_reply", indent=2)
+        except (_Gone, OSError):
+            self.close_connection = True
+
+    def _error_reply(self, status: int, message: str, code: str | None, indent: int | None) -> None:
+        """An OpenAI-shaped error the SDK will not retry; the message is kept for teardown."""
         with self.llm._lock:
             self.llm.errors.append(message)
         doc = {
-            "error": {
-                "message": message,
-                "type": "pytest_llm_error",
-                "param": None,
-                "code": "pytest_llm_no_reply",
-            }
+            "error": {"message": message, "type": "pytest_llm_error", "param": None, "code": code}
         }
-        body = json.dumps(doc, indent=2).encode()
-        reply = Reply(
-            500, [("content-type", "application/json"), ("x-should-retry", "false")], body=body
-        )
-        try:
-            self._write(reply)
-        except (_Gone, OSError):
-            self.close_connection = True
+        body = json.dumps(doc, indent=indent).encode()
+        headers = [("content-type", "application/json"), ("x-should-retry", "false")]
+        self._write(Reply(status, headers, body=body))
 
     # -- writing a reply --------------------------------------------------------
 
@@ -525,23 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "Fix: LLMServer(upstream='https://api.openai.com/v1') (the provider's base URL), "
                 "or replay from a cassette / answer with llm_fake."
             )
-            with self.llm._lock:
-                self.llm.errors.append(message)
-            doc = {
-                "error": {
-                    "message": message,
-                    "type": "pytest_llm_error",
-                    "param": None,
-                    "code": None,
-                }
-            }
-            self._write(
-                Reply(
-                    502,
-                    [("content-type", "application/json"), ("x-should-retry", "false")],
-                    body=json.dumps(doc).encode(),
-                )
-            )
+            self._error_reply(502, message, None, indent=None)
             return
         parts = urlsplit(exchange.url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
