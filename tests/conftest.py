@@ -23,6 +23,11 @@ import pytest_llm
 from loopback import LoopbackServer
 
 KEPT_LOADED = [hypothesis, openai, yaml]
+
+# No real-time bound in the suite: hypothesis's per-example deadline is one, and fails
+# on busy shared machines (tests with their own settings already say deadline=None).
+hypothesis.settings.register_profile("pytest-llm", deadline=None)
+hypothesis.settings.load_profile("pytest-llm")
 for _info in pkgutil.walk_packages(pytest_llm.__path__, "pytest_llm."):
     # every module, so lazily loaded names (faults, fake) keep one identity across runs
     KEPT_LOADED.append(importlib.import_module(_info.name))
