@@ -3,7 +3,8 @@
 Runs a temporary project of N trivial tests (none uses a cassette, fake, fault, clock,
 server or marker) in fresh subprocesses, three arms interleaved: pytest-llm installed
 (its default guard on), the same with ``-o llm_guard=off``, and ``-p no:llm``. Every
-other ``pytest11`` plugin is disabled in all arms alike. Prints the median wall time
+other ``pytest11`` plugin is disabled in all arms alike. Prints the median CPU time
+(user + system: on a busy shared machine, wall time mostly measures the neighbours)
 of each arm, the paired differences per test, and, from one profiled run per arm, how
 many calls into pytest-llm's code the tests made (setup, call and teardown of each
 test, from ``sys.setprofile``): 0 means no pytest-llm code on their path.
@@ -15,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -104,11 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(args.runs + 1):
             order = list(arms.items())
             for name, extra in order if r % 2 else order[::-1]:
-                t0 = time.perf_counter()
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 proc = subprocess.run(
                     [*base, *extra], cwd=root, env=env, capture_output=True, text=True
                 )
-                ms = (time.perf_counter() - t0) * 1000
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                # CPU time (user + system) of the pytest process: on a shared, busy machine
+                # wall time measures the neighbours more than pytest
+                ms = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000
                 if proc.returncode != 0:
                     raise SystemExit(f"{name}: exit {proc.returncode}\n{proc.stdout[-500:]}")
                 if r:  # run 0 warms the caches
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     floor = times["-p no:llm"]
     print(f"{args.tests} trivial tests, medians of {args.runs} interleaved runs per arm")
     print()
-    print("| arm | ms | vs -p no:llm, ms | per test, µs | pytest-llm calls during the tests |")
+    print("| arm | CPU ms | vs -p no:llm, ms | per test, µs | pytest-llm calls during the tests |")
     print("| --- | ---: | ---: | ---: | --- |")
     for name, ms in times.items():
         diff = statistics.median(a - b for a, b in zip(ms, floor, strict=True))
