@@ -24,9 +24,16 @@ from ._errors import ReplayInterrupt
 
 if TYPE_CHECKING:
     import asyncio
-    from types import TracebackType
 
-__all__ = ["Clock", "SystemClock", "VirtualClock", "WouldHang", "system_clock"]
+__all__ = [
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "WouldHang",
+    "current_clock",
+    "set_current_clock",
+    "system_clock",
+]
 
 DEFAULT_START = _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
 """Where a :class:`VirtualClock`'s wall time starts, unless told otherwise."""
@@ -110,6 +117,19 @@ class SystemClock:
 
 
 system_clock = SystemClock()
+
+_current: list[Clock] = [system_clock]
+
+
+def current_clock() -> Clock:
+    """The clock every wait of the request flow goes through (virtual under ``llm_clock``)."""
+    return _current[0]
+
+
+def set_current_clock(clock: Clock) -> Clock:
+    """Make ``clock`` the flow's clock; returns the one it replaces."""
+    previous, _current[0] = _current[0], clock
+    return previous
 
 
 class _Sleepers:
@@ -237,6 +257,13 @@ class VirtualClock:
     def _pump(self, loop: asyncio.AbstractEventLoop, state: _Sleepers, quiet: int) -> None:
         """Runs on the loop; once nothing else is runnable, jumps to the next deadline."""
         ready = getattr(loop, "_ready", None)  # CPython's run queue; other loops: count passes
+        if ready is None:
+            from ._canary import warn
+
+            warn(
+                "asyncio event loop attribute _ready",
+                "the virtual clock counts passes of the loop to know it is idle",
+            )
         busy = len(ready) > 0 if ready is not None else False
         if busy or quiet < (2 if ready is not None else 16):
             loop.call_soon(self._pump, loop, state, 0 if busy else quiet + 1)
@@ -257,33 +284,24 @@ class VirtualClock:
 
     def install(self) -> VirtualClock:
         """Become the request flow's clock and capture the openai SDK's sleeps; see docs."""
-        from ._flow import router
         from ._sdk import capture_sdk
 
         restore = capture_sdk(self)
-        self._installed.append((router.clock, restore))
-        router.clock = self
+        self._installed.append((set_current_clock(self), restore))
         return self
 
     def uninstall(self) -> None:
         """Undo the last :meth:`install`."""
-        from ._flow import router
-
         if not self._installed:
             raise RuntimeError("VirtualClock.uninstall() without a matching install().")
         previous, restore = self._installed.pop()
-        router.clock = previous
+        set_current_clock(previous)
         restore()
 
     def __enter__(self) -> VirtualClock:
         return self.install()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.uninstall()
 
     def __repr__(self) -> str:

@@ -19,11 +19,13 @@ __all__ = [
     "CassetteError",
     "CassetteMiss",
     "CassetteNotFound",
+    "CassetteUnused",
     "ConfigError",
     "NetworkBlocked",
     "PytestLLMError",
     "ReplayInterrupt",
     "SecretFound",
+    "Unused",
 ]
 
 
@@ -50,6 +52,19 @@ class SecretFound(CassetteError):
     def __init__(self, message: str, *, path: str | None = None, field: str = "") -> None:
         super().__init__(message, path=path)
         self.field = field
+
+
+class Unused(PytestLLMError, AssertionError):
+    """A handler ends with something scripted or recorded that no request used.
+
+    The one family of "unused" errors: :class:`CassetteUnused`,
+    :class:`~pytest_llm.faults.UnusedFaults`, :class:`~pytest_llm.fake.FakeUnused`.
+    An ``AssertionError`` too: the test did not do what it said it would.
+    """
+
+
+class CassetteUnused(Unused):
+    """A cassette (``check_unused=True``) ends with recorded interactions never replayed."""
 
 
 class ReplayInterrupt(BaseException):

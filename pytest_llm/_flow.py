@@ -11,23 +11,34 @@ when recording or ``--llm-allow-network`` allows it, else :class:`NetworkBlocked
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import Iterator
 
-from ._clock import Clock, system_clock
+from ._clock import Clock, current_clock, set_current_clock
 from ._errors import NetworkBlocked
-from ._sse import SSEEvent, encode_event
+from ._exchange import (
+    NOT_JSON,
+    Exchange,
+    Forward,
+    Link,
+    Next,
+    Outcome,
+    Part,
+    Reply,
+    TransportFailure,
+)
+from .transport import _patch
+
+Handler = Link
+"""The old name of :class:`~pytest_llm._exchange.Link` (a link of the chain)."""
 
 __all__ = [
     "NOT_JSON",
     "Exchange",
     "Forward",
     "Handler",
+    "Link",
+    "Next",
     "Outcome",
     "Part",
     "Reply",
@@ -37,171 +48,41 @@ __all__ = [
 ]
 
 
-class _NotJSON:
-    def __repr__(self) -> str:
-        return "NOT_JSON"
-
-
-NOT_JSON: Any = _NotJSON()
-
-
-@dataclass(eq=False)
-class Exchange:
-    """A request, independent of the HTTP library that carried it."""
-
-    method: str
-    url: str
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-    library: str = ""
-    """Which adapter saw it: ``httpx``, ``httpx2``, ``server``; for error messages."""
-
-    @cached_property
-    def _split(self) -> tuple[str, list[tuple[str, str]]]:
-        parts = urlsplit(self.url)
-        return parts.path or "/", parse_qsl(parts.query, keep_blank_values=True)
-
-    @property
-    def path(self) -> str:
-        return self._split[0]
-
-    @property
-    def query(self) -> list[tuple[str, str]]:
-        return self._split[1]
-
-    @cached_property
-    def json(self) -> Any:
-        """The body parsed as JSON, or :data:`NOT_JSON`."""
-        if not self.body:
-            return NOT_JSON
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            return NOT_JSON
-
-    def header(self, name: str) -> str | None:
-        low = name.lower()
-        for k, v in self.headers:
-            if k.lower() == low:
-                return v
-        return None
-
-    def __repr__(self) -> str:
-        return f"<Exchange {self.method} {self.url}>"
-
-
-@dataclass(slots=True)
-class Part:
-    """A piece of a response body, sent after waiting ``delay`` seconds."""
-
-    delay: float
-    data: bytes
-
-
-@dataclass(slots=True)
-class TransportFailure:
-    """The transport fails instead of (or in the middle of) answering.
-
-    ``kind`` is one of ``connect_error``, ``connect_timeout``, ``read_timeout``,
-    ``read_error`` (connection reset), ``remote_protocol``; each adapter raises its
-    library's exception of that name.
-    """
-
-    kind: str
-    message: str
-    delay: float = 0.0
-
-    KINDS = frozenset(
-        {"connect_error", "connect_timeout", "read_timeout", "read_error", "remote_protocol"}
-    )
-
-
-@dataclass(slots=True)
-class Reply:
-    """A response, independent of the HTTP library that will carry it.
-
-    A streamed reply has ``events`` (with their arrival times) instead of ``body``.
-    ``failure`` ends the body with a transport error once every part is sent.
-    """
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes = b""
-    events: list[SSEEvent] | None = None
-    failure: TransportFailure | None = None
-    timing: float | None = None
-    """Replay recorded event timing scaled by this factor (``None``: no waits)."""
-    delay: float = 0.0
-    """Seconds before the status line arrives (time to headers)."""
-
-    def parts(self) -> Iterator[Part]:
-        """The body as it goes on the wire; a fault handler may override this."""
-        if self.events is None:
-            if self.body:
-                yield Part(0.0, self.body)
-            return
-        prev = 0.0
-        for ev in self.events:
-            delay = max(0.0, ev.t - prev) * self.timing if self.timing else 0.0
-            prev = ev.t
-            yield Part(delay, encode_event(ev))
-
-    def header(self, name: str) -> str | None:
-        low = name.lower()
-        for k, v in self.headers:
-            if k.lower() == low:
-                return v
-        return None
-
-
-@dataclass(slots=True)
-class Forward:
-    """Send the exchange to the real network; ``on_reply`` gets what came back."""
-
-    on_reply: Callable[[Reply], None] | None = None
-
-
-Outcome = Reply | Forward | TransportFailure
-Next = Callable[[Exchange], Outcome]
-
-
-class Handler(Protocol):
-    """A link of the chain. Lower ``order`` runs first (faults 100, cassette 200, fake 300)."""
-
-    order: int
-
-    def handle(self, exchange: Exchange, nxt: Next) -> Outcome: ...
-
-
 class Router:
     """The chain every adapter consults; empty means pass-through, untouched."""
 
     def __init__(self) -> None:
-        self._handlers: list[Handler] = []
+        self._handlers: list[Link] = []
         self._lock = threading.Lock()
-        self.clock: Clock = system_clock
         self.network_allowed: int = 0
         """How many active scopes allow the real network (recording, allow-network)."""
-        self.host_guard: Callable[[str, Any], None] | None = None
-        """Checked on every name lookup and connection (tests without a cassette)."""
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every wait goes through (:func:`pytest_llm._clock.current_clock`)."""
+        return current_clock()
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        set_current_clock(clock)
 
     @property
     def active(self) -> bool:
         return bool(self._handlers)
 
     @contextlib.contextmanager
-    def activate(self, handler: Handler, *, eager: bool = True) -> Iterator[Handler]:
-        from .transport._patch import install
-
-        install(eager=eager)
-        with self._lock:
-            self._handlers.append(handler)
-            self._handlers.sort(key=lambda h: h.order)
-        try:
-            yield handler
-        finally:
+    def activate(self, handler: Link, *, eager: bool = True) -> Iterator[Link]:
+        """``handler`` on the chain while inside; the transports are patched meanwhile
+        (the first activation patches, the last one out restores)."""
+        with _patch.scope(self, eager=eager):
             with self._lock:
-                self._handlers.remove(handler)
+                self._handlers.append(handler)
+                self._handlers.sort(key=lambda h: h.order)
+            try:
+                yield handler
+            finally:
+                with self._lock:
+                    self._handlers.remove(handler)
 
     @contextlib.contextmanager
     def allow_network(self) -> Iterator[None]:

@@ -7,14 +7,19 @@ lets everything through. Tests with a cassette are governed by the cassette inst
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 
-from ._errors import NetworkBlocked
+import pytest
 
-__all__ = ["GUARD_MODES", "LLM_HOSTS", "Guard"]
+from ._errors import ConfigError, NetworkBlocked
+from ._settings import GUARD_MODES
+from .transport._patch import guarded, is_loopback
 
-GUARD_MODES = ("llm-hosts", "all", "off")
+__all__ = ["GUARD_MODES", "LLM_HOSTS", "Guard", "guard_session", "where_now"]
+
 
 LLM_HOSTS: tuple[str, ...] = (
     "api.openai.com",
@@ -49,15 +54,19 @@ class Guard:
     """
 
     def __init__(
-        self, mode: str, hosts: Iterable[str] = LLM_HOSTS, where: str = "this test"
+        self,
+        mode: str,
+        hosts: Iterable[str] = LLM_HOSTS,
+        where: str | None = "this test",
+        on_block: Callable[[], None] | None = None,
     ) -> None:
         self.mode = mode
         self.hosts = tuple(h.lower() for h in hosts)
         self.where = where
+        """Named in the message; ``None``: the running test, and nothing outside a test."""
+        self.on_block = on_block
 
     def blocks(self, host: str) -> bool:
-        from .transport._patch import is_loopback
-
         if is_loopback(host):
             return False
         if self.mode == "all":
@@ -66,12 +75,15 @@ class Guard:
         return any(fnmatch.fnmatchcase(host, pat) for pat in self.hosts)
 
     def __call__(self, host: str, port: object) -> None:
-        if not self.blocks(host):
+        test = self.where if self.where is not None else where_now()
+        if test is None or not self.blocks(host):
             return
+        if self.on_block is not None:
+            self.on_block()
         where = f"{host}:{port}" if port is not None else host
         what = "the network" if self.mode == "all" else "hosted LLM APIs"
         raise NetworkBlocked(
-            f"pytest-llm blocked a connection to {where}: {self.where} has no cassette, and "
+            f"pytest-llm blocked a connection to {where}: {test} has no cassette, and "
             f"llm_guard = {self.mode} keeps tests from reaching {what} unrecorded.\n"
             "Fix: mark the test with @pytest.mark.llm_cassette (then record it with "
             "--llm-record=once), or pass --llm-allow-network, or set llm_guard = off."
@@ -79,3 +91,44 @@ class Guard:
 
     def __repr__(self) -> str:
         return f"Guard(mode={self.mode!r})"
+
+
+def where_now() -> str | None:
+    """``test <node id>`` of the test pytest is running now, or ``None`` between tests."""
+    current = os.environ.get("PYTEST_CURRENT_TEST")
+    return f"test {current.rsplit(' (', 1)[0]}" if current else None
+
+
+def guard_session(
+    config: pytest.Config, *, allow_network: bool, on_block: Callable[[], None]
+) -> contextlib.ExitStack:
+    """The guard for the whole session; closing the stack lifts it.
+
+    "A test that uses the plugin", for the guard, is every test of a session where
+    ``llm_guard`` is not ``off``: its job is to catch the test that forgot its
+    cassette. It costs no fixture and no hook per test: the socket is patched once for
+    the session, and the test is named from ``PYTEST_CURRENT_TEST`` when it blocks.
+    A cassette lifts it for its test. ``llm_guard = off`` patches nothing at all.
+    """
+    stack = contextlib.ExitStack()
+    mode = str(config.getoption("llm_guard") or config.getini("llm_guard") or "llm-hosts")
+    guard = None
+    if allow_network:
+        from ._flow import router  # only then: the guard alone needs no router
+
+        stack.enter_context(router.allow_network())
+    elif mode not in GUARD_MODES:
+        config.stash[guard_error_key] = ConfigError(
+            f"ini option llm_guard={mode!r} is not a guard mode.\n"
+            f"Fix: use one of {', '.join(GUARD_MODES)}."
+        )
+    elif mode != "off":
+        hosts = (*LLM_HOSTS, *config.getini("llm_hosts"))
+        guard = Guard(mode, hosts, where=None, on_block=on_block)
+    # always set, None included: a session run inside another (pytester) has its own say
+    stack.enter_context(guarded(guard))
+    return stack
+
+
+guard_error_key = pytest.StashKey[ConfigError]()
+"""An unusable ``llm_guard`` value: every test errors with it, as a fixture would."""

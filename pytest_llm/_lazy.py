@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["lazy_facade"]
 
 
 def lazy_facade(
-    package: str, names: Sequence[str], where: Mapping[str, str], default: str | None = None
+    package: str, where: Mapping[str, str]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for ``package``: ``where`` maps a name to its module
-    (relative, like ``"._kinds"``); names not in it come from ``default``."""
-    public = frozenset(names)
+    """``__getattr__`` and ``__dir__`` for ``package``: ``where`` maps each name to its
+    module (relative, like ``"._kinds"``); the package's ``__all__`` comes from it too."""
+    public = frozenset(where)
 
     def __getattr__(name: str) -> Any:
-        module = where.get(name, default) if name in public else None
+        module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(module, package), name)

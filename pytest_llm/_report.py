@@ -1,19 +1,27 @@
-"""The pass-rate report of ``llm_samples`` tests: terminal table, JSON file, JUnit XML.
+"""What pytest-llm reports: its failures as messages, cassettes written, pass rates.
 
-Results travel on the test reports (``report.llm_samples``), so under pytest-xdist the
-controller sees every worker's results and writes the one report.
+:class:`Outcomes` is the per-test report hook (it remembers each test's reports for
+:func:`pytest_llm._outcome.failed`); the plugin registers it, and the rest of this
+module, only once a test uses pytest-llm. Results travel on the test reports (``report.llm_cassette``, ``report.llm_samples``),
+so under pytest-xdist the controller sees every worker's results and writes the one
+summary and the one report (terminal table, JSON file, JUnit XML).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-__all__ = ["REPORT_VERSION", "SamplesReport"]
+from ._errors import CassetteError, ReplayInterrupt
+from ._outcome import annotators, remember
+
+__all__ = ["REPORT_VERSION", "CassetteSummary", "MessageRepr", "Outcomes", "SamplesReport"]
 
 REPORT_VERSION = 1
 
@@ -101,3 +109,91 @@ class SamplesReport:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+
+
+class CassetteSummary:
+    """Collects what cassettes were written, from this process or from xdist workers."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.written: list[dict[str, Any]] = []
+        self.not_written: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        info = getattr(report, "llm_cassette", None)
+        if info:
+            (self.not_written if info.get("not_written") else self.written).append(info)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not (self.written or self.not_written):
+            return
+        tr = terminalreporter
+        tr.section("pytest-llm")
+        if self.written:
+            n = sum(int(w["recorded"]) for w in self.written)
+            tr.write_line(
+                f"recorded {_plural(n, 'interaction')} into {_plural(len(self.written), 'cassette')}:"
+            )
+            for w in sorted(self.written, key=lambda w: str(w["path"])):
+                tr.write_line(f"  {_rel(self.config, w['path'])} (+{w['recorded']})")
+        for w in self.not_written:
+            tr.write_line(f"not written: {w['not_written']}")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _rel(config: pytest.Config, path: str) -> str:
+    try:
+        return str(Path(path).relative_to(config.rootpath))
+    except ValueError:
+        return path
+
+
+class Outcomes:
+    """Remembers each test's reports and shows pytest-llm's own failures as messages."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        rep = yield
+        remember(item, rep)
+        exc = call.excinfo
+        if exc is not None and shown_as_message(exc.value):
+            # Show the miss itself, not a traceback through the SDK's internals.
+            rep.longrepr = MessageRepr(str(exc.value))  # type: ignore[assignment]
+        for annotator in annotators(item):
+            annotator(rep)
+        return rep
+
+
+def shown_as_message(exc: BaseException) -> bool:
+    """Failures whose message says it all: a traceback would only show our internals."""
+    if isinstance(exc, ReplayInterrupt | CassetteError):
+        return True
+    samples = sys.modules.get("pytest_llm.assertions._samples")
+    return samples is not None and isinstance(exc, samples.SamplesFailed)
+
+
+class _Crash:
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.path = ""
+        self.lineno = 0
+
+
+class MessageRepr:
+    """A failure shown as its message: in full below FAILURES, one line in the summary."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.reprcrash = _Crash(text.splitlines()[0] if text else "")
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text

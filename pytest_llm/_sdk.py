@@ -21,13 +21,16 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ._canary import SDK_NAMES, warn
+
 if TYPE_CHECKING:
     from ._clock import VirtualClock
 
 __all__ = ["SDK_MODULES", "capture_sdk"]
 
-SDK_MODULES = ("openai._base_client", "openai._resource")
+SDK_MODULES = tuple(SDK_NAMES)
 """The modules whose waits are captured (if the openai SDK is installed)."""
+_LOST = "the SDK's retry sleeps are real again and not recorded on the virtual clock"
 
 
 class _StandIn:
@@ -82,7 +85,7 @@ def _load() -> list[types.ModuleType]:
         try:
             found.append(importlib.import_module(name))
         except ImportError:  # an SDK version without this module
-            continue
+            warn(f"module {name}", _LOST)
     return found
 
 
@@ -90,8 +93,10 @@ def capture_sdk(clock: VirtualClock) -> Callable[[], None]:
     """Send the SDK's waits to ``clock``; returns the function that undoes it."""
     saved: list[tuple[types.ModuleType, str, Any]] = []
     for module in _load():
-        for name in ("time", "anyio", "random"):
-            if name in module.__dict__:
+        for name in SDK_NAMES[module.__name__]:
+            if name not in module.__dict__:
+                warn(f"{module.__name__}.{name}", _LOST)
+            else:
                 real = module.__dict__[name]
                 saved.append((module, name, real))
                 setattr(module, name, _stand_in(name, real, clock))

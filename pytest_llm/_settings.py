@@ -7,23 +7,51 @@ CI rule (in CI, recording needs the flag given on the command line).
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from ._errors import ConfigError
+from ._text import did_you_mean
 
-__all__ = ["ENV", "Resolved", "in_ci", "parse_bool", "resolve"]
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = [
+    "CONFIG_KEYS",
+    "DUMMY_KEY",
+    "ENV",
+    "GUARD_MODES",
+    "MARKERS",
+    "MARKER_KEYWORDS",
+    "OPTIONS",
+    "RECORD_MODES",
+    "Option",
+    "Resolved",
+    "add_options",
+    "allow_network",
+    "check_record_mode",
+    "in_ci",
+    "option",
+    "parse_bool",
+    "resolve",
+    "session_mode",
+]
+
+RECORD_MODES = ("none", "once", "new", "all")
+GUARD_MODES = ("llm-hosts", "all", "off")
+"""What ``llm_guard`` keeps tests without a cassette from reaching (see ``_guard``)."""
+"""none: replay only; once: record missing cassettes; new: add missing interactions;
+all: re-record everything."""
+
+DUMMY_KEY = "pytest-llm-replay-key"
+"""Put in ``OPENAI_API_KEY`` when it is unset and nothing is recorded: clients need a key
+to be built, and replay (or the fake, or the loopback server) never sends it anywhere."""
 
 T = TypeVar("T")
 
-ENV = {
-    "record": "PYTEST_LLM_RECORD",
-    "cassette_dir": "PYTEST_LLM_CASSETTE_DIR",
-    "allow_network": "PYTEST_LLM_ALLOW_NETWORK",
-    "replay_timing": "PYTEST_LLM_REPLAY_TIMING",
-}
 
 _MISSING: Any = object()
 
@@ -78,3 +106,224 @@ def in_ci(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     value = env.get("CI", "")
     return value.strip().lower() not in ("", "0", "false", "no")
+
+
+def check_record_mode(value: Any, source: str = "record") -> str:
+    """``value`` if it is a record mode, else a :class:`ConfigError` naming ``source``."""
+    if value not in RECORD_MODES:
+        hint = did_you_mean(str(value), RECORD_MODES, template=" (did you mean {!r}?)")
+        where = f"{source}: " if source else ""
+        raise ConfigError(
+            f"{where}{value!r} is not a record mode{hint}; use one of: {', '.join(RECORD_MODES)}"
+        )
+    return str(value)
+
+
+def _record_mode_arg(value: str) -> str:
+    try:
+        return check_record_mode(value, source="")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option, said once: where it can be given, its default, its help.
+
+    ``cli``: the keywords of ``--llm-<name>`` (``None``: not on the command line);
+    ``ini``: the ini option's type (``None``: no ini option), named ``ini_name`` or
+    ``llm_<name>``; ``env``: ``PYTEST_LLM_<NAME>``; ``marker``: a keyword of the
+    ``llm_cassette`` marker, a key of ``llm_cassette_config`` and a keyword of
+    ``Cassette`` and ``use_cassette``; ``config``: a key of ``llm_cassette_config`` only.
+    """
+
+    name: str
+    help: str
+    default: Any = None
+    cli: Mapping[str, Any] | None = None
+    ini: Literal["string", "bool", "linelist"] | None = None
+    ini_help: str = ""
+    ini_name: str = ""
+    env: bool = False
+    marker: bool = False
+    config: bool = False
+    convert: Callable[[Any, str], Any] | None = None
+
+    @property
+    def ini_key(self) -> str:
+        return self.ini_name or f"llm_{self.name}"
+
+
+def _record_mode(value: Any, source: str) -> str:
+    return check_record_mode(str(value), source)
+
+
+_GUARD_HELP = (
+    "tests without a cassette: llm-hosts (default) blocks hosted LLM APIs, all blocks "
+    "every non-loopback connection, off blocks nothing"
+)
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "record",
+        "none (default): replay only, network blocked; once: record cassettes that do "
+        "not exist; new: add missing interactions; all: re-record everything.",
+        default="none",
+        cli={"type": _record_mode_arg, "metavar": "{none,once,new,all}"},
+        ini="string",
+        ini_help="default record mode (the CLI flag and env win)",
+        env=True,
+        marker=True,
+        convert=_record_mode,
+    ),
+    Option(
+        "cassette_dir",
+        "where cassettes live, relative to the rootdir (default: cassettes).",
+        default="cassettes",
+        cli={"metavar": "DIR"},
+        ini="string",
+        ini_help="cassette directory, relative to the rootdir",
+        env=True,
+        config=True,
+    ),
+    Option(
+        "allow_network",
+        "let requests that no cassette answers reach the real network (not recorded); "
+        "--no-llm-allow-network undoes the environment variable or ini option.",
+        default=False,
+        cli={"action": argparse.BooleanOptionalAction},
+        ini="bool",
+        ini_help="let unanswered requests reach the network",
+        env=True,
+        convert=parse_bool,
+    ),
+    Option(
+        "guard",
+        _GUARD_HELP + " (wins over the ini option).",
+        default="llm-hosts",
+        cli={"choices": GUARD_MODES},
+        ini="string",
+        ini_help=_GUARD_HELP,
+    ),
+    Option(
+        "ignore",
+        "JSON paths left out of request matching, added to the default volatile fields",
+        default=(),
+        ini="linelist",
+        ini_name="llm_ignore_paths",
+        marker=True,
+    ),
+    Option(
+        "allow_playback_repeats",
+        "replay the last match again once all are used",
+        default=False,
+        ini="bool",
+        marker=True,
+        convert=parse_bool,
+    ),
+    Option(
+        "replay_timing",
+        "replay streams with their recorded timing: off (default), real, or a scale such as 0.1.",
+        cli={"metavar": "off|real|SCALE"},
+        ini="string",
+        ini_help="off, real, or a scale",
+        env=True,
+        marker=True,
+    ),
+    Option(
+        "report",
+        "write the pass rates of llm_samples tests to PATH as JSON (versioned).",
+        cli={"metavar": "PATH"},
+    ),
+    Option(
+        "check_unused",
+        "fail a test that leaves recorded interactions unused",
+        default=False,
+        ini="bool",
+        marker=True,
+        convert=parse_bool,
+    ),
+    Option(
+        "hosts", "more host patterns (fnmatch) that llm_guard treats as LLM APIs", ini="linelist"
+    ),
+    Option("redact_headers", "extra headers to redact", ini="linelist"),
+    Option("secret_patterns", "extra regexes of key-shaped strings", ini="linelist"),
+    Option("secret_allow", "regexes of key-shaped strings that are not secrets", ini="linelist"),
+)
+"""Every option of pytest-llm: the command line, ini, environment, marker and config
+fixture are all made from this table (see docs/options.md)."""
+
+OPTION = {o.name: o for o in OPTIONS}
+MARKER_KEYWORDS = ("path", *(o.name for o in OPTIONS if o.marker))
+"""The ``llm_cassette`` marker's keywords (``path`` may also be its one argument)."""
+CONFIG_KEYS = tuple(o.name for o in OPTIONS if o.marker or o.config)
+"""The keys ``llm_cassette_config()`` may return."""
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The command-line and ini options (the plugin's ``pytest_addoption``), from the table."""
+    group = parser.getgroup("llm", "pytest-llm: record and replay LLM traffic")
+    for o in OPTIONS:
+        if o.cli is not None:
+            flag = "--llm-" + o.name.replace("_", "-")
+            group.addoption(flag, default=None, help=o.help, **o.cli)
+    for o in OPTIONS:
+        if o.ini is None:
+            continue
+        default: Any = {"bool": False, "linelist": []}.get(o.ini, "")
+        if o.name == "guard":
+            default = o.default
+        parser.addini(o.ini_key, o.ini_help or o.help, type=o.ini, default=default)
+
+
+def option(
+    config: pytest.Config,
+    name: str,
+    *,
+    marker: Mapping[str, Any] | None = None,
+    fixture: Mapping[str, Any] | None = None,
+) -> Resolved[Any]:
+    """The value of option ``name`` from every source it has, by the one precedence rule."""
+    o = OPTION[name]
+    return resolve(
+        name,
+        cli=config.getoption(f"llm_{name}") if o.cli is not None else None,
+        marker=marker if o.marker else None,
+        fixture=fixture if (o.marker or o.config) else None,
+        ini=config.getini(o.ini_key) if o.ini is not None else None,
+        default=o.default,
+        convert=o.convert,
+    )
+
+
+def session_mode(config: pytest.Config) -> str:
+    """The record mode from the command line, environment or ini (``none`` if unusable)."""
+    try:
+        return str(
+            resolve(
+                "record",
+                cli=getattr(config.known_args_namespace, "llm_record", None),
+                ini=config.getini("llm_record"),
+                default="none",
+            ).value
+        )
+    except (ConfigError, ValueError):
+        return "none"
+
+
+def allow_network(config: pytest.Config) -> bool:
+    """``--llm-allow-network`` (or its environment variable, or ini option)."""
+    return bool(option(config, "allow_network").value)
+
+
+MARKERS = (
+    "llm_cassette(path=None, *, "
+    + ", ".join(f"{o.name}=None" for o in OPTIONS if o.marker)
+    + "): record or replay this test's LLM traffic.",
+    "llm_samples(n=5, *, min_pass_rate=0.8, pass_at=(), early_stop=True): run the test n "
+    "times; it passes when at least min_pass_rate of the samples pass.",
+)
+
+
+ENV = {o.name: f"PYTEST_LLM_{o.name.upper()}" for o in OPTIONS if o.env}
+"""Option name -> its environment variable."""

@@ -14,7 +14,6 @@ when a command runs, so ``--help`` and ``--version`` are instant.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import re
 import sys
@@ -22,6 +21,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TextIO
+
+from . import __version__
+from ._jsonpath import render, strings
+from ._text import did_you_mean
 
 if TYPE_CHECKING:
     from .cassette._format import CassetteFile
@@ -74,27 +77,14 @@ class _Parser(argparse.ArgumentParser):
         if m and self.commands:
             word = m.group(1)
             hint = ""
-            near = difflib.get_close_matches(word, self.commands, n=1, cutoff=0.5)
-            if near:
-                hint = f"did you mean '{near[0]}'?"
-            else:
-                for parent, subs in self.nested.items():
-                    close = difflib.get_close_matches(word, subs, n=1, cutoff=0.6)
-                    if close:
-                        hint = f"did you mean '{parent} {close[0]}'?"
-                        break
+            hint = did_you_mean(word, self.commands, template="did you mean '{}'?", cutoff=0.5)
+            for parent, subs in self.nested.items():
+                if hint:
+                    break
+                hint = did_you_mean(word, subs, template=f"did you mean '{parent} {{}}'?")
             if hint:
                 message = f"{message}; {hint}"
         super().error(message)
-
-
-def _version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("pytest-llm")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "unknown"
 
 
 def _build_parser() -> _Parser:
@@ -104,7 +94,7 @@ def _build_parser() -> _Parser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     top = parser.add_subparsers(
         title="commands", dest="command", metavar="COMMAND", parser_class=_Parser
     )
@@ -439,7 +429,7 @@ def _query_secrets(segs: Segs, url: str, red: Redactor) -> Iterator[tuple[Segs, 
 
 
 def _scan(base: Segs, data: Any, red: Redactor, skip: set[Segs]) -> Iterator[tuple[Segs, str]]:
-    for segs, text, is_key in _strings(base, data):
+    for segs, text, is_key in strings(data, base):
         if segs in skip:
             continue
         hit = red.scan(text)
@@ -449,34 +439,12 @@ def _scan(base: Segs, data: Any, red: Redactor, skip: set[Segs]) -> Iterator[tup
             yield segs, f"{what} holds something shaped like {_article(name)} {name} ({masked})"
 
 
-def _strings(segs: Segs, data: Any) -> Iterator[tuple[Segs, str, bool]]:
-    if isinstance(data, str):
-        yield segs, data, False
-    elif isinstance(data, bytes):
-        yield segs, data.decode("utf-8", "replace"), False
-    elif isinstance(data, dict):
-        for k, v in data.items():
-            yield (*segs, str(k)), str(k), True
-            yield from _strings((*segs, str(k)), v)
-    elif isinstance(data, list | tuple):
-        for i, v in enumerate(data):
-            yield from _strings((*segs, i), v)
-
-
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeio" else "a"
 
 
 def _render(segs: Segs) -> str:
-    out = ""
-    for s in segs:
-        if isinstance(s, int):
-            out += f"[{s}]"
-        elif re.fullmatch(r"[A-Za-z_][\w\-]*", s):
-            out += f".{s}" if out else s
-        else:
-            out += f"[{s!r}]"
-    return out
+    return render(segs, root="")
 
 
 def _mask(value: str) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ._text import did_you_mean
 from .faults._errors import FaultError
 from .faults._kinds import (
     KINDS,
@@ -77,10 +78,7 @@ def _kinds(kinds: Iterable[str] | None, chunks: int | None) -> list[str]:
     chosen = list(DEFAULT_KINDS if kinds is None else kinds)
     for kind in chosen:
         if kind not in KINDS:
-            import difflib
-
-            near = difflib.get_close_matches(kind, KINDS, n=1)
-            hint = f" Did you mean {near[0]!r}?" if near else ""
+            hint = did_you_mean(kind, KINDS)
             raise FaultError(
                 f"faults(kinds=...): unknown fault kind {kind!r}.{hint}\n"
                 f"Fix: use kinds from {', '.join(sorted(KINDS))}."

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,11 @@ import pytest_llm
 from loopback import LoopbackServer
 
 KEPT_LOADED = [hypothesis, openai, yaml]
+
+# No real-time bound in the suite: hypothesis's per-example deadline is one, and fails
+# on busy shared machines (tests with their own settings already say deadline=None).
+hypothesis.settings.register_profile("pytest-llm", deadline=None)
+hypothesis.settings.load_profile("pytest-llm")
 for _info in pkgutil.walk_packages(pytest_llm.__path__, "pytest_llm."):
     # every module, so lazily loaded names (faults, fake) keep one identity across runs
     KEPT_LOADED.append(importlib.import_module(_info.name))
@@ -48,3 +54,13 @@ def llm_project(
         monkeypatch.delenv(var, raising=False)
     pytester.makepyfile(loopback=LOOPBACK_SOURCE)
     return pytester
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Real-time upper bounds fail on busy shared machines: opt in with PYTEST_LLM_REALTIME=1."""
+    if os.environ.get("PYTEST_LLM_REALTIME") == "1":
+        return
+    skip = pytest.mark.skip(reason="real-time bound; set PYTEST_LLM_REALTIME=1 to run it")
+    for item in items:
+        if item.get_closest_marker("realtime") is not None:
+            item.add_marker(skip)

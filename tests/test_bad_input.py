@@ -127,7 +127,8 @@ def test_unknown_options_are_clear() -> None:
     with pytest.raises(pytest_llm.ConfigError) as info:
         pytest_llm.Cassette("x.yaml", record="al")
     assert (
-        str(info.value).splitlines()[0] == "record='al' is not a record mode. Did you mean 'all'?"
+        str(info.value).splitlines()[0]
+        == "record: 'al' is not a record mode (did you mean 'all'?); use one of: none, once, new, all"
     )
     with pytest.raises(pytest_llm.ConfigError, match=r"replay_timing='fast' is not a timing"):
         pytest_llm.Cassette("x.yaml", replay_timing="fast")

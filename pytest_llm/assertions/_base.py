@@ -8,12 +8,14 @@ input (a schema that is not a schema, an unknown option) raises
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from .._jsonpath import render
+from .._text import did_you_mean as _did_you_mean
 
 __all__ = [
     "CaseFailedError",
@@ -104,16 +106,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 def json_path(parts: Iterable[object]) -> str:
     """Render a path as ``$.items[0].price``; odd keys as ``$['a b']``."""
-    out = "$"
-    for part in parts:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        elif isinstance(part, str) and _IDENTIFIER.match(part):
-            out += f".{part}"
-        else:
-            key = str(part).replace("\\", "\\\\").replace("'", "\\'")
-            out += f"['{key}']"
-    return out
+    return render(parts)
 
 
 def escape(text: str) -> str:
@@ -157,10 +150,7 @@ def show_json(value: object, limit: int = 80) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` for the nearest choices, or ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return _did_you_mean(word, choices, template="; did you mean {!r}?")
 
 
 def indent(lines: Iterable[str], prefix: str = "  ") -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import ConfigError
+from .._text import did_you_mean
 from ._base import LLMAssertionError
 
 __all__ = [
@@ -69,10 +70,7 @@ class SamplesSpec:
             kw["n"] = args[0]
         unknown = sorted(set(kw) - set(allowed))
         if unknown:
-            import difflib
-
-            near = difflib.get_close_matches(unknown[0], allowed, n=1)
-            hint = f" Did you mean {near[0]!r}?" if near else ""
+            hint = did_you_mean(unknown[0], allowed)
             raise ConfigError(
                 f"llm_samples got an unknown keyword {unknown[0]!r}.{hint}\n"
                 f"Fix: use {', '.join(allowed)}."

@@ -8,7 +8,6 @@ agree on every input.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,6 +16,7 @@ from typing import Literal, TypedDict, Unpack
 
 from pytest_llm._errors import ConfigError
 
+from .._text import did_you_mean, nearest
 from ._base import TextAssertionError, chars, escape, show_text, show_value, type_name
 from ._normalize import Mapped, normalize_text
 
@@ -309,10 +309,10 @@ def _nearest(text: str, needle: str) -> str:
         if not chunk:
             break
         windows.setdefault(text[chunk[0].start() : chunk[-1].end()], chunk[0].start())
-    close = difflib.get_close_matches(needle, list(windows), n=1, cutoff=0.6)
-    if not close:
+    close = nearest(needle, windows)
+    if close is None:
         return ""
-    return f"hint: the closest passage is {close[0]!r} at offset {windows[close[0]]}"
+    return f"hint: the closest passage is {close!r} at offset {windows[close]}"
 
 
 def check_contains(text: object, needle: str, options: TextOptions) -> Verdict:
@@ -439,8 +439,7 @@ def check_mode(mode: object, what: str) -> MatchMode:
 
 
 def _close(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(word, choices, template=" (did you mean {!r}?)")
 
 
 def run_pattern(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import gzip
 import json
 import os
 import tempfile
@@ -32,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from .._capture import decompress
 from .._errors import CassetteError
 from .._flow import NOT_JSON, Exchange, Reply, TransportFailure
 from .._sse import SSEEvent
@@ -121,7 +121,7 @@ class Interaction:
         )
         resp: dict[str, Any] = {
             "status": reply.status,
-            "headers": _header_map(resp_headers, drop=_DROP),
+            "headers": header_map(resp_headers, drop=_DROP),
         }
         if reply.events is not None:
             resp["events"] = [_event_data(ev) for ev in reply.events]
@@ -140,7 +140,7 @@ NOISY_REQUEST_HEADERS = frozenset(
 """Request headers not stored: they change with the SDK version, not with the request."""
 
 
-def _header_map(
+def header_map(
     headers: list[tuple[str, str]], drop: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -397,26 +397,6 @@ def _vcr_body(body: Any) -> bytes:
     return body if isinstance(body, bytes) else str(body).encode()
 
 
-def _decompress(body: bytes, headers: list[tuple[str, str]]) -> tuple[bytes, list[tuple[str, str]]]:
-    enc = next((v.lower() for k, v in headers if k.lower() == "content-encoding"), "")
-    if enc in ("gzip", "x-gzip"):
-        body = gzip.decompress(body)
-    elif enc == "deflate":
-        body = zlib.decompress(body)
-    elif enc == "br":
-        try:
-            import brotli  # type: ignore[import-not-found]
-        except ImportError:
-            raise ValueError(
-                "the body is brotli-compressed (content-encoding: br); install the brotli "
-                "package to read it"
-            ) from None
-        body = brotli.decompress(body)
-    elif enc not in ("", "identity"):
-        raise ValueError(f"content-encoding {enc!r} is not supported for vcrpy cassettes")
-    return body, [(k, v) for k, v in headers if k.lower() != "content-encoding"]
-
-
 def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None) -> dict[str, Any]:
     """One vcrpy interaction in our shape; credentials redacted, noise dropped.
 
@@ -434,7 +414,7 @@ def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None)
         "url": red.url(str(rq["uri"])) if redact else str(rq["uri"]),
         "headers": {
             k: red.header_value(k, v) if isinstance(v, str) else [red.header_value(k, x) for x in v]
-            for k, v in _header_map(req_headers).items()
+            for k, v in header_map(req_headers).items()
             if not redact or (k not in NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-"))
         },
     }
@@ -448,10 +428,10 @@ def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None)
         body = _vcr_body(rs.get("content"))
     else:
         status = rs["status"]["code"] if isinstance(rs.get("status"), dict) else int(rs["status"])
-        body, headers = _decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
+        body, headers = decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
     if redact:
         headers = [(k, red.header_value(k, v)) for k, v in headers]
-    resp: dict[str, Any] = {"status": int(status), "headers": _header_map(headers, drop=_DROP)}
+    resp: dict[str, Any] = {"status": int(status), "headers": header_map(headers, drop=_DROP)}
     rctype = next((v for k, v in headers if k.lower() == "content-type"), "")
     if "text/event-stream" in rctype.lower():
         from .._sse import SSEParser

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._errors import ConfigError
-from .._flow import NOT_JSON
+from .._exchange import NOT_JSON
+from .._jsonpath import differences, render
 
 __all__ = [
     "DEFAULT_IGNORE",
@@ -123,14 +124,6 @@ def match_key(
 # -- diffs ----------------------------------------------------------------------------
 
 
-def fmt_path(path: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{path}[{key}]"
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{key!r}]"
-
-
 def _short(v: Any, limit: int = 60) -> str:
     if isinstance(v, dict):
         s = "{...}" if v else "{}"
@@ -141,32 +134,25 @@ def _short(v: Any, limit: int = 60) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def json_diff(recorded: Any, request: Any, path: str = "") -> list[str]:
+def json_diff(recorded: Any, request: Any) -> list[str]:
     """Lines ``path: recorded != request``, one per differing leaf, in document order."""
-    if isinstance(recorded, dict) and isinstance(request, dict):
-        out: list[str] = []
-        for k in list(recorded) + [k for k in request if k not in recorded]:
-            p = fmt_path(path, k)
-            if k not in request:
-                out.append(f"{p}: {_short(recorded[k])} != <absent>")
-            elif k not in recorded:
-                out.append(f"{p}: <absent> != {_short(request[k])}")
-            else:
-                out.extend(json_diff(recorded[k], request[k], p))
-        return out
-    if isinstance(recorded, list) and isinstance(request, list):
-        out = []
-        for i in range(min(len(recorded), len(request))):
-            out.extend(json_diff(recorded[i], request[i], fmt_path(path, i)))
-        if len(recorded) != len(request):
-            out.append(f"{path or '$'}: {len(recorded)} items != {len(request)} items")
-        return out
-    if recorded == request and type(recorded) is type(request):
-        return []
-    if isinstance(recorded, str) and isinstance(request, str):
-        a, b = _windows(recorded, request)
-        return [f"{path or '$'}: {a} != {b}"]
-    return [f"{path or '$'}: {_short(recorded)} != {_short(request)}"]
+    out = []
+    for d in differences(recorded, request, exact_numbers=True, length_last=True):
+        where = render(d.path, root="") or "$"
+        if d.what == "length":
+            out.append(f"{where}: {d.a} items != {d.b} items")
+        elif d.path and isinstance(d.path[-1], int) and d.what != "value":
+            continue  # an array's extra items: said by its length line
+        elif d.what == "only_a":
+            out.append(f"{where}: {_short(d.a)} != <absent>")
+        elif d.what == "only_b":
+            out.append(f"{where}: <absent> != {_short(d.b)}")
+        elif isinstance(d.a, str) and isinstance(d.b, str):
+            a, b = _windows(d.a, d.b)
+            out.append(f"{where}: {a} != {b}")
+        else:
+            out.append(f"{where}: {_short(d.a)} != {_short(d.b)}")
+    return out
 
 
 def _windows(a: str, b: str, before: int = 20, width: int = 60) -> tuple[str, str]:

@@ -9,12 +9,13 @@ still looks like a key, naming the field so the user knows what to redact.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigError, SecretFound
+from .._jsonpath import render, strings
 
 __all__ = [
     "DEFAULT_SECRET_PATTERNS",
@@ -111,7 +112,8 @@ class Redactor:
 
     def scan(self, data: Any, where: str = "") -> tuple[str, str, str] | None:
         """The first key-shaped string in ``data``: (field path, pattern name, masked hit)."""
-        for path, text in _strings(data, where):
+        for parts, text, is_key in strings(data):
+            path = render(parts, root=where) + (" (key)" if is_key else "")
             for name, rx in self._compiled:
                 for m in rx.finditer(text):
                     hit = m.group(0)
@@ -152,18 +154,3 @@ def _mask(hit: str) -> str:
     if len(hit) <= 8:
         return "*" * len(hit)
     return f"{hit[:4]}…{hit[-2:]}, {len(hit)} characters"
-
-
-def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(data, str):
-        yield path, data
-    elif isinstance(data, bytes):
-        yield path, data.decode("utf-8", "replace")
-    elif isinstance(data, dict):
-        for k, v in data.items():
-            key = str(k)
-            yield from _strings(key, f"{path}.{key} (key)" if path else f"{key} (key)")
-            yield from _strings(v, f"{path}.{key}" if path else key)
-    elif isinstance(data, list | tuple):
-        for i, v in enumerate(data):
-            yield from _strings(v, f"{path}[{i}]")

@@ -11,32 +11,28 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._clock import Clock
-from .._errors import CassetteMiss, CassetteNotFound, ConfigError
-from .._flow import NOT_JSON, Exchange, Forward, Next, Outcome, Reply, router
-from ._format import NOISY_REQUEST_HEADERS, CassetteFile, Interaction, dump, load, write_atomic
+from .._clock import Clock, current_clock
+from .._errors import CassetteMiss, CassetteNotFound, CassetteUnused, ConfigError
+from .._exchange import NOT_JSON, Exchange, Forward, Next, Outcome, Reply
+from .._flow import router
+from .._handler import Handler
+from .._settings import RECORD_MODES, check_record_mode
+from ._format import (
+    NOISY_REQUEST_HEADERS,
+    CassetteFile,
+    Interaction,
+    dump,
+    header_map,
+    load,
+    write_atomic,
+)
 from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
 from ._redact import Redactor
 
 __all__ = ["RECORD_MODES", "Cassette", "parse_timing", "use_cassette"]
 
-RECORD_MODES = ("none", "once", "new", "all")
 PROMPT_HEADER = "x-pytest-llm-prompt"
 """Names a request's prompt file (``name@vN``): recorded as metadata, not as a header."""
-
-
-def check_record_mode(value: str, source: str = "record") -> str:
-    if value not in RECORD_MODES:
-        import difflib
-
-        near = difflib.get_close_matches(str(value), RECORD_MODES, n=1)
-        hint = f" Did you mean {near[0]!r}?" if near else ""
-        raise ConfigError(
-            f"{source}={value!r} is not a record mode.{hint}\n"
-            f"Fix: use one of {', '.join(RECORD_MODES)} (none replays only; once records "
-            "missing cassettes; new adds missing interactions; all re-records)."
-        )
-    return value
 
 
 def parse_timing(value: Any, source: str = "replay_timing") -> float | None:
@@ -57,7 +53,7 @@ def parse_timing(value: Any, source: str = "replay_timing") -> float | None:
     return scale or None
 
 
-class Cassette:
+class Cassette(Handler):
     """One cassette file, active on the request chain while in use.
 
     ``record`` is the mode: ``none`` replays only; ``once`` records a cassette that
@@ -66,13 +62,15 @@ class Cassette:
     """
 
     order = 200
+    miss_type = CassetteMiss
+    unused_type = CassetteUnused
 
     def __init__(
         self,
         path: str | Path,
         *,
         record: str = "none",
-        ignore: Iterable[str] = DEFAULT_IGNORE,
+        ignore: Iterable[str] = (),
         allow_playback_repeats: bool = False,
         replay_timing: Any = None,
         redactor: Redactor | None = None,
@@ -82,9 +80,11 @@ class Cassette:
         check_unused: bool = False,
         clock: Clock | None = None,
     ) -> None:
+        super().__init__()
         self.path = Path(path)
         self.record = check_record_mode(record)
-        self.ignore = IgnorePaths(ignore)
+        self.ignore = IgnorePaths(dict.fromkeys([*DEFAULT_IGNORE, *ignore]))
+        """``ignore`` is added to :data:`DEFAULT_IGNORE`, like ``llm_ignore_paths``."""
         self.allow_playback_repeats = allow_playback_repeats
         self.timing = parse_timing(replay_timing)
         self.redactor = redactor or Redactor()
@@ -103,7 +103,6 @@ class Cassette:
         self._cursor: dict[str, int] = {}
         self._played: set[int] = set()
         self._new: list[Interaction | None] = []
-        self.misses: list[str] = []
         self.sample: int | None = None
         """Set by ``llm_samples``: each sample replays its own recordings."""
         self.written: Path | None = None
@@ -111,7 +110,7 @@ class Cassette:
 
     @property
     def clock(self) -> Clock:
-        return self._clock or router.clock
+        return self._clock or current_clock()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -247,9 +246,10 @@ class Cassette:
     def _miss(self, ex: Exchange) -> CassetteMiss:
         msg = self.explain_miss(ex)
         self.misses.append(msg)
-        if self.file is None:
-            return CassetteNotFound(msg)
-        return CassetteMiss(msg)
+        return self.miss_error(msg)
+
+    def miss_error(self, message: str) -> CassetteMiss:
+        return CassetteNotFound(message) if self.file is None else CassetteMiss(message)
 
     def _fix_lines(self, *, new: bool) -> list[str]:
         lines = []
@@ -383,6 +383,15 @@ class Cassette:
         )
         return "\n".join(lines)
 
+    def checks_unused(self) -> bool:
+        """Not while recording: what was not replayed is being recorded afresh."""
+        return self.check_unused and not self.recording
+
+    def scopes(self, stack: contextlib.ExitStack) -> None:
+        super().scopes(stack)
+        if self.recording or self.allow_network:
+            stack.enter_context(router.allow_network())
+
     def close(self, *, failed: bool = False) -> Path | None:
         """Write what was recorded; returns the path written, if any."""
         new = self.recorded
@@ -418,16 +427,7 @@ class Cassette:
 
 
 def _redacted_headers(headers: list[tuple[str, str]], red: Redactor) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in sorted(headers, key=lambda kv: kv[0].lower()):
-        key = k.lower()
-        val = red.header_value(key, v)
-        if key in out:
-            prev = out[key]
-            out[key] = [*prev, val] if isinstance(prev, list) else [prev, val]
-        else:
-            out[key] = val
-    return out
+    return header_map([(k, red.header_value(k.lower(), v)) for k, v in headers])
 
 
 def _path_q(path: str, query: list[tuple[str, str]]) -> str:
@@ -517,7 +517,7 @@ def use_cassette(
     path: str | Path,
     *,
     record: str = "none",
-    ignore: Iterable[str] = DEFAULT_IGNORE,
+    ignore: Iterable[str] = (),
     allow_playback_repeats: bool = False,
     replay_timing: Any = None,
     allow_network: bool = False,
@@ -540,17 +540,5 @@ def use_cassette(
         check_unused=check_unused,
         clock=clock,
     ).open()
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(router.activate(cassette))
-        if cassette.recording or allow_network:
-            stack.enter_context(router.allow_network())
-        failed = False
-        try:
-            yield cassette
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            cassette.close(failed=failed)
-    if cassette.check_unused and cassette.unused():
-        raise CassetteMiss(cassette.explain_unused())
+    with cassette:
+        yield cassette

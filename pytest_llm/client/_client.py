@@ -14,8 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._clock import Clock
-from .._flow import router
+from .._clock import Clock, current_clock
 from ..assertions._base import did_you_mean
 from ._drive import drive_async, drive_sync
 from ._errors import ClientConfigError, LLMClientError
@@ -99,19 +98,19 @@ class FlowClock:
     """
 
     def monotonic(self) -> float:
-        return router.clock.monotonic()
+        return current_clock().monotonic()
 
     def now(self) -> _dt.datetime:
-        return router.clock.now()
+        return current_clock().now()
 
     def sleep(self, seconds: float) -> None:
-        router.clock.sleep(seconds)
+        current_clock().sleep(seconds)
 
     async def asleep(self, seconds: float) -> None:
-        await router.clock.asleep(seconds)
+        await current_clock().asleep(seconds)
 
     def __repr__(self) -> str:
-        return f"FlowClock(now: {router.clock!r})"
+        return f"FlowClock(now: {current_clock()!r})"
 
 
 flow_clock = FlowClock()
@@ -756,9 +755,12 @@ class AsyncResilientClient(_Core):
         self._resources()
 
     def _resources(self) -> None:
+        from ._batches import AsyncBatches
+
         self.chat = _AsyncChat(self)
         self.responses = _AsyncResponses(self)
         self.embeddings = _AsyncEmbeddings(self)
+        self.batches = AsyncBatches(self)  # await batches.run(requests): _batches.py
 
     async def _send(self, action: Send, timeout: Any) -> Any:
         sdk = self._sdk(action.route)

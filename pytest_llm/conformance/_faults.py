@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .._flow import Exchange, Next, Outcome, Reply, TransportFailure
+from .._exchange import Exchange, Next, Outcome, Reply, TransportFailure
 from ..faults import Fault
 
 __all__ = [

@@ -11,21 +11,32 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_facade
 
 if TYPE_CHECKING:
-    from ._log import FakeRequest, RequestLog
-    from ._provider import DEFAULT_REPLY, FakeMiss, FakeProvider, FakeScriptError, FakeUnused
-    from ._script import Script
+    from ._log import (
+        FakeRequest as FakeRequest,
+    )
+    from ._log import (
+        RequestLog as RequestLog,
+    )
+    from ._provider import (
+        DEFAULT_REPLY as DEFAULT_REPLY,
+    )
+    from ._provider import (
+        FakeMiss as FakeMiss,
+    )
+    from ._provider import (
+        FakeProvider as FakeProvider,
+    )
+    from ._provider import (
+        FakeScriptError as FakeScriptError,
+    )
+    from ._provider import (
+        FakeUnused as FakeUnused,
+    )
+    from ._script import (
+        Script as Script,
+    )
 
-__all__ = [
-    "DEFAULT_REPLY",
-    "FakeMiss",
-    "FakeProvider",
-    "FakeRequest",
-    "FakeScriptError",
-    "FakeUnused",
-    "RequestLog",
-    "Script",
-]
-
+# The one table: each public name and the module it loads from, on first use.
 _WHERE = {
     "FakeRequest": "._log",
     "RequestLog": "._log",
@@ -36,6 +47,6 @@ _WHERE = {
     "FakeUnused": "._provider",
     "Script": "._script",
 }
+__all__ = sorted(_WHERE)
 
-
-__getattr__, __dir__ = lazy_facade(__name__, __all__, _WHERE)
+__getattr__, __dir__ = lazy_facade(__name__, _WHERE)

@@ -8,18 +8,17 @@ with :meth:`FakeProvider.add`, or with a default reply. It sits last on the chai
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .._clock import Clock
-from .._errors import ConfigError, PytestLLMError, ReplayInterrupt
-from .._flow import Exchange, Next, Outcome, Reply, router
+from .._clock import Clock, current_clock
+from .._errors import ConfigError, ReplayInterrupt, Unused
+from .._exchange import Exchange, Next, Outcome, Reply
+from .._handler import Handler
 from .._sse import SSEEvent
 from ._log import FakeRequest, RequestLog
 from ._script import APIS, Script, _near, check_options, make_answer
@@ -77,14 +76,14 @@ class FakeScriptError(ReplayInterrupt):
     """A script's ``match=`` predicate raised while choosing a reply."""
 
 
-class FakeUnused(PytestLLMError):
+class FakeUnused(Unused):
     """Scripted replies were left unused when the fake was deactivated."""
 
 
 Embed = Callable[[str | list[int], int], Sequence[float]]
 
 
-class FakeProvider:
+class FakeProvider(Handler):
     """An OpenAI-compatible fake: scripted replies, a default reply, a request log.
 
     Use it as the ``llm_fake`` fixture, or without pytest::
@@ -95,6 +94,8 @@ class FakeProvider:
     """
 
     order = 300
+    miss_type = FakeMiss
+    unused_type = FakeUnused
 
     def __init__(
         self,
@@ -108,13 +109,12 @@ class FakeProvider:
         **unknown: object,
     ) -> None:
         check_options("FakeProvider()", unknown, _OPTIONS)
+        super().__init__()
         self._lock = threading.Lock()
         self._scripts: list[Script] = []
         self._count = 0
         self.requests = RequestLog()
         """Every request the fake saw, in order: ``.last``, ``len()``, indexing."""
-        self.misses: list[str] = []
-        self._stack: contextlib.ExitStack | None = None
         self._default: Answer | None = None
         self.strict = False
         self.dimensions: int | None = None
@@ -194,7 +194,7 @@ class FakeProvider:
 
     @property
     def clock(self) -> Clock:
-        return self._clock or router.clock
+        return self._clock or current_clock()
 
     @functools.cached_property
     def batches(self) -> FakeBatches:
@@ -463,35 +463,6 @@ class FakeProvider:
             }
         }
         return self._json(request, doc, [], status)
-
-    # -- without pytest ---------------------------------------------------------
-
-    def __enter__(self) -> FakeProvider:
-        if self._stack is not None:
-            raise ConfigError(
-                "this FakeProvider is already active.\nFix: leave its with block before entering "
-                "it again, or make a second FakeProvider."
-            )
-        stack = contextlib.ExitStack()
-        stack.enter_context(router.activate(self))
-        self._stack = stack
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            stack.close()
-        if exc_type is not None:
-            return
-        if self.misses:
-            raise FakeMiss(self.misses[0])
-        if self.check_unused and self.unused():
-            raise FakeUnused(self.explain_unused())
 
     def __repr__(self) -> str:
         scripts = self.scripts

@@ -6,12 +6,12 @@ made into the API's shape fails at the ``add()`` line, not inside a transport.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigError
+from .._text import did_you_mean
 from ._shapes import FINISH_REASONS, Answer
 
 if TYPE_CHECKING:
@@ -32,8 +32,7 @@ _USAGE_KEYS = {
 
 
 def _near(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return did_you_mean(word, choices, template=" (did you mean {!r}?)")
 
 
 def check_options(where: str, unknown: Mapping[str, object], known: Sequence[str]) -> None:

@@ -11,71 +11,118 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_facade
 
 if TYPE_CHECKING:
-    from ._errors import FaultError, FaultNotApplicable, UnusedFaults
-    from ._kinds import (
-        KINDS,
-        ConnectError,
-        ConnectionReset,
-        ContentFilter,
-        ContextLengthExceeded,
-        Fault,
-        HTTPError,
-        InsufficientQuota,
-        MalformedJSON,
-        Overloaded,
-        Pass,
-        RateLimited,
-        ReadTimeout,
-        ServerError,
-        Slow,
-        Stall,
-        StreamError,
-        TruncatedStream,
-        make_fault,
+    from ._errors import (
+        FaultError as FaultError,
     )
-    from ._malformed import VARIANTS, malform
-    from ._plan import Applied, FaultPlan, Rule
+    from ._errors import (
+        FaultNotApplicable as FaultNotApplicable,
+    )
+    from ._errors import (
+        UnusedFaults as UnusedFaults,
+    )
+    from ._kinds import (
+        KINDS as KINDS,
+    )
+    from ._kinds import (
+        ConnectError as ConnectError,
+    )
+    from ._kinds import (
+        ConnectionReset as ConnectionReset,
+    )
+    from ._kinds import (
+        ContentFilter as ContentFilter,
+    )
+    from ._kinds import (
+        ContextLengthExceeded as ContextLengthExceeded,
+    )
+    from ._kinds import (
+        Fault as Fault,
+    )
+    from ._kinds import (
+        HTTPError as HTTPError,
+    )
+    from ._kinds import (
+        InsufficientQuota as InsufficientQuota,
+    )
+    from ._kinds import (
+        MalformedJSON as MalformedJSON,
+    )
+    from ._kinds import (
+        Overloaded as Overloaded,
+    )
+    from ._kinds import (
+        Pass as Pass,
+    )
+    from ._kinds import (
+        RateLimited as RateLimited,
+    )
+    from ._kinds import (
+        ReadTimeout as ReadTimeout,
+    )
+    from ._kinds import (
+        ServerError as ServerError,
+    )
+    from ._kinds import (
+        Slow as Slow,
+    )
+    from ._kinds import (
+        Stall as Stall,
+    )
+    from ._kinds import (
+        StreamError as StreamError,
+    )
+    from ._kinds import (
+        TruncatedStream as TruncatedStream,
+    )
+    from ._kinds import (
+        make_fault as make_fault,
+    )
+    from ._malformed import (
+        VARIANTS as VARIANTS,
+    )
+    from ._malformed import (
+        malform as malform,
+    )
+    from ._plan import (
+        Applied as Applied,
+    )
+    from ._plan import (
+        FaultPlan as FaultPlan,
+    )
+    from ._plan import (
+        Rule as Rule,
+    )
 
-__all__ = [
-    "KINDS",
-    "VARIANTS",
-    "Applied",
-    "ConnectError",
-    "ConnectionReset",
-    "ContentFilter",
-    "ContextLengthExceeded",
-    "Fault",
-    "FaultError",
-    "FaultNotApplicable",
-    "FaultPlan",
-    "HTTPError",
-    "InsufficientQuota",
-    "MalformedJSON",
-    "Overloaded",
-    "Pass",
-    "RateLimited",
-    "ReadTimeout",
-    "Rule",
-    "ServerError",
-    "Slow",
-    "Stall",
-    "StreamError",
-    "TruncatedStream",
-    "UnusedFaults",
-    "make_fault",
-    "malform",
-]
-
+# The one table: each public name and the module it loads from, on first use.
 _WHERE = {
     "FaultError": "._errors",
     "FaultNotApplicable": "._errors",
     "UnusedFaults": "._errors",
+    "KINDS": "._kinds",
+    "ConnectError": "._kinds",
+    "ConnectionReset": "._kinds",
+    "ContentFilter": "._kinds",
+    "ContextLengthExceeded": "._kinds",
+    "Fault": "._kinds",
+    "HTTPError": "._kinds",
+    "InsufficientQuota": "._kinds",
+    "MalformedJSON": "._kinds",
+    "Overloaded": "._kinds",
+    "Pass": "._kinds",
+    "RateLimited": "._kinds",
+    "ReadTimeout": "._kinds",
+    "ServerError": "._kinds",
+    "Slow": "._kinds",
+    "Stall": "._kinds",
+    "StreamError": "._kinds",
+    "TruncatedStream": "._kinds",
+    "make_fault": "._kinds",
     "VARIANTS": "._malformed",
     "malform": "._malformed",
     "Applied": "._plan",
     "FaultPlan": "._plan",
     "Rule": "._plan",
 }
+__all__ = sorted(_WHERE)
 
-
-__getattr__, __dir__ = lazy_facade(__name__, __all__, _WHERE, default="._kinds")
+__getattr__, __dir__ = lazy_facade(__name__, _WHERE)

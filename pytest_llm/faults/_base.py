@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from .._flow import (
     TransportFailure,
     router,
 )
+from .._text import did_you_mean
 from ._errors import FaultError, FaultNotApplicable
 
 __all__ = ["KINDS", "Context", "Fault", "Pass", "ScriptedReply", "error_reply", "make_fault"]
@@ -238,16 +238,14 @@ def make_fault(kind: str, /, **params: Any) -> Fault:
     """A fault by its kind's name, with parameters: ``make_fault("rate_limited", retry_after=7)``."""
     cls = KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        near = difflib.get_close_matches(str(kind), KINDS, n=1)
-        hint = f" Did you mean {near[0]!r}?" if near else ""
+        hint = did_you_mean(str(kind), KINDS)
         raise FaultError(
             f"unknown fault kind {kind!r}.{hint}\nFix: use one of {', '.join(sorted(KINDS))}."
         )
     names = [f.name for f in _ordered(cls)]
     for name in params:
         if name not in names:
-            near = difflib.get_close_matches(name, names, n=1)
-            hint = f" Did you mean {near[0]!r}?" if near else ""
+            hint = did_you_mean(name, names)
             takes = ", ".join(names) if names else "no parameters"
             raise FaultError(
                 f"fault kind {kind!r} has no parameter {name!r}.{hint}\n"

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import ClassVar
 
 from .._flow import Exchange, Next, Outcome, Reply
+from .._text import did_you_mean
 from . import _shapes
 from ._base import Context, Fault
 from ._errors import FaultNotApplicable
@@ -62,8 +62,7 @@ class MalformedJSON(Fault):
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
-            near = difflib.get_close_matches(str(self.variant), VARIANTS, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            hint = did_you_mean(str(self.variant), VARIANTS, template=" (did you mean {!r}?)")
             raise self._bad(
                 f"unknown variant {self.variant!r}{hint}.",
                 f"pass variant= one of {', '.join(VARIANTS)}.",

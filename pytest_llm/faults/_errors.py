@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._errors import ConfigError, PytestLLMError, ReplayInterrupt
+from .._errors import ConfigError, ReplayInterrupt, Unused
 
 __all__ = ["FaultError", "FaultNotApplicable", "UnusedFaults"]
 
@@ -19,7 +19,7 @@ class FaultNotApplicable(ReplayInterrupt):
     """
 
 
-class UnusedFaults(PytestLLMError, AssertionError):
+class UnusedFaults(Unused):
     """A plan ends with scripted faults that no request consumed."""
 
 

@@ -1,50 +1,28 @@
-"""The ``llm_clock`` and ``llm_faults`` fixtures.
+"""The ``llm_faults`` fixture.
 
 The plugin imports this module at start-up, so it imports nothing heavy at the top:
-the clock, the flow and the fault kinds load when a test asks for a fixture.
+the flow and the fault kinds load when a test asks for the fixture.
 """
 
 from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+
+from .._outcome import annotate, serve
 
 if TYPE_CHECKING:
     from .._clock import VirtualClock
     from ._plan import FaultPlan
 
-__all__ = ["SEED_ENV", "llm_clock", "llm_faults"]
+__all__ = ["SEED_ENV", "llm_faults"]
 
 SEED_ENV = "PYTEST_LLM_SEED"
 """Environment variable that sets the seed of every ``llm_faults`` plan."""
-
-_plan_key = pytest.StashKey["FaultPlan"]()
-_failed_key = pytest.StashKey[bool]()
-_REPORTER = "llm-faults-report"
-
-
-class _Reporter:
-    """Puts the plan (seed, what each request met) in the report of a failed test.
-
-    Registered on first use of ``llm_faults``; a report section travels with the
-    report, so it shows under xdist too.
-    """
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        rep = yield
-        if rep.failed:
-            item.stash[_failed_key] = True
-        plan = item.stash.get(_plan_key, None)
-        if plan is not None and rep.failed and rep.when == "call":
-            rep.sections.append(("pytest-llm faults", plan.describe()))
-        return rep
 
 
 def _seed(item: pytest.Item) -> int:
@@ -64,20 +42,9 @@ def _seed(item: pytest.Item) -> int:
 
 
 @pytest.fixture
-def llm_clock() -> Iterator[VirtualClock]:
-    """Virtual time for the test: every wait of pytest-llm and the openai SDK returns at
-    once and is recorded in ``llm_clock.sleeps`` (see docs/clock.md)."""
-    from .._clock import VirtualClock
-
-    with VirtualClock() as clock:
-        yield clock
-
-
-@pytest.fixture
 def llm_faults(request: pytest.FixtureRequest, llm_clock: VirtualClock) -> Iterator[FaultPlan]:
     """The test's fault plan, on the virtual clock; at the end every scripted fault must
     have been used (see docs/faults.md)."""
-    from .._flow import router
     from ._errors import FaultError
     from ._plan import FaultPlan
 
@@ -87,16 +54,12 @@ def llm_faults(request: pytest.FixtureRequest, llm_clock: VirtualClock) -> Itera
     except FaultError as exc:
         pytest.fail(str(exc), pytrace=False)
     plan = FaultPlan(seed=seed)
-    if not request.config.pluginmanager.has_plugin(_REPORTER):
-        request.config.pluginmanager.register(_Reporter(), _REPORTER)
-    item.stash[_plan_key] = plan
-    with router.activate(plan):
-        yield plan
-    if item.stash.get(_failed_key, False):
-        return
-    if plan.errors:
-        # The application caught the error; the test must still fail on it.
-        pytest.fail(plan.errors[0], pytrace=False)
-    unused = plan.explain_unused("llm_faults")
-    if unused:
-        pytest.fail(unused, pytrace=False)
+    plan.owner = "llm_faults"
+
+    def describe(rep: pytest.TestReport) -> None:
+        # the seed and what each request met, in the report of a failed test (xdist too)
+        if rep.failed and rep.when == "call":
+            rep.sections.append(("pytest-llm faults", plan.describe()))
+
+    annotate(item, describe)
+    yield from serve(item, plan)

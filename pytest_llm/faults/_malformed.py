@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._text import did_you_mean
+
 __all__ = ["FIELD_VARIANTS", "VARIANTS", "MalformedInput", "malform"]
 
 VARIANTS = (
@@ -133,10 +135,7 @@ def _locate(doc: dict[str, Any], field: str | None, variant: str) -> tuple[dict[
         if not isinstance(parent, dict) or name not in parent:
             where = ".".join(names[:depth]) or "the top level"
             keys = sorted(parent) if isinstance(parent, dict) else []
-            import difflib
-
-            near = difflib.get_close_matches(name, keys, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            hint = did_you_mean(name, keys, template=" (did you mean {!r}?)")
             raise MalformedInput(
                 f"no field {name!r} at {where}{hint}; fields there: {', '.join(keys) or 'none'}"
             )

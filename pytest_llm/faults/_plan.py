@@ -9,20 +9,17 @@ then pass", and rules added one after the other make a sequence.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import random
 import re
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._flow import NOT_JSON, Exchange, Next, Outcome, router
+from .._exchange import NOT_JSON, Exchange, Next, Outcome
+from .._handler import Handler
 from ._errors import FaultError, FaultNotApplicable, UnusedFaults
 from ._kinds import Context, Fault, Pass, make_fault
-
-if TYPE_CHECKING:
-    from types import TracebackType
 
 __all__ = ["Applied", "FaultPlan", "Rule"]
 
@@ -138,7 +135,7 @@ class Applied:
         return f"{self.method} {self.url}{model}: {did}"
 
 
-class FaultPlan:
+class FaultPlan(Handler):
     """The faults of a test. Use the ``llm_faults`` fixture, or ``with FaultPlan(...) as plan:``.
 
     Random rules draw from one generator seeded with ``seed``, so the same seed and
@@ -146,19 +143,21 @@ class FaultPlan:
     """
 
     order = 100
+    miss_type = FaultNotApplicable
+    unused_type = UnusedFaults
 
     def __init__(self, *faults: Fault | str | None, seed: int = 0) -> None:
+        super().__init__()
+        self.owner = "FaultPlan"
+        """How the end-check message names the plan (``llm_faults`` for the fixture's)."""
         self._seed = check_seed(seed, f"FaultPlan(seed={seed!r})")
         self.rng = random.Random(self._seed)
         self.rules: list[Rule] = []
         self.log: list[Applied] = []
         """Every request the plan saw, in order, with the fault it met."""
-        self.errors: list[str] = []
-        """Faults that could not apply (kept so a test that swallowed one still fails)."""
         self._lock = threading.RLock()
         self._ids = 0
         self._ctx = Context(self._request_id)
-        self._active: list[contextlib.ExitStack] = []
         self.random_used = False
         if faults:
             self.sequence(*faults)
@@ -320,7 +319,7 @@ class FaultPlan:
         except FaultNotApplicable as exc:
             if self.random_used:
                 exc.args = (f"{exc.args[0]}\n{self.seed_line()}",)
-            self.errors.append(str(exc))
+            self.misses.append(str(exc))
             raise
 
     # -- checking ------------------------------------------------------------------------
@@ -329,13 +328,18 @@ class FaultPlan:
         """Scripted rules that did not get all the requests they were written for."""
         return [r for r in self.rules if r.unused]
 
-    def explain_unused(self, owner: str = "FaultPlan") -> str:
+    @property
+    def errors(self) -> list[str]:
+        """Faults that could not apply (:attr:`misses`, under the plan's older name)."""
+        return self.misses
+
+    def explain_unused(self) -> str:
         """The end-check message, or ``""`` when every scripted fault was used."""
         rules = self.unused()
         if not rules:
             return ""
         n = len(rules)
-        lines = [f"{owner}: {n} scripted fault{'s were' if n > 1 else ' was'} not used:"]
+        lines = [f"{self.owner}: {n} scripted fault{'s were' if n > 1 else ' was'} not used:"]
         for rule in rules:
             lines.append(f"  {rule.faults[0]!r}{_where(rule)}: used {rule.used} of {_times(rule)}")
         seen = len(self.log)
@@ -346,12 +350,6 @@ class FaultPlan:
             "lower times=, or pass required=False to add() for a fault that may not fire."
         )
         return "\n".join(lines)
-
-    def check_unused(self) -> None:
-        """Raise :class:`UnusedFaults` if a scripted fault was not used."""
-        message = self.explain_unused()
-        if message:
-            raise UnusedFaults(message)
 
     def seed_line(self) -> str:
         return (
@@ -366,24 +364,6 @@ class FaultPlan:
             lines.append("  no request reached the plan")
         lines.extend(f"  {i}. {a}" for i, a in enumerate(self.log, 1))
         return "\n".join(lines)
-
-    # -- using it without the fixture ----------------------------------------------------
-
-    def __enter__(self) -> FaultPlan:
-        stack = contextlib.ExitStack()
-        stack.enter_context(router.activate(self))
-        self._active.append(stack)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._active.pop().close()
-        if exc_type is None:
-            self.check_unused()
 
     def __repr__(self) -> str:
         return f"<FaultPlan seed={self._seed} rules={self.rules!r} requests={len(self.log)}>"

@@ -1,7 +1,24 @@
-"""HTTP adapters: the patched httpx/httpx2 transports and an explicit wrapper."""
+"""HTTP adapters: the patched httpx/httpx2 transports, an explicit wrapper, the server."""
 
 from __future__ import annotations
 
-from ._wrap import wrap_transport
+from typing import TYPE_CHECKING
 
-__all__ = ["wrap_transport"]
+from .._lazy import lazy_facade
+
+if TYPE_CHECKING:
+    from ._server import (
+        LLMServer as LLMServer,
+    )
+    from ._wrap import (
+        wrap_transport as wrap_transport,
+    )
+
+# The one table: each public name and the module it loads from, on first use.
+_WHERE = {
+    "LLMServer": "._server",
+    "wrap_transport": "._wrap",
+}
+__all__ = sorted(_WHERE)
+
+__getattr__, __dir__ = lazy_facade(__name__, _WHERE)

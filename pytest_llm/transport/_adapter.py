@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextvars import ContextVar
 from typing import Any
 
-from .._flow import Exchange, Forward, Part, Reply, TransportFailure, router
-from .._sse import SSEEvent, SSEParser
+from .._capture import Capture
+from .._clock import current_clock
+from .._exchange import Exchange, Forward, Outcome, Part, Reply, TransportFailure
+from ._common import forwarding
 
 __all__ = ["forwarding", "handle_async", "handle_sync", "streams_for"]
-
-forwarding: ContextVar[bool] = ContextVar("pytest_llm_forwarding", default=False)
-"""True while a request is on its way to the real network: inner transports pass it on."""
 
 _DROP_REPLY_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 
@@ -72,7 +70,7 @@ class _Streams:
                 return self.reply.failure
 
             def __iter__(self) -> Iterator[bytes]:
-                clock = router.clock
+                clock = current_clock()
                 for part in self._remaining():
                     if part.delay:
                         clock.sleep(_bounded(part.delay, self.read_timeout))
@@ -85,7 +83,7 @@ class _Streams:
                     raise failure_exc(m, failure)
 
             async def __aiter__(self) -> AsyncIterator[bytes]:
-                clock = router.clock
+                clock = current_clock()
                 for part in self._remaining():
                     if part.delay:
                         await clock.asleep(_bounded(part.delay, self.read_timeout))
@@ -161,57 +159,6 @@ def streams_for(m: types.ModuleType) -> _Streams:
     return s
 
 
-class Capture:
-    """Collects a live response as it streams, then reports it as a :class:`Reply`."""
-
-    def __init__(self, m: types.ModuleType, response: Any, t0: float, forward: Forward) -> None:
-        self.m = m
-        self.status = int(response.status_code)
-        self.headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
-        self.t0 = t0
-        self.forward = forward
-        ctype = response.headers.get("content-type", "")
-        encoding = response.headers.get("content-encoding", "").strip().lower()
-        self.encoded = encoding not in ("", "identity")
-        self.sse: SSEParser | None = SSEParser() if "text/event-stream" in ctype else None
-        self.events: list[SSEEvent] = []
-        self.raw: list[bytes] = []
-        self.done = False
-
-    def _now(self) -> float:
-        return round(router.clock.monotonic() - self.t0, 4)
-
-    def feed(self, chunk: bytes) -> None:
-        self.raw.append(chunk)
-        if self.sse is not None and not self.encoded:
-            self.events.extend(self.sse.feed(chunk, self._now()))
-
-    def finish(self, *, error: BaseException | None = None, closed_early: bool = False) -> None:
-        if self.done:
-            return
-        self.done = True
-        if self.forward.on_reply is None:
-            return
-        raw = b"".join(self.raw)
-        if self.encoded:
-            raw = self.m.Response(200, headers=self.headers, content=raw).read()
-        failure = None
-        if error is not None:
-            failure = TransportFailure("read_error", f"{type(error).__name__}: {error}")
-        if self.sse is not None:
-            if self.encoded:
-                parser = SSEParser()
-                events = parser.feed(raw, self._now()) + parser.flush(self._now())
-            else:
-                events = self.events + self.sse.flush(self._now())
-            if closed_early and failure is None and not _terminal(events):
-                failure = TransportFailure("read_error", "the client closed the stream early")
-            reply = Reply(self.status, self.headers, events=events, failure=failure)
-        else:
-            reply = Reply(self.status, self.headers, body=raw, failure=failure)
-        self.forward.on_reply(reply)
-
-
 def read_timeout_of(request: Any) -> float | None:
     """The client's read timeout for this request, as httpx/httpx2 pass it to transports."""
     timeout = request.extensions.get("timeout") if request is not None else None
@@ -229,19 +176,6 @@ def _check_timeout(m: types.ModuleType, delay: float, read_timeout: float | None
         raise m.ReadTimeout(f"no data for {read_timeout:g} s (read timeout)")
 
 
-_TERMINAL_EVENTS = frozenset(
-    {"response.completed", "response.failed", "response.incomplete", "error", "message_stop"}
-)
-
-
-def _terminal(events: list[SSEEvent]) -> bool:
-    """Whether the stream had ended as far as the protocol goes ([DONE], completed...)."""
-    if not events:
-        return False
-    last = events[-1]
-    return last.data.strip() == "[DONE]" or last.event in _TERMINAL_EVENTS
-
-
 def _respond(m: types.ModuleType, request: Any, outcome: Reply | TransportFailure) -> Any:
     if isinstance(outcome, TransportFailure):
         raise failure_exc(m, outcome, request)
@@ -252,7 +186,8 @@ def _capture(m: types.ModuleType, response: Any, t0: float, fwd: Forward) -> Any
     if fwd.on_reply is None:
         return response
     s = streams_for(m)
-    cap = Capture(m, response, t0, fwd)
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw]
+    cap = Capture(int(response.status_code), headers, fwd.on_reply, t0)
     return m.Response(
         response.status_code,
         headers=response.headers,
@@ -269,11 +204,16 @@ def request_of(response: Any) -> Any:
         return None
 
 
-def handle_sync(m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any) -> Any:
+Dispatch = Callable[[Exchange], Outcome]
+
+
+def handle_sync(
+    dispatch: Dispatch, m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any
+) -> Any:
     request.read()
-    outcome = router.dispatch(to_exchange(request, library))
+    outcome = dispatch(to_exchange(request, library))
     if isinstance(outcome, Forward):
-        t0 = router.clock.monotonic()
+        t0 = current_clock().monotonic()
         token = forwarding.set(True)
         try:
             response = send(request)
@@ -283,18 +223,22 @@ def handle_sync(m: types.ModuleType, library: str, send: Callable[[Any], Any], r
     wait = outcome.delay
     if wait:
         timeout = read_timeout_of(request)
-        router.clock.sleep(_bounded(wait, timeout))
+        current_clock().sleep(_bounded(wait, timeout))
         _check_timeout(m, wait, timeout)
     return _respond(m, request, outcome)
 
 
 async def handle_async(
-    m: types.ModuleType, library: str, send: Callable[[Any], Awaitable[Any]], request: Any
+    dispatch: Dispatch,
+    m: types.ModuleType,
+    library: str,
+    send: Callable[[Any], Awaitable[Any]],
+    request: Any,
 ) -> Any:
     await request.aread()
-    outcome = router.dispatch(to_exchange(request, library))
+    outcome = dispatch(to_exchange(request, library))
     if isinstance(outcome, Forward):
-        t0 = router.clock.monotonic()
+        t0 = current_clock().monotonic()
         token = forwarding.set(True)
         try:
             response = await send(request)
@@ -304,6 +248,6 @@ async def handle_async(
     wait = outcome.delay
     if wait:
         timeout = read_timeout_of(request)
-        await router.clock.asleep(_bounded(wait, timeout))
+        await current_clock().asleep(_bounded(wait, timeout))
         _check_timeout(m, wait, timeout)
     return _respond(m, request, outcome)

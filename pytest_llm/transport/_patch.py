@@ -1,149 +1,182 @@
 """Interception: patch the real transports of httpx and httpx2, and guard sockets.
 
 The patches go on ``HTTPTransport.handle_request`` and
-``AsyncHTTPTransport.handle_async_request`` of each library, so every client an SDK
-builds for itself is covered with no change to application code. They are installed
-on first use and stay: with no handler active they hand the request straight to the
-real transport.
+``AsyncHTTPTransport.handle_async_request`` of each library (and the openai SDK's
+aiohttp transports), so every client an SDK builds for itself is covered with no
+change to application code. What does not go through those transports
+(``requests``, ``urllib``, a bare aiohttp) meets the socket guard instead.
 
-What does not go through those transports (the openai SDK's aiohttp backend,
-``requests``, ``urllib``) meets the socket guard instead: while only replay is
-allowed, a connection or name lookup for any host that is not loopback raises
-:class:`NetworkBlocked` with a message that says why pytest-llm cannot replay it.
+Like time-machine's, the patches are scoped: :func:`scope` patches when the first
+user (an active handler, or the session's guard for the socket) arrives and puts
+every original back when the last one leaves. :func:`restore_all` is the backstop
+the plugin calls at ``pytest_unconfigure``. The router is passed in by whoever
+opens a scope, so this module never imports it.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
+import contextlib
 import ipaddress
 import socket
-import sys
 import threading
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._errors import NetworkBlocked
-from .._flow import router
-from ._adapter import forwarding, handle_async, handle_sync
+from ._common import HTTP_TARGETS, LIBRARIES, MARK, forwarding, restore
 
-__all__ = ["install", "install_socket_guard", "installed_libraries", "is_loopback"]
+if TYPE_CHECKING:
+    from .._exchange import Exchange, Outcome
 
-_LIBRARIES = ("httpx", "httpx2")
-_AIOHTTP = {
-    # module holding AiohttpTransport -> the httpx flavour whose Response it returns
-    "openai._vendor.httpx_aiohttp.transport": "httpx2",  # openai 3.x DefaultAioHttpClient
-    "httpx_aiohttp.transport": "httpx",  # openai 1.x/2.x DefaultAioHttpClient
-}
-_lock = threading.Lock()
-_installed: list[str] = []
-_socket_done = False
+__all__ = [
+    "HTTP_TARGETS",
+    "Chain",
+    "guarded",
+    "install",
+    "installed_libraries",
+    "is_loopback",
+    "on_first_use",
+    "patched",
+    "restore_all",
+    "scope",
+]
+
+
+class Chain(Protocol):
+    """What the patches need from the router."""
+
+    @property
+    def active(self) -> bool: ...
+
+    network_allowed: int
+
+    def dispatch(self, exchange: Exchange) -> Outcome: ...
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.chain: Chain | None = None
+        self.host_guard: Callable[[str, Any], None] | None = None
+        """Checked on every name lookup and connection (tests without a cassette)."""
+        self.http_users = 0
+        self.socket_users = 0
+        self.http: dict[str, list[tuple[Any, str, Any]]] = {}
+        """Patched module -> the (owner, attribute, original) it replaced."""
+        self.socket: list[tuple[Any, str, Any]] = []
+
+
+_state = _State()
+on_first_use: list[Callable[[], None]] = []
+"""Called when the first handler becomes active (the plugin arms its per-test hooks)."""
+
+
+def patched() -> list[str]:
+    """What is patched right now: module names of :data:`HTTP_TARGETS`, and ``socket``."""
+    with _state.lock:
+        return [*_state.http, *(["socket"] if _state.socket else [])]
 
 
 def installed_libraries() -> list[str]:
-    return list(_installed)
+    return [name for name in patched() if name in LIBRARIES]
 
 
-def install_socket_guard() -> None:
-    """Only the socket guard: no HTTP library is imported or patched."""
-    global _socket_done
-    with _lock:
-        if not _socket_done:
+@contextlib.contextmanager
+def scope(chain: Chain | None, *, http: bool = True, eager: bool = True) -> Iterator[None]:
+    """Patched while inside: the HTTP transports (``http``) and the socket guard.
+
+    ``eager`` imports httpx and httpx2 to patch them; otherwise only what the process
+    already loaded is patched. The aiohttp transports are patched when their modules
+    are already imported (the SDK imports them with itself); each scope looks again.
+    """
+    acquire(chain, http=http, eager=eager)
+    try:
+        yield
+    finally:
+        release(http=http)
+
+
+@contextlib.contextmanager
+def guarded(guard: Callable[[str, Any], None] | None) -> Iterator[None]:
+    """``guard`` checks every name lookup and connection while inside (``None``: none,
+    e.g. a cassette's test, where the cassette governs); the socket is patched meanwhile."""
+    with _state.lock:
+        previous, _state.host_guard = _state.host_guard, guard
+    try:
+        if guard is None:
+            yield
+        else:
+            with scope(None, http=False):
+                yield
+    finally:
+        _state.host_guard = previous
+
+
+def acquire(chain: Chain | None, *, http: bool = True, eager: bool = True) -> None:
+    first = False
+    with _state.lock:
+        if chain is not None:
+            _state.chain = chain
+        if http:
+            first = _state.http_users == 0
+            _state.http_users += 1
+            _patch_http(eager)
+        _state.socket_users += 1
+        if not _state.socket:
             _patch_socket()
-            _socket_done = True
+    if first:
+        for listener in list(on_first_use):
+            listener()
+
+
+def release(*, http: bool = True) -> None:
+    with _state.lock:
+        if http:
+            _state.http_users = max(0, _state.http_users - 1)
+            if _state.http_users == 0:
+                _unpatch_http()
+        _state.socket_users = max(0, _state.socket_users - 1)
+        if _state.socket_users == 0:
+            restore(_state.socket)
+
+
+def restore_all() -> None:
+    """Put every original back and forget every user (the end of the last session)."""
+    with _state.lock:
+        _state.http_users = _state.socket_users = 0
+        _unpatch_http()
+        restore(_state.socket)
 
 
 def install(*, eager: bool = True) -> None:
-    """Patch httpx and httpx2 (importing them when ``eager``), and the socket guard.
-
-    The aiohttp transports of the openai SDK are patched when their modules are already
-    imported (the SDK imports them with itself); each activation looks again. Not eager,
-    no HTTP library is imported: only what the process already loaded is patched.
-    """
-    global _socket_done
-    if len(_installed) == len(_LIBRARIES) + len(_AIOHTTP) and _socket_done and _intact():
-        return
-    with _lock:
-        _drop_removed()
-        for name in _LIBRARIES:
-            if name in _installed:
-                continue
-            m = sys.modules.get(name)
-            if m is None and eager:
-                try:
-                    m = importlib.import_module(name)
-                except ImportError:
-                    continue
-            if m is not None:
-                _patch_sync(m.HTTPTransport, m, name)
-                _patch_async(m.AsyncHTTPTransport, m, name)
-                _installed.append(name)
-        for mod_name, flavour in _AIOHTTP.items():
-            mod = sys.modules.get(mod_name)
-            lib = sys.modules.get(flavour)
-            if mod_name in _installed or mod is None or lib is None:
-                continue
-            cls = getattr(mod, "AiohttpTransport", None)
-            if cls is not None:
-                _patch_async(cls, lib, f"{flavour}+aiohttp")
-            _installed.append(mod_name)
-        if not _socket_done:
+    """Patch now, outside any scope: the patches stay until the last scope leaves or
+    :func:`restore_all`. For tools and tests; handlers open a :func:`scope`."""
+    with _state.lock:
+        _patch_http(eager)
+        if not _state.socket:
             _patch_socket()
-            _socket_done = True
 
 
-def _intact() -> bool:
-    """Whether our patches are still in place (another tool may have restored the originals)."""
-    for name in _LIBRARIES:
-        m = sys.modules.get(name)
-        patched = m is None or hasattr(m.HTTPTransport.handle_request, "__pytest_llm_original__")
-        if name in _installed and not patched:
-            return False
-    return True
+def _patch_http(eager: bool) -> None:
+    from ._http import patch_http  # the adapters load with the first handler, not before
+
+    patch_http(_state.http, lambda: _state.chain, eager=eager)
 
 
-def _drop_removed() -> None:
-    """Forget libraries whose patch was undone (pytest-httpx's teardown, say), to redo it."""
-    for name in _LIBRARIES:
-        m = sys.modules.get(name)
-        patched = m is None or hasattr(m.HTTPTransport.handle_request, "__pytest_llm_original__")
-        if name in _installed and not patched:
-            _installed.remove(name)
-
-
-def _patch_sync(cls: Any, m: Any, name: str) -> None:
-    # Never stack: if this module was imported afresh (pytester's in-process runs
-    # drop modules between runs), wrap the true original again, not our old patch.
-    orig = getattr(cls.handle_request, "__pytest_llm_original__", cls.handle_request)
-
-    @functools.wraps(orig)
-    def handle_request(self: Any, request: Any) -> Any:
-        if not router.active or forwarding.get():
-            return orig(self, request)
-        return handle_sync(m, name, lambda r: orig(self, r), request)
-
-    handle_request.__pytest_llm_original__ = orig  # type: ignore[attr-defined]
-    cls.handle_request = handle_request
-
-
-def _patch_async(cls: Any, m: Any, name: str) -> None:
-    orig = getattr(cls.handle_async_request, "__pytest_llm_original__", cls.handle_async_request)
-
-    @functools.wraps(orig)
-    async def handle_async_request(self: Any, request: Any) -> Any:
-        if not router.active or forwarding.get():
-            return await orig(self, request)
-        return await handle_async(m, name, lambda r: orig(self, r), request)
-
-    handle_async_request.__pytest_llm_original__ = orig  # type: ignore[attr-defined]
-    cls.handle_async_request = handle_async_request
+def _unpatch_http() -> None:
+    for saved in _state.http.values():
+        restore(saved)
+    _state.http.clear()
 
 
 # -- socket guard ---------------------------------------------------------------------
+
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", ""})
 
 
 def is_loopback(host: Any) -> bool:
+    """Whether ``host`` names this machine (never guarded)."""
     if host is None:
         return True
     if isinstance(host, bytes):
@@ -158,15 +191,15 @@ def is_loopback(host: Any) -> bool:
 
 
 def _guard(host: Any, port: Any) -> None:
-    if router.host_guard is not None and not forwarding.get():
+    if forwarding.get():
+        return
+    if _state.host_guard is not None:
         name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host or "")
-        router.host_guard(name, port)
-    if (
-        router.active
-        and router.network_allowed <= 0
-        and not forwarding.get()
-        and not is_loopback(host)
-    ):
+        _state.host_guard(name, port)
+    router = _state.chain
+    if router is None:
+        return
+    if router.active and router.network_allowed <= 0 and not is_loopback(host):
         where = f"{host}:{port}" if port is not None else str(host)
         raise NetworkBlocked(
             f"pytest-llm blocked a network connection to {where}: it did not go through an "
@@ -177,41 +210,35 @@ def _guard(host: Any, port: Any) -> None:
         )
 
 
-def _original(fn: Any) -> Any:
-    return getattr(fn, "__pytest_llm_original__", fn)
-
-
-_real_connect = _original(socket.socket.connect)
-_real_connect_ex = _original(socket.socket.connect_ex)
-_real_getaddrinfo = _original(socket.getaddrinfo)
-
-
 def _inet(sock: socket.socket, address: Any) -> bool:
     return sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple)
 
 
-def _connect(self: socket.socket, address: Any) -> None:
-    if _inet(self, address):
-        _guard(address[0], address[1])
-    _real_connect(self, address)
-
-
-def _connect_ex(self: socket.socket, address: Any) -> int:
-    if _inet(self, address):
-        _guard(address[0], address[1])
-    result: int = _real_connect_ex(self, address)
-    return result
-
-
-def _getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-    _guard(host, port)
-    return _real_getaddrinfo(host, port, *args, **kwargs)
-
-
 def _patch_socket() -> None:
-    _connect.__pytest_llm_original__ = _real_connect  # type: ignore[attr-defined]
-    _connect_ex.__pytest_llm_original__ = _real_connect_ex  # type: ignore[attr-defined]
-    _getaddrinfo.__pytest_llm_original__ = _real_getaddrinfo  # type: ignore[attr-defined]
-    socket.socket.connect = _connect  # type: ignore[method-assign,assignment]
-    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign,assignment]
-    socket.getaddrinfo = _getaddrinfo
+    real_connect = getattr(socket.socket.connect, MARK, socket.socket.connect)
+    real_connect_ex = getattr(socket.socket.connect_ex, MARK, socket.socket.connect_ex)
+    real_getaddrinfo = getattr(socket.getaddrinfo, MARK, socket.getaddrinfo)
+
+    def connect(self: socket.socket, address: Any) -> None:
+        if _inet(self, address):
+            _guard(address[0], address[1])
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        if _inet(self, address):
+            _guard(address[0], address[1])
+        result: int = real_connect_ex(self, address)
+        return result
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        _guard(host, port)
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    for owner, attr, new, real in (
+        (socket.socket, "connect", connect, real_connect),
+        (socket.socket, "connect_ex", connect_ex, real_connect_ex),
+        (socket, "getaddrinfo", getaddrinfo, real_getaddrinfo),
+    ):
+        setattr(new, MARK, real)
+        setattr(owner, attr, new)
+        _state.socket.append((owner, attr, real))

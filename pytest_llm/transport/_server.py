@@ -27,15 +27,15 @@ import struct
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from .._capture import Capture
 from .._clock import SystemClock, system_clock
 from .._errors import ConfigError, ReplayInterrupt
 from .._flow import Exchange, Forward, Next, Outcome, Reply, TransportFailure, router
-from .._sse import SSEEvent, SSEParser
-from ._adapter import forwarding
+from .._settings import DUMMY_KEY
+from ._common import forwarding
 
 __all__ = ["LLMServer"]
 
@@ -55,7 +55,6 @@ _HOP_BY_HOP = frozenset(
 _SLICE = 0.02
 """Real waits are taken in slices this long, to notice a client that left or a stop."""
 _JOIN_TIMEOUT = 5.0
-DUMMY_KEY = "pytest-llm-server-key"
 
 
 class LLMServer:
@@ -216,12 +215,7 @@ class LLMServer:
     def __enter__(self) -> LLMServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def __repr__(self) -> str:
@@ -375,24 +369,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _internal_error(self, message: str) -> None:
         """A miss or a broken handler: a 500 the SDK will not retry, and an error for teardown."""
+        try:
+            self._error_reply(500, message, "pytest_llm_no_reply", indent=2)
+        except (_Gone, OSError):
+            self.close_connection = True
+
+    def _error_reply(self, status: int, message: str, code: str | None, indent: int | None) -> None:
+        """An OpenAI-shaped error the SDK will not retry; the message is kept for teardown."""
         with self.llm._lock:
             self.llm.errors.append(message)
         doc = {
-            "error": {
-                "message": message,
-                "type": "pytest_llm_error",
-                "param": None,
-                "code": "pytest_llm_no_reply",
-            }
+            "error": {"message": message, "type": "pytest_llm_error", "param": None, "code": code}
         }
-        body = json.dumps(doc, indent=2).encode()
-        reply = Reply(
-            500, [("content-type", "application/json"), ("x-should-retry", "false")], body=body
-        )
-        try:
-            self._write(reply)
-        except (_Gone, OSError):
-            self.close_connection = True
+        body = json.dumps(doc, indent=indent).encode()
+        headers = [("content-type", "application/json"), ("x-should-retry", "false")]
+        self._write(Reply(status, headers, body=body))
 
     # -- writing a reply --------------------------------------------------------
 
@@ -437,13 +428,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- failures on the real socket --------------------------------------------
 
-    def _fail_before_response(self, failure: TransportFailure) -> None:
+    def _fail_start(self, failure: TransportFailure) -> bool:
+        """Close after this; a timeout holds the socket silent (``False``: nothing more)."""
         self.close_connection = True
         if failure.kind in ("connect_timeout", "read_timeout"):
             self._hold(failure.delay)
-            return
+            return False
         if failure.delay:
             self._pause(failure.delay)
+        return True
+
+    def _fail_before_response(self, failure: TransportFailure) -> None:
+        if not self._fail_start(failure):
+            return
         if failure.kind == "read_error":
             self._reset()
         elif failure.kind == "remote_protocol":
@@ -451,12 +448,8 @@ class _Handler(BaseHTTPRequestHandler):
         # connect_error: the connection closes without a response
 
     def _fail_mid_body(self, failure: TransportFailure) -> None:
-        self.close_connection = True
-        if failure.kind in ("connect_timeout", "read_timeout"):
-            self._hold(failure.delay)
+        if not self._fail_start(failure):
             return
-        if failure.delay:
-            self._pause(failure.delay)
         if failure.kind == "remote_protocol":
             self.wfile.write(b"zz\r\nnot a chunk\r\n")
             return
@@ -529,23 +522,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "Fix: LLMServer(upstream='https://api.openai.com/v1') (the provider's base URL), "
                 "or replay from a cassette / answer with llm_fake."
             )
-            with self.llm._lock:
-                self.llm.errors.append(message)
-            doc = {
-                "error": {
-                    "message": message,
-                    "type": "pytest_llm_error",
-                    "param": None,
-                    "code": None,
-                }
-            }
-            self._write(
-                Reply(
-                    502,
-                    [("content-type", "application/json"), ("x-should-retry", "false")],
-                    body=json.dumps(doc).encode(),
-                )
-            )
+            self._error_reply(502, message, None, indent=None)
             return
         parts = urlsplit(exchange.url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -582,45 +559,41 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         status = response.status
         headers = [(k, v) for k, v in response.getheaders()]
-        sse = "text/event-stream" in (response.getheader("content-type") or "")
         self.send_response_only(status)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:
                 self.send_header(name, value)
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        parser = SSEParser() if sse else None
-        events: list[SSEEvent] = []
-        raw: list[bytes] = []
-        failure: TransportFailure | None = None
+        capture = Capture(status, headers, fwd.on_reply, t0) if fwd.on_reply else None
+        broken = False
         chunks = _read_chunks(response)
         while True:
             try:
                 chunk = next(chunks, None)
             except (http.client.HTTPException, OSError) as exc:
                 # The upstream broke off: the client sees the same, a reset.
-                failure = TransportFailure("read_error", f"{type(exc).__name__}: {exc}")
+                if capture is not None:
+                    capture.finish(error=exc)
+                broken = True
                 break
             if chunk is None:
                 break
-            raw.append(chunk)
-            if parser is not None:
-                events.extend(parser.feed(chunk, round(clock.monotonic() - t0, 4)))
+            if capture is not None:
+                capture.feed(chunk)
             try:
                 self._send(chunk, True)
             except OSError:
-                failure = TransportFailure("read_error", "the client closed the stream early")
+                if capture is not None:
+                    capture.finish(closed_early=True)
+                broken = True
                 break
-        if fwd.on_reply is not None:
-            if parser is not None:
-                events.extend(parser.flush(round(clock.monotonic() - t0, 4)))
-                fwd.on_reply(Reply(status, headers, events=events, failure=failure))
-            else:
-                fwd.on_reply(Reply(status, headers, body=b"".join(raw), failure=failure))
-        if failure is None:
-            self.wfile.write(b"0\r\n\r\n")
-        else:
+        if capture is not None:
+            capture.finish()
+        if broken:
             self._reset()
+        else:
+            self.wfile.write(b"0\r\n\r\n")
 
 
 def _read_chunks(response: http.client.HTTPResponse) -> Iterator[bytes]:

@@ -33,9 +33,6 @@ def _library_of(transport: Any) -> tuple[Any, str]:
 
 def wrap_transport(transport: Any) -> Any:
     """Wrap an httpx or httpx2 transport (sync or async) so pytest-llm sees its traffic."""
-    from ._patch import install
-
-    install()
     m, name = _library_of(transport)
 
     class LLMTransport(m.BaseTransport, m.AsyncBaseTransport):  # type: ignore[name-defined,misc]
@@ -47,12 +44,14 @@ def wrap_transport(transport: Any) -> Any:
         def handle_request(self, request: Any) -> Any:
             if not router.active:
                 return self.inner.handle_request(request)
-            return handle_sync(m, name, self.inner.handle_request, request)
+            return handle_sync(router.dispatch, m, name, self.inner.handle_request, request)
 
         async def handle_async_request(self, request: Any) -> Any:
             if not router.active:
                 return await self.inner.handle_async_request(request)
-            return await handle_async(m, name, self.inner.handle_async_request, request)
+            return await handle_async(
+                router.dispatch, m, name, self.inner.handle_async_request, request
+            )
 
         def close(self) -> None:
             self.inner.close()

@@ -16,7 +16,7 @@ import pytest
 from client_helpers import MESSAGES, key_for, reached, route, seen
 
 from pytest_llm import faults
-from pytest_llm._flow import Exchange, Next, Outcome
+from pytest_llm._exchange import Exchange, Next, Outcome
 from pytest_llm.client import (
     AsyncResilientClient,
     CircuitBreaker,

@@ -17,7 +17,7 @@ import pytest
 from client_helpers import reached, route, seen
 
 from pytest_llm import faults
-from pytest_llm._flow import Exchange, Next, Outcome, Reply
+from pytest_llm._exchange import Exchange, Next, Outcome, Reply
 from pytest_llm.client import (
     Backoff,
     CircuitBreaker,

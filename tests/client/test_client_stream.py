@@ -18,7 +18,7 @@ import pytest
 from client_helpers import MESSAGES, Mode, route, seen
 
 from pytest_llm import VirtualClock
-from pytest_llm._flow import Exchange, Next, Outcome, Part
+from pytest_llm._exchange import Exchange, Next, Outcome, Part
 from pytest_llm.client import (
     FirstTokenTimeout,
     IncompleteStream,

@@ -18,7 +18,7 @@ import openai
 import pytest
 
 from pytest_llm import VirtualClock
-from pytest_llm._flow import Exchange, Next, Outcome, TransportFailure
+from pytest_llm._exchange import Exchange, Next, Outcome, TransportFailure
 from pytest_llm.client import DeadlineExceeded, QuotaExceeded, RateLimitWaitTooLong, Route
 from pytest_llm.client._retry import (
     Backoff,

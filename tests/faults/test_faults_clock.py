@@ -12,14 +12,13 @@ import openai
 import pytest
 from faults_support import TEXT, Upstream, chat
 
-from pytest_llm import Clock, SystemClock, VirtualClock, WouldHang
+from pytest_llm import SystemClock, VirtualClock, WouldHang
 from pytest_llm._flow import router
 from pytest_llm.faults import FaultPlan, RateLimited, ServerError
 
 
 def test_sleeps_are_recorded_and_move_time_without_waiting() -> None:
     clock = VirtualClock()
-    assert isinstance(clock, Clock)
     clock.sleep(7)
     clock.sleep(0)  # a zero wait is no wait: not recorded
     clock.sleep(0.25)
@@ -32,6 +31,9 @@ def test_sleeps_are_recorded_and_move_time_without_waiting() -> None:
         repr(clock)
         == "VirtualClock(now=2026-01-01T00:01:47.250000+00:00, monotonic=107.25, sleeps=2)"
     )
+    asyncio.run(clock.asleep(3))  # the async side of the Clock protocol, on the same time
+    assert clock.sleeps == [7.0, 0.25, 3.0]
+    assert clock.monotonic() == 110.25
 
 
 def test_start_and_seed_are_checked() -> None:

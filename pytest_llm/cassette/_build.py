@@ -1,0 +1,184 @@
+"""Which cassette a test gets: its file name, and its options resolved from every source.
+
+Loaded when a test first uses a cassette (the fixtures module stays light for
+start-up).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .._errors import ConfigError
+from .._settings import (
+    CONFIG_KEYS,
+    MARKER_KEYWORDS,
+    Resolved,
+    allow_network,
+    in_ci,
+    option,
+)
+from .._text import did_you_mean
+
+if TYPE_CHECKING:
+    from ._session import Cassette
+
+__all__ = ["build_cassette", "cassette_name", "cassette_path"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]=,+@]+")
+_MAX_NAME = 100
+
+
+def cassette_name(item: pytest.Item) -> str:
+    """``TestClass.test_name[param]``, made file-safe; long ids shortened to a stable hash.
+
+    A name over 100 characters, or one with characters a file name cannot hold, keeps
+    its (safe) start and ends in 10 hex digits of a hash of the full id, inside the
+    brackets when it has parameters: ``test_x[a_b-1f2e3d4c5b]``.
+    """
+    parts = item.nodeid.split("::")[1:]
+    name = ".".join(parts) or item.name
+    safe = _UNSAFE.sub("_", name)
+    if len(safe) > _MAX_NAME or safe != name:
+        # shortened or sanitised: a hash of the full id keeps names distinct
+        # (test_x[a b] and test_x[a/b] must not share a file)
+        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+        base, bracket, param = safe.partition("[")
+        if bracket and len(base) < _MAX_NAME - 20:
+            room = _MAX_NAME - len(base) - len("[-]") - len(digest)
+            safe = f"{base}[{param.removesuffix(']')[:room]}-{digest}]"
+        else:
+            safe = f"{safe[: _MAX_NAME - len(digest) - 1]}-{digest}"
+    return safe + ".yaml"
+
+
+def cassette_path(item: pytest.Item, cassette_dir: str) -> Path:
+    root = item.config.rootpath
+    try:
+        module = item.path.relative_to(root)
+    except ValueError:
+        module = Path(item.path.name)
+    base = Path(cassette_dir)
+    if not base.is_absolute():
+        base = root / base
+    return base / module.with_suffix("") / cassette_name(item)
+
+
+def _vcrpy_path(item: pytest.Item) -> Path:
+    """Where pytest-recording keeps the same test's cassette, for migration.
+
+    Its default name is ``[Class.]test_name`` with ``<>?%*:|"'/\\`` made ``-``.
+    """
+    cls = getattr(item, "cls", None)
+    name = f"{cls.__name__}.{item.name}" if cls is not None else item.name
+    for ch in "<>?%*:|\"'/\\":
+        name = name.replace(ch, "-")
+    return item.path.parent / "cassettes" / item.path.stem / f"{name}.yaml"
+
+
+def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    for mark in reversed(list(item.iter_markers("llm_cassette"))):
+        if mark.args:
+            if len(mark.args) > 1:
+                raise ConfigError(
+                    f"llm_cassette marker takes one positional argument (path), got {len(mark.args)}."
+                )
+            kwargs["path"] = mark.args[0]
+        kwargs.update(mark.kwargs)
+    _check_keys(kwargs, MARKER_KEYWORDS, "llm_cassette marker got an unknown keyword", "use one of")
+    return kwargs
+
+
+def _check_keys(given: dict[str, Any], allowed: tuple[str, ...], what: str, fix: str) -> None:
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        bad = unknown[0]
+        raise ConfigError(
+            f"{what} {bad!r}.{did_you_mean(bad, allowed)}\nFix: {fix} {', '.join(sorted(allowed))}."
+        )
+
+
+@dataclass(frozen=True)
+class CassetteOptions:
+    """A test's cassette options, each resolved once from every source it has."""
+
+    record: Resolved[str]
+    cassette_dir: str
+    ignore: list[str]
+    allow_playback_repeats: bool
+    replay_timing: Any
+    check_unused: bool
+    allow_network: bool
+
+    @classmethod
+    def of(
+        cls, config: pytest.Config, marker: dict[str, Any], fixture: dict[str, Any]
+    ) -> CassetteOptions:
+        def get(name: str) -> Any:
+            return option(config, name, marker=marker, fixture=fixture).value
+
+        # ignore= (marker, else fixture) and the ini's llm_ignore_paths both add to the
+        # defaults (the cassette adds DEFAULT_IGNORE): they combine instead of choosing
+        chosen = marker.get("ignore", fixture.get("ignore"))
+        return cls(
+            record=option(config, "record", marker=marker, fixture=fixture),
+            cassette_dir=str(get("cassette_dir")),
+            ignore=[*(chosen or ()), *config.getini("llm_ignore_paths")],
+            allow_playback_repeats=bool(get("allow_playback_repeats")),
+            replay_timing=get("replay_timing"),
+            check_unused=bool(get("check_unused")),
+            allow_network=allow_network(config),
+        )
+
+    def blocked(self) -> str | None:
+        """Why recording is off although asked for: the CI rule."""
+        record = self.record
+        if record.value != "none" and record.source != "command line" and in_ci():
+            return (
+                f"CI is set and record mode {record.value!r} came from the {record.source}; "
+                "in CI, recording needs --llm-record given on the command line"
+            )
+        return None
+
+
+def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
+    from ._redact import Redactor
+    from ._session import Cassette
+
+    item = request.node
+    cfg = item.config
+    marker = _marker_kwargs(item)
+    opts = CassetteOptions.of(cfg, marker, config_fixture)
+    if "path" in marker:
+        path = Path(marker["path"])
+        if not path.is_absolute():
+            base = Path(opts.cassette_dir)
+            path = (base if base.is_absolute() else cfg.rootpath / base) / path
+    else:
+        path = cassette_path(item, opts.cassette_dir)
+        if not path.exists() and _vcrpy_path(item).exists():
+            path = _vcrpy_path(item)
+    _check_keys(config_fixture, CONFIG_KEYS, "llm_cassette_config() returned an unknown key", "use")
+    redactor = Redactor.build(
+        extra_headers=cfg.getini("llm_redact_headers"),
+        extra_patterns=cfg.getini("llm_secret_patterns"),
+        allow=cfg.getini("llm_secret_allow"),
+    )
+    return Cassette(
+        path,
+        record=opts.record.value,
+        ignore=opts.ignore,
+        allow_playback_repeats=opts.allow_playback_repeats,
+        replay_timing=opts.replay_timing,
+        redactor=redactor,
+        rerecord_hint=f"pytest --llm-record={{mode}} '{item.nodeid}'",
+        record_blocked=opts.blocked(),
+        check_unused=opts.check_unused,
+        allow_network=opts.allow_network,
+    )

@@ -1,0 +1,63 @@
+"""The ``llm_cassette`` and ``llm_cassette_config`` fixtures.
+
+The plugin imports this module at start-up, so it imports nothing heavy at the top:
+naming, YAML, the adapters and the cassette itself load when a test first uses one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .._outcome import annotate, on_sample, serve
+from .._settings import DUMMY_KEY
+
+if TYPE_CHECKING:
+    from ._session import Cassette
+
+__all__ = ["llm_cassette", "llm_cassette_config"]
+
+
+@pytest.fixture
+def llm_cassette_config() -> dict[str, Any]:
+    """Override in a conftest to set cassette options for a directory of tests."""
+    return {}
+
+
+@pytest.fixture
+def llm_cassette(
+    request: pytest.FixtureRequest, llm_cassette_config: dict[str, Any]
+) -> Iterator[Cassette]:
+    """The test's cassette, active for the whole test: replays, or records when asked.
+
+    A test marked ``llm_cassette`` gets it without asking. The cassette governs the
+    test instead of the guard (``llm_guard``).
+    """
+    from ..transport._patch import guarded
+    from ._build import build_cassette
+
+    item = request.node
+    cassette = build_cassette(request, llm_cassette_config).open()
+    annotate(item, lambda rep: _report_written(rep, cassette))
+    on_sample(item, lambda sample: setattr(cassette, "sample", sample))
+    mp = pytest.MonkeyPatch()
+    if not cassette.recording and not os.environ.get("OPENAI_API_KEY"):
+        mp.setenv("OPENAI_API_KEY", DUMMY_KEY)
+    try:
+        with guarded(None):
+            yield from serve(item, cassette)
+    finally:
+        mp.undo()
+
+
+def _report_written(rep: pytest.TestReport, cassette: Cassette) -> None:
+    """On the teardown report, what the cassette wrote (for the summary, under xdist too)."""
+    if rep.when == "teardown" and (cassette.written or cassette.not_written):
+        rep.llm_cassette = {  # type: ignore[attr-defined]
+            "path": str(cassette.written or cassette.path),
+            "recorded": len(cassette.recorded),
+            "not_written": cassette.not_written,
+        }

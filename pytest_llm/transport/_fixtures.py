@@ -1,0 +1,47 @@
+"""The ``llm_server`` fixture, beside the server it serves.
+
+Imported by the plugin at start-up, so it imports nothing heavy: the server loads
+when a test first asks for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .._outcome import failed
+
+if TYPE_CHECKING:
+    from ._server import LLMServer
+
+__all__ = ["llm_server"]
+
+
+@pytest.fixture
+def llm_server(request: pytest.FixtureRequest) -> Iterator[LLMServer]:
+    """A real HTTP server on 127.0.0.1 serving the request chain (faults, cassettes, fake).
+
+    Sets ``OPENAI_BASE_URL`` to its ``base_url`` (and ``OPENAI_API_KEY`` to a dummy if
+    unset) for the test, so subprocesses and clients built in the test use it.
+    """
+    from ._server import LLMServer
+
+    server = LLMServer()
+    mp = pytest.MonkeyPatch()
+    with server:
+        mp.setenv("OPENAI_BASE_URL", server.base_url)
+        if not os.environ.get("OPENAI_API_KEY"):
+            mp.setenv("OPENAI_API_KEY", server.env["OPENAI_API_KEY"])
+        try:
+            yield server
+        finally:
+            mp.undo()
+    if server.errors and not failed(request.node):
+        more = len(server.errors) - 1
+        extra = (
+            f"\n({more} more error{'s' if more > 1 else ''} in llm_server.errors)" if more else ""
+        )
+        pytest.fail(f"llm_server: {server.errors[0]}{extra}", pytrace=False)

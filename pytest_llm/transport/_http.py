@@ -1,0 +1,99 @@
+"""The patches on the HTTP transports: httpx, httpx2 and the openai SDK's aiohttp ones.
+
+Loaded by :mod:`pytest_llm.transport._patch` when the first handler becomes active;
+each patched method hands the request to the adapter while the chain is active.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ._adapter import handle_async, handle_sync
+from ._common import AIOHTTP, LIBRARIES, MARK, forwarding, restore
+
+if TYPE_CHECKING:
+    from ._patch import Chain
+
+__all__ = ["patch_http"]
+
+Saved = list[tuple[Any, str, Any]]
+
+
+def patch_http(
+    patched: dict[str, Saved], chain_of: Callable[[], Chain | None], *, eager: bool
+) -> None:
+    """Patch what is not patched yet into ``patched`` (module name -> what it replaced).
+
+    ``eager`` imports httpx and httpx2 to patch them; else only what is loaded."""
+    for name in list(patched):
+        # another tool restored the originals under us (pytest-httpx's teardown): redo
+        if not all(hasattr(getattr(o, a), MARK) for o, a, _ in patched[name]):
+            restore(patched.pop(name))
+    for name in LIBRARIES:
+        if name in patched:
+            continue
+        m = sys.modules.get(name)
+        if m is None and eager:
+            try:
+                m = importlib.import_module(name)
+            except ImportError:
+                continue
+        if m is not None:
+            patched[name] = [
+                _patch(m.HTTPTransport, "handle_request", m, name, chain_of),
+                _patch(m.AsyncHTTPTransport, "handle_async_request", m, name, chain_of),
+            ]
+    if "openai" in sys.modules:
+        _check_aiohttp()
+    for mod_name, flavour in AIOHTTP.items():
+        mod = sys.modules.get(mod_name)
+        lib = sys.modules.get(flavour)
+        cls = getattr(mod, "AiohttpTransport", None)
+        if mod_name in patched or cls is None or lib is None:
+            continue
+        patched[mod_name] = [
+            _patch(cls, "handle_async_request", lib, f"{flavour}+aiohttp", chain_of)
+        ]
+
+
+def _patch(
+    cls: Any, attr: str, m: Any, name: str, chain_of: Callable[[], Chain | None]
+) -> tuple[Any, str, Any]:
+    # Never stack: if this module was imported afresh (pytester's in-process runs
+    # drop modules between runs), wrap the true original again, not our old patch.
+    current = getattr(cls, attr)
+    orig = getattr(current, MARK, current)
+
+    if attr == "handle_request":
+
+        @functools.wraps(orig)
+        def wrapper(self: Any, request: Any) -> Any:
+            router = chain_of()
+            if router is None or not router.active or forwarding.get():
+                return orig(self, request)
+            return handle_sync(router.dispatch, m, name, lambda r: orig(self, r), request)
+
+    else:
+
+        @functools.wraps(orig)
+        async def wrapper(self: Any, request: Any) -> Any:
+            router = chain_of()
+            if router is None or not router.active or forwarding.get():
+                return await orig(self, request)
+            return await handle_async(router.dispatch, m, name, lambda r: orig(self, r), request)
+
+    setattr(wrapper, MARK, orig)
+    setattr(cls, attr, wrapper)
+    return cls, attr, orig
+
+
+def _check_aiohttp() -> None:
+    from .._canary import aiohttp_missing, sdk_version, warn
+
+    gone = aiohttp_missing(sdk_version() or "")
+    if gone is not None:
+        warn(gone, "requests through the SDK's aiohttp backend are not intercepted")

@@ -1,0 +1,197 @@
+"""The shape of the package: no import cycles, facades that agree with their tables,
+patches that undo themselves, and one exit rule for every handler."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import pytest_llm
+
+ROOT = Path(pytest_llm.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every pytest_llm module ``path`` imports, at the top or inside a function
+    (imports under ``if TYPE_CHECKING:`` do not run, so they do not count)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text())
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for child in node.body for n in ast.walk(child))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("pytest_llm"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            if not target.startswith("pytest_llm"):
+                continue
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.add(sub if _exists(sub) else target)
+    return found
+
+
+def _exists(module: str) -> bool:
+    rel = Path(*module.split("."))
+    base = ROOT.parent / rel
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        name = _module_name(path)
+        deps = _imports(path)
+        # importing a.b.c runs a.b's __init__ first (a package's own modules load
+        # while it initialises: that is no cycle)
+        for dep in list(deps):
+            parts = dep.split(".")
+            deps.update(".".join(parts[:i]) for i in range(2, len(parts)))
+        deps = {d for d in deps if d != name and not name.startswith(d + ".")}
+        graph[name] = deps
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycles_not_even_through_lazy_imports() -> None:
+    graph = import_graph()
+    assert graph["pytest_llm._flow"] >= {"pytest_llm.transport._patch"}  # the checker sees edges
+    assert cycles(graph) == []
+
+
+def test_the_checker_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+FACADES = sorted(
+    {info.name for info in pkgutil.walk_packages(pytest_llm.__path__, "pytest_llm.") if info.ispkg}
+    | {"pytest_llm"}
+)
+
+
+@pytest.mark.parametrize("facade", FACADES)
+def test_a_facade_has_one_table_and_its_names_agree_with_it(facade: str) -> None:
+    """``__all__``, the lazy look-up and the names a type checker sees come from one table."""
+    module = importlib.import_module(facade)
+    table: dict[str, str] = module._WHERE
+    helpers = getattr(module, "_HELPERS", frozenset())
+    assert module.__all__ == sorted(set(table) - helpers)
+    typed: dict[str, str] = {}
+    tree = ast.parse(Path(module.__file__ or "").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                for alias in imp.names:
+                    assert alias.asname == alias.name  # an explicit re-export
+                    typed[alias.name] = "." * imp.level + (imp.module or "")
+    assert typed == table
+    for name, where in table.items():
+        real = importlib.import_module(where, facade)
+        assert getattr(module, name) is getattr(real, name)
+    assert sorted(dir(module)) == sorted(table)
+
+
+def test_helpers_stay_out_of_the_public_names() -> None:
+    from pytest_llm import assertions
+
+    assert "matcher_repr_compare" not in assertions.__all__
+    assert callable(assertions.matcher_repr_compare)
+
+
+def test_version_is_the_installed_one() -> None:
+    from importlib import metadata
+
+    assert pytest_llm.__version__ == metadata.version("pytest-llm")
+
+
+def test_one_options_table_feeds_every_source() -> None:
+    """The marker, the config fixture, Cassette, use_cassette, the CLI, env and ini all
+    come from ``_settings.OPTIONS``: adding an option is one row there."""
+    import inspect
+
+    from pytest_llm import Cassette, use_cassette
+    from pytest_llm._settings import CONFIG_KEYS, ENV, MARKER_KEYWORDS, MARKERS, OPTIONS
+
+    marker = {o.name for o in OPTIONS if o.marker}
+    assert set(MARKER_KEYWORDS) == {"path"} | marker
+    assert set(CONFIG_KEYS) == marker | {o.name for o in OPTIONS if o.config}
+    for fn in (Cassette.__init__, use_cassette):
+        params = set(inspect.signature(fn).parameters)
+        assert marker | {"allow_network"} <= params, fn
+    assert all(f"{name}=None" in MARKERS[0] for name in marker)
+    assert sorted(ENV.values()) == [
+        "PYTEST_LLM_ALLOW_NETWORK",
+        "PYTEST_LLM_CASSETTE_DIR",
+        "PYTEST_LLM_RECORD",
+        "PYTEST_LLM_REPLAY_TIMING",
+    ]
+
+
+def test_every_option_reaches_pytest(pytester: pytest.Pytester) -> None:
+    from pytest_llm._settings import OPTIONS
+
+    result = pytester.runpytest("--help")
+    out = result.stdout.str()
+    for o in OPTIONS:
+        if o.cli is not None:
+            assert "--llm-" + o.name.replace("_", "-") in out
+        if o.ini is not None:
+            assert o.ini_key in out
