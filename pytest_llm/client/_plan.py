@@ -324,6 +324,15 @@ def _breaker_outcome(failure: Any) -> str:
     return "failure" if failure.breaker else "ignored"
 
 
+def _note_store(call: Call, breaker: Any) -> None:
+    """A shared breaker store that could not be reached says so in the call's events (39)."""
+    status = getattr(getattr(breaker, "store", None), "status", None)
+    if status:
+        notes = call.info.extra.setdefault("degraded", [])
+        if status not in notes:
+            notes.append(status)
+
+
 def _is_cancel(error: BaseException) -> bool:
     return isinstance(error, asyncio.CancelledError | KeyboardInterrupt | GeneratorExit)
 
@@ -372,6 +381,7 @@ def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
             ticket = None
             if call.breaker is not None:
                 ticket = call.breaker.admit(route.key)
+                _note_store(call, call.breaker)
                 if ticket is None:
                     open_skipped += 1
                     _skip(call, route, "circuit open: skipped without I/O")

