@@ -1,26 +1,37 @@
 """Support-ticket triage with an LLM: a small, real feature to test with pytest-llm.
 
 ``triage(ticket)`` asks the model for a category, a priority and a one-sentence
-summary as JSON and validates it with :class:`Triage`. ``draft_reply(ticket)``
+summary and gets them back validated as a :class:`Triage`. ``draft_reply(ticket)``
 streams a short answer to the customer. ``atriage`` and ``adraft_reply`` are the
-same over :class:`openai.AsyncOpenAI`.
+same over the async client.
 
-The model is reached through any OpenAI-compatible server: ``OPENAI_BASE_URL`` and
-``OPENAI_API_KEY`` are read by the SDK itself, ``TRIAGE_MODEL`` names the model
-(default ``smollm2``). Nothing here knows about tests.
+The model is reached through :mod:`pytest_llm.client`: a drop-in for ``openai.OpenAI``
+that retries with honest backoff, keeps each call inside a deadline, and fails over
+to a standby server. ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY`` are read by the SDK
+itself, ``TRIAGE_MODEL`` names the model (default ``smollm2``) and
+``TRIAGE_STANDBY_BASE_URL``, when set, is a second server with the same model.
+Nothing here knows about tests.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
-import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletionMessageParam, ParsedChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pytest_llm.client import (
+    AsyncResilientClient,
+    ResilientClient,
+    RetryPolicy,
+    Route,
+    StructuredOutputError,
+    Timeouts,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -30,11 +41,18 @@ __all__ = [
     "Triage",
     "TriageError",
     "adraft_reply",
+    "arequest_triage",
     "atriage",
+    "default_async_client",
+    "default_client",
     "draft_reply",
     "extract_json_object",
+    "make_async_client",
+    "make_client",
     "model_name",
     "parse_triage",
+    "request_triage",
+    "routes",
     "triage",
 ]
 
@@ -46,19 +64,6 @@ Priority = Literal["low", "medium", "high", "urgent"]
 
 MAX_TOKENS = 200
 MODEL_DEFAULT = "smollm2"
-
-# Written out by hand rather than taken from Triage.model_json_schema(): the schema is
-# part of the request body, and a cassette matches on the body, so it must not change
-# when pydantic's schema generator does.
-TRIAGE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "category": {"type": "string", "enum": list(CATEGORIES)},
-        "priority": {"type": "string", "enum": list(PRIORITIES)},
-        "summary": {"type": "string"},
-    },
-    "required": ["category", "priority", "summary"],
-}
 
 # Spelling out what each label covers matters to a small model: with labels alone,
 # SmolLM2-135M answered "billing" for every ticket.
@@ -157,7 +162,12 @@ def extract_json_object(text: str) -> dict[str, Any]:
 
 
 def parse_triage(text: str) -> Triage:
-    """Turn the model's text into a :class:`Triage`, or raise a :class:`TriageError`."""
+    """Turn a model's text into a :class:`Triage`, or raise a :class:`TriageError`.
+
+    :func:`triage` does not need it (the client's ``parse()`` validates and repairs the
+    answer); it is for text that came some other way: logs, stored answers, a plain
+    ``create()`` call.
+    """
     data = extract_json_object(text)
     try:
         return Triage.model_validate(data)
@@ -177,49 +187,130 @@ def model_name() -> str:
     return os.environ.get("TRIAGE_MODEL") or MODEL_DEFAULT
 
 
+# -- the client ---------------------------------------------------------------------------
+
+# What a llama.cpp-based server can do. It decodes a forced tool call under the tool's
+# JSON Schema, so parse() sends the schema that way; it refuses response_format
+# {"type": "json_schema"}, which parse() would try first on a route that claims it.
+LLAMA_CPP = frozenset({"tools", "json_object", "streaming"})
+
+DEADLINE = 60.0
+"""Seconds for a whole call: every attempt, every wait, the standby included."""
+
+TIMEOUTS = Timeouts(connect=5, read=45, first_token=15, chunk=10)
+"""Per attempt: a small model on a busy CPU can take half a minute to answer. A stream
+must start within 15 s and never go quiet for 10 s."""
+
+RETRY = RetryPolicy(max_retries=2, max_retry_after=10)
+"""Three tries per server. A Retry-After above 10 s is not waited on: the standby
+serves at once, or the call fails with ``RateLimitWaitTooLong``."""
+
+
+def routes() -> list[Route]:
+    """The primary server (``OPENAI_BASE_URL``), then the standby if there is one."""
+    primary = Route(model_name(), name="primary", capabilities=LLAMA_CPP)
+    standby = os.environ.get("TRIAGE_STANDBY_BASE_URL")
+    if not standby:
+        return [primary]
+    return [primary, Route(model_name(), base_url=standby, name="standby", capabilities=LLAMA_CPP)]
+
+
+def make_client(**options: Any) -> ResilientClient:
+    """The app's client. ``options`` go to :class:`ResilientClient` (tests pass ``clock=``)."""
+    return ResilientClient(
+        routes=routes(), deadline=DEADLINE, timeouts=TIMEOUTS, retry=RETRY, **options
+    )
+
+
+def make_async_client(**options: Any) -> AsyncResilientClient:
+    """:func:`make_client` for asyncio."""
+    return AsyncResilientClient(
+        routes=routes(), deadline=DEADLINE, timeouts=TIMEOUTS, retry=RETRY, **options
+    )
+
+
+@functools.cache
+def default_client() -> ResilientClient:
+    """One client for the process, so that every call shares its circuit breakers."""
+    return make_client()
+
+
+@functools.cache
+def default_async_client() -> AsyncResilientClient:
+    return make_async_client()
+
+
+# -- the feature --------------------------------------------------------------------------
+
+
 def _messages(system: str, ticket: str) -> list[ChatCompletionMessageParam]:
     return [{"role": "system", "content": system}, {"role": "user", "content": ticket}]
 
 
-# OpenAI proper takes {"type": "json_object"} and ignores "schema"; servers built on
-# llama.cpp use the schema to constrain decoding. The SDK's type has no "schema" key.
-_JSON_FORMAT: Any = {"type": "json_object", "schema": TRIAGE_SCHEMA}
+def _triaged(completion: ParsedChatCompletion[Triage]) -> Triage:
+    result = completion.choices[0].message.parsed
+    assert result is not None  # parse() returns only a reply that validates
+    return result
 
 
-def triage(ticket: str, client: openai.OpenAI | None = None, *, temperature: float = 0) -> Triage:
-    """Classify a support ticket; raises :class:`TriageError` if the answer is unusable.
+def request_triage(
+    ticket: str, client: ResilientClient | None = None, *, temperature: float = 0
+) -> ParsedChatCompletion[Triage]:
+    """The model's triage of ``ticket`` with everything around it: token usage, and
+    ``call_info(...)`` for what the client did (attempts, waits, which server served).
 
-    ``temperature`` above 0 makes answers vary from call to call: the evals sample it.
+    Raises :class:`TriageError` if the model's answer does not validate even after the
+    client's re-asks. ``temperature`` above 0 makes answers vary: the evals sample it.
     """
-    client = client or openai.OpenAI()
-    completion = client.chat.completions.create(
-        model=model_name(),
-        messages=_messages(TRIAGE_PROMPT, ticket),
-        temperature=temperature,
-        max_tokens=MAX_TOKENS,
-        response_format=_JSON_FORMAT,
-    )
-    return parse_triage(completion.choices[0].message.content or "")
+    client = client or default_client()
+    try:
+        completion: ParsedChatCompletion[Triage] = client.chat.completions.parse(
+            messages=_messages(TRIAGE_PROMPT, ticket),
+            temperature=temperature,
+            max_tokens=MAX_TOKENS,
+            response_format=Triage,
+        )
+    except StructuredOutputError as exc:
+        raise TriageError(str(exc), exc.raw) from exc
+    return completion
 
 
-async def atriage(ticket: str, client: openai.AsyncOpenAI | None = None) -> Triage:
+def triage(ticket: str, client: ResilientClient | None = None, *, temperature: float = 0) -> Triage:
+    """Classify a support ticket; raises :class:`TriageError` if the answer is unusable."""
+    return _triaged(request_triage(ticket, client, temperature=temperature))
+
+
+async def arequest_triage(
+    ticket: str, client: AsyncResilientClient | None = None
+) -> ParsedChatCompletion[Triage]:
+    """:func:`request_triage` over the async client."""
+    client = client or default_async_client()
+    try:
+        completion: ParsedChatCompletion[Triage] = await client.chat.completions.parse(
+            messages=_messages(TRIAGE_PROMPT, ticket),
+            temperature=0,
+            max_tokens=MAX_TOKENS,
+            response_format=Triage,
+        )
+    except StructuredOutputError as exc:
+        raise TriageError(str(exc), exc.raw) from exc
+    return completion
+
+
+async def atriage(ticket: str, client: AsyncResilientClient | None = None) -> Triage:
     """:func:`triage` over the async client."""
-    client = client or openai.AsyncOpenAI()
-    completion = await client.chat.completions.create(
-        model=model_name(),
-        messages=_messages(TRIAGE_PROMPT, ticket),
-        temperature=0,
-        max_tokens=MAX_TOKENS,
-        response_format=_JSON_FORMAT,
-    )
-    return parse_triage(completion.choices[0].message.content or "")
+    return _triaged(await arequest_triage(ticket, client))
 
 
-def draft_reply(ticket: str, client: openai.OpenAI | None = None) -> Iterator[str]:
-    """Stream a short reply to the customer, piece by piece as the model writes it."""
-    client = client or openai.OpenAI()
+def draft_reply(ticket: str, client: ResilientClient | None = None) -> Iterator[str]:
+    """Stream a short reply to the customer, piece by piece as the model writes it.
+
+    A stream that fails before any text is retried by the client; one that fails after
+    text reached the caller raises ``StreamInterrupted`` with that text as
+    ``partial_text`` (a retry would send the customer the start of the reply twice).
+    """
+    client = client or default_client()
     stream = client.chat.completions.create(
-        model=model_name(),
         messages=_messages(REPLY_PROMPT, ticket),
         temperature=0,
         max_tokens=MAX_TOKENS,
@@ -232,11 +323,12 @@ def draft_reply(ticket: str, client: openai.OpenAI | None = None) -> Iterator[st
                     yield choice.delta.content
 
 
-async def adraft_reply(ticket: str, client: openai.AsyncOpenAI | None = None) -> AsyncIterator[str]:
+async def adraft_reply(
+    ticket: str, client: AsyncResilientClient | None = None
+) -> AsyncIterator[str]:
     """:func:`draft_reply` over the async client."""
-    client = client or openai.AsyncOpenAI()
+    client = client or default_async_client()
     stream = await client.chat.completions.create(
-        model=model_name(),
         messages=_messages(REPLY_PROMPT, ticket),
         temperature=0,
         max_tokens=MAX_TOKENS,

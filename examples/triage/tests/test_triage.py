@@ -13,10 +13,8 @@ streamed pieces.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-
-import openai
 import pytest
+from pytest_llm.client import AsyncResilientClient, ResilientClient
 
 import triage as app
 from triage import (
@@ -62,17 +60,16 @@ TICKETS = [
 
 
 @pytest.fixture
-def client() -> Iterator[openai.OpenAI]:
-    # Reads OPENAI_BASE_URL and OPENAI_API_KEY; under replay the plugin supplies a
-    # dummy key and no request leaves the process.
-    with openai.OpenAI() as c:
-        yield c
+def client() -> ResilientClient:
+    # The app's own client (its routes, deadline and retry policy). Its SDK clients read
+    # OPENAI_BASE_URL and OPENAI_API_KEY; under replay the plugin supplies a dummy key
+    # and no request leaves the process.
+    return app.make_client()
 
 
 @pytest.fixture
-async def aclient() -> AsyncIterator[openai.AsyncOpenAI]:
-    async with openai.AsyncOpenAI() as c:
-        yield c
+def aclient() -> AsyncResilientClient:
+    return app.make_async_client()
 
 
 def check_triage(result: Triage, ticket: str) -> None:
@@ -84,11 +81,11 @@ def check_triage(result: Triage, ticket: str) -> None:
 
 
 @pytest.mark.parametrize("ticket", TICKETS)
-def test_triage_returns_a_valid_triage(ticket: str, client: openai.OpenAI) -> None:
+def test_triage_returns_a_valid_triage(ticket: str, client: ResilientClient) -> None:
     check_triage(triage(ticket, client), ticket)
 
 
-def test_triage_agrees_with_human_labels_often_enough(client: openai.OpenAI) -> None:
+def test_triage_agrees_with_human_labels_often_enough(client: ResilientClient) -> None:
     # A 135M model is a weak classifier; what it really achieves when recorded is
     # the floor here, so a prompt change that makes it worse fails this test.
     got = [triage(ticket, client).category for ticket, _ in LABELLED]
@@ -97,7 +94,7 @@ def test_triage_agrees_with_human_labels_often_enough(client: openai.OpenAI) -> 
 
 
 def test_without_the_schema_the_answer_is_rejected_with_a_typed_error(
-    client: openai.OpenAI,
+    client: ResilientClient,
 ) -> None:
     # Why triage() sends a JSON Schema: asked the same question with only
     # {"type": "json_object"}, the recorded model invents keys of its own and nests objects,
@@ -121,7 +118,7 @@ def test_without_the_schema_the_answer_is_rejected_with_a_typed_error(
 
 
 @pytest.mark.parametrize("ticket", TICKETS)
-def test_draft_reply_streams_text(ticket: str, client: openai.OpenAI) -> None:
+def test_draft_reply_streams_text(ticket: str, client: ResilientClient) -> None:
     chunks = list(draft_reply(ticket, client))
     assert len(chunks) > 1, "the reply came back in one piece, not streamed"
     text = "".join(chunks)
@@ -130,13 +127,13 @@ def test_draft_reply_streams_text(ticket: str, client: openai.OpenAI) -> None:
 
 
 @pytest.mark.anyio
-async def test_atriage_returns_a_valid_triage(aclient: openai.AsyncOpenAI) -> None:
+async def test_atriage_returns_a_valid_triage(aclient: AsyncResilientClient) -> None:
     ticket = "I was charged twice for my March subscription. Please refund the second charge."
     check_triage(await atriage(ticket, aclient), ticket)
 
 
 @pytest.mark.anyio
-async def test_adraft_reply_streams_text(aclient: openai.AsyncOpenAI) -> None:
+async def test_adraft_reply_streams_text(aclient: AsyncResilientClient) -> None:
     ticket = "The app crashes every time I click Export to PDF on the reports page."
     chunks = [piece async for piece in adraft_reply(ticket, aclient)]
     assert len(chunks) > 1, "the reply came back in one piece, not streamed"
@@ -145,7 +142,7 @@ async def test_adraft_reply_streams_text(aclient: openai.AsyncOpenAI) -> None:
 
 @pytest.mark.anyio
 async def test_async_answers_match_sync_answers(
-    client: openai.OpenAI, aclient: openai.AsyncOpenAI
+    client: ResilientClient, aclient: AsyncResilientClient
 ) -> None:
     # Same request body from both clients, so the same deterministic (temperature 0)
     # answer; a difference means the async path builds a different request.
