@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "BATCH_DISCOUNT",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_REQUESTS",
+    "AsyncBatches",
     "BatchError",
     "BatchItem",
     "BatchItemError",
@@ -170,6 +171,14 @@ def _lines(requests: Any, endpoint: str, model: str | None) -> list[dict[str, An
     return out
 
 
+def _retrieve(batch_id: str, sdk: Any) -> Any:
+    return sdk.batches.retrieve(batch_id)
+
+
+def _content(file_id: str, sdk: Any) -> Any:
+    return sdk.files.content(file_id)
+
+
 class Batches:
     """``client.batches``: run a batch job (the SDK's ``batches`` are under ``.sdk``)."""
 
@@ -211,7 +220,7 @@ class Batches:
             )
         return data
 
-    def _retrying(self, what: str, fn: Callable[[], Any]) -> Any:
+    def _retrying(self, fn: Callable[[], Any]) -> Any:
         from ._retry import classify
 
         client = self._client
@@ -226,6 +235,77 @@ class Batches:
                     raise
                 retries += 1
                 client.clock.sleep(decision.wait)
+
+    def _job(
+        self,
+        requests: Any,
+        endpoint: str,
+        model: str | None,
+        completion_window: str,
+        metadata: Mapping[str, str] | None,
+        poll_interval: float,
+        max_poll_interval: float,
+        timeout: float | None,
+        discount: float,
+    ) -> Generator[Callable[[Any], Any] | float, Any, BatchResult]:
+        """The job, sans I/O: yields SDK calls (``fn(sdk)``) and waits (seconds); the
+        sync and async drivers run them."""
+        for name, value in (
+            ("poll_interval", poll_interval),
+            ("max_poll_interval", max_poll_interval),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ClientConfigError(
+                    f"batches.run({name}={value!r}): seconds between polls, above 0.\n"
+                    f"Fix: e.g. {name}=30."
+                )
+        data = self.jsonl(requests, endpoint=endpoint, model=model)
+        route = self._route()
+        clock = self._client.clock
+        upload = yield lambda sdk: sdk.files.create(file=("batch.jsonl", data), purpose="batch")
+        batch = yield lambda sdk: sdk.batches.create(
+            input_file_id=upload.id,
+            endpoint=endpoint,
+            completion_window=completion_window,
+            metadata=dict(metadata) if metadata else None,
+        )
+        started = clock.monotonic()
+        waits: list[float] = []
+        polls = 0
+        delay = float(poll_interval)
+        while batch.status not in _TERMINAL:
+            if timeout is not None and clock.monotonic() - started + delay > timeout:
+                raise DeadlineExceeded(
+                    f"batch {batch.id} is still {batch.status} after "
+                    f"{clock.monotonic() - started:g} s of polling (timeout={timeout:g}).\n"
+                    "Fix: raise timeout=, or keep the batch id and collect it later (it runs "
+                    "on at the provider)."
+                )
+            yield delay
+            waits.append(delay)
+            delay = min(delay * 2, float(max_poll_interval))
+            batch = yield functools.partial(_retrieve, batch.id)
+            polls += 1
+        if batch.status == "failed":
+            errors = getattr(getattr(batch, "errors", None), "data", None) or []
+            shown = "; ".join(
+                f"line {e.line}: {e.message}" if getattr(e, "line", None) else str(e.message)
+                for e in errors[:3]
+            )
+            raise BatchError(
+                f"batch {batch.id} failed: {shown or 'no reason given'}.\nFix: correct the "
+                "input lines named above and run the batch again.",
+                batch=batch,
+            )
+        records: list[dict[str, Any]] = []
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if file_id:
+                content = yield functools.partial(_content, file_id)
+                text = content.text if hasattr(content, "text") else bytes(content).decode()
+                records += [json.loads(line) for line in text.splitlines() if line.strip()]
+        ids = [json.loads(line)["custom_id"] for line in data.splitlines()]
+        items = self._collect(records, batch, ids, endpoint, route, discount)
+        return BatchResult(batch, items, polls, waits)
 
     def run(
         self,
@@ -243,80 +323,39 @@ class Batches:
         """Submit ``requests`` (``[{"custom_id", "body"}]`` or ``{custom_id: body}``) and
         wait for every result; ``timeout`` seconds of polling at most (None: until the
         batch ends, which the provider bounds by ``completion_window``)."""
-        for name, value in (
-            ("poll_interval", poll_interval),
-            ("max_poll_interval", max_poll_interval),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ClientConfigError(
-                    f"batches.run({name}={value!r}): seconds between polls, above 0.\n"
-                    f"Fix: e.g. {name}=30."
-                )
-        data = self.jsonl(requests, endpoint=endpoint, model=model)
-        route = self._route()
-        sdk = self._client._sdk(route)
-        clock = self._client.clock
-        upload = self._retrying(
-            "upload", lambda: sdk.files.create(file=("batch.jsonl", data), purpose="batch")
-        )
-        batch = self._retrying(
-            "create",
-            lambda: sdk.batches.create(
-                input_file_id=upload.id,
-                endpoint=endpoint,
-                completion_window=completion_window,
-                metadata=dict(metadata) if metadata else None,
-            ),
-        )
-        started = clock.monotonic()
-        waits: list[float] = []
-        polls = 0
-        delay = float(poll_interval)
-        while batch.status not in _TERMINAL:
-            if timeout is not None and clock.monotonic() - started + delay > timeout:
-                raise DeadlineExceeded(
-                    f"batch {batch.id} is still {batch.status} after {clock.monotonic() - started:g} s "
-                    f"of polling (timeout={timeout:g}).\nFix: raise timeout=, or keep the batch "
-                    f"id and collect it later (it runs on at the provider)."
-                )
-            clock.sleep(delay)
-            waits.append(delay)
-            delay = min(delay * 2, float(max_poll_interval))
-            batch = self._retrying("poll", functools.partial(sdk.batches.retrieve, batch.id))
-            polls += 1
-        if batch.status == "failed":
-            errors = getattr(getattr(batch, "errors", None), "data", None) or []
-            shown = "; ".join(
-                f"line {e.line}: {e.message}" if getattr(e, "line", None) else str(e.message)
-                for e in errors[:3]
-            )
-            raise BatchError(
-                f"batch {batch.id} failed: {shown or 'no reason given'}.\nFix: correct the "
-                "input lines named above and run the batch again.",
-                batch=batch,
-            )
-        ids = [json.loads(line)["custom_id"] for line in data.splitlines()]
-        items = self._collect(sdk, batch, ids, endpoint, route, discount)
-        return BatchResult(batch, items, polls, waits)
-
-    def _download(self, sdk: Any, file_id: str | None) -> list[dict[str, Any]]:
-        if not file_id:
-            return []
-        content = self._retrying("download", lambda: sdk.files.content(file_id))
-        text = content.text if hasattr(content, "text") else bytes(content).decode()
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        job = self._job(
+            requests, endpoint, model, completion_window, metadata,
+            poll_interval, max_poll_interval, timeout, discount,
+        )  # fmt: skip
+        sdk = self._client._sdk(self._route())
+        value: Any = None
+        while True:
+            try:
+                step = job.send(value)
+            except StopIteration as stop:
+                result: BatchResult = stop.value
+                return result
+            if isinstance(step, float):
+                self._client.clock.sleep(step)
+                value = None
+            else:
+                value = self._retrying(functools.partial(step, sdk))
 
     def _collect(
-        self, sdk: Any, batch: Any, ids: list[str], endpoint: str, route: Route, discount: float
+        self,
+        records: list[dict[str, Any]],
+        batch: Any,
+        ids: list[str],
+        endpoint: str,
+        route: Route,
+        discount: float,
     ) -> dict[str, BatchItem]:
         import importlib
 
         module, name = _PARSERS[endpoint]
         parser = getattr(importlib.import_module(module), name)
         items: dict[str, BatchItem] = {}
-        for record in self._download(sdk, batch.output_file_id) + self._download(
-            sdk, batch.error_file_id
-        ):
+        for record in records:
             cid = str(record.get("custom_id"))
             response = record.get("response") or {}
             error = record.get("error")
@@ -368,3 +407,55 @@ class Batches:
 
     def __repr__(self) -> str:
         return f"Batches(client={self._client!r})"
+
+
+class AsyncBatches(Batches):
+    """``AsyncResilientClient.batches``: :meth:`run` awaits, polling with ``clock.asleep``."""
+
+    async def _aretrying(self, fn: Callable[[], Any]) -> Any:
+        from ._retry import classify
+
+        client = self._client
+        retries = 0
+        while True:
+            try:
+                return await fn()
+            except Exception as exc:
+                failure = classify(exc, now=client.clock.now())
+                decision = client.retry.decide(failure, retries_done=retries, rng=client._rng)
+                if not decision.retry:
+                    raise
+                retries += 1
+                await client.clock.asleep(decision.wait)
+
+    async def run(  # type: ignore[override]
+        self,
+        requests: Any,
+        *,
+        endpoint: str = "/v1/chat/completions",
+        model: str | None = None,
+        completion_window: str = "24h",
+        metadata: Mapping[str, str] | None = None,
+        poll_interval: float = 5.0,
+        max_poll_interval: float = 300.0,
+        timeout: float | None = None,
+        discount: float = BATCH_DISCOUNT,
+    ) -> BatchResult:
+        """:meth:`Batches.run`, awaited."""
+        job = self._job(
+            requests, endpoint, model, completion_window, metadata,
+            poll_interval, max_poll_interval, timeout, discount,
+        )  # fmt: skip
+        sdk = self._client._sdk(self._route())
+        value: Any = None
+        while True:
+            try:
+                step = job.send(value)
+            except StopIteration as stop:
+                result: BatchResult = stop.value
+                return result
+            if isinstance(step, float):
+                await self._client.clock.asleep(step)
+                value = None
+            else:
+                value = await self._aretrying(functools.partial(step, sdk))

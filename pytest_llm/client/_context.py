@@ -1,7 +1,8 @@
 """Fitting text and conversations into a token budget.
 
 - :func:`truncate` cuts at a token boundary and never through a character: a token
-  that holds only part of a multi-byte character (an emoji, CJK) is dropped with it.
+  that holds only part of a multi-byte character (an emoji, CJK) is dropped with it,
+  and so is a character whose modifiers (skin tone, accent, ZWJ sequence) do not fit.
 - :func:`chunk` splits a long document into windows of at most ``max_tokens`` with
   ``overlap`` tokens shared between neighbours, on character boundaries too.
 - :func:`trim_conversation` keeps the system prompt and the most recent turns that fit
@@ -14,12 +15,13 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ClientConfigError
-from ._tokens import Tokenizer, _message_tokens, count_request_tokens, tokenizer_for
+from ._tokens import Tokenizer, _message_tokens, count_request_tokens, count_tokens, tokenizer_for
 
 __all__ = [
     "SUMMARY_INSTRUCTIONS",
@@ -40,6 +42,32 @@ class ContextBudgetError(ClientConfigError):
 def _boundary(data: bytes, offset: int) -> bool:
     """Whether a UTF-8 character starts (or the text ends) at ``offset``."""
     return offset >= len(data) or offset <= 0 or (data[offset] & 0xC0) != 0x80
+
+
+def _extends(ch: str) -> bool:
+    """Whether ``ch`` belongs to the character before it (a combining mark, an emoji
+    skin tone or variation selector, a zero-width joiner, a tag character)."""
+    o = ord(ch)
+    return (
+        unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or 0x1F3FB <= o <= 0x1F3FF
+        or o in (0x200D, 0xFE0E, 0xFE0F)
+        or 0xE0020 <= o <= 0xE007F
+    )
+
+
+def _whole_start(text: str, out: str) -> str:
+    """``out`` (a prefix of ``text``) without a trailing part of a user-perceived character."""
+    while out and ((len(out) < len(text) and _extends(text[len(out)])) or out[-1] == "\u200d"):
+        out = out[:-1]
+    return out
+
+
+def _whole_end(text: str, out: str) -> str:
+    """``out`` (a suffix of ``text``) without a leading part of a user-perceived character."""
+    while out and (_extends(out[0]) or (len(out) < len(text) and text[-len(out) - 1] == "\u200d")):
+        out = out[1:]
+    return out
 
 
 def _offsets(tok: Tokenizer, tokens: Sequence[int]) -> list[int]:
@@ -93,7 +121,8 @@ def truncate(text: str, max_tokens: int, *, model: str | None = None, keep: str 
         out = data[offsets[start] :].decode("utf-8")
     while out and tok.count(out) > max_tokens:  # re-encoding can merge differently
         out = out[:-1] if keep == "start" else out[1:]
-    return out
+    # and never half an emoji with a skin tone, a ZWJ family, a letter with its accent
+    return _whole_start(text, out) if keep == "start" else _whole_end(text, out)
 
 
 def chunk(text: str, max_tokens: int, *, overlap: int = 0, model: str | None = None) -> list[str]:
@@ -163,6 +192,8 @@ class Trim:
     """Prompt tokens the trimmed conversation may use."""
     tokens: int
     """Prompt tokens of the conversation as given."""
+    window: int = 0
+    """The context window (the summary request must fit it too)."""
 
     @property
     def fits(self) -> bool:
@@ -219,8 +250,11 @@ def plan_trim(
             "lower max_output_tokens, or use a model with a larger context window."
         )
     if total <= budget:
-        return Trim(head, [], rest, budget, total)
-    room = budget - fixed - summary_tokens - len(SUMMARY_PREFIX) // 2 - 8
+        return Trim(head, [], rest, budget, total, context_window)
+    note = _message_tokens(
+        tok, {"role": "user", "content": f"{SUMMARY_PREFIX}\n<summary>\n\n</summary>"}
+    )
+    room = budget - fixed - summary_tokens - note
     keep = len(rest)
     used = 0
     while keep > 0:
@@ -234,15 +268,15 @@ def plan_trim(
     if keep >= len(rest):
         last = _message_tokens(tok, rest[-1]) if rest else 0
         raise ContextBudgetError(
-            f"the last message alone ({last} tokens) does not fit the {room} tokens left "
+            f"the last message alone ({last} tokens) does not fit the {max(room, 0)} tokens left "
             f"after the system prompt ({fixed}), the output allowance ({max_output_tokens}) "
             f"and the summary ({summary_tokens}).\nFix: truncate() the last message, lower "
             "max_output_tokens or summary_tokens, or use a larger context window."
         )
-    return Trim(head, rest[:keep], rest[keep:], budget, total)
+    return Trim(head, rest[:keep], rest[keep:], budget, total, context_window)
 
 
-def _transcript(older: Sequence[Mapping[str, Any]]) -> str:
+def _transcript(older: Sequence[Mapping[str, Any]], max_tokens: int, model: str | None) -> str:
     lines = []
     for m in older:
         content = m.get("content")
@@ -252,17 +286,16 @@ def _transcript(older: Sequence[Mapping[str, Any]]) -> str:
             content = f"{content or ''} [tool calls: {json.dumps(m['tool_calls'], default=str)}]"
         lines.append(f"{m.get('role', '?')}: {content}")
     body = "\n".join(lines).replace("</transcript>", "<\\/transcript>")
+    # the summariser sees at most its budget: the most recent part of the old turns
+    body = truncate(body, max(64, max_tokens), model=model, keep="end")
     return f"<transcript>\n{body}\n</transcript>"
 
 
 def _summary_request(
     trim: Trim, model: str | None, summary_model: str | None, summary_tokens: int
 ) -> dict[str, Any]:
-    transcript = _transcript(trim.older)
-    # the summariser sees at most its budget, the most recent part of the old turns
-    transcript = truncate(
-        transcript, max(64, trim.budget - summary_tokens - 200), model=model, keep="end"
-    )
+    room = trim.window - summary_tokens - count_tokens(SUMMARY_INSTRUCTIONS, model) - 32
+    transcript = _transcript(trim.older, room, model)
     return {
         "model": summary_model or model,
         "messages": [
@@ -275,10 +308,8 @@ def _summary_request(
 
 
 def _result(trim: Trim, summary: str) -> list[dict[str, Any]]:
-    note = {
-        "role": "user",
-        "content": f"{SUMMARY_PREFIX}\n<summary>\n{summary.strip()}\n</summary>",
-    }
+    text = summary.strip().replace("</summary>", "<\\/summary>")  # cannot close the block
+    note = {"role": "user", "content": f"{SUMMARY_PREFIX}\n<summary>\n{text}\n</summary>"}
     return [*trim.head, note, *trim.recent]
 
 

@@ -514,17 +514,8 @@ class FakeBatches:
         def nowhere(ex: Exchange) -> Outcome:
             raise ConfigError(f"llm_fake does not serve {ex.path} inside a batch.")
 
-        try:
-            reply = self._provider.handle(exchange, nowhere)
-        except Exception as exc:  # a miss in strict mode: the request fails, the batch goes on
-            return 500, {
-                "error": {
-                    "message": str(exc).splitlines()[0],
-                    "type": "server_error",
-                    "param": None,
-                    "code": None,
-                }
-            }
+        # a strict miss raises here, on the poll that completes the batch: never swallowed
+        reply = self._provider.handle(exchange, nowhere)
         assert isinstance(reply, Reply)
         return reply.status, json.loads(reply.body)
 

