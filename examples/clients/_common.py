@@ -20,6 +20,7 @@ __all__ = [
     "call_args",
     "openai_kwargs",
     "pieces",
+    "platform_known",
     "reply",
     "sdk_error_kind",
 ]
@@ -36,6 +37,23 @@ def openai_kwargs(setup: Setup, route: RouteSpec) -> dict[str, Any]:
         "max_retries": setup.max_retries,
         "timeout": timeout,
     }
+
+
+def platform_known(client: Any) -> Any:
+    """Let an ``openai.AsyncOpenAI`` skip its first-request platform lookup.
+
+    On a client's first request the async SDK looks the platform up in a worker thread
+    (``asyncify(get_platform)``). Under the harness's virtual clock a task waiting on a
+    worker thread does not hold time still (docs/clock.md, "Concurrency"), so when a
+    contract starts several calls at once on a fresh client, how far the clock moves
+    depends on the thread scheduling of the machine. The adapter does the lookup here,
+    synchronously, through the SDK's own ``get_platform``; nothing else changes.
+    """
+    from openai._base_client import get_platform
+
+    if getattr(client, "_platform", "absent") is None:
+        client._platform = get_platform()
+    return client
 
 
 def call_args(request: Request) -> tuple[list[dict[str, Any]], dict[str, Any]]:

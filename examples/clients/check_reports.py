@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,16 +38,38 @@ BASELINES = (
     "daily_budget",
     "inflight_coalescer",
     "circuit_breaker",
+    "seed_timeouts",
+    "retry_loop",
+    "logged_calls",
     "litellm_router",
     "instructor_reask",
     "broken_reference",
 )
 
 
-def fresh_report(name: str) -> str:
-    """Run the suite for one baseline; its report as Markdown."""
+JITTERED = {
+    "litellm_router": "LiteLLM draws its backoff jitter in its native router core, unseeded",
+}
+"""Baselines whose waits are random whatever the seed: their decimals are masked."""
+
+
+def masked(name: str, text: str) -> str:
+    """``text``, with every decimal number shown as ``#.#`` for a jittered baseline."""
+    if name not in JITTERED:
+        return text
+    import re
+
+    note = f"\n> Decimal numbers masked as `#.#`: {JITTERED[name]}.\n"
+    body = re.sub(r"\d+\.\d+(?:e-?\d+)?", "#.#", text)
+    title, _, rest = body.partition("\n")
+    return f"{title}\n{note}{rest}"
+
+
+def fresh_report(name: str) -> tuple[str, float]:
+    """Run the suite for one baseline: its report as Markdown, and the seconds it took."""
     from pytest_llm.conformance import markdown
 
+    start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"conformance-{name}-") as tmp:
         report = Path(tmp) / "report.json"
         env = {**os.environ, "PYTEST_DEBUG_TEMPROOT": tmp}
@@ -70,7 +93,36 @@ def fresh_report(name: str) -> str:
                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
             )
         section = json.loads(report.read_text())["conformance"]
-    return markdown(section)
+    return masked(name, markdown(section)), time.monotonic() - start
+
+
+def breaks_table() -> str:
+    """Which adapter breaks which contract, from the committed reports (Markdown)."""
+    import re
+
+    fails: dict[int, list[str]] = {}
+    titles: dict[int, str] = {}
+    for name in BASELINES:
+        path = REPORTS / f"{name}.md"
+        if not path.exists():
+            continue
+        adapters: list[str] = []
+        for line in path.read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("| # |"):
+                adapters = cells[2:-1]
+            elif re.match(r"\| \d+ \|", line) and adapters:
+                number = int(cells[0])
+                titles[number] = cells[1]
+                fails.setdefault(number, [])
+                fails[number] += [
+                    a for a, v in zip(adapters, cells[2:-1], strict=True) if v == "fail"
+                ]
+    lines = ["| # | contract | broken by |", "| --- | --- | --- |"]
+    for number in sorted(titles):
+        broken = ", ".join(fails[number]) or "**none**"
+        lines.append(f"| {number} | {titles[number]} | {broken} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help=f"baselines (default: all of {BASELINES})")
     parser.add_argument("--update", action="store_true", help="rewrite the committed reports")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="suites run at once")
+    parser.add_argument(
+        "--table", action="store_true", help="print which adapter breaks which contract"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        print(breaks_table(), end="")
+        return 0
     names = args.names or list(BASELINES)
     unknown = sorted(set(names) - set(BASELINES))
     if unknown:
@@ -86,16 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         fresh = dict(zip(names, pool.map(fresh_report, names), strict=True))
     failed = []
-    for name, text in fresh.items():
+    for name, (text, took) in fresh.items():
         path = REPORTS / f"{name}.md"
         if args.update:
             REPORTS.mkdir(exist_ok=True)
             path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
+            print(f"wrote {path.relative_to(ROOT)} ({took:.0f} s)")
             continue
         committed = path.read_text() if path.exists() else ""
         if committed == text:
-            print(f"{name}: the committed report matches a fresh run")
+            print(f"{name}: the committed report matches a fresh run ({took:.0f} s)")
             continue
         failed.append(name)
         print(f"{name}: the committed report differs from a fresh run:")

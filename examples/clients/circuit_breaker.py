@@ -33,7 +33,14 @@ from circuitbreaker import CircuitBreakerError, circuit
 
 from pytest_llm.conformance import ErrorInfo, Setup
 
-from ._common import SDK_CAPABILITIES, SDK_REASONS, SDKAdapter, openai_kwargs, sdk_error_kind
+from ._common import (
+    SDK_CAPABILITIES,
+    SDK_REASONS,
+    SDKAdapter,
+    openai_kwargs,
+    platform_known,
+    sdk_error_kind,
+)
 
 __all__ = ["BreakerClient", "adapter"]
 
@@ -110,7 +117,10 @@ class BreakerAdapter(SDKAdapter):
                 "recovery_timeout": spec.reset_timeout,
             }
         routes = [(r.model, openai_kwargs(setup, r)) for r in setup.routes]
-        return BreakerClient(routes, **options)
+        client = BreakerClient(routes, **options)
+        for _, sdk, _ in client.providers:
+            platform_known(sdk)
+        return client
 
     async def close(self, client: Any) -> None:
         await client.close()

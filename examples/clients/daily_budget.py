@@ -26,7 +26,14 @@ import openai
 
 from pytest_llm.conformance import ErrorInfo, Setup
 
-from ._common import SDK_CAPABILITIES, SDK_REASONS, SDKAdapter, openai_kwargs, sdk_error_kind
+from ._common import (
+    SDK_CAPABILITIES,
+    SDK_REASONS,
+    SDKAdapter,
+    openai_kwargs,
+    platform_known,
+    sdk_error_kind,
+)
 
 __all__ = ["BudgetClient", "BudgetExceeded", "adapter"]
 
@@ -100,7 +107,7 @@ class BudgetAdapter(SDKAdapter):
         route = setup.routes[0]
         budget = setup.budget
         clock = setup.clock
-        return BudgetClient(
+        client = BudgetClient(
             route.model,
             daily_limit=budget.limit if budget else float("inf"),
             unit=budget.unit if budget else "tokens",
@@ -109,6 +116,8 @@ class BudgetAdapter(SDKAdapter):
             today=lambda: clock.now().date(),
             **openai_kwargs(setup, route),
         )
+        platform_known(client.openai)
+        return client
 
     def describe(self, error: BaseException) -> ErrorInfo:
         if isinstance(error, BudgetExceeded):

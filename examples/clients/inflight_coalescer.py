@@ -38,6 +38,7 @@ from ._common import (
     SDKAdapter,
     call_args,
     openai_kwargs,
+    platform_known,
     sdk_error_kind,
 )
 
@@ -105,7 +106,9 @@ class CoalescerAdapter(SDKAdapter):
 
     def make(self, setup: Setup) -> CoalescingClient:
         route = setup.routes[0]
-        return CoalescingClient(route.model, **openai_kwargs(setup, route))
+        client = CoalescingClient(route.model, **openai_kwargs(setup, route))
+        platform_known(client.openai)
+        return client
 
     async def _acall(self, client: Any, request: Request) -> Reply:
         messages, kwargs = call_args(request)

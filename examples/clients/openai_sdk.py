@@ -18,7 +18,7 @@ import openai
 
 from pytest_llm.conformance import Setup
 
-from ._common import SDK_CAPABILITIES, SDK_REASONS, SDKAdapter, openai_kwargs
+from ._common import SDK_CAPABILITIES, SDK_REASONS, SDKAdapter, openai_kwargs, platform_known
 
 __all__ = ["AsyncSDKClient", "SDKClient", "adapter"]
 
@@ -77,8 +77,11 @@ class SDKBaselineAdapter(SDKAdapter):
 
     def make(self, setup: Setup) -> Any:
         route = setup.routes[0]
-        cls = AsyncSDKClient if self.is_async else SDKClient
-        return cls(route.model, **openai_kwargs(setup, route))
+        if self.is_async:
+            client = AsyncSDKClient(route.model, **openai_kwargs(setup, route))
+            platform_known(client.openai)
+            return client
+        return SDKClient(route.model, **openai_kwargs(setup, route))
 
     def base_url(self, client: Any, value: Any) -> str | None:
         return str(client.openai.base_url).rstrip("/")

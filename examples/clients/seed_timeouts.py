@@ -23,7 +23,7 @@ import openai
 
 from pytest_llm.conformance import ErrorInfo, Setup
 
-from ._common import SDK_CAPABILITIES, SDK_REASONS, SDKAdapter, sdk_error_kind
+from ._common import SDK_CAPABILITIES, SDK_REASONS, SDKAdapter, platform_known, sdk_error_kind
 
 __all__ = ["TimeoutClient", "adapter", "stream_with_timeout"]
 
@@ -81,7 +81,7 @@ class SeedTimeoutsAdapter(SDKAdapter):
 
     def make(self, setup: Setup) -> TimeoutClient:
         route = setup.routes[0]
-        return TimeoutClient(
+        client = TimeoutClient(
             route.model,
             total=setup.deadline if setup.deadline is not None else setup.read_timeout,
             connect=setup.connect_timeout,
@@ -90,6 +90,8 @@ class SeedTimeoutsAdapter(SDKAdapter):
             base_url=route.base_url,
             max_retries=setup.max_retries,
         )
+        platform_known(client.openai)
+        return client
 
     def describe(self, error: BaseException) -> ErrorInfo:
         if type(error) is Exception and str(error) == "Stream stalled":
