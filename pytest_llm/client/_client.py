@@ -419,7 +419,8 @@ class _Core:
             routes = able
         if info is None:
             info = CallInfo(api=api, requested_model=model if isinstance(model, str) else None)
-            info.prompt = prompt_of(kwargs)  # the x-pytest-llm-prompt header (_prompts.py)
+        if info.prompt is None:  # parse() too: the x-pytest-llm-prompt header (_prompts.py)
+            info.prompt = prompt_of(kwargs)
         handle = info.extra.get("telemetry")  # a re-ask continues the call's span
         if handle is None:
             handle = self.telemetry.start(

@@ -212,3 +212,17 @@ def test_the_cassette_metadata_names_the_prompt_version(prompts, tmp_path, loopb
     with pytest_llm.use_cassette(path, record="none"):
         reply = client.chat.completions.create(**v1)
     assert reply.choices[0].message.content.startswith("Echo:")
+
+
+def test_parse_calls_carry_the_prompt_version_too(prompts, llm_fake):
+    from pydantic import BaseModel
+
+    class Ticket(BaseModel):
+        category: str
+
+    client = ResilientClient(routes=[route("gpt-4o-mini")])
+    llm_fake.add({"category": "billing"})
+    kwargs = prompts.get("triage", 1).render(ticket="x")
+    result = client.chat.completions.parse(**kwargs, response_format=Ticket)
+    assert result.choices[0].message.parsed == Ticket(category="billing")
+    assert call_info(result).prompt == "triage@v1"
