@@ -20,12 +20,14 @@ import json
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from openai.types.chat import ChatCompletionMessageParam, ParsedChatCompletion
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pytest_llm.client import (
     AsyncResilientClient,
+    PromptLibrary,
     ResilientClient,
     RetryPolicy,
     Route,
@@ -36,6 +38,9 @@ from pytest_llm.client import (
 __all__ = [
     "CATEGORIES",
     "PRIORITIES",
+    "PROMPTS",
+    "TRIAGE",
+    "TRIAGE_PROMPT",
     "InvalidTriageError",
     "NoJSONError",
     "Triage",
@@ -65,16 +70,14 @@ Priority = Literal["low", "medium", "high", "urgent"]
 MAX_TOKENS = 200
 MODEL_DEFAULT = "smollm2"
 
-# Spelling out what each label covers matters to a small model: with labels alone,
-# SmolLM2-135M answered "billing" for every ticket.
-TRIAGE_PROMPT = (
-    "Classify the support ticket.\n"
-    "category: billing (payments, charges, refunds), bug (crashes, errors), "
-    "account (login, password), feature_request (ideas for new features), other.\n"
-    "priority: low, medium, high or urgent.\n"
-    "summary: one short sentence.\n"
-    "Answer in JSON."
-)
+# The triage prompt lives in a versioned file, prompts/triage/v<N>.yaml: a wording change
+# is a new version, and every request names the version it was made with (the
+# x-pytest-llm-prompt header: CallInfo.prompt, the client's events and metrics, and the
+# cassette's meta.prompt). Spelling out what each label covers matters to a small model:
+# with labels alone, SmolLM2-135M answered "billing" for every ticket.
+PROMPTS = PromptLibrary(Path(__file__).parent / "prompts")
+TRIAGE = PROMPTS.get("triage", 1)
+TRIAGE_PROMPT = TRIAGE.system or ""
 
 REPLY_PROMPT = (
     "You are a friendly support agent. Write a short, polite reply to the customer's "
@@ -247,6 +250,14 @@ def _messages(system: str, ticket: str) -> list[ChatCompletionMessageParam]:
     return [{"role": "system", "content": system}, {"role": "user", "content": ticket}]
 
 
+def _triage_request(ticket: str) -> dict[str, Any]:
+    """Messages, max_tokens and the header naming the prompt version, from the file
+    (the routes choose the model: ``TRIAGE_MODEL``)."""
+    request = TRIAGE.render(ticket=ticket)
+    del request["model"]
+    return request
+
+
 def _triaged(completion: ParsedChatCompletion[Triage]) -> Triage:
     result = completion.choices[0].message.parsed
     assert result is not None  # parse() returns only a reply that validates
@@ -265,9 +276,8 @@ def request_triage(
     client = client or default_client()
     try:
         completion: ParsedChatCompletion[Triage] = client.chat.completions.parse(
-            messages=_messages(TRIAGE_PROMPT, ticket),
+            **_triage_request(ticket),
             temperature=temperature,
-            max_tokens=MAX_TOKENS,
             response_format=Triage,
         )
     except StructuredOutputError as exc:
@@ -287,9 +297,8 @@ async def arequest_triage(
     client = client or default_async_client()
     try:
         completion: ParsedChatCompletion[Triage] = await client.chat.completions.parse(
-            messages=_messages(TRIAGE_PROMPT, ticket),
+            **_triage_request(ticket),
             temperature=0,
-            max_tokens=MAX_TOKENS,
             response_format=Triage,
         )
     except StructuredOutputError as exc:

@@ -14,7 +14,8 @@ streamed pieces.
 from __future__ import annotations
 
 import pytest
-from pytest_llm.client import AsyncResilientClient, ResilientClient
+import pytest_llm
+from pytest_llm.client import AsyncResilientClient, ResilientClient, call_info
 
 import triage as app
 from triage import (
@@ -81,8 +82,13 @@ def check_triage(result: Triage, ticket: str) -> None:
 
 
 @pytest.mark.parametrize("ticket", TICKETS)
-def test_triage_returns_a_valid_triage(ticket: str, client: ResilientClient) -> None:
+def test_triage_returns_a_valid_triage(
+    ticket: str, client: ResilientClient, llm_cassette: pytest_llm.Cassette
+) -> None:
     check_triage(triage(ticket, client), ticket)
+    # the recording names the prompt file version it was made with (prompts/triage/v1.yaml)
+    assert [it.data["meta"]["prompt"] for it in llm_cassette.interactions] == [app.TRIAGE.id]
+    assert app.TRIAGE.id == "triage@v1"
 
 
 def test_triage_agrees_with_human_labels_often_enough(client: ResilientClient) -> None:
@@ -129,7 +135,11 @@ def test_draft_reply_streams_text(ticket: str, client: ResilientClient) -> None:
 @pytest.mark.anyio
 async def test_atriage_returns_a_valid_triage(aclient: AsyncResilientClient) -> None:
     ticket = "I was charged twice for my March subscription. Please refund the second charge."
-    check_triage(await atriage(ticket, aclient), ticket)
+    completion = await app.arequest_triage(ticket, aclient)
+    result = completion.choices[0].message.parsed
+    assert result is not None
+    check_triage(result, ticket)
+    assert call_info(completion).prompt == "triage@v1"  # in the client's events and metrics too
 
 
 @pytest.mark.anyio
