@@ -207,9 +207,18 @@ class VirtualClock:
         self._move(_checked(seconds, "advance"))
 
     async def asleep(self, seconds: float) -> None:
+        await self._wait(seconds, "asleep", record=True)
+
+    async def alarm(self, seconds: float) -> None:
+        """Like :meth:`asleep`, for a timer that races something else (a deadline, a
+        time-to-first-token): time passes the same way, but the timer is not one of
+        the application's waits, so it is not recorded in :attr:`sleeps`."""
+        await self._wait(seconds, "alarm", record=False)
+
+    async def _wait(self, seconds: float, what: str, *, record: bool) -> None:
         import asyncio
 
-        seconds = _checked(seconds, "asleep")
+        seconds = _checked(seconds, what)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -218,7 +227,8 @@ class VirtualClock:
             # Not asyncio (trio through anyio): no shared scheduler to wait on, so the
             # sleep moves time at once, like a blocking one, then yields.
             if seconds > 0:
-                self.sleeps.append(seconds)
+                if record:
+                    self.sleeps.append(seconds)
                 self._move(seconds)
             import anyio
 
@@ -227,7 +237,8 @@ class VirtualClock:
         if seconds <= 0:
             await asyncio.sleep(0)
             return
-        self.sleeps.append(seconds)
+        if record:
+            self.sleeps.append(seconds)
         fut: asyncio.Future[None] = loop.create_future()
         with self._lock:
             state = self._loops.get(loop)

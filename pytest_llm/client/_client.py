@@ -16,7 +16,7 @@ from typing import Any
 
 from .._clock import Clock, current_clock
 from ..assertions._base import did_you_mean
-from ._drive import drive_async, drive_sync
+from ._drive import drive_async, drive_sync, sdk_timeout
 from ._errors import ClientConfigError, LLMClientError
 from ._events import CallInfo, attach_info
 from ._gate import Gate
@@ -108,6 +108,11 @@ class FlowClock:
 
     async def asleep(self, seconds: float) -> None:
         await current_clock().asleep(seconds)
+
+    async def alarm(self, seconds: float) -> None:
+        clock = current_clock()
+        ring = getattr(clock, "alarm", None)
+        await (ring(seconds) if ring is not None else clock.asleep(seconds))
 
     def __repr__(self) -> str:
         return f"FlowClock(now: {current_clock()!r})"
@@ -334,6 +339,9 @@ class _Core:
                     project=self._project,
                     max_retries=0,  # one retrying layer: this client's (CONTRACTS 7)
                     default_headers=headers or None,
+                    # the usual attempt's timeout, set once: a request passes its own only
+                    # when it differs (a deadline, a stream timer, another with_options)
+                    timeout=sdk_timeout(self.timeouts, None, False),
                 )
                 if self._async and getattr(client, "_platform", ...) is None:
                     # the async SDK looks the platform up in a worker thread on its first
@@ -658,6 +666,8 @@ class ResilientClient(_Core):
 
     def _send(self, action: Send, timeout: Any) -> Any:
         sdk = self._sdk(action.route)
+        if timeout is sdk.timeout:  # the SDK client's own: passing it costs the SDK a merge
+            return self._method(sdk, action.api)(**action.kwargs)
         return self._method(sdk, action.api)(**action.kwargs, timeout=timeout)
 
     def _run(
@@ -669,11 +679,16 @@ class ResilientClient(_Core):
         call = self._call(api, kwargs, structured)
         memo = self._memo(call, kwargs, structured)
         try:
-            value = memo.lookup()
-            if value is None:
-                value = memo.coalesce(lambda: drive_sync(run_call(call), self._send, self.clock))
-                if structured is None:
-                    memo.store(value)
+            if memo.key is None:  # no cache, no coalescing: lookup, coalesce, store are no-ops
+                value = drive_sync(run_call(call), self._send, self.clock)
+            else:
+                value = memo.lookup()
+                if value is None:
+                    value = memo.coalesce(
+                        lambda: drive_sync(run_call(call), self._send, self.clock)
+                    )
+                    if structured is None:
+                        memo.store(value)
         except BaseException as exc:
             self._finish_error(call.info, exc)
             raise
@@ -692,6 +707,19 @@ class ResilientClient(_Core):
         if structured is not None:
             return value  # checked (and finished) by the structured call
         return self._finish_value(call.info, value)
+
+    def close(self) -> None:
+        """Close the SDK clients underneath (their connection pools), as ``OpenAI.close()``."""
+        with self._sdk_lock:
+            clients, self._sdk_clients = list(self._sdk_clients.values()), {}
+        for client in clients:
+            client.close()
+
+    def __enter__(self) -> ResilientClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _parse(self, api: str, kwargs: dict[str, Any]) -> Any:
         structured = self._structured(api, kwargs)
@@ -765,6 +793,8 @@ class AsyncResilientClient(_Core):
 
     async def _send(self, action: Send, timeout: Any) -> Any:
         sdk = self._sdk(action.route)
+        if timeout is sdk.timeout:  # the SDK client's own: passing it costs the SDK a merge
+            return await self._method(sdk, action.api)(**action.kwargs)
         return await self._method(sdk, action.api)(**action.kwargs, timeout=timeout)
 
     async def _run(
@@ -776,13 +806,16 @@ class AsyncResilientClient(_Core):
         call = self._call(api, kwargs, structured)
         memo = self._memo(call, kwargs, structured)
         try:
-            value = await memo.alookup()
-            if value is None:
-                value = await memo.acoalesce(
-                    lambda: drive_async(run_call(call), self._send, self.clock)
-                )
-                if structured is None:
-                    await memo.astore(value)
+            if memo.key is None:  # no cache, no coalescing: lookup, coalesce, store are no-ops
+                value = await drive_async(run_call(call), self._send, self.clock)
+            else:
+                value = await memo.alookup()
+                if value is None:
+                    value = await memo.acoalesce(
+                        lambda: drive_async(run_call(call), self._send, self.clock)
+                    )
+                    if structured is None:
+                        await memo.astore(value)
         except BaseException as exc:
             self._finish_error(call.info, exc)
             raise
@@ -803,6 +836,19 @@ class AsyncResilientClient(_Core):
         if structured is not None:
             return value  # checked (and finished) by the structured call
         return self._finish_value(call.info, value)
+
+    async def close(self) -> None:
+        """Close the SDK clients underneath, as ``await AsyncOpenAI.close()``."""
+        with self._sdk_lock:
+            clients, self._sdk_clients = list(self._sdk_clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    async def __aenter__(self) -> AsyncResilientClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
 
     async def _parse(self, api: str, kwargs: dict[str, Any]) -> Any:
         structured = self._structured(api, kwargs)

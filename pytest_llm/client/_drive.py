@@ -44,7 +44,7 @@ async def race(awaitable: Awaitable[T], seconds: float | None, clock: Clock) -> 
         with contextlib.suppress(BaseException):
             await task
         raise TimerFired
-    timer: asyncio.Future[None] = asyncio.ensure_future(clock.asleep(seconds))
+    timer: asyncio.Future[None] = asyncio.ensure_future(alarm(clock, seconds))
     waiting: set[asyncio.Future[Any]] = {task, timer}
     try:
         done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
@@ -67,15 +67,24 @@ async def race(awaitable: Awaitable[T], seconds: float | None, clock: Clock) -> 
     raise TimerFired
 
 
+def alarm(clock: Clock, seconds: float) -> Awaitable[None]:
+    """A timer on ``clock``: a virtual clock does not count it among the app's waits."""
+    ring = getattr(clock, "alarm", None)
+    return ring(seconds) if ring is not None else clock.asleep(seconds)
+
+
 def sdk_timeout(timeouts: Timeouts, left: float | None, stream: bool) -> Any:
     """The SDK's ``timeout=`` for one attempt: connect and read, cut to the deadline."""
     import openai
 
     read = timeouts.read
     if stream:
-        for extra in (timeouts.first_token, timeouts.chunk):
-            if extra is not None:
-                read = extra if read is None else min(read, extra)
+        # one read timeout serves the whole response: the chunk timer when there is one
+        # (it is what applies once content flows), else the first-token timer; the
+        # client checks both timers itself as events arrive
+        extra = timeouts.chunk if timeouts.chunk is not None else timeouts.first_token
+        if extra is not None:
+            read = extra if read is None else min(read, extra)
     connect = timeouts.connect
     if left is None:  # no deadline: the same few timeouts every attempt, built once
         return _fixed_timeout(read, connect)
@@ -217,7 +226,10 @@ async def _one(action: Send, send: SendAsync, clock: Clock, *, hedge: bool) -> A
     timeout = sdk_timeout(action.timeouts, left, action.stream)
     deadline_at = None if left is None else clock.monotonic() + left
     try:
-        raw = await race(send(route_action, timeout), left, clock)
+        if left is None:  # no deadline: no timer to race, no task
+            raw = await send(route_action, timeout)
+        else:
+            raw = await race(send(route_action, timeout), left, clock)
         if action.stream:
             remaining = None if deadline_at is None else deadline_at - clock.monotonic()
             return await open_stream_async(raw, route_action, clock, remaining)
@@ -247,7 +259,7 @@ async def _hedged(action: Send, send: SendAsync, clock: Clock) -> Outcome:
     outcome = Outcome()
     try:
         done, _ = await asyncio.wait(
-            {primary, asyncio.ensure_future(clock.asleep(action.hedge_delay))},
+            {primary, asyncio.ensure_future(alarm(clock, action.hedge_delay))},
             return_when=asyncio.FIRST_COMPLETED,
         )
     except BaseException as exc:

@@ -573,10 +573,9 @@ def test_keep_alives_and_empty_deltas_do_not_reset_the_idle_timer(
     assert got.error.partial_text == "Hel"
     if mode.is_async:
         assert mode.clock.monotonic() == 10.0  # the timer on the clock fires on time
-        # the client's own timers, on the clock (the 4 s waits are the filler's): armed
-        # for what is left of the 10 s since "Hel" at each event, never reset by a filler
-        timers = [s for s in mode.clock.sleeps if s != 4.0]
-        assert timers == ([10.0] if what == "comment" else [10.0, 6.0, 2.0])
+        # the client's own timers run on the clock but are not waits the app took:
+        # only the filler's 4 s gaps are recorded, up to the 10 s the timer allowed
+        assert [s for s in mode.clock.sleeps if s != 4.0] == []
     elif what == "comment":
         # the blocking client sees no event until "lo" arrives after 40 s of comments
         assert mode.clock.monotonic() == 40.0
