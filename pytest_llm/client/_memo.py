@@ -86,7 +86,8 @@ class Memo:
         info.route, info.model = meta.get("route"), meta.get("model")
         info.cache = how
         info.similarity = lookup.similarity if how == "semantic" else None
-        info.usage = usage_of(value)
+        usage = usage_of(value)  # what the stored reply used, marked as served from here (56)
+        info.usage = None if usage is None else {**usage, "from_cache": 1}
         info.cost = 0.0
         info.started = info.ended = self.call.clock.monotonic()
         return value

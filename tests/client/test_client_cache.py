@@ -75,7 +75,7 @@ def test_hit_hands_back_what_the_live_call_returned(mode: Mode, llm_fake: Any, a
     assert call_info(live).cost > 0
     assert call_info(hit).cost == 0.0
     assert call_info(hit).attempts == []
-    assert call_info(hit).usage == call_info(live).usage
+    assert call_info(hit).usage == {**call_info(live).usage, "from_cache": 1}
     if api == "chat":
         assert hit.choices[0].message.tool_calls[0].function.arguments == (
             '{"city": "Paris", "unit": "C"}'
