@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Clock",
+    "FlowClock",
     "SystemClock",
     "VirtualClock",
     "WouldHang",
     "current_clock",
+    "flow_clock",
     "set_current_clock",
     "system_clock",
 ]
@@ -124,6 +126,39 @@ _current: list[Clock] = [system_clock]
 def current_clock() -> Clock:
     """The clock every wait of the request flow goes through (virtual under ``llm_clock``)."""
     return _current[0]
+
+
+class FlowClock:
+    """Whatever clock the request flow runs on, read at each use.
+
+    The default clock of everything time-aware in ``pytest_llm.client``: the real clock
+    in production, and the test's virtual one while ``llm_clock`` (or an installed
+    :class:`VirtualClock`) is active, with no ``clock=`` to pass.
+    """
+
+    def monotonic(self) -> float:
+        return _current[0].monotonic()
+
+    def now(self) -> _dt.datetime:
+        return _current[0].now()
+
+    def sleep(self, seconds: float) -> None:
+        _current[0].sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        await _current[0].asleep(seconds)
+
+    async def alarm(self, seconds: float) -> None:
+        """A timer (see :meth:`VirtualClock.alarm`); on the real clock, a plain sleep."""
+        clock = _current[0]
+        ring = getattr(clock, "alarm", None)
+        await (ring(seconds) if ring is not None else clock.asleep(seconds))
+
+    def __repr__(self) -> str:
+        return f"FlowClock(now: {_current[0]!r})"
+
+
+flow_clock = FlowClock()
 
 
 def set_current_clock(clock: Clock) -> Clock:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Never, Protocol, TypeVar, get_args, runtime_checkable
 
-from .._clock import Clock, system_clock
+from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
 from ._errors import ClientConfigError
 
@@ -344,7 +344,7 @@ class CircuitBreaker:
         reset_timeout: float = 30.0,
         half_open_max_calls: int = 1,
         success_threshold: int = 1,
-        clock: Clock = system_clock,
+        clock: Clock = flow_clock,
         store: BreakerStore | None = None,
         on_change: Listener | None = None,
         **unknown: Never,
@@ -400,6 +400,13 @@ class CircuitBreaker:
 
     def admit(self, route_key: str) -> Ticket | None:
         """A ticket for one call on ``route_key``, or ``None``: the circuit is open, skip it."""
+        store = self.store
+        if type(store) is MemoryBreakerStore:
+            # the common case, without the lock: a closed record admits and stays as it is
+            # (reading one immutable record is atomic, so this is the locked update's result)
+            s = store._records.get(route_key)
+            if s is not None and s.state == "closed":
+                return Ticket(self, route_key, Admission(s.generation, False, "closed"))
         now = self._now()
         policy = self.policy
 
@@ -443,6 +450,18 @@ class CircuitBreaker:
             ticket.recorded = True
         if not first:
             return self.state(ticket.route_key)
+        store = self.store
+        if outcome == "success" and not ticket.probe and type(store) is MemoryBreakerStore:
+            # a success on a clean closed record leaves it as it is: nothing to write
+            s = store._records.get(ticket.route_key)
+            if (
+                s is not None
+                and s.state == "closed"
+                and s.generation == ticket.generation
+                and not s.failures
+                and not s.not_before
+            ):
+                return "closed"
         now = self._now()
         policy = self.policy
 

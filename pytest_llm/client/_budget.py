@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Never, Protocol, runtime_checkable
 
-from .._clock import Clock, system_clock
+from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
 from ._errors import BudgetExceeded, ClientConfigError
 from ._prices import PriceTable
@@ -110,7 +110,7 @@ class MemoryBudgetBackend:
 
     shared = False
 
-    def __init__(self, clock: Clock = system_clock) -> None:
+    def __init__(self, clock: Clock = flow_clock) -> None:
         self.clock = clock
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (units, bucket end)
         self._lock = threading.Lock()
@@ -267,7 +267,7 @@ class Budget:
         unit: Unit = "tokens",
         prices: PriceTable | Mapping[str, object] | None = None,
         per_route: bool = False,
-        clock: Clock = system_clock,
+        clock: Clock = flow_clock,
         store: RedisStore | None = None,
         **unknown: Never,
     ) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
-from .._clock import Clock, system_clock
+from .._clock import Clock, flow_clock
 from ..fake._script import _near
 from ._errors import ClientConfigError
 
@@ -673,7 +673,7 @@ class Cache:
         backend: str | CacheBackend = "memory",
         *,
         ttl: float | None = None,
-        clock: Clock = system_clock,
+        clock: Clock = flow_clock,
         max_entries: int = 1024,
         purge_every: int = 256,
         **unknown: object,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime as _dt
 import functools
 import math
 import random
@@ -14,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._clock import Clock, current_clock
+from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
 from ._drive import drive_async, drive_sync, sdk_timeout
 from ._errors import ClientConfigError, LLMClientError
@@ -87,38 +86,6 @@ def _reject_unknown(where: str, options: dict[str, Any], known: tuple[str, ...])
 
 
 _DEFAULT_TIMEOUTS = Timeouts()
-
-
-class FlowClock:
-    """The default clock: whatever clock pytest-llm's request flow runs on.
-
-    That is the real clock, except while a test uses ``llm_clock`` (or a
-    ``VirtualClock`` is installed): then the client's waits, deadlines and cool-downs
-    are virtual too, with no ``clock=`` to pass.
-    """
-
-    def monotonic(self) -> float:
-        return current_clock().monotonic()
-
-    def now(self) -> _dt.datetime:
-        return current_clock().now()
-
-    def sleep(self, seconds: float) -> None:
-        current_clock().sleep(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        await current_clock().asleep(seconds)
-
-    async def alarm(self, seconds: float) -> None:
-        clock = current_clock()
-        ring = getattr(clock, "alarm", None)
-        await (ring(seconds) if ring is not None else clock.asleep(seconds))
-
-    def __repr__(self) -> str:
-        return f"FlowClock(now: {current_clock()!r})"
-
-
-flow_clock = FlowClock()
 
 
 class LatencyTracker:

@@ -18,6 +18,7 @@ from .._clock import Clock
 from ._errors import DeadlineExceeded
 from ._plan import Admit, Outcome, Send, Timeouts, Wait
 from ._stream import Tracker, sdk_stream_error
+from ._timers import TimerFired, alarm, race
 
 __all__ = ["TimerFired", "drive_async", "drive_sync", "race"]
 
@@ -25,52 +26,6 @@ T = TypeVar("T")
 
 SendSync = Callable[[Send, Any], Any]
 SendAsync = Callable[[Send, Any], Awaitable[Any]]
-
-
-class TimerFired(Exception):
-    """Internal: the clock's timer won a :func:`race`."""
-
-
-async def race(awaitable: Awaitable[T], seconds: float | None, clock: Clock) -> T:
-    """Await ``awaitable``, or raise :class:`TimerFired` after ``seconds`` on ``clock``.
-
-    The loser is cancelled and awaited, so nothing is left running.
-    """
-    if seconds is None:
-        return await awaitable
-    task: asyncio.Future[T] = asyncio.ensure_future(awaitable)
-    if seconds <= 0 and not task.done():
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        raise TimerFired
-    timer: asyncio.Future[None] = asyncio.ensure_future(alarm(clock, seconds))
-    waiting: set[asyncio.Future[Any]] = {task, timer}
-    try:
-        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        timer.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-        with contextlib.suppress(BaseException):
-            await timer
-        raise
-    if task in done:
-        timer.cancel()
-        with contextlib.suppress(BaseException):
-            await timer
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
-    raise TimerFired
-
-
-def alarm(clock: Clock, seconds: float) -> Awaitable[None]:
-    """A timer on ``clock``: a virtual clock does not count it among the app's waits."""
-    ring = getattr(clock, "alarm", None)
-    return ring(seconds) if ring is not None else clock.asleep(seconds)
 
 
 def sdk_timeout(timeouts: Timeouts, left: float | None, stream: bool) -> Any:

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Never, Protocol, runtime_checkable
 
-from .._clock import Clock, system_clock
+from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
 from ._errors import ClientConfigError, RateLimitExceeded
 
@@ -145,7 +145,7 @@ class MemoryLimiterBackend:
 
     shared = False
 
-    def __init__(self, clock: Clock = system_clock) -> None:
+    def __init__(self, clock: Clock = flow_clock) -> None:
         self.clock = clock
         self._routes: dict[str, _Route] = {}
         self._lock = threading.Lock()
@@ -394,7 +394,7 @@ class RateLimiter:
         burst: int = 0,
         *,
         window: float = 60.0,
-        clock: Clock = system_clock,
+        clock: Clock = flow_clock,
         store: RedisStore | None = None,
         **unknown: Never,
     ) -> None:

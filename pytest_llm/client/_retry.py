@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 import openai
 
-from .._clock import Clock, system_clock
+from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
 from ._errors import (
     BudgetExceeded,
@@ -879,7 +879,7 @@ class RetryBudget:
         ratio: float = 0.2,
         min_retries_per_window: int = 10,
         window: float = 60.0,
-        clock: Clock = system_clock,
+        clock: Clock = flow_clock,
         **unknown: object,
     ) -> None:
         where = "RetryBudget"
@@ -906,7 +906,7 @@ class RetryBudget:
         if not callable(getattr(clock, "monotonic", None)):
             raise ClientConfigError(
                 f"RetryBudget(clock={clock!r}): the clock has no monotonic().\n"
-                "Fix: pass a pytest_llm Clock, e.g. clock=system_clock or a VirtualClock."
+                "Fix: pass a pytest_llm Clock, e.g. a VirtualClock (the default follows the request flow's clock)."
             )
         self.clock = clock
         self._lock = threading.Lock()

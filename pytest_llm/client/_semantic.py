@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from .._clock import Clock, system_clock
+from .._clock import Clock, flow_clock
 from ._cache import (
     CachedEntry,
     Lookup,
@@ -590,7 +590,7 @@ class SemanticCache:
         threshold: float = 0.9,
         backend: str | SemanticBackend = "memory",
         ttl: float | None = None,
-        clock: Clock = system_clock,
+        clock: Clock = flow_clock,
         max_entries: int = 10_000,
         candidates: int = 4,
         **unknown: object,

@@ -64,6 +64,9 @@ class Tracker:
         self.complete = False
         self.finish_reason: str | None = None
         self.events = 0
+        self.timed = True
+        """Whether content and progress read the clock: only an idle timer needs the times
+        (off for a stream without ``chunk`` timeout: one clock reading less per chunk)."""
 
     @property
     def has_content(self) -> bool:
@@ -108,8 +111,8 @@ class Tracker:
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
                 self.complete = True
-        if content or self.complete:  # one clock reading per chunk
-            now = self.clock.monotonic()
+        if content or self.complete:  # one clock reading per chunk, when timed
+            now = self.clock.monotonic() if self.timed else 0.0
             if content:
                 self.last_content = now
             self.last_progress = now
@@ -139,10 +142,10 @@ class Tracker:
         if kind in _CONTENT_EVENTS:
             if kind == "response.output_text.delta":
                 self.text.append(getattr(event, "delta", "") or "")
-            self.last_content = self.last_progress = self.clock.monotonic()
+            self.last_content = self.last_progress = self.clock.monotonic() if self.timed else 0.0
             return True
         if kind.endswith(".done"):
-            self.last_progress = self.clock.monotonic()
+            self.last_progress = self.clock.monotonic() if self.timed else 0.0
         return False
 
     # -- the errors, with what had arrived ----------------------------------------------
@@ -259,6 +262,7 @@ class _Base(Generic[T]):
     ) -> None:
         self._raw = raw
         self._tracker = tracker
+        tracker.timed = chunk_timeout is not None  # no idle timer: the times go unread
         self._buffered = buffered
         self._chunk_timeout = chunk_timeout
         self._on_end = on_end
@@ -385,7 +389,7 @@ class AsyncResilientStream(_Base[T]):
         return self._events()
 
     async def _events(self) -> AsyncIterator[T]:
-        from ._drive import TimerFired, race
+        from ._timers import TimerFired, race
 
         tracker = self._tracker
         try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
 import sys
 import threading
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from .._clock import Clock, system_clock
+from .._clock import Clock, flow_clock
 from ._errors import ClientConfigError
 from ._events import Attempt, CallInfo
 
@@ -238,6 +239,10 @@ def _metrics_for(prom: Any, registry: Any, prefix: str, buckets: tuple[float, ..
 
 # -- the per-call handle ----------------------------------------------------------
 
+_END_LOCK = threading.Lock()
+"""Guards :meth:`CallHandle.end`'s check-and-set (a few instructions): one lock for all
+handles, rather than one built per call."""
+
 
 class CallHandle:
     """One call's span state, returned by :meth:`Telemetry.start` and passed back."""
@@ -255,7 +260,7 @@ class CallHandle:
         self.wall = wall
         self.mono = mono
         self._ended = False
-        self._lock = threading.Lock()
+        self._lock = _END_LOCK
 
     @property
     def recording(self) -> bool:
@@ -296,17 +301,19 @@ class CallHandle:
 class Telemetry:
     """Logs, spans and metrics for the client's calls and attempts.
 
-    ``tracing``/``metrics``: ``None`` (default) turns each on when its library is
-    installed, ``False`` turns it off. ``tracer_provider`` defaults to the global one;
-    ``registry`` to a private ``CollectorRegistry`` (read it from :attr:`registry`, or
-    pass ``prometheus_client.REGISTRY``). Telemetries sharing a registry and prefix share
-    the collectors. ``secrets`` are exact values (api keys) never to show.
+    ``tracing``: ``None`` (default) turns it on when OpenTelemetry is installed,
+    ``False`` turns it off. ``metrics`` are opt-in: on with ``registry=`` (e.g.
+    ``prometheus_client.REGISTRY``) or ``metrics=True`` (a private ``CollectorRegistry``,
+    read it from :attr:`registry`); ``metrics=False`` turns them off even with a
+    registry. ``tracer_provider`` defaults to the global one. Telemetries sharing a
+    registry and prefix share the collectors. ``secrets`` are exact values (api keys)
+    never to show.
     """
 
     def __init__(
         self,
         *,
-        clock: Clock = system_clock,
+        clock: Clock = flow_clock,
         logger: logging.Logger | str = LOGGER_NAME,
         tracing: bool | None = None,
         tracer_provider: Any = None,
@@ -334,6 +341,7 @@ class Telemetry:
         if otel is not None:
             self._tracer = otel.get_tracer("pytest_llm.client", _version(), tracer_provider)
         self._global_provider = tracer_provider is None
+        self._no_env_provider = "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
 
         if not isinstance(prefix, str) or (prefix and not _METRIC_NAME.match(prefix)):
             raise ClientConfigError(
@@ -341,8 +349,11 @@ class Telemetry:
                 "':' and cannot start with a digit.\nFix: pass e.g. prefix='myapp_llm'."
             )
         self.prefix = prefix.rstrip("_")
-        prom = _import_prometheus() if metrics is not False else None
-        if prom is None and (metrics or registry is not None):
+        # opt-in: a private registry nobody scrapes would only cost every call its
+        # label look-ups; metrics=True (a private registry) or registry= turns them on
+        wanted = metrics is True or (metrics is None and registry is not None)
+        prom = _import_prometheus() if wanted else None
+        if prom is None and wanted:
             raise ClientConfigError(
                 f"Telemetry(metrics={metrics!r}, registry={registry!r}): prometheus-client "
                 "is not installed.\nFix: pip install 'pytest-llm[prometheus]', or leave "
@@ -369,26 +380,35 @@ class Telemetry:
         self, api: str, request_model: str | None, *, base_url: str | None = None
     ) -> CallHandle:
         """A call begins: open its span (child of the caller's current span, if any)."""
+        otel = self._otel
+        if otel is None or self._tracer is None or not self._tracing(otel):
+            return CallHandle(api, request_model, None, 0, 0.0)  # no span: no clock read
         wall = round(self.clock.now().timestamp() * 1e9)
         mono = self.clock.monotonic()
         handle = CallHandle(api, request_model, None, wall, mono)
-        otel = self._otel
-        if otel is not None and self._tracer is not None and self._tracing(otel):
-            attrs = self._gen_ai(handle, request_model, base_url)
-            attrs["pytest_llm.api"] = api
-            name = f"{handle.operation} {request_model}" if request_model else handle.operation
-            handle.span = self._tracer.start_span(
-                self.scrub(name),
-                kind=otel.SpanKind.CLIENT,
-                attributes=attrs,
-                start_time=wall,
-            )
+        attrs = self._gen_ai(handle, request_model, base_url)
+        attrs["pytest_llm.api"] = api
+        name = f"{handle.operation} {request_model}" if request_model else handle.operation
+        handle.span = self._tracer.start_span(
+            self.scrub(name),
+            kind=otel.SpanKind.CLIENT,
+            attributes=attrs,
+            start_time=wall,
+        )
         return handle
 
     def _tracing(self, otel: Any) -> bool:
         """False while the global tracer provider is the API's proxy (no OpenTelemetry SDK
         set up): its spans would record nothing, so the call makes none. Asked per call,
         so an SDK set up later is used from the next call on."""
+        # what get_tracer_provider() reads first: None until an SDK is set up (it would
+        # hand back the proxy then, after an environment look-up that costs more)
+        if (
+            self._global_provider
+            and self._no_env_provider
+            and getattr(otel, "_TRACER_PROVIDER", ...) is None
+        ):
+            return False
         return not self._global_provider or not isinstance(
             otel.get_tracer_provider(), otel.ProxyTracerProvider
         )
