@@ -52,7 +52,7 @@ def store(
         yield None
         return
     server: RedisServer = request.getfixturevalue("redis_server")
-    s = RedisStore(server.url, clock=clock, namespace=f"t{next(_names)}")
+    s = RedisStore(server.url, clock=clock, namespace=f"t{next(_names)}", timeout=10)
     yield s
     s.flush()
     s.close()

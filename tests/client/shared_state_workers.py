@@ -67,7 +67,7 @@ def _fire(threads: int, one: object) -> list[object]:
 
 
 def budget_worker(url: str, ns: str, threads: int, skew_hours: float) -> list[object]:
-    store = RedisStore(url, namespace=ns)
+    store = RedisStore(url, namespace=ns, timeout=10)
     budget = Budget(hourly=50, clock=SkewedClock(skew_hours), store=store)
 
     def one() -> object:
@@ -83,7 +83,7 @@ def budget_worker(url: str, ns: str, threads: int, skew_hours: float) -> list[ob
 
 def rpm_worker(url: str, ns: str, threads: int, skew_hours: float, deadline: float) -> list[object]:
     clock = SkewedClock(skew_hours)
-    store = RedisStore(url, namespace=ns)
+    store = RedisStore(url, namespace=ns, timeout=10)
     limiter = RateLimiter(rpm=40, burst=10, window=1.0, clock=clock, store=store)
 
     def one() -> object:
