@@ -39,6 +39,9 @@ if TYPE_CHECKING:
     from ._budget import (
         Budget as Budget,
     )
+    from ._budget import (
+        BudgetLimitExceeded as BudgetLimitExceeded,
+    )
     from ._cache import (
         Cache as Cache,
     )
@@ -245,6 +248,7 @@ _WHERE = {
     "CircuitBreaker": "._breaker",
     "MemoryBreakerStore": "._breaker",
     "Budget": "._budget",
+    "BudgetLimitExceeded": "._budget",
     "Cache": "._cache",
     "CacheBackend": "._cache",
     "CacheBackendWarning": "._cache",

@@ -35,11 +35,14 @@ from ._errors import (
     InvalidResponse,
     LLMClientError,
     QuotaExceeded,
+    RateLimitExceeded,
     RateLimitWaitTooLong,
     RetryBudgetExhausted,
 )
 from ._events import Attempt, CallInfo, public_url
+from ._retry import FailureKind, classify
 from ._route import Route
+from ._usage import usage_of
 
 __all__ = ["Call", "Hedge", "Outcome", "Send", "Timeouts", "Wait", "run_call"]
 
@@ -215,14 +218,17 @@ def _deadline_error(call: Call, last: BaseException | None, what: str) -> Deadli
     return err
 
 
-def _begin(call: Call, route: Route, *, hedge: bool = False) -> Attempt:
+def _begin(call: Call, route: Route, *, hedge: bool = False, state: str | None = None) -> Attempt:
+    """``state``: the breaker's state, when the caller has just read it (an admission)."""
+    if state is None:
+        state = call.breaker.state(route.key) if call.breaker is not None else "closed"
     attempt = Attempt(
         number=len(call.info.attempts) + 1,
         route=route.key,
         model=route.model,
         base_url=route.base_url or "",
         started=call.clock.monotonic(),
-        breaker=call.breaker.state(route.key) if call.breaker is not None else "closed",
+        breaker=state,
         hedge=hedge,
         reask=call.info.reasks,
     )
@@ -255,8 +261,7 @@ def _route_kwargs(call: Call, route: Route) -> dict[str, Any]:
     if call.prepare is not None:
         return call.prepare(route)
     kwargs = dict(call.kwargs)
-    if call.api != "embeddings" or "model" in kwargs:
-        kwargs["model"] = route.model
+    kwargs["model"] = route.model
     return kwargs
 
 
@@ -266,8 +271,6 @@ def _timeouts_for(call: Call) -> tuple[Timeouts, float | None]:
 
 
 def _record_success(call: Call, attempt: Attempt, route: Route, value: Any) -> None:
-    from ._usage import usage_of
-
     attempt.ended = call.clock.monotonic()
     attempt.status = 200
     attempt.usage = usage_of(value)
@@ -350,9 +353,6 @@ def run_call(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
 
 
 def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
-    from ._errors import RateLimitExceeded
-    from ._retry import FailureKind, classify
-
     classify_ = call.classify or classify
     info = call.info
     if not info.attempts:
@@ -410,7 +410,9 @@ def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
                 hold = admitted.value
                 call.holds.append(hold)
                 left = _remaining(call)
-            attempt = _begin(call, route)
+            # the admission's state, unless the gate may have waited since
+            state = getattr(ticket, "state", None) if hold is None else None
+            attempt = _begin(call, route, state=state)
             if hold is not None:
                 attempt.limiter_wait = hold.waited
                 if hold.notes:

@@ -31,6 +31,10 @@ PAGES = (
     "client-streaming.md",
     "client-structured.md",
     "client-observability.md",
+    "client-tokens.md",
+    "client-prompts.md",
+    "client-injection.md",
+    "client-batches.md",
 )
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 _TEST = re.compile(r"^(?:async )?def (test_\w+)\(", re.MULTILINE)
