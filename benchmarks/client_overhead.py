@@ -6,9 +6,9 @@ same fake transport:
 - **sdk**: ``openai.OpenAI`` / ``openai.AsyncOpenAI`` (``max_retries=0``: nothing fails).
 - **client**: ``pytest_llm.client.ResilientClient`` / ``AsyncResilientClient`` as a
   user builds it, defaults on: ``routes=[Route(MODEL, base_url=..., api_key=...)]``,
-  the circuit breaker on, telemetry on (OpenTelemetry spans and Prometheus metrics
-  when those libraries are installed, with no exporter; logging at WARNING, so no
-  record is formatted).
+  the circuit breaker on, telemetry as the default builds it (OpenTelemetry tracing on
+  with no SDK set up, so no spans; Prometheus metrics off, they are opt-in with
+  ``registry=`` or ``metrics=True``; logging at WARNING, so no record is formatted).
 
 Cases: sync and async, plain (one JSON reply) and streamed (SSE chunks, read to the
 end, usage included). Transports (``--transport``):

@@ -124,9 +124,23 @@ def public_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=host))
 
 
-_BESIDE: dict[int, CallInfo] = {}
+class _Ref(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference that knows its ``_BESIDE`` key (the dead object's id)."""
+
+    __slots__ = ("key",)
+    key: int
+
+
+def _forget(ref: _Ref) -> None:
+    entry = _BESIDE.get(ref.key)
+    if entry is not None and entry[0] is ref:
+        del _BESIDE[ref.key]
+
+
+_BESIDE: dict[int, tuple[_Ref, CallInfo]] = {}
 """Info kept beside results, by identity: setting an attribute on a pydantic model would
-change its ``__eq__`` (a cached reply must compare equal to the live one)."""
+change its ``__eq__`` (a cached reply must compare equal to the live one). A plain weak
+reference with a callback drops the entry: a ``weakref.finalize`` per call cost more."""
 
 
 def attach_info(obj: Any, info: CallInfo) -> None:
@@ -134,19 +148,21 @@ def attach_info(obj: Any, info: CallInfo) -> None:
     if isinstance(obj, BaseException):
         obj.__dict__[_ATTR] = info
         return
-    key = id(obj)
     try:
-        weakref.finalize(obj, _BESIDE.pop, key, None)
+        ref = _Ref(obj, _forget)
     except TypeError:  # not weak-referenceable: keep it on the instance instead
         with contextlib.suppress(AttributeError, TypeError):
             object.__setattr__(obj, _ATTR, info)
         return
-    _BESIDE[key] = info
+    ref.key = key = id(obj)
+    _BESIDE[key] = (ref, info)
 
 
 def call_info(obj: Any) -> CallInfo:
     """What the client did for the call that returned or raised ``obj``."""
-    info = _BESIDE.get(id(obj)) or getattr(obj, _ATTR, None)
+    entry = _BESIDE.get(id(obj))
+    info = entry[1] if entry is not None and entry[0]() is obj else None
+    info = info or getattr(obj, _ATTR, None)
     if info is None:
         info = getattr(obj, "info", None)
     if not isinstance(info, CallInfo):

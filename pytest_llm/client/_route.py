@@ -101,9 +101,11 @@ class Route:
     def host(self) -> str:
         return _host(self.base_url)
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """Identity of the route for breakers, limiters and budgets: ``name`` or model@host."""
+        """Identity of the route for breakers, limiters and budgets: ``name`` or model@host.
+
+        Computed once (a call reads it several times); the fields are frozen."""
         return self.name or f"{self.model}@{self.host}"
 
     def __str__(self) -> str:

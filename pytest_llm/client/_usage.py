@@ -22,12 +22,18 @@ def usage_of(value: Any) -> dict[str, int] | None:
     if usage is None:
         return None
     if hasattr(usage, "model_dump"):
-        usage = usage.model_dump()
+        fields = getattr(usage, "__dict__", None)
+        if isinstance(fields, dict) and not getattr(usage, "__pydantic_extra__", None):
+            usage = fields  # a pydantic model's fields, as they are: no dump per call
+        else:
+            usage = usage.model_dump()
     if not isinstance(usage, dict):
         return None
     prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
     output = usage.get("completion_tokens", usage.get("output_tokens")) or 0
     details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+    if not isinstance(details, dict) and hasattr(details, "model_dump"):
+        details = details.model_dump()
     cached = (details.get("cached_tokens") if isinstance(details, dict) else 0) or 0
     total = usage.get("total_tokens") or prompt + output
     return {

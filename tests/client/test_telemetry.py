@@ -639,8 +639,8 @@ def test_prefix_and_shared_registries(
     )
 
     private_1, private_2 = (
-        Telemetry(clock=clock, tracing=False),
-        Telemetry(clock=clock, tracing=False),
+        Telemetry(clock=clock, tracing=False, metrics=True),
+        Telemetry(clock=clock, tracing=False, metrics=True),
     )
     assert private_1.registry is not private_2.registry
     private_1.attempt(CallInfo(api="chat"), att(1, status=200))
@@ -857,6 +857,18 @@ def test_the_module_does_not_import_either_library_until_a_telemetry_is_built() 
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_metrics_are_opt_in(clock: VirtualClock) -> None:
+    # a private registry nobody scrapes is not built unless asked for
+    default = Telemetry(clock=clock, tracing=False)
+    assert default.registry is None
+    assert repr(default) == "Telemetry(logger='pytest_llm.client', tracing=off, metrics=off)"
+    run(default, clock, [att(1, status=200)])
+    assert Telemetry(clock=clock, tracing=False, metrics=True).registry is not None
+    registry = prometheus_client.CollectorRegistry()
+    assert Telemetry(clock=clock, tracing=False, registry=registry).registry is registry
+    assert Telemetry(clock=clock, tracing=False, registry=registry, metrics=False).registry is None
 
 
 def test_tracing_and_metrics_can_be_turned_off(
