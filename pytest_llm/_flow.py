@@ -56,6 +56,9 @@ class Router:
         self._lock = threading.Lock()
         self.network_allowed: int = 0
         """How many active scopes allow the real network (recording, allow-network)."""
+        self.log: list[tuple[float, Exchange, Outcome]] | None = None
+        """Where every answered request goes, with its start on the clock, while a test
+        is watched for verdicts (``_verdicts``); ``None``: nothing kept."""
 
     @property
     def clock(self) -> Clock:
@@ -94,6 +97,8 @@ class Router:
 
     def dispatch(self, exchange: Exchange) -> Outcome:
         handlers = list(self._handlers)
+        log = self.log
+        start = current_clock().monotonic() if log is not None else 0.0
 
         def step(i: int) -> Next:
             def nxt(ex: Exchange) -> Outcome:
@@ -103,7 +108,10 @@ class Router:
 
             return nxt
 
-        return step(0)(exchange)
+        outcome = step(0)(exchange)
+        if log is not None:
+            log.append((start, exchange, outcome))
+        return outcome
 
     def _network(self, exchange: Exchange) -> Outcome:
         if self.network_allowed > 0:

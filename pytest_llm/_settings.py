@@ -154,6 +154,12 @@ class Option:
         return self.ini_name or f"llm_{self.name}"
 
 
+def _verdicts_mode(value: Any, source: str) -> str:
+    from ._verdicts import check_mode
+
+    return check_mode(value, source)
+
+
 def _record_mode(value: Any, source: str) -> str:
     return check_record_mode(str(value), source)
 
@@ -232,8 +238,19 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "report",
-        "write the pass rates of llm_samples tests to PATH as JSON (versioned).",
+        "write the pass rates of llm_samples tests (and the verdicts) to PATH as JSON (versioned).",
         cli={"metavar": "PATH"},
+    ),
+    Option(
+        "verdicts",
+        "verdicts on how tests' clients retried (docs/verdicts.md): report (default) shows "
+        "them in the summary and --llm-report, fail also fails a flagged test, off skips them.",
+        default="report",
+        cli={"choices": ("off", "report", "fail")},
+        ini="string",
+        ini_help="off, report (default) or fail",
+        env=True,
+        convert=_verdicts_mode,
     ),
     Option(
         "check_unused",
@@ -320,6 +337,8 @@ MARKERS = (
     "llm_cassette(path=None, *, "
     + ", ".join(f"{o.name}=None" for o in OPTIONS if o.marker)
     + "): record or replay this test's LLM traffic.",
+    "llm_verdicts(ignore=()): verdicts (docs/verdicts.md) not to judge in this test, "
+    "e.g. ignore=['truncated_stream_accepted'] where the test expects the client's error.",
     "llm_samples(n=5, *, min_pass_rate=0.8, pass_at=(), early_stop=True): run the test n "
     "times; it passes when at least min_pass_rate of the samples pass.",
 )

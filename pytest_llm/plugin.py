@@ -102,6 +102,11 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
         pm.register(Outcomes(), "llm-outcomes")
         pm.register(CassetteSummary(config), "llm-summary")
         pm.register(SamplesReport(config, config.getoption("llm_report")), "llm-report")
+        mode = _settings.option(config, "verdicts").value
+        if mode != "off":
+            from ._verdicts import Verdicts
+
+            pm.register(Verdicts(config, mode), "llm-verdicts")
     if samples and not pm.has_plugin("llm-samples"):
         from .assertions._fixtures import SamplesHook
 

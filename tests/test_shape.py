@@ -182,6 +182,7 @@ def test_one_options_table_feeds_every_source() -> None:
         "PYTEST_LLM_CASSETTE_DIR",
         "PYTEST_LLM_RECORD",
         "PYTEST_LLM_REPLAY_TIMING",
+        "PYTEST_LLM_VERDICTS",
     ]
 
 
