@@ -73,10 +73,10 @@ class BreakerClient:
     async def _create(client: openai.AsyncOpenAI, **params: Any) -> Any:
         return await client.chat.completions.create(**params)
 
-    async def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def complete(self, messages: list[Any], **params: Any) -> Any:
         return await self._first(messages=messages, **params)
 
-    async def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def stream(self, messages: list[Any], **params: Any) -> Any:
         return await self._first(messages=messages, stream=True, **params)
 
     async def _first(self, **params: Any) -> Any:
@@ -107,7 +107,7 @@ class BreakerAdapter(SDKAdapter):
         self._live = 0
 
     def make(self, setup: Setup) -> BreakerClient:
-        circuitbreaker.monotonic = setup.clock.monotonic  # type: ignore[attr-defined]
+        circuitbreaker.monotonic = setup.clock.monotonic
         self._live += 1
         spec = setup.breaker
         options: dict[str, Any] = {}
@@ -126,7 +126,7 @@ class BreakerAdapter(SDKAdapter):
         await client.close()
         self._live -= 1
         if self._live <= 0:
-            circuitbreaker.monotonic = time.monotonic  # type: ignore[attr-defined]
+            circuitbreaker.monotonic = time.monotonic
 
     def describe(self, error: BaseException) -> ErrorInfo:
         if isinstance(error, CircuitBreakerError):

@@ -81,11 +81,11 @@ class BudgetClient:
         if self.daily_spend + est > self.daily_limit:
             raise BudgetExceeded(f"Daily budget of {self.daily_limit:g} {self.unit} exceeded")
 
-    async def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def complete(self, messages: list[Any], **params: Any) -> Any:
         est_tokens = sum(len(str(m.get("content") or "")) / 4 for m in messages)
         self._check_budget(est_tokens)
         params.setdefault("model", self.model)
-        response = await self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+        response = await self.openai.chat.completions.create(messages=messages, **params)
         if response.usage is not None:
             usage = response.usage
             self.daily_spend += self._cost(usage.prompt_tokens, usage.completion_tokens)

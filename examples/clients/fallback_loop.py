@@ -45,7 +45,7 @@ class FallbackClient:
     def __init__(self, providers: list[tuple[str, TenacityClient]]) -> None:
         self.providers = providers
 
-    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def complete(self, messages: list[Any], **params: Any) -> Any:
         errors: list[tuple[str, BaseException]] = []
         params.pop("model", None)
         for name, client in self.providers:
@@ -57,7 +57,7 @@ class FallbackClient:
                 continue
         raise AllProvidersFailed(errors)
 
-    def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def stream(self, messages: list[Any], **params: Any) -> Any:
         errors: list[tuple[str, BaseException]] = []
         params.pop("model", None)
         for name, client in self.providers:

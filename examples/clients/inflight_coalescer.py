@@ -58,14 +58,14 @@ class CoalescingClient:
         self._inflight: dict[str, asyncio.Future[Any]] = {}
 
     @staticmethod
-    def prompt_hash(messages: list[dict[str, Any]]) -> str:
+    def prompt_hash(messages: list[Any]) -> str:
         return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
 
-    async def _call_llm(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def _call_llm(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return await self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+        return await self.openai.chat.completions.create(messages=messages, **params)
 
-    async def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def complete(self, messages: list[Any], **params: Any) -> Any:
         prompt_hash = self.prompt_hash(messages)
         if prompt_hash in self._inflight:
             return await self._inflight[prompt_hash]
@@ -83,11 +83,9 @@ class CoalescingClient:
         finally:
             del self._inflight[prompt_hash]
 
-    async def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return await self.openai.chat.completions.create(  # type: ignore[call-overload]
-            messages=messages, stream=True, **params
-        )
+        return await self.openai.chat.completions.create(messages=messages, stream=True, **params)
 
     async def close(self) -> None:
         await self.openai.close()

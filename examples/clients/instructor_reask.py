@@ -48,18 +48,18 @@ class InstructorClient:
         self.instructor = instructor.from_openai(self.openai, mode=instructor.Mode.JSON)
         self.reasks = reasks
 
-    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def complete(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+        return self.openai.chat.completions.create(messages=messages, **params)
 
-    def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return self.openai.chat.completions.create(messages=messages, stream=True, **params)  # type: ignore[call-overload]
+        return self.openai.chat.completions.create(messages=messages, stream=True, **params)
 
-    def extract(self, messages: list[dict[str, Any]], schema: type[Any], **params: Any) -> Any:
+    def extract(self, messages: list[Any], schema: type[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
         return self.instructor.chat.completions.create(
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             response_model=schema,
             max_retries=self.reasks,
             **params,

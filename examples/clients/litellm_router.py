@@ -34,9 +34,8 @@ from types import MappingProxyType
 from typing import Any
 
 import litellm
-import litellm.utils
-from litellm import Router
-from litellm.router import router_arguments
+from litellm.caching.caching import Cache
+from litellm.router import Router, router_arguments
 from litellm.router_config import build_router_config
 from litellm.router_python_host import PythonHost
 
@@ -121,11 +120,11 @@ class LiteLLMClient:
         else:  # the router's own constructor, with another host for its sleeps
             self.router = Router.from_config(build_router_config(router_arguments(**options)), host)
 
-    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def complete(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
         return self.router.completion(messages=messages, **params)
 
-    def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
         return self.router.completion(messages=messages, stream=True, **params)
 
@@ -198,7 +197,7 @@ class LiteLLMAdapter(SDKAdapter):
 
     def make(self, setup: Setup) -> LiteLLMClient:
         if setup.cache is not None:
-            litellm.cache = litellm.Cache()
+            litellm.cache = Cache()
         self._live += 1
         host = ClockHost(setup.clock)
         return LiteLLMClient(setup.routes[0].model, host=host, **router_options(setup))

@@ -46,11 +46,11 @@ class LoggedClient:
         logger.log(level, event, extra=extra)
         self.records.append((outcome, {"event": event, **extra}))
 
-    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def complete(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
         start = self._now()
         try:
-            response = self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+            response = self.openai.chat.completions.create(messages=messages, **params)
         except Exception as e:
             extra = {"error": str(e), "latency_ms": (self._now() - start) * 1000}
             self._log(e, logging.ERROR, "llm_completion_failed", extra)
@@ -66,9 +66,9 @@ class LoggedClient:
         self._log(response, logging.INFO, "llm_completion", extra)
         return response
 
-    def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return self.openai.chat.completions.create(messages=messages, stream=True, **params)  # type: ignore[call-overload]
+        return self.openai.chat.completions.create(messages=messages, stream=True, **params)
 
     def close(self) -> None:
         self.openai.close()

@@ -30,13 +30,13 @@ class SDKClient:
         self.model = model
         self.openai = openai.OpenAI(**options)
 
-    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def complete(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+        return self.openai.chat.completions.create(messages=messages, **params)
 
-    def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return self.openai.chat.completions.create(messages=messages, stream=True, **params)  # type: ignore[call-overload]
+        return self.openai.chat.completions.create(messages=messages, stream=True, **params)
 
     def close(self) -> None:
         self.openai.close()
@@ -49,15 +49,13 @@ class AsyncSDKClient:
         self.model = model
         self.openai = openai.AsyncOpenAI(**options)
 
-    async def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def complete(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return await self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+        return await self.openai.chat.completions.create(messages=messages, **params)
 
-    async def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return await self.openai.chat.completions.create(  # type: ignore[call-overload]
-            messages=messages, stream=True, **params
-        )
+        return await self.openai.chat.completions.create(messages=messages, stream=True, **params)
 
     async def close(self) -> None:
         await self.openai.close()

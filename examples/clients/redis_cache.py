@@ -40,21 +40,19 @@ class CachedClient:
         self.cache_ttl = ttl
         self.openai = openai.OpenAI(**openai_options)
 
-    def _cache_key(self, model: str, messages: list[dict[str, Any]], temperature: float) -> str:
+    def _cache_key(self, model: str, messages: list[Any], temperature: float) -> str:
         content = json.dumps(
             {"model": model, "messages": messages, "temperature": temperature}, sort_keys=True
         )
         return f"llm:{hashlib.sha256(content.encode()).hexdigest()}"
 
-    def complete(
-        self, messages: list[dict[str, Any]], temperature: float = 0.0, **params: Any
-    ) -> Any:
+    def complete(self, messages: list[Any], temperature: float = 0.0, **params: Any) -> Any:
         model = params.pop("model", self.model)
         key = self._cache_key(model, messages, temperature)
         cached = self.cache.get(key)
         if cached:
             return json.loads(cached)
-        response = self.openai.chat.completions.create(  # type: ignore[call-overload]
+        response = self.openai.chat.completions.create(
             model=model, messages=messages, temperature=temperature, **params
         )
         self.cache.setex(key, self.cache_ttl, json.dumps(response.model_dump()))

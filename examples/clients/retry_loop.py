@@ -72,21 +72,19 @@ class RetryLoopClient:
         self._sleep = sleep
         self.openai = openai.OpenAI(max_retries=0, **openai_options)
 
-    def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def complete(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
         return call_with_retry(
-            lambda: self.openai.chat.completions.create(messages=messages, **params),  # type: ignore[call-overload]
+            lambda: self.openai.chat.completions.create(messages=messages, **params),
             self.max_retries,
             now=self._now,
             sleep=self._sleep,
         )
 
-    def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
         return call_with_retry(
-            lambda: self.openai.chat.completions.create(  # type: ignore[call-overload]
-                messages=messages, stream=True, **params
-            ),
+            lambda: self.openai.chat.completions.create(messages=messages, stream=True, **params),
             self.max_retries,
             now=self._now,
             sleep=self._sleep,

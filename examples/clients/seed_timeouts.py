@@ -58,15 +58,13 @@ class TimeoutClient:
             timeout=openai.Timeout(total, connect=connect), **openai_options
         )
 
-    async def complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def complete(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return await self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+        return await self.openai.chat.completions.create(messages=messages, **params)
 
-    async def stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    async def stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        stream = await self.openai.chat.completions.create(  # type: ignore[call-overload]
-            messages=messages, stream=True, **params
-        )
+        stream = await self.openai.chat.completions.create(messages=messages, stream=True, **params)
         return stream_with_timeout(stream, self.chunk_timeout)
 
     async def close(self) -> None:

@@ -68,10 +68,10 @@ class SlidingWindowClient:
             self._sleep(60 - (now - self.request_times[0]))
         self.request_times.append(now)
 
-    def _complete(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def _complete(self, messages: list[Any], **params: Any) -> Any:
         self._check_rate_limit()
         params.setdefault("model", self.model)
-        return self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+        return self.openai.chat.completions.create(messages=messages, **params)
 
     def close(self) -> None:
         self.openai.close()

@@ -59,13 +59,13 @@ class TenacityClient:
         self.complete = policy(self._create)
         self.stream = policy(self._create_stream)
 
-    def _create(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def _create(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return self.openai.chat.completions.create(messages=messages, **params)  # type: ignore[call-overload]
+        return self.openai.chat.completions.create(messages=messages, **params)
 
-    def _create_stream(self, messages: list[dict[str, Any]], **params: Any) -> Any:
+    def _create_stream(self, messages: list[Any], **params: Any) -> Any:
         params.setdefault("model", self.model)
-        return self.openai.chat.completions.create(messages=messages, stream=True, **params)  # type: ignore[call-overload]
+        return self.openai.chat.completions.create(messages=messages, stream=True, **params)
 
     def close(self) -> None:
         self.openai.close()
