@@ -314,18 +314,23 @@ def option(
 
 
 def session_mode(config: pytest.Config) -> str:
-    """The record mode from the command line, environment or ini (``none`` if unusable)."""
+    """The record mode from the command line, environment or ini that the session uses.
+
+    ``none`` if unusable, and ``none`` when the CI rule turns recording off (``CI`` set
+    and the mode not from the command line): then the dummy key is needed too.
+    """
     try:
-        return str(
-            resolve(
-                "record",
-                cli=getattr(config.known_args_namespace, "llm_record", None),
-                ini=config.getini("llm_record"),
-                default="none",
-            ).value
+        mode = resolve(
+            "record",
+            cli=getattr(config.known_args_namespace, "llm_record", None),
+            ini=config.getini("llm_record"),
+            default="none",
         )
     except (ConfigError, ValueError):
         return "none"
+    if mode.source != "command line" and in_ci():
+        return "none"
+    return str(mode.value)
 
 
 def allow_network(config: pytest.Config) -> bool:

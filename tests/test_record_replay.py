@@ -148,6 +148,43 @@ def test_ci_without_the_flag_does_not_record(
     assert len(loopback.requests) == 1
 
 
+MODULE_CLIENT_TEST = """
+import os
+import openai
+import pytest
+
+client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])  # built at import time
+
+@pytest.mark.llm_cassette
+def test_triage():
+    reply = client.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert reply.choices[0].message.content == "Echo: hello"
+"""
+
+
+@pytest.mark.parametrize("mode", ["once"])
+def test_ci_ignores_a_record_mode_from_the_environment_and_replays_as_none(
+    llm_project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    loopback: LoopbackServer,
+    mode: str,
+) -> None:
+    llm_project.makepyfile(test_app=MODULE_CLIENT_TEST)
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    loopback.stop()
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("PYTEST_LLM_RECORD", mode)
+    # the module-level client needs the dummy key (recording is off); the exact match
+    # replays as with --llm-record=none
+    result = llm_project.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "Missing credentials" not in result.stdout.str()
+    assert "no recorded response matches" not in result.stdout.str()
+
+
 def test_new_mode_adds_only_the_missing_interaction(
     llm_project: pytest.Pytester, loopback: LoopbackServer
 ) -> None:
