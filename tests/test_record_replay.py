@@ -164,7 +164,7 @@ def test_triage():
 """
 
 
-@pytest.mark.parametrize("mode", ["once"])
+@pytest.mark.parametrize("mode", ["once", "all"])
 def test_ci_ignores_a_record_mode_from_the_environment_and_replays_as_none(
     llm_project: pytest.Pytester,
     monkeypatch: pytest.MonkeyPatch,
@@ -183,6 +183,34 @@ def test_ci_ignores_a_record_mode_from_the_environment_and_replays_as_none(
     result.assert_outcomes(passed=1)
     assert "Missing credentials" not in result.stdout.str()
     assert "no recorded response matches" not in result.stdout.str()
+
+
+def test_ci_ignores_record_all_from_the_ini(
+    llm_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, loopback: LoopbackServer
+) -> None:
+    write_app(llm_project, "hello")
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    llm_project.makeini("[pytest]\nllm_record = all\n")
+    monkeypatch.setenv("CI", "true")
+    llm_project.runpytest().assert_outcomes(passed=1)
+    assert len(loopback.requests) == 1
+    write_app(llm_project, "changed")
+    result = llm_project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-llm: no recorded response matches this request (record mode: none)",
+            "  request:  POST /v1/chat/completions",
+            '  body:     {*"content":"changed"*}',
+            "  cassette: */cassettes/test_app/test_triage.yaml (1 interaction)",
+            "nearest recorded requests (recorded != request):",
+            "  interactions[0] (line 11): POST /v1/chat/completions, 1 difference",
+            "      messages[0].content: 'hello' != 'changed'",
+            "recording is off: CI is set and record mode 'all' came from the ini option "
+            "llm_record; in CI, recording needs --llm-record given on the command line",
+        ]
+    )
+    assert len(loopback.requests) == 1
 
 
 def test_new_mode_adds_only_the_missing_interaction(

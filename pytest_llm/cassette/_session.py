@@ -83,6 +83,8 @@ class Cassette(Handler):
         super().__init__()
         self.path = Path(path)
         self.record = check_record_mode(record)
+        if record_blocked:
+            self.record = "none"  # the mode asked for is ignored: replay exactly as none
         self.ignore = IgnorePaths(dict.fromkeys([*DEFAULT_IGNORE, *ignore]))
         """``ignore`` is added to :data:`DEFAULT_IGNORE`, like ``llm_ignore_paths``."""
         self.allow_playback_repeats = allow_playback_repeats
@@ -90,7 +92,8 @@ class Cassette(Handler):
         self.redactor = redactor or Redactor()
         self.rerecord_hint = rerecord_hint
         self.record_blocked = record_blocked
-        """Why recording is off although asked for (e.g. ``CI`` is set without the flag)."""
+        """Why recording is off although asked for (e.g. ``CI`` is set without the flag);
+        the cassette then replays with mode ``none``."""
         self.allow_network = allow_network
         """Requests with no match go to the real network, unrecorded, instead of failing."""
         self.check_unused = check_unused
