@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 import yaml
 
@@ -53,6 +56,24 @@ def test_record_then_replay_with_the_server_stopped(
     replay.assert_outcomes(passed=1)
     assert len(loopback.requests) == 1
     assert "pytest-llm" not in replay.stdout.str()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, "-rw-r--r--"), (0o002, "-rw-rw-r--")])
+def test_cassettes_are_written_with_the_umask_like_any_file(
+    llm_project: pytest.Pytester, umask: int, mode: str
+) -> None:
+    write_app(llm_project, "hello")
+    old = os.umask(umask)
+    try:
+        llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+        path = llm_project.path / "cassettes" / "test_app" / "test_triage.yaml"
+        assert stat.filemode(path.stat().st_mode) == mode  # as ls -l shows it
+        # re-recording keeps the mode the file has
+        path.chmod(0o640)
+        llm_project.runpytest("--llm-record=all").assert_outcomes(passed=1)
+        assert stat.filemode(path.stat().st_mode) == "-rw-r-----"
+    finally:
+        os.umask(old)
 
 
 def test_changed_prompt_fails_with_json_path_diff_and_no_retries(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from importlib import metadata
@@ -417,7 +418,9 @@ class Cassette(Handler):
             {"meta": out.meta, "interactions": [i.data for i in out.interactions]},
             path=str(self.path),
         )
+        mode = _file_mode(self.path)
         write_atomic(self.path, dump(out))
+        os.chmod(self.path, mode)  # the temporary file's 0600 would stay otherwise
         self.written = self.path
         return self.path
 
@@ -427,6 +430,25 @@ class Cassette(Handler):
 
 
 # -- helpers --------------------------------------------------------------------------
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a cassette is written with: the file's own when it exists, else what
+    the umask gives a new file (cassettes are committed and shared, not private)."""
+    with contextlib.suppress(OSError):
+        return path.stat().st_mode & 0o7777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # /proc says it without changing it; os.umask can only be read by setting it
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _redacted_headers(headers: list[tuple[str, str]], red: Redactor) -> dict[str, Any]:
