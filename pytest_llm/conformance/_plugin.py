@@ -108,20 +108,25 @@ def pytest_configure(config: pytest.Config) -> None:
         config.args.append(SUITE)
     elif not explicit:
         config.args[:] = [SUITE]
+    config.pluginmanager.register(_Records(), "llm-conformance-records")
     config.pluginmanager.register(
         ConformanceReport(config, config.getoption("llm_report", None)), "llm-conformance-report"
     )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    rep = yield
-    record = item.stash.get(RECORD_KEY, None)
-    if record is not None and rep.when == "call":
-        rep.llm_conformance = dict(record)  # type: ignore[attr-defined]
-    return rep
+class _Records:
+    """Puts each contract's verdict on its report; registered only for a conformance run,
+    so a project's other tests run no conformance code."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        rep = yield
+        record = item.stash.get(RECORD_KEY, None)
+        if record is not None and rep.when == "call":
+            rep.llm_conformance = dict(record)  # type: ignore[attr-defined]
+        return rep
 
 
 class ConformanceReport:
