@@ -579,3 +579,29 @@ def test_a_retry_after_that_is_no_number_nor_date_is_no_wait_to_honour() -> None
     assert analyse(entries, passed=True) == []
     entries[1] = (0.0, ex, Reply(200, [], b"{}"))
     assert [f.verdict for f in analyse(entries, passed=True)] == ["no_backoff"]
+
+
+def test_async_clients_are_judged_the_same(project: pytest.Pytester) -> None:
+    result = run(
+        project,
+        """
+        import asyncio
+
+        def test_it(llm_fake, llm_faults, llm_clock):
+            llm_faults.add(faults.ServerError(502), times=2)
+
+            async def main():
+                client = openai.AsyncOpenAI(max_retries=0)
+                for _ in range(3):
+                    try:
+                        return await client.chat.completions.create(model="gpt-4o-mini", messages=MSG)
+                    except openai.InternalServerError:
+                        pass
+
+            assert asyncio.run(main()) is not None
+        """,
+    )
+    result.assert_outcomes(passed=1)
+    assert verdict_lines(result)[1:2] == [
+        f"  no_backoff: {CALL}: 2 retries after transient failures, none of them waited",
+    ]
