@@ -35,13 +35,14 @@ from .._capture import decompress
 from .._errors import CassetteError
 from .._flow import NOT_JSON, Exchange, Reply, TransportFailure
 from .._sse import SSEEvent
+from . import _load
 
 __all__ = ["FORMAT", "VERSION", "CassetteFile", "Interaction", "dump", "load", "write_atomic"]
 
 FORMAT = "pytest-llm-cassette"
 VERSION = 1
 
-_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader: type[Any] = _load.Loader
 _BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
@@ -70,6 +71,9 @@ class Interaction:
     data: dict[str, Any]
     line: int | None = None
     _reply: Reply | None = field(default=None, repr=False)
+    _bodies: tuple[Any, bytes, Any, bytes | None] | None = field(default=None, repr=False)
+    """Memo: (request section, its body, response section, its body or None), valid
+    while ``data`` holds those very sections; filled from the load cache or on use."""
 
     @property
     def request(self) -> dict[str, Any]:
@@ -91,12 +95,21 @@ class Interaction:
         return NOT_JSON
 
     def request_body(self) -> bytes:
-        return _body_bytes(self.request)
+        req = self.request
+        memo = self._bodies
+        if memo is not None and memo[0] is req:
+            return memo[1]
+        body = _body_bytes(req)
+        self._bodies = (req, body, None, None)
+        return body
 
     def reply(self, timing: float | None = None) -> Reply:
         """The response, built once and shared (replies are immutable once built)."""
         if self._reply is None:
-            self._reply = _reply_from(self.data["response"])
+            resp = self.data["response"]
+            memo = self._bodies
+            body = memo[3] if memo is not None and memo[2] is resp else None
+            self._reply = _reply_from(resp, body)
         if timing == self._reply.timing:
             return self._reply
         r = self._reply
@@ -220,7 +233,7 @@ def _event_from(d: Any) -> SSEEvent:
     )
 
 
-def _reply_from(resp: dict[str, Any]) -> Reply:
+def _reply_from(resp: dict[str, Any], body: bytes | None = None) -> Reply:
     headers = _header_list(resp.get("headers"))
     failure = None
     if isinstance(resp.get("failure"), dict):
@@ -229,7 +242,9 @@ def _reply_from(resp: dict[str, Any]) -> Reply:
     if "events" in resp:
         events = [_event_from(e) for e in resp["events"]]
         return Reply(int(resp["status"]), headers, events=events, failure=failure)
-    return Reply(int(resp["status"]), headers, body=_body_bytes(resp), failure=failure)
+    if body is None:
+        body = _body_bytes(resp)
+    return Reply(int(resp["status"]), headers, body=body, failure=failure)
 
 
 # -- the file -------------------------------------------------------------------------
@@ -253,15 +268,13 @@ def load(path: Path, *, redact: bool = True, redactor: Any = None) -> CassetteFi
     the file as committed.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        doc, lines, bodies = _load.read_document(path, _interaction_lines, _derive_bodies)
     except UnicodeDecodeError as exc:
         raise CassetteError(
             f"cassette {path} is not UTF-8 text ({exc.reason} at byte {exc.start}).\n"
             "Fix: restore it from version control, or delete it and re-record with --llm-record=once.",
             path=str(path),
         ) from None
-    try:
-        doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -281,9 +294,9 @@ def load(path: Path, *, redact: bool = True, redactor: Any = None) -> CassetteFi
             "with --llm-record=once.",
             path=str(path),
         )
-    lines = _interaction_lines(text)
     if doc.get("format") == FORMAT:
-        return _load_ours(path, doc, lines)
+        with _load.gc_paused() if _load.enabled else contextlib.nullcontext():
+            return _load_ours(path, doc, lines, bodies)
     if "format" in doc:
         raise CassetteError(
             f"cassette {path} has format {doc['format']!r}; pytest-llm reads {FORMAT!r} and vcrpy cassettes.",
@@ -297,7 +310,25 @@ def _interaction_lines(text: str) -> list[int]:
     return [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith("- ")]
 
 
-def _load_ours(path: Path, doc: dict[str, Any], lines: list[int]) -> CassetteFile:
+def _derive_bodies(doc: Any) -> list[tuple[bytes, bytes | None]] | None:
+    """Each interaction's request and response body bytes, for the load cache."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return None  # vcrpy cassettes are converted (and redacted) after the parse
+    try:
+        return [
+            (
+                _body_bytes(it["request"]),
+                None if "events" in it["response"] else _body_bytes(it["response"]),
+            )
+            for it in doc["interactions"]
+        ]
+    except Exception:  # malformed: load() says how, from the document itself
+        return None
+
+
+def _load_ours(
+    path: Path, doc: dict[str, Any], lines: list[int], bodies: Any = None
+) -> CassetteFile:
     version = doc.get("version")
     if version != VERSION:
         newer = isinstance(version, int) and version > VERSION
@@ -332,11 +363,17 @@ def _load_ours(path: Path, doc: dict[str, Any], lines: list[int]) -> CassetteFil
             "Fix: restore it from version control, or re-record with --llm-record=all.",
             path=str(path),
         )
+    if not (isinstance(bodies, list) and len(bodies) == len(items)):
+        bodies = None
     out = []
     for i, item in enumerate(items):
         line = lines[i] if i < len(lines) else None
         _validate_item(path, i, item, line)
-        out.append(Interaction(item, line))
+        it = Interaction(item, line)
+        if bodies is not None:
+            req_body, resp_body = bodies[i]
+            it._bodies = (item["request"], req_body, item["response"], resp_body)
+        out.append(it)
     return CassetteFile(path, dict(meta), out, FORMAT)
 
 
