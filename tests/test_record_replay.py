@@ -108,6 +108,57 @@ def test_changed_prompt_fails_with_json_path_diff_and_no_retries(
     assert "Connection error" not in out
 
 
+def test_a_changed_query_or_method_shows_in_the_diff(
+    llm_project: pytest.Pytester, loopback: LoopbackServer
+) -> None:
+    app = """
+        import os, openai, pytest
+
+        @pytest.mark.llm_cassette
+        def test_query():
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            client.chat.completions.create(
+                model="m", messages=[{{"role": "user", "content": "hi"}}], extra_query={query}
+            )
+
+        @pytest.mark.llm_cassette("test_app/test_query.yaml")
+        def test_method():
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            client.{method}("/chat/completions", cast_to=object, body={{}})
+        """
+    llm_project.makepyfile(test_app=app.format(query={"beta": "true"}, method="post"))
+    llm_project.runpytest("--llm-record=once", "-k", "query").assert_outcomes(passed=1)
+    loopback.stop()
+    llm_project.makepyfile(test_app=app.format(query=None, method="put"))
+    result = llm_project.runpytest()
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_query _*",
+            "pytest-llm: no recorded response matches this request (record mode: none)",
+            "  request:  POST /v1/chat/completions",
+            '  body:     {*"content":"hi"*}',
+            "  cassette: */cassettes/test_app/test_query.yaml (1 interaction)",
+            "nearest recorded requests (recorded != request):",
+            "  interactions[0] (line 11): POST /v1/chat/completions, 1 difference",
+            "      query: 'beta=true' != ''",
+            "*_ test_method _*",
+            "pytest-llm: no recorded response matches this request (record mode: none)",
+            "  request:  PUT /v1/chat/completions",
+            "  body:     {}",
+            "  cassette: */cassettes/test_app/test_query.yaml (1 interaction)",
+            "nearest recorded requests (recorded != request):",
+            "  interactions[0] (line 11): POST /v1/chat/completions, 4 differences",
+            "      method: 'POST' != 'PUT'",
+            "      query: 'beta=true' != ''",
+            # the body's two keys, in the order the SDK sends them (2.x and 3.x differ)
+            "      *: * != <absent>",
+            "      *: * != <absent>",
+        ]
+    )
+    assert "0 differences" not in result.stdout.str()
+
+
 def test_missing_cassette_names_the_path_and_the_flag(llm_project: pytest.Pytester) -> None:
     write_app(llm_project, "hello")
     result = llm_project.runpytest()

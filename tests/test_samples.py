@@ -213,3 +213,39 @@ def test_each_sample_records_and_replays_its_own_interactions(
     assert [i["sample"] for i in doc["interactions"]] == [0, 1, 2]
     loopback.stop()
     llm_project.runpytest().assert_outcomes(passed=2)
+
+
+def test_a_sample_without_its_recording_shows_the_sample_in_the_diff(
+    llm_project: pytest.Pytester, loopback: LoopbackServer
+) -> None:
+    app = """
+        import os, openai, pytest
+
+        @pytest.mark.llm_cassette
+        @pytest.mark.llm_samples(n={n}, min_pass_rate=1.0)
+        def test_sampled():
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"], max_retries=0)
+            client.chat.completions.create(
+                model="m", messages=[{{"role": "user", "content": "same prompt"}}]
+            )
+        """
+    llm_project.makepyfile(test_app=app.format(n=2))
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    loopback.stop()
+    llm_project.makepyfile(test_app=app.format(n=3))
+    result = llm_project.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-llm: no recorded response matches this request (record mode: none)",
+            "  request:  POST /v1/chat/completions (llm_samples sample 2)",
+            '  body:     {*"content":"same prompt"*}',
+            "  cassette: */cassettes/test_app/test_sampled.yaml (2 interactions)",
+            "nearest recorded requests (recorded != request):",
+            "  interactions[0] (line 11): POST /v1/chat/completions, 1 difference",
+            "      sample: 0 != 2",
+            "  interactions[1] (line 56): POST /v1/chat/completions, 1 difference",
+            "      sample: 1 != 2",
+        ]
+    )
+    assert "0 differences" not in result.stdout.str()

@@ -327,13 +327,21 @@ class Cassette(Handler):
         items = self.file.interactions if self.file else []
         scored: list[tuple[int, int, list[str]]] = []
         req_json = self.ignore.strip(ex.json) if ex.json is not NOT_JSON else NOT_JSON
+        req_query = _query(self.redactor.query(ex.query))
         for n, it in enumerate(items):
-            if it.method != ex.method:
-                continue
             diff: list[str] = []
-            path = Exchange(it.method, it.url, []).path
-            if path != ex.path:
-                diff.append(f"path: {path!r} != {ex.path!r}")
+            # the parts of the match key besides the body: method, sample, path, query
+            if it.method != ex.method:
+                diff.append(f"method: {it.method!r} != {ex.method!r}")
+            sample = it.data.get("sample")
+            if sample != self.sample:
+                diff.append(f"sample: {_sample(sample)} != {_sample(self.sample)}")
+            rec = Exchange(it.method, it.url, [])
+            if rec.path != ex.path:
+                diff.append(f"path: {rec.path!r} != {ex.path!r}")
+            rec_query = _query(self.redactor.query(rec.query))
+            if rec_query != req_query:
+                diff.append(f"query: {rec_query!r} != {req_query!r}")
             rec_json = it.request_json()
             if rec_json is NOT_JSON and req_json is NOT_JSON:
                 if it.request_body() != ex.body:
@@ -348,7 +356,7 @@ class Cassette(Handler):
                 diff.extend(json_diff(self.ignore.strip(rec_json), req_json))
             scored.append((len(diff), n, diff))
         if not scored:
-            return [f"no recorded request uses method {ex.method}."]
+            return ["the cassette holds no interactions to compare with."]
         scored.sort(key=lambda s: (s[0], s[1]))
         out = ["nearest recorded requests (recorded != request):"]
         for count, n, diff in scored[:limit]:
@@ -453,6 +461,15 @@ def _umask() -> int:
 
 def _redacted_headers(headers: list[tuple[str, str]], red: Redactor) -> dict[str, Any]:
     return header_map([(k, red.header_value(k.lower(), v)) for k, v in headers])
+
+
+def _query(pairs: list[tuple[str, str]]) -> str:
+    """A query string as matching sees it (its order does not count)."""
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def _sample(sample: Any) -> str:
+    return "none" if sample is None else str(sample)
 
 
 def _path_q(path: str, query: list[tuple[str, str]]) -> str:
