@@ -159,6 +159,63 @@ def test_a_changed_query_or_method_shows_in_the_diff(
     assert "0 differences" not in result.stdout.str()
 
 
+def test_recorded_retries_replay_without_real_sleeps(
+    llm_project: pytest.Pytester, loopback: LoopbackServer
+) -> None:
+    llm_project.makepyfile(
+        test_app="""
+        import os, time, openai, pytest
+
+        real_sleeps = []
+
+        @pytest.fixture(autouse=True)
+        def spy(monkeypatch):
+            monkeypatch.setattr(time, "sleep", real_sleeps.append)  # none of them waits
+
+        def ask():
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            reply = client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": "hi"}]
+            )
+            return reply.choices[0].message.content
+
+        @pytest.mark.llm_cassette
+        def test_retry():
+            assert ask() == "Echo: hi"
+            print("real sleeps:", real_sleeps)
+
+        @pytest.mark.llm_cassette("test_app/test_retry.yaml")
+        def test_retry_on_llm_clock(llm_clock):
+            assert ask() == "Echo: hi"
+            print("real sleeps:", real_sleeps, "virtual:", llm_clock.sleeps)
+        """
+    )
+    llm_project.runpytest("--llm-record=once", "-k", "test_retry and not clock")
+    loopback.stop()
+    path = llm_project.path / "cassettes/test_app/test_retry.yaml"
+    doc = yaml.safe_load(path.read_text())
+    ok = doc["interactions"][0]
+    busy = {
+        "request": ok["request"],
+        "response": {
+            "status": 503,
+            "headers": {"content-type": "application/json", "retry-after": "2"},
+            "json": {"error": {"message": "overloaded"}},
+        },
+    }
+    doc["interactions"] = [busy, ok]  # the SDK's retry, as a recording holds it
+    doc["meta"]["interactions"] = 2
+    if "end" in doc:
+        doc["end"] = 2
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    result = llm_project.runpytest("-s")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*real sleeps: ?]", "*real sleeps: ?] virtual: ?2.0]"], consecutive=False
+    )
+    assert "retry_after_ignored" not in result.stdout.str()  # the verdicts see it too
+
+
 def test_missing_cassette_names_the_path_and_the_flag(llm_project: pytest.Pytester) -> None:
     write_app(llm_project, "hello")
     result = llm_project.runpytest()

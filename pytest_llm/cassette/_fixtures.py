@@ -7,7 +7,8 @@ naming, YAML, the adapters and the cassette itself load when a test first uses o
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -46,11 +47,29 @@ def llm_cassette(
     mp = pytest.MonkeyPatch()
     if not cassette.recording and not os.environ.get("OPENAI_API_KEY"):
         mp.setenv("OPENAI_API_KEY", DUMMY_KEY)
+    uninstall = _virtual_time(cassette)
     try:
         with guarded(None):
             yield from serve(item, cassette)
     finally:
         mp.undo()
+        if uninstall is not None:
+            uninstall()
+
+
+def _virtual_time(cassette: Cassette) -> Callable[[], None] | None:
+    """In replay nothing really waits: the SDK's retry sleeps (a recorded 503 with
+    ``retry-after: 2``) go to a virtual clock. ``llm_clock``, set up before the cassette,
+    already has them; set up after, it takes them over. Not while recording (real
+    traffic takes real time) nor with ``replay_timing`` (the recorded gaps, on real time,
+    are what the test asked for)."""
+    if cassette.recording or cassette.timing is not None or "openai" not in sys.modules:
+        return None
+    from .._clock import VirtualClock, current_clock
+
+    if isinstance(current_clock(), VirtualClock):
+        return None
+    return VirtualClock().install().uninstall
 
 
 def _report_written(rep: pytest.TestReport, cassette: Cassette) -> None:
