@@ -119,7 +119,11 @@ class Router:
         raise NetworkBlocked(
             f"pytest-llm blocked {exchange.method} {exchange.url}: no cassette, fault or fake "
             "answered it and the real network is off.\n"
-            "Fix: record it with --llm-record=once (or =new), or pass --llm-allow-network."
+            # no cassette is active here (a cassette's miss would have stopped it first),
+            # so --llm-record alone records nothing
+            "Fix: answer it with llm_fake (llm_fake.add(...)), or give the test a cassette "
+            "(@pytest.mark.llm_cassette) and record it with --llm-record=once, or pass "
+            "--llm-allow-network to let it through unrecorded."
         )
 
 

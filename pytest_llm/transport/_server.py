@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from .._capture import Capture
 from .._clock import SystemClock, system_clock
-from .._errors import ConfigError, ReplayInterrupt
+from .._errors import ConfigError, NetworkBlocked, ReplayInterrupt
 from .._flow import Exchange, Forward, Next, Outcome, Reply, TransportFailure, router
 from .._settings import DUMMY_KEY
 from ._common import forwarding
@@ -130,6 +130,25 @@ class LLMServer:
     def _netlocs(self) -> frozenset[str]:
         port = self.port
         return frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
+
+    def blocked_message(self, message: str) -> str:
+        """The router's "blocked" message with the fixes that work through this server:
+        without an upstream, neither recording nor --llm-allow-network can reach a provider."""
+        what = message.split("\nFix:", 1)[0]
+        if self.upstream is None:
+            fix = (
+                "Fix: answer it with llm_fake (llm_fake.add(...)) or llm_faults, or replay it "
+                "from a cassette (@pytest.mark.llm_cassette); this server has no upstream, so "
+                "--llm-record and --llm-allow-network cannot reach a provider through it "
+                "(record through LLMServer(upstream='https://api.openai.com/v1'))."
+            )
+        else:
+            fix = (
+                "Fix: answer it with llm_fake (llm_fake.add(...)), or give the test a cassette "
+                "(@pytest.mark.llm_cassette) and record it through the upstream with "
+                "--llm-record=once, or pass --llm-allow-network to let it through unrecorded."
+            )
+        return f"{what}\n{fix}"
 
     def exchange_url(self, path: str) -> str:
         """The URL the chain sees: the upstream's when there is one (cassettes match on it)."""
@@ -321,6 +340,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.llm.exchanges.append(exchange)
         try:
             outcome = router.dispatch(exchange)
+        except NetworkBlocked as exc:
+            self._internal_error(self.llm.blocked_message(str(exc)))
+            return
         except ReplayInterrupt as exc:
             self._internal_error(str(exc))
             return

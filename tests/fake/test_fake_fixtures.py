@@ -208,12 +208,12 @@ def test_llm_server_error_fails_the_test_at_teardown(project: pytest.Pytester) -
     result = run(
         project,
         """
-        import httpx
+        import openai, pytest
 
         def test_nothing_answers(llm_server):
-            url = llm_server.base_url + "/responses"
-            response = httpx.post(url, json={"model": "m", "input": "x"})
-            assert response.status_code == 500
+            client = openai.OpenAI(base_url=llm_server.base_url)
+            with pytest.raises(openai.InternalServerError):
+                client.responses.create(model="m", input="x")
         """,
     )
     result.assert_outcomes(passed=1, errors=1)
@@ -222,6 +222,9 @@ def test_llm_server_error_fails_the_test_at_teardown(project: pytest.Pytester) -
             "*_ ERROR at teardown of test_nothing_answers _*",
             "llm_server: pytest-llm blocked POST http://127.0.0.1:*/v1/responses: no cassette, "
             "fault or fake answered it and the real network is off.",
-            "Fix: record it with --llm-record=once (or =new), or pass --llm-allow-network.",
+            "Fix: answer it with llm_fake (llm_fake.add(...)) or llm_faults, or replay it from a "
+            "cassette (@pytest.mark.llm_cassette); this server has no upstream, so --llm-record "
+            "and --llm-allow-network cannot reach a provider through it (record through "
+            "LLMServer(upstream='https://api.openai.com/v1')).",
         ]
     )
