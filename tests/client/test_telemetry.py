@@ -12,7 +12,10 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import httpx2
+try:  # the HTTP library of the installed openai SDK: httpx2 under 3.x, httpx under 2.x
+    import httpx2
+except ImportError:  # pragma: no cover - openai 2.x environments
+    import httpx as httpx2  # type: ignore[no-redef]
 import openai
 import prometheus_client
 import pytest
