@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ._errors import CassetteError, ReplayInterrupt
+from ._errors import CassetteError, ConfigError, ReplayInterrupt
 from ._outcome import annotators, remember
 
 __all__ = ["REPORT_VERSION", "CassetteSummary", "MessageRepr", "Outcomes", "SamplesReport"]
@@ -161,7 +161,12 @@ class Outcomes:
         rep = yield
         remember(item, rep)
         exc = call.excinfo
-        if exc is not None and shown_as_message(exc.value):
+        if exc is not None and (
+            shown_as_message(exc.value)
+            # a marker keyword or llm_cassette_config key we cannot use: the message
+            # names it, a traceback would only show the plugin's fixtures
+            or (call.when == "setup" and isinstance(exc.value, ConfigError))
+        ):
             # Show the miss itself, not a traceback through the SDK's internals.
             rep.longrepr = MessageRepr(str(exc.value))  # type: ignore[assignment]
         for annotator in annotators(item):

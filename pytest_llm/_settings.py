@@ -36,8 +36,10 @@ __all__ = [
     "in_ci",
     "option",
     "parse_bool",
+    "parse_timing",
     "resolve",
     "session_mode",
+    "validate",
 ]
 
 RECORD_MODES = ("none", "once", "new", "all")
@@ -311,6 +313,55 @@ def option(
         default=o.default,
         convert=o.convert,
     )
+
+
+def parse_timing(value: Any, source: str = "replay_timing") -> float | None:
+    """``None``/"off": no waits; "real": recorded gaps; a number: gaps scaled by it."""
+    if value is None or value is False or value == "off":
+        return None
+    if value is True or value == "real":
+        return 1.0
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        scale = -1.0
+    if scale < 0 or scale != scale:
+        raise ConfigError(
+            f"{source}={value!r} is not a timing.\n"
+            "Fix: use 'off' (no waits), 'real' (the recorded gaps), or a scale such as 0.5."
+        )
+    return scale or None
+
+
+def _timing(value: Any, source: str) -> Any:
+    parse_timing(value, source)
+    return value
+
+
+def validate(config: pytest.Config) -> None:
+    """Check every option's command-line, environment and ini value once, at start-up:
+    a mistake is one usage error naming the flag, variable or ini key, not an error in
+    every test that uses it."""
+    import pytest
+
+    for o in OPTIONS:
+        check = _timing if o.name == "replay_timing" else o.convert
+        if check is None:
+            continue
+        sources: list[tuple[Any, str]] = []
+        if o.cli is not None:
+            sources.append((config.getoption(f"llm_{o.name}"), "--llm-" + o.name.replace("_", "-")))
+        if o.env:
+            sources.append((os.environ.get(ENV[o.name]), f"environment variable {ENV[o.name]}"))
+        if o.ini is not None:
+            sources.append((config.getini(o.ini_key), f"ini option {o.ini_key}"))
+        for value, source in sources:
+            if value is None or value == "" or value == []:
+                continue
+            try:
+                check(value, source)
+            except ConfigError as exc:
+                raise pytest.UsageError(str(exc)) from None
 
 
 def session_mode(config: pytest.Config) -> str:

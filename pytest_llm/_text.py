@@ -17,8 +17,13 @@ CUTOFF = 0.6
 
 
 def nearest(word: str, choices: Iterable[str], *, cutoff: float = CUTOFF) -> str | None:
-    """The choice closest to ``word``, or ``None`` when none is close enough."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=cutoff)
+    """The choice closest to ``word``, or ``None`` when none is close enough (a choice
+    equal but for case, ``ONCE`` for ``once``, is the closest)."""
+    options = list(choices)
+    for choice in options:
+        if choice.lower() == str(word).lower():
+            return choice
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=cutoff)
     return close[0] if close else None
 
 

@@ -36,6 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _settings.validate(config)
     for line in _settings.MARKERS:
         config.addinivalue_line("markers", line)
     from .transport import _patch

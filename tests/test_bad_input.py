@@ -151,9 +151,15 @@ def test_unknown_marker_keyword(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "E   *ConfigError: llm_cassette marker got an unknown keyword 'recrd'. Did you mean 'record'?"
-        ]
+            "*_ ERROR at setup of test_x _*",
+            "llm_cassette marker got an unknown keyword 'recrd'. Did you mean 'record'?",
+            "Fix: use one of allow_playback_repeats, check_unused, ignore, path, record, "
+            "replay_timing.",
+            "*= short test summary info =*",
+        ],
+        consecutive=True,
     )
+    assert "_build.py" not in result.stdout.str()  # no traceback through the plugin
 
 
 def test_connections_outside_httpx_are_blocked_in_replay(tmp_path: Path) -> None:

@@ -253,8 +253,66 @@ def test_unknown_record_mode_in_the_marker_names_the_source(llm_project: pytest.
     result = llm_project.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
-        ["*ConfigError: llm_cassette marker keyword record: 'everything' is not a record mode; *"]
+        [
+            "*_ ERROR at setup of test_x _*",
+            "llm_cassette marker keyword record: 'everything' is not a record mode; "
+            "use one of: none, once, new, all",
+            "*= short test summary info =*",
+        ],
+        consecutive=True,
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "ini", "message"),
+    [
+        (
+            ["--llm-replay-timing=fast"],
+            {},
+            "",
+            [
+                "ERROR: --llm-replay-timing='fast' is not a timing.",
+                "Fix: use 'off' (no waits), 'real' (the recorded gaps), or a scale such as 0.5.",
+            ],
+        ),
+        (
+            [],
+            {"PYTEST_LLM_RECORD": "ONCE"},
+            "",
+            [
+                "ERROR: environment variable PYTEST_LLM_RECORD: 'ONCE' is not a record mode "
+                "(did you mean 'once'?); use one of: none, once, new, all"
+            ],
+        ),
+        (
+            [],
+            {},
+            "llm_record = bogus",
+            [
+                "ERROR: ini option llm_record: 'bogus' is not a record mode; "
+                "use one of: none, once, new, all"
+            ],
+        ),
+    ],
+)
+def test_bad_option_values_are_one_usage_error_at_start_up(
+    llm_project: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    env: dict[str, str],
+    ini: str,
+    message: list[str],
+) -> None:
+    write_app(llm_project, "hello")
+    llm_project.makepyfile(test_more=APP_TEST.format(prompt="more", expected="more"))
+    if ini:
+        llm_project.makeini(f"[pytest]\n{ini}\n")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = llm_project.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[: len(message)] == message
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 def test_ci_without_the_flag_does_not_record(

@@ -489,12 +489,12 @@ def test_a_bad_mode_says_which_modes_there_are(
 ) -> None:
     monkeypatch.setenv("PYTEST_LLM_VERDICTS", "fial")
     result = run(project, FLAGGED)
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # checked once, at start-up
+    result.stderr.fnmatch_lines(
         [
-            "*environment variable PYTEST_LLM_VERDICTS='fial' is not a verdicts mode "
+            "ERROR: environment variable PYTEST_LLM_VERDICTS='fial' is not a verdicts mode "
             "(did you mean 'fail'?).",
-            "*Fix: use one of: off, report, fail.",
+            "Fix: use one of: off, report, fail.",
         ],
         consecutive=True,
     )

@@ -13,11 +13,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._clock import Clock, current_clock
-from .._errors import CassetteMiss, CassetteNotFound, CassetteUnused, ConfigError
+from .._errors import CassetteMiss, CassetteNotFound, CassetteUnused
 from .._exchange import NOT_JSON, Exchange, Forward, Next, Outcome, Reply
 from .._flow import router
 from .._handler import Handler
-from .._settings import RECORD_MODES, check_record_mode
+from .._settings import RECORD_MODES, check_record_mode, parse_timing
 from ._format import (
     NOISY_REQUEST_HEADERS,
     CassetteFile,
@@ -34,24 +34,6 @@ __all__ = ["RECORD_MODES", "Cassette", "parse_timing", "use_cassette"]
 
 PROMPT_HEADER = "x-pytest-llm-prompt"
 """Names a request's prompt file (``name@vN``): recorded as metadata, not as a header."""
-
-
-def parse_timing(value: Any, source: str = "replay_timing") -> float | None:
-    """``None``/"off": no waits; "real": recorded gaps; a number: gaps scaled by it."""
-    if value is None or value is False or value == "off":
-        return None
-    if value is True or value == "real":
-        return 1.0
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = -1.0
-    if scale < 0 or scale != scale:
-        raise ConfigError(
-            f"{source}={value!r} is not a timing.\n"
-            "Fix: use 'off' (no waits), 'real' (the recorded gaps), or a scale such as 0.5."
-        )
-    return scale or None
 
 
 class Cassette(Handler):
