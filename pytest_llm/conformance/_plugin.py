@@ -8,6 +8,7 @@ pytest-xdist the controller sees every worker's and prints the one table.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,12 @@ def load_adapters(spec: str) -> list[Adapter]:
     if not callable(factory):
         from ..assertions._base import did_you_mean
 
-        names = [n for n in dir(module) if not n.startswith("_")]
+        # a factory is a function: classes (the Adapter protocol itself) are no candidates
+        names = [
+            n
+            for n in dir(module)
+            if not n.startswith("_") and inspect.isfunction(getattr(module, n))
+        ]
         raise pytest.UsageError(
             f"--llm-conformance={spec}: {module_name} has no callable {attr!r}"
             f"{did_you_mean(attr, names)}\nFix: name a function that returns the adapter(s)."
