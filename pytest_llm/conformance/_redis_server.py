@@ -1,5 +1,7 @@
-"""A real ``redis-server`` on a free loopback port, for the contracts on shared state
-(39, 45): the same as the project's test helper, which this package cannot import."""
+"""A real ``redis-server`` on a free loopback port with a private data directory, for the
+contracts on shared state (39, 45) and for the project's own Redis tests (which import
+it from here: ``tests/redis_server.py``). ``stop()`` and ``start()`` take the server away
+mid-run and bring it back on the same port."""
 
 from __future__ import annotations
 
@@ -27,9 +29,14 @@ def _free_port() -> int:
 class RedisServer:
     """``with RedisServer() as server: server.url``; ``stop()`` takes it away mid-test."""
 
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="pytest-llm-conformance-redis-"))
+    def __init__(self, port: int | None = None) -> None:
+        if not redis_available():
+            raise RuntimeError(
+                "redis-server is not installed: the shared-state tests need the real server."
+                "\nFix: apt-get install redis-server (the CI script does this)."
+            )
+        self.port = port or _free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="pytest-llm-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -37,6 +44,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
         self.proc = subprocess.Popen(
             [
                 "redis-server",
@@ -50,6 +59,8 @@ class RedisServer:
                 "",
                 "--appendonly",
                 "no",
+                "--protected-mode",
+                "yes",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
