@@ -18,12 +18,9 @@ Reading also accepts vcrpy / pytest-recording cassettes.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
 import os
 import tempfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +28,18 @@ from typing import Any
 
 import yaml
 
-from .._capture import decompress
 from .._errors import CassetteError
 from .._flow import NOT_JSON, Exchange, Reply, TransportFailure
-from .._sse import SSEEvent
-from . import _load
+from . import _load, _vcr
+from ._fields import (
+    _DROP,
+    _body_bytes,
+    _body_fields,
+    _event_data,
+    _event_from,
+    _header_list,
+    header_map,
+)
 
 __all__ = ["FORMAT", "VERSION", "CassetteFile", "Interaction", "dump", "load", "write_atomic"]
 
@@ -145,94 +149,6 @@ class Interaction:
         return cls({"request": req, "response": resp, "meta": meta})
 
 
-_DROP = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
-
-NOISY_REQUEST_HEADERS = frozenset(
-    {"content-length", "accept-encoding", "connection", "host", "user-agent", "cookie2"}
-)
-"""Request headers not stored: they change with the SDK version, not with the request."""
-
-
-def header_map(
-    headers: list[tuple[str, str]], drop: frozenset[str] = frozenset()
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in sorted(headers, key=lambda kv: kv[0].lower()):
-        key = k.lower()
-        if key in drop:
-            continue
-        if key in out:
-            prev = out[key]
-            out[key] = [*prev, v] if isinstance(prev, list) else [prev, v]
-        else:
-            out[key] = v
-    return out
-
-
-def _header_list(mapping: Any) -> list[tuple[str, str]]:
-    if not isinstance(mapping, dict):
-        return []
-    out: list[tuple[str, str]] = []
-    for k, v in mapping.items():
-        for item in v if isinstance(v, list) else [v]:
-            out.append((str(k), str(item)))
-    return out
-
-
-def _body_fields(body: bytes, content_type: str | None) -> dict[str, Any]:
-    if not body:
-        return {}
-    ctype = (content_type or "").lower()
-    if "json" in ctype or body[:1] in (b"{", b"["):
-        try:
-            return {"json": json.loads(body)}
-        except (ValueError, UnicodeDecodeError):
-            pass
-    try:
-        return {"text": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"base64": base64.b64encode(body).decode("ascii")}
-
-
-def _body_bytes(section: dict[str, Any]) -> bytes:
-    if "json" in section:
-        return json.dumps(section["json"], ensure_ascii=False, separators=(",", ":")).encode()
-    if "text" in section:
-        return str(section["text"]).encode()
-    if "base64" in section:
-        return base64.b64decode(section["base64"])
-    return b""
-
-
-def _event_data(ev: SSEEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {"t": ev.t}
-    if ev.event is not None:
-        out["event"] = ev.event
-    if ev.id is not None:
-        out["id"] = ev.id
-    if ev.retry is not None:
-        out["retry"] = ev.retry
-    data: Any = ev.data
-    if data[:1] in ("{", "["):
-        with contextlib.suppress(ValueError):
-            data = json.loads(data)
-    out["data"] = data
-    return out
-
-
-def _event_from(d: Any) -> SSEEvent:
-    data = d.get("data", "")
-    if not isinstance(data, str):
-        data = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return SSEEvent(
-        data=data,
-        event=d.get("event"),
-        id=d.get("id"),
-        retry=d.get("retry"),
-        t=float(d.get("t", 0.0)),
-    )
-
-
 def _reply_from(resp: dict[str, Any], body: bytes | None = None) -> Reply:
     headers = _header_list(resp.get("headers"))
     failure = None
@@ -302,7 +218,9 @@ def load(path: Path, *, redact: bool = True, redactor: Any = None) -> CassetteFi
             f"cassette {path} has format {doc['format']!r}; pytest-llm reads {FORMAT!r} and vcrpy cassettes.",
             path=str(path),
         )
-    return _load_vcrpy(path, doc, lines, redact, redactor)
+    items = _vcr.read_items(path, doc, lines, redact, redactor)
+    out = [Interaction(item, line) for item, line in items]
+    return CassetteFile(path, {"converted_from": "vcrpy"}, out, "vcrpy")
 
 
 def _interaction_lines(text: str) -> list[int]:
@@ -397,87 +315,6 @@ def _validate_item(path: Path, i: int, item: Any, line: int | None) -> None:
             path=str(path),
             line=line,
         )
-
-
-def _load_vcrpy(
-    path: Path, doc: dict[str, Any], lines: list[int], redact: bool, redactor: Any = None
-) -> CassetteFile:
-    out = []
-    for i, item in enumerate(doc.get("interactions") or []):
-        line = lines[i] if i < len(lines) else None
-        try:
-            out.append(Interaction(_from_vcrpy(item, redact, redactor), line))
-        except (KeyError, TypeError, ValueError, OSError, zlib.error) as exc:
-            where = f"{path}:{line}" if line else str(path)
-            raise CassetteError(
-                f"vcrpy cassette {where}: interactions[{i}] cannot be read ({type(exc).__name__}: {exc}).\n"
-                "Fix: re-record it with pytest-llm (--llm-record=all).",
-                path=str(path),
-                line=line,
-            ) from None
-    return CassetteFile(path, {"converted_from": "vcrpy"}, out, "vcrpy")
-
-
-def _vcr_headers(h: Any) -> list[tuple[str, str]]:
-    out = []
-    for k, v in (h or {}).items():
-        for item in v if isinstance(v, list) else [v]:
-            out.append((str(k), str(item)))
-    return out
-
-
-def _vcr_body(body: Any) -> bytes:
-    if isinstance(body, dict):
-        body = body.get("string", b"")
-    if body is None:
-        return b""
-    return body if isinstance(body, bytes) else str(body).encode()
-
-
-def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None) -> dict[str, Any]:
-    """One vcrpy interaction in our shape; credentials redacted, noise dropped.
-
-    Handles both vcrpy layouts for httpx: ``status: {code, message}`` with
-    ``body: {string}`` (vcrpy >= 6), and ``status_code`` with already-decoded
-    ``content`` (older vcrpy).
-    """
-    from ._redact import Redactor
-
-    red = (redactor or Redactor()) if redact else Redactor(headers=frozenset())
-    rq, rs = item["request"], item["response"]
-    req_headers = _vcr_headers(rq.get("headers"))
-    req: dict[str, Any] = {
-        "method": str(rq["method"]).upper(),
-        "url": red.url(str(rq["uri"])) if redact else str(rq["uri"]),
-        "headers": {
-            k: red.header_value(k, v) if isinstance(v, str) else [red.header_value(k, x) for x in v]
-            for k, v in header_map(req_headers).items()
-            if not redact or (k not in NOISY_REQUEST_HEADERS and not k.startswith("x-stainless-"))
-        },
-    }
-    ctype = next((v for k, v in req_headers if k.lower() == "content-type"), None)
-    req.update(_body_fields(_vcr_body(rq.get("body")), ctype))
-    if "status_code" in rs:  # older vcrpy: content is stored decoded
-        status = int(rs["status_code"])
-        headers = [
-            (k, v) for k, v in _vcr_headers(rs.get("headers")) if k.lower() != "content-encoding"
-        ]
-        body = _vcr_body(rs.get("content"))
-    else:
-        status = rs["status"]["code"] if isinstance(rs.get("status"), dict) else int(rs["status"])
-        body, headers = decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
-    if redact:
-        headers = [(k, red.header_value(k, v)) for k, v in headers]
-    resp: dict[str, Any] = {"status": int(status), "headers": header_map(headers, drop=_DROP)}
-    rctype = next((v for k, v in headers if k.lower() == "content-type"), "")
-    if "text/event-stream" in rctype.lower():
-        from .._sse import SSEParser
-
-        parser = SSEParser()
-        resp["events"] = [_event_data(e) for e in parser.feed(body) + parser.flush()]
-    else:
-        resp.update(_body_fields(body, rctype))
-    return {"request": req, "response": resp, "meta": {}}
 
 
 # -- writing --------------------------------------------------------------------------

@@ -18,15 +18,8 @@ from .._exchange import NOT_JSON, Exchange, Forward, Next, Outcome, Reply
 from .._flow import router
 from .._handler import Handler
 from .._settings import RECORD_MODES, check_record_mode, parse_timing
-from ._format import (
-    NOISY_REQUEST_HEADERS,
-    CassetteFile,
-    Interaction,
-    dump,
-    header_map,
-    load,
-    write_atomic,
-)
+from ._fields import NOISY_REQUEST_HEADERS, header_map
+from ._format import CassetteFile, Interaction, dump, load, write_atomic
 from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
 from ._redact import Redactor
 
