@@ -7,7 +7,6 @@ arguments, the command line) finds candidates the same way.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 __all__ = ["did_you_mean", "nearest"]
@@ -19,6 +18,8 @@ CUTOFF = 0.6
 def nearest(word: str, choices: Iterable[str], *, cutoff: float = CUTOFF) -> str | None:
     """The choice closest to ``word``, or ``None`` when none is close enough (a choice
     equal but for case, ``ONCE`` for ``once``, is the closest)."""
+    import difflib  # only when a message needs it: not at pytest start-up
+
     options = list(choices)
     for choice in options:
         if choice.lower() == str(word).lower():

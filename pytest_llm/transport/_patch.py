@@ -16,7 +16,6 @@ opens a scope, so this module never imports it.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -184,6 +183,8 @@ def is_loopback(host: Any) -> bool:
     host = str(host).strip("[]").lower()
     if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
         return True
+    import ipaddress  # on the first non-name host: not at pytest start-up
+
     try:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
