@@ -426,11 +426,16 @@ def table(rows: list[Row]) -> str:
 
 def versions() -> str:
     out = []
-    for dist in ("pytest-llm", "vcrpy", "cassetter"):
+    # pytest-llm's distribution is pytest-llm-harness (the name pytest-llm is another project's)
+    for name, dist in (
+        ("pytest-llm", "pytest-llm-harness"),
+        ("vcrpy", "vcrpy"),
+        ("cassetter", "cassetter"),
+    ):
         try:
-            out.append(f"{dist} {metadata.version(dist)}")
+            out.append(f"{name} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
-            out.append(f"{dist} not installed (its column says n/a)")
+            out.append(f"{name} not installed (its column says n/a)")
     return ", ".join(out)
 
 

@@ -159,7 +159,26 @@ def test_helpers_stay_out_of_the_public_names() -> None:
 def test_version_is_the_installed_one() -> None:
     from importlib import metadata
 
-    assert pytest_llm.__version__ == metadata.version("pytest-llm")
+    assert pytest_llm.__version__ == metadata.version("pytest-llm-harness")
+
+
+def test_install_hints_name_this_distribution_and_one_of_its_extras() -> None:
+    """The distribution is pytest-llm-harness: ``pip install 'pytest-llm[...]'`` would
+    install an unrelated project that ships its own top-level pytest_llm package."""
+    import re
+    from importlib import metadata
+
+    extras = set(metadata.metadata("pytest-llm-harness").get_all("Provides-Extra") or [])
+    files = [*ROOT.rglob("*.py"), ROOT.parent / "README.md", *(ROOT.parent / "docs").glob("*.md")]
+    hints = [
+        (path.name, m[1], m[2])
+        for path in files
+        if path.exists()
+        for m in re.finditer(r"pip install '?(pytest[\w.-]*)\[([\w,-]+)\]", path.read_text())
+    ]
+    assert len(hints) >= 10
+    wrong = [(f, d, e) for f, d, e in hints if d != "pytest-llm-harness" or e not in extras]
+    assert wrong == []
 
 
 def test_one_options_table_feeds_every_source() -> None:

@@ -549,7 +549,7 @@ class RedisBackend:
             except ImportError as exc:
                 raise ClientConfigError(
                     f"Cache({self.url!r}) needs the redis package, which is not installed.\n"
-                    "Fix: pip install 'pytest-llm[redis]'."
+                    "Fix: pip install 'pytest-llm-harness[redis]'."
                 ) from exc
             # No retries of its own: a down server is one quick miss, not seconds of backoff.
             client = redis.Redis.from_url(

@@ -145,7 +145,7 @@ def chunk(text: str, max_tokens: int, *, overlap: int = 0, model: str | None = N
     if tok.encoding is None:
         raise ClientConfigError(
             "chunk() needs token boundaries and the tokenizer is not installed.\n"
-            "Fix: pip install 'pytest-llm[tokens]'."
+            "Fix: pip install 'pytest-llm-harness[tokens]'."
         )
     tokens = tok.encode(text)
     data = text.encode("utf-8")

@@ -357,7 +357,7 @@ def _load_vec(db: Any) -> None:
     except ImportError as exc:
         raise ClientConfigError(
             "The SQLite semantic cache needs the sqlite-vec extension, which is not installed.\n"
-            "Fix: pip install 'pytest-llm[semantic]' (or pip install sqlite-vec)."
+            "Fix: pip install 'pytest-llm-harness[semantic]' (or pip install sqlite-vec)."
         ) from exc
     db.enable_load_extension(True)
     try:
@@ -395,7 +395,7 @@ class SQLiteVectors:
                 raise ClientConfigError(
                     "The SQLite semantic cache needs an sqlite3 module that can load "
                     "extensions; this Python's cannot, and pysqlite3 is not installed.\n"
-                    "Fix: pip install 'pytest-llm[semantic]' (or pip install pysqlite3-binary)."
+                    "Fix: pip install 'pytest-llm-harness[semantic]' (or pip install pysqlite3-binary)."
                 ) from exc
             _load_vec(db)
             db.execute(

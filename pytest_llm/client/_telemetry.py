@@ -334,7 +334,7 @@ class Telemetry:
             raise ClientConfigError(
                 f"Telemetry(tracing={tracing!r}, tracer_provider={tracer_provider!r}): "
                 "opentelemetry-api is not installed.\n"
-                "Fix: pip install 'pytest-llm[otel]', or leave tracing off."
+                "Fix: pip install 'pytest-llm-harness[otel]', or leave tracing off."
             )
         self._otel = otel
         self._tracer: Any = None
@@ -356,7 +356,7 @@ class Telemetry:
         if prom is None and wanted:
             raise ClientConfigError(
                 f"Telemetry(metrics={metrics!r}, registry={registry!r}): prometheus-client "
-                "is not installed.\nFix: pip install 'pytest-llm[prometheus]', or leave "
+                "is not installed.\nFix: pip install 'pytest-llm-harness[prometheus]', or leave "
                 "metrics off."
             )
         self.registry: Any = None
@@ -749,13 +749,10 @@ class Telemetry:
 
 
 @functools.cache
-def _version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
+def _version() -> str:
+    from pytest_llm import __version__
 
-    try:
-        return version("pytest-llm")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return None
+    return __version__
 
 
 @functools.lru_cache(maxsize=256)

