@@ -15,34 +15,16 @@ from collections.abc import Callable, Iterable
 import pytest
 
 from ._errors import ConfigError, NetworkBlocked
+from ._providers import llm_hosts
 from ._settings import GUARD_MODES
 from .transport._patch import guarded, is_loopback
 
 __all__ = ["GUARD_MODES", "LLM_HOSTS", "Guard", "guard_session", "where_now"]
 
 
-LLM_HOSTS: tuple[str, ...] = (
-    "api.openai.com",
-    "*.openai.azure.com",
-    "*.cognitiveservices.azure.com",
-    "*.services.ai.azure.com",
-    "api.anthropic.com",
-    "generativelanguage.googleapis.com",
-    "*aiplatform.googleapis.com",
-    "bedrock-runtime.*.amazonaws.com",
-    "api.mistral.ai",
-    "api.groq.com",
-    "api.together.xyz",
-    "api.together.ai",
-    "api.deepseek.com",
-    "openrouter.ai",
-    "api.cohere.com",
-    "api.cohere.ai",
-    "api.fireworks.ai",
-    "api.x.ai",
-    "api.perplexity.ai",
-)
-"""Host patterns of hosted LLM APIs (fnmatch); extend with the ini option llm_hosts."""
+LLM_HOSTS: tuple[str, ...] = llm_hosts()
+"""Host patterns of hosted LLM APIs (fnmatch): every provider's in :mod:`pytest_llm._providers`;
+extend with the ini option llm_hosts."""
 
 
 class Guard:

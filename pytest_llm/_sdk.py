@@ -1,36 +1,50 @@
-"""The openai SDK's own waits, captured on a :class:`~pytest_llm.VirtualClock`.
+"""The SDKs' own waits, captured on a :class:`~pytest_llm.VirtualClock`.
 
-The SDK retries by itself and really sleeps between tries (``time.sleep`` in the
-sync client, ``anyio.sleep`` in the async one, both in ``openai._base_client``; the
-polling helpers in ``openai._resource`` do the same). Patching ``time.sleep`` for
-the whole process would also fake the waits of pytest, xdist and every library in
-the test. Instead, while a virtual clock is installed, the names ``time``, ``anyio``
-and ``random`` *in those modules' namespaces only* are swapped for small stand-ins
-whose ``sleep`` goes to the clock (and ``time()`` reads it, for ``Retry-After``
-given as an HTTP date; ``random()`` draws the retry jitter from the clock's seeded
-generator); every other attribute is the real module's. Uninstalling puts the real
-modules back.
+The provider SDKs retry by themselves and really sleep between tries. Patching
+``time.sleep`` for the whole process would also fake the waits of pytest, xdist and
+every library in the test. Instead, while a virtual clock is installed, a few names
+*in the SDK modules' namespaces only* are swapped for stand-ins; which names, per
+SDK, is :attr:`pytest_llm._providers.Provider.clock`:
+
+* the Stainless SDKs (``openai``, ``anthropic``) sleep with ``time.sleep`` /
+  ``anyio.sleep`` in ``_base_client`` and ``_resource``: their ``time``, ``anyio``
+  and ``random`` become stand-ins whose ``sleep`` goes to the clock, whose ``time()``
+  reads it (``Retry-After`` given as an HTTP date) and whose ``random()`` draws the
+  retry jitter from the clock's seeded generator; every other attribute is the real
+  module's;
+* ``google-genai`` retries with tenacity: the retryers a client built
+  (``BaseApiClient._retry`` / ``_async_retry``) are read through a class-level
+  stand-in that hands out a copy sleeping on the clock, the retryers built per
+  request go through a stand-in ``tenacity`` in ``google.genai._api_client``, and
+  ``tenacity.wait``'s ``random`` draws the jitter from the clock's generator.
+
+An SDK imported after the clock was installed is captured at its first request
+(:func:`catch_up`, called by the transport patches), before it can retry.
+Uninstalling puts the real names back. What is not where it was is warned about
+once (:mod:`pytest_llm._canary`).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
+import threading
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._canary import SDK_NAMES, warn
+from ._canary import warn
+from ._providers import PROVIDERS, Provider
 
 if TYPE_CHECKING:
     from ._clock import VirtualClock
 
-__all__ = ["SDK_MODULES", "capture_sdk"]
+__all__ = ["SDK_MODULES", "capture_sdk", "catch_up"]
 
-SDK_MODULES = tuple(SDK_NAMES)
-"""The modules whose waits are captured (if the openai SDK is installed)."""
+SDK_MODULES = tuple(s.module for p in PROVIDERS for s in p.clock)
+"""The modules whose names are swapped (for the SDKs that are imported)."""
 _LOST = "the SDK's retry sleeps are real again and not recorded on the virtual clock"
+_ABSENT = object()
 
 
 class _StandIn:
@@ -64,6 +78,80 @@ class _Random(_StandIn):
     def random(self) -> float:
         return self._clock.jitter.random()
 
+    def uniform(self, a: float, b: float) -> float:
+        return self._clock.jitter.uniform(a, b)
+
+
+class _Tenacity(_StandIn):
+    """``tenacity`` as ``google.genai._api_client`` sees it: retryers built through it
+    sleep on whichever clock is capturing when they sleep (real time after)."""
+
+    def Retrying(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("sleep", _tenacity_sleep)
+        return self._real.Retrying(*args, **kwargs)
+
+    def AsyncRetrying(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("sleep", _tenacity_asleep)
+        return self._real.AsyncRetrying(*args, **kwargs)
+
+
+class _Retryer:
+    """Class-level stand-in for a tenacity retryer an SDK client keeps as an instance
+    attribute: reads hand out a copy that sleeps on the capturing clock."""
+
+    def __init__(self, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        try:
+            real = obj.__dict__[self.attr]
+        except KeyError:
+            raise AttributeError(self.attr) from None
+        import tenacity
+
+        sleep = _tenacity_asleep if isinstance(real, tenacity.AsyncRetrying) else _tenacity_sleep
+        return real.copy(sleep=sleep)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.attr] = value
+
+    def __repr__(self) -> str:
+        return f"<{self.attr} with waits on the virtual clock>"
+
+
+# -- the clocks capturing now ---------------------------------------------------------
+
+_lock = threading.RLock()
+_captures: list[_Capture] = []
+"""Every capture in force, innermost last."""
+
+
+def _clock_now() -> VirtualClock | None:
+    with _lock:
+        return _captures[-1].clock if _captures else None
+
+
+def _tenacity_sleep(seconds: float) -> None:
+    clock = _clock_now()
+    if clock is not None:
+        clock.sleep(seconds)
+        return
+    import tenacity.nap
+
+    tenacity.nap.sleep(seconds)
+
+
+async def _tenacity_asleep(seconds: float) -> None:
+    clock = _clock_now()
+    if clock is not None:
+        await clock.asleep(seconds)
+        return
+    from tenacity.asyncio import _portable_async_sleep
+
+    await _portable_async_sleep(seconds)
+
 
 def _stand_in(name: str, real: Any, clock: VirtualClock) -> Any:
     if name == "time":
@@ -74,35 +162,86 @@ def _stand_in(name: str, real: Any, clock: VirtualClock) -> Any:
         if isinstance(real, types.ModuleType | _StandIn):
             return _Random(real, clock)
         return clock.jitter.random  # ``from random import random``
+    if name == "tenacity":
+        return _Tenacity(real, clock)
     raise AssertionError(name)
 
 
-def _load() -> list[types.ModuleType]:
-    if "openai" not in sys.modules and importlib.util.find_spec("openai") is None:
-        return []
-    found = []
-    for name in SDK_MODULES:
-        try:
-            found.append(importlib.import_module(name))
-        except ImportError:  # an SDK version without this module
-            warn(f"module {name}", _LOST)
-    return found
+class _Capture:
+    """The swaps made for one installed clock; SDKs imported later join at
+    :func:`catch_up`."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.saved: list[tuple[Any, str, Any]] = []
+        self.done: set[str] = set()
+        """Names of the providers captured."""
+
+    def take(self, provider: Provider) -> None:
+        self.done.add(provider.name)
+        for swap in provider.clock:
+            try:
+                module = importlib.import_module(swap.module)
+            except ImportError:  # an SDK version without this module
+                warn(f"module {swap.module}", _LOST, provider)
+                continue
+            for name in swap.names:
+                self._swap(provider, module, name)
+
+    def _swap(self, provider: Provider, module: types.ModuleType, name: str) -> None:
+        owner_name, _, attr = name.rpartition(".")
+        if owner_name:  # Class.attr: an instance attribute, read through the class
+            owner = module.__dict__.get(owner_name)
+            if not isinstance(owner, type):
+                warn(f"{module.__name__}.{owner_name}", _LOST, provider)
+                return
+            self.saved.append((owner, attr, owner.__dict__.get(attr, _ABSENT)))
+            setattr(owner, attr, _Retryer(attr))
+            return
+        if name not in module.__dict__:
+            warn(f"{module.__name__}.{name}", _LOST, provider)
+            return
+        real = module.__dict__[name]
+        self.saved.append((module, name, real))
+        setattr(module, name, _stand_in(name, real, self.clock))
+
+    def restore(self) -> None:
+        for owner, name, real in reversed(self.saved):
+            if real is _ABSENT:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, real)
+        self.saved.clear()
+
+
+def _imported(provider: Provider) -> bool:
+    return provider.sdk in sys.modules
 
 
 def capture_sdk(clock: VirtualClock) -> Callable[[], None]:
-    """Send the SDK's waits to ``clock``; returns the function that undoes it."""
-    saved: list[tuple[types.ModuleType, str, Any]] = []
-    for module in _load():
-        for name in SDK_NAMES[module.__name__]:
-            if name not in module.__dict__:
-                warn(f"{module.__name__}.{name}", _LOST)
-            else:
-                real = module.__dict__[name]
-                saved.append((module, name, real))
-                setattr(module, name, _stand_in(name, real, clock))
+    """Send the imported SDKs' waits to ``clock``; returns the function that undoes it."""
+    capture = _Capture(clock)
+    with _lock:
+        for provider in PROVIDERS:
+            if _imported(provider):
+                capture.take(provider)
+        _captures.append(capture)
 
     def restore() -> None:
-        for module, name, real in reversed(saved):
-            setattr(module, name, real)
+        with _lock:
+            if capture in _captures:
+                _captures.remove(capture)
+            capture.restore()
 
     return restore
+
+
+def catch_up() -> None:
+    """Capture SDKs imported since the clocks in force were installed (cheap when none)."""
+    if not _captures:
+        return
+    with _lock:
+        for capture in _captures:
+            for provider in PROVIDERS:
+                if provider.name not in capture.done and _imported(provider):
+                    capture.take(provider)

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .._errors import ConfigError, SecretFound
 from .._jsonpath import render, strings
+from .._providers import PROVIDERS, credential_headers, secret_patterns
 
 __all__ = [
     "DEFAULT_SECRET_PATTERNS",
@@ -26,35 +27,24 @@ __all__ = [
 
 REDACTED = "REDACTED"
 
-SENSITIVE_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api-key",
-        "x-api-key",
-        "openai-organization",
-        "openai-project",
-        "cookie",
-        "set-cookie",
-        "x-goog-api-key",
-        "anthropic-api-key",
-    }
-)
+SENSITIVE_HEADERS = credential_headers()
+"""Every header that carries a credential: each provider's (``x-api-key``,
+``x-goog-api-key``, ``api-key``, ...) and the generic ones (``authorization``, cookies)."""
 
 _KEYLIKE_PARAM = re.compile(
     r"(?i)^(?:api[-_]?key|apikey|key|access[-_]?token|auth|token|secret|password|sig|signature|code)$"
     r"|(?:[-_](?:key|token|secret|password))$"
 )
 
-DEFAULT_SECRET_PATTERNS: dict[str, str] = {
-    "OpenAI key": r"sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_\-]{20,}",
-    "bearer token": r"(?i)bearer\s+[A-Za-z0-9._~+/\-]{20,}=*",
-    "AWS access key": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-    "Google API key": r"AIza[0-9A-Za-z_\-]{35}",
-    "GitHub token": r"\bgh[pousr]_[A-Za-z0-9]{36,}",
-    "Slack token": r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",
-    "private key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
-}
+DEFAULT_SECRET_PATTERNS: dict[str, str] = secret_patterns()
+"""Each provider's key shapes (Anthropic, OpenAI, Google), then generic ones."""
+
+_CREDENTIAL_PARAMS = frozenset(p for prov in PROVIDERS for p in prov.credential_params)
+"""Query parameters a provider's SDK puts its key in (Gemini's ``?key=``)."""
+
+
+def _keylike(param: str) -> bool:
+    return param.lower() in _CREDENTIAL_PARAMS or _KEYLIKE_PARAM.search(param) is not None
 
 
 @dataclass
@@ -100,13 +90,13 @@ class Redactor:
         if not parts.query:
             return url
         pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if not any(_KEYLIKE_PARAM.search(k) for k, _ in pairs):
+        if not any(_keylike(k) for k, _ in pairs):
             return url
-        red = [(k, REDACTED if _KEYLIKE_PARAM.search(k) else v) for k, v in pairs]
+        red = [(k, REDACTED if _keylike(k) else v) for k, v in pairs]
         return urlunsplit(parts._replace(query=urlencode(red)))
 
     def query(self, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [(k, REDACTED if _KEYLIKE_PARAM.search(k) else v) for k, v in pairs]
+        return [(k, REDACTED if _keylike(k) else v) for k, v in pairs]
 
     # -- secret scan -------------------------------------------------------------
 

@@ -2,6 +2,11 @@
 
 Loaded by :mod:`pytest_llm.transport._patch` when the first handler becomes active;
 each patched method hands the request to the adapter while the chain is active.
+
+google-genai sends async calls through aiohttp (not httpx) when aiohttp is installed;
+while patched, its ``BaseApiClient._use_aiohttp`` answers ``False``, so those calls go
+through the client's own httpx2 (or httpx) client, where they are intercepted like
+every other; the SDK parses the same bytes either way.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._sdk import catch_up
 from ._adapter import handle_async, handle_sync
 from ._common import AIOHTTP, LIBRARIES, MARK, forwarding, restore
 
@@ -49,6 +55,10 @@ def patch_http(
             ]
     if "openai" in sys.modules:
         _check_aiohttp()
+    if SWITCH_KEY not in patched:
+        switch = _switch_off_aiohttp()
+        if switch is not None:
+            patched[SWITCH_KEY] = [switch]
     for mod_name, flavour in AIOHTTP.items():
         mod = sys.modules.get(mod_name)
         lib = sys.modules.get(flavour)
@@ -75,6 +85,7 @@ def _patch(
             router = chain_of()
             if router is None or not router.active or forwarding.get():
                 return orig(self, request)
+            catch_up()  # an SDK imported since the clock was installed
             return handle_sync(router.dispatch, m, name, lambda r: orig(self, r), request)
 
     else:
@@ -84,6 +95,7 @@ def _patch(
             router = chain_of()
             if router is None or not router.active or forwarding.get():
                 return await orig(self, request)
+            catch_up()  # an SDK imported since the clock was installed
             return await handle_async(router.dispatch, m, name, lambda r: orig(self, r), request)
 
     setattr(wrapper, MARK, orig)
@@ -97,3 +109,31 @@ def _check_aiohttp() -> None:
     gone = aiohttp_missing(sdk_version() or "")
     if gone is not None:
         warn(gone, "requests through the SDK's aiohttp backend are not intercepted")
+
+
+SWITCH_KEY = "google.genai._api_client"
+"""Where :func:`patch_http` keeps what turning off google-genai's aiohttp replaced."""
+
+
+def _switch_off_aiohttp() -> tuple[Any, str, Any] | None:
+    """Make google-genai's async calls use its httpx client (if it is imported)."""
+    from .._canary import AIOHTTP_SWITCH, aiohttp_switch_missing, warn
+    from .._providers import GEMINI
+
+    module_name, cls_name, attr = AIOHTTP_SWITCH
+    if module_name not in sys.modules:
+        return None
+    gone = aiohttp_switch_missing()
+    if gone is not None:
+        warn(gone, "async google-genai calls through aiohttp are not intercepted", GEMINI)
+        return None
+    cls = getattr(sys.modules[module_name], cls_name)
+    current = cls.__dict__[attr]
+    orig = getattr(current, MARK, current)
+
+    def use_aiohttp(self: Any) -> bool:
+        return False
+
+    setattr(use_aiohttp, MARK, orig)
+    setattr(cls, attr, use_aiohttp)
+    return cls, attr, orig
