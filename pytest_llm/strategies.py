@@ -45,6 +45,7 @@ from .faults._kinds import (
     HTTPError,
     InsufficientQuota,
     MalformedJSON,
+    MaxTokens,
     Overloaded,
     Pass,
     RateLimited,
@@ -173,6 +174,7 @@ def faults(
         "truncated_stream": st.builds(TruncatedStream, after_chunk=end_index),
         "stream_error": st.builds(StreamError, after_chunk=end_index),
         "content_filter": st.builds(ContentFilter, keep_chars=st.integers(0, 40)),
+        "max_tokens": st.builds(MaxTokens, keep_chars=st.none() | st.integers(0, 40)),
         "malformed_json": malformed_json(),
         "pass": st.just(Pass()),
     }

@@ -22,9 +22,12 @@ class FakeRequest:
 
     exchange: Exchange = field(repr=False)
     api: str
-    """``chat``, ``responses`` or ``embeddings``."""
+    """``chat``, ``responses``, ``embeddings`` (OpenAI), ``messages`` (Anthropic),
+    ``generate_content`` (Gemini) or ``count_tokens`` (Anthropic or Gemini)."""
     json: dict[str, Any]
     """The request body as JSON (an empty dict when it was not a JSON object)."""
+    provider: str = "openai"
+    """Whose API it is, from the path: ``openai``, ``anthropic`` or ``gemini``."""
     number: int = 0
     """1 for the first request this fake saw, 2 for the next..."""
     script: Script | None = None
@@ -56,16 +59,30 @@ class FakeRequest:
 
     @property
     def model(self) -> str | None:
-        model = self.json.get("model")
-        return model if isinstance(model, str) else None
+        """The model asked for: the body's ``model``; Gemini names it in the path."""
+        from ._provider import model_of
+
+        return model_of(self.exchange)
 
     @property
     def stream(self) -> bool:
+        """Whether the reply streams: ``"stream": true``; Gemini's ``:streamGenerateContent``."""
+        if self.provider == "gemini":
+            return self.path.endswith(":streamGenerateContent")
         return self.json.get("stream") is True
 
     @property
     def last_user_message(self) -> str:
-        """The text of the last user message (chat) or user input (Responses); ``""`` if none."""
+        """The text of the last user message (chat, Messages), user input (Responses) or
+        user turn (Gemini contents); ``""`` if none."""
+        if self.provider == "gemini":
+            from ._gemini import last_user_message as gemini_last
+
+            return gemini_last(self.json)
+        if self.provider == "anthropic":
+            from ._anthropic import last_user_message as anthropic_last
+
+            return anthropic_last(self.json)
         return last_user_message(self.json)
 
     def __repr__(self) -> str:

@@ -21,7 +21,7 @@ from .._exchange import Exchange, Next, Outcome, Reply
 from .._handler import Handler
 from .._sse import SSEEvent
 from ._log import FakeRequest, RequestLog
-from ._script import APIS, Script, _near, check_options, make_answer
+from ._script import APIS, GENERATIVE, Script, _near, check_options, make_answer
 from ._shapes import (
     EMBED_MODES,
     Answer,
@@ -41,10 +41,20 @@ __all__ = ["DEFAULT_REPLY", "FakeMiss", "FakeProvider", "FakeScriptError", "Fake
 DEFAULT_REPLY = "This is a fake reply from pytest-llm."
 
 _PATHS = (
-    (re.compile(r"/chat/completions/?$"), "chat"),
-    (re.compile(r"/responses/?$"), "responses"),
-    (re.compile(r"/embeddings/?$"), "embeddings"),
+    (re.compile(r"/chat/completions/?$"), "chat", "openai"),
+    (re.compile(r"/responses/?$"), "responses", "openai"),
+    (re.compile(r"/embeddings/?$"), "embeddings", "openai"),
+    (re.compile(r"/messages/count_tokens/?$"), "count_tokens", "anthropic"),
+    (re.compile(r"/messages/?$"), "messages", "anthropic"),
+    (
+        re.compile(r"/models/[^/:]+:(generateContent|streamGenerateContent)$"),
+        "generate_content",
+        "gemini",
+    ),
+    (re.compile(r"/models/[^/:]+:countTokens$"), "count_tokens", "gemini"),
 )
+"""Path (any prefix: /v1, /v1beta, a proxy's) -> the API and the provider whose shape it
+answers in: the provider is told by the request's path, never by its host."""
 _OPTIONS = ("default", "strict", "dimensions", "embed", "check_unused", "clock")
 _ADD_OPTIONS = (
     "content",
@@ -235,7 +245,15 @@ class FakeProvider(Handler):
         if api is not None and api not in APIS:
             raise ConfigError(
                 f"{where}: api={api!r} is not an API the fake serves{_near(str(api), APIS)}.\n"
-                f"Fix: use one of: {', '.join(APIS)} (or leave it out: chat and responses)."
+                f"Fix: use one of: {', '.join(APIS)} (or leave it out: "
+                f"{', '.join(GENERATIVE)})."
+            )
+        if api == "count_tokens":
+            raise ConfigError(
+                f"{where}: api='count_tokens' cannot take a scripted reply: token counts "
+                "answer with the size of the request's prompt.\n"
+                "Fix: leave count_tokens unscripted; script the reply of the call that follows "
+                "(api='messages' or api='generate_content')."
             )
         if api == "embeddings":
             raise ConfigError(
@@ -332,23 +350,28 @@ class FakeProvider(Handler):
     # -- the handler ------------------------------------------------------------
 
     def handle(self, exchange: Exchange, nxt: Next) -> Outcome:
-        api = api_of(exchange)
-        if api is None:
+        route = route_of(exchange)
+        if route is None:
             from ._batches import serves
 
             if serves(exchange):  # the Files and Batch APIs (_batches.py)
                 return self.batches.handle(exchange)
             return nxt(exchange)
+        api, provider = route
         body = exchange.json
-        request = FakeRequest(exchange, api, body if isinstance(body, dict) else {})
+        request = FakeRequest(exchange, api, body if isinstance(body, dict) else {}, provider)
         with self._lock:
             self._count += 1
             request.number = self._count
             self.requests.append(request)
+        ids = Ids(request.number, int(self.clock.now().timestamp()))
+        if provider != "openai":
+            from ._native import answer_native
+
+            return answer_native(self, request, body, ids)
         invalid = _invalid(api, body)
         if invalid is not None:
             return self._error(request, 400, *invalid)
-        ids = Ids(request.number, int(self.clock.now().timestamp()))
         if api == "embeddings":
             doc = embeddings(request.json, self.dimensions, self.embed)
             if doc is None:
@@ -361,15 +384,7 @@ class FakeProvider(Handler):
                     None,
                 )
             return self._json(request, doc, [])
-        script = self._pick(request)
-        if script is None:
-            if self.strict or self._default is None:
-                message = self._explain_miss(request)
-                self.misses.append(message)
-                raise FakeMiss(message)
-            answer, headers = self._default, []
-        else:
-            answer, headers = script.answer, script.headers
+        answer, headers = self.answer_for(request)
         if api == "chat":
             if request.stream:
                 chunks = chat_chunks(request.json, answer, ids)
@@ -381,6 +396,18 @@ class FakeProvider(Handler):
             events = [SSEEvent(_dumps(e), event=e["type"]) for e in stream]
             return self._stream(request, events, headers)
         return self._json(request, response_object(request.json, answer, ids), headers)
+
+    def answer_for(self, request: FakeRequest) -> tuple[Answer, list[tuple[str, str]]]:
+        """The scripted reply (and its extra headers) that answers ``request``, or the
+        default; a :class:`FakeMiss` when there is neither."""
+        script = self._pick(request)
+        if script is not None:
+            return script.answer, script.headers
+        if self.strict or self._default is None:
+            message = self._explain_miss(request)
+            self.misses.append(message)
+            raise FakeMiss(message)
+        return self._default, []
 
     def _pick(self, request: FakeRequest) -> Script | None:
         with self._lock:
@@ -424,6 +451,14 @@ class FakeProvider(Handler):
     # -- replies ----------------------------------------------------------------
 
     def _headers(self, request: FakeRequest, content_type: str) -> list[tuple[str, str]]:
+        if request.provider == "anthropic":
+            return [("content-type", content_type), ("request-id", f"req_fake{request.number:04d}")]
+        if request.provider == "gemini":
+            return [
+                ("content-type", content_type.replace("utf-8", "UTF-8")),
+                ("vary", "Origin, X-Origin, Referer"),
+                ("server-timing", "gfet4t7; dur=1"),
+            ]
         return [
             ("content-type", content_type),
             ("x-request-id", f"req_fake{request.number:04d}"),
@@ -476,11 +511,31 @@ class FakeProvider(Handler):
 
 def api_of(exchange: Exchange) -> str | None:
     """Which API a request is for, from its method and path (any prefix: /v1, Azure...)."""
+    found = route_of(exchange)
+    return found[0] if found else None
+
+
+_GEMINI_MODEL = re.compile(r"/models/([^/:]+):[A-Za-z]+$")
+
+
+def model_of(exchange: Exchange) -> str | None:
+    """The model a request asks for: the body's ``model``; Gemini names it in the path
+    (``models/{model}:generateContent``)."""
+    found = _GEMINI_MODEL.search(exchange.path)
+    if found:
+        return found.group(1)
+    doc = exchange.json
+    model = doc.get("model") if isinstance(doc, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def route_of(exchange: Exchange) -> tuple[str, str] | None:
+    """``(api, provider)`` of a request, from its method and path; ``None``: not an LLM API."""
     if exchange.method.upper() != "POST":
         return None
-    for pattern, api in _PATHS:
+    for pattern, api, provider in _PATHS:
         if pattern.search(exchange.path):
-            return api
+            return api, provider
     return None
 
 

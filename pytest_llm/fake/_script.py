@@ -19,10 +19,25 @@ if TYPE_CHECKING:
 
 __all__ = ["APIS", "Script", "check_options", "make_answer"]
 
-APIS = ("chat", "responses", "embeddings")
-"""The APIs the fake serves: chat completions, the Responses API, embeddings."""
+APIS = ("chat", "responses", "embeddings", "messages", "generate_content", "count_tokens")
+"""The APIs the fake serves: OpenAI's chat completions, Responses API and embeddings,
+Anthropic's Messages API, Gemini's generateContent, and Anthropic's and Gemini's token
+counting."""
 
-_GENERATIVE = ("chat", "responses")
+GENERATIVE = ("chat", "responses", "messages", "generate_content")
+"""The APIs a scripted reply answers (the others answer from the request alone)."""
+
+FINISH_ALIASES = {
+    "end_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+}
+"""Anthropic's ``stop_reason`` and Gemini's ``finishReason`` words for the four finish
+reasons: a script may use any provider's word; each reply says it in its own."""
 _USAGE_KEYS = {
     "prompt_tokens": "prompt_tokens",
     "input_tokens": "prompt_tokens",
@@ -181,12 +196,14 @@ def make_answer(
             "both; add('') replies with empty text."
         )
     if finish_reason is not None:
+        finish_reason = FINISH_ALIASES.get(finish_reason, finish_reason)
         if finish_reason not in FINISH_REASONS:
             raise ConfigError(
-                f"{where}: finish_reason={finish_reason!r} is not one the API sends"
-                f"{_near(str(finish_reason), FINISH_REASONS)}.\n"
+                f"{where}: finish_reason={finish_reason!r} is not one the APIs send"
+                f"{_near(str(finish_reason), [*FINISH_REASONS, *FINISH_ALIASES])}.\n"
                 f"Fix: use one of: {', '.join(FINISH_REASONS)} (or leave it out: 'stop', or "
-                "'tool_calls' when there are tool calls)."
+                "'tool_calls' when there are tool calls); Anthropic's and Gemini's words "
+                f"work too: {', '.join(FINISH_ALIASES)}."
             )
         if finish_reason == "tool_calls" and not calls:
             raise ConfigError(
@@ -280,8 +297,8 @@ class Script:
             return f"used up ({self.calls} of {self.times})"
         if self.api is not None and request.api != self.api:
             return f"answers {self.api}, this is {request.api}"
-        if self.api is None and request.api not in _GENERATIVE:
-            return f"answers chat and responses, this is {request.api}"
+        if self.api is None and request.api not in GENERATIVE:
+            return f"answers {', '.join(GENERATIVE)}, this is {request.api}"
         if self.model is not None and request.model != self.model:
             return f"model is {request.model!r}, not {self.model!r}"
         if self.contains is not None and self.contains not in request.last_user_message:

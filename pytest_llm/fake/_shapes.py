@@ -94,6 +94,13 @@ class Ids:
     def item(self, k: int) -> str:
         return f"fc_fake{self.n:04d}_{k}"
 
+    def tool_use(self, k: int) -> str:
+        return f"toolu_fake{self.n:04d}_{k}"
+
+    @property
+    def gemini_response(self) -> str:
+        return f"fake{self.n:04d}"
+
 
 # -- text and tokens ---------------------------------------------------------------------
 

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
         MalformedJSON as MalformedJSON,
     )
     from ._kinds import (
+        MaxTokens as MaxTokens,
+    )
+    from ._kinds import (
         Overloaded as Overloaded,
     )
     from ._kinds import (
@@ -107,6 +110,7 @@ _WHERE = {
     "HTTPError": "._kinds",
     "InsufficientQuota": "._kinds",
     "MalformedJSON": "._kinds",
+    "MaxTokens": "._kinds",
     "Overloaded": "._kinds",
     "Pass": "._kinds",
     "RateLimited": "._kinds",

@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 from .._clock import Clock
 from .._flow import (
-    NOT_JSON,
     Exchange,
     Forward,
     Next,
@@ -163,10 +162,9 @@ def _ordered(cls: type[Fault]) -> list[dataclasses.Field[Any]]:
 
 
 def model_name(exchange: Exchange) -> str:
-    doc = exchange.json
-    if doc is not NOT_JSON and isinstance(doc, dict) and isinstance(doc.get("model"), str):
-        return str(doc["model"])
-    return "the model"
+    from ..fake._provider import model_of
+
+    return model_of(exchange) or "the model"
 
 
 def header_number(value: float) -> str:

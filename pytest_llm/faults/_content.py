@@ -12,7 +12,7 @@ from ._base import Context, Fault
 from ._errors import FaultNotApplicable
 from ._malformed import FIELD_VARIANTS, VARIANTS, MalformedInput, malform
 
-__all__ = ["ContentFilter", "MalformedJSON"]
+__all__ = ["ContentFilter", "MalformedJSON", "MaxTokens"]
 
 
 # -- changing the real reply: what the model said ---------------------------------------
@@ -21,15 +21,19 @@ __all__ = ["ContentFilter", "MalformedJSON"]
 def _no_shape(fault: Fault, exchange: Exchange, reply: Reply) -> FaultNotApplicable:
     return FaultNotApplicable(
         f"{fault!r} cannot apply to {exchange.method} {exchange.url}: the reply (status "
-        f"{reply.status}) is not a chat completion or Responses API response, plain or "
-        "streamed, so there is no message content to change.\n"
-        "Fix: target the fault at a chat completions or responses request (path=...)."
+        f"{reply.status}) is not a chat completion, Responses API response, Anthropic "
+        "message or Gemini response, plain or streamed, so there is no message content to "
+        "change.\n"
+        "Fix: target the fault at a chat completions, responses, messages or generateContent "
+        "request (path=...)."
     )
 
 
 @dataclass(frozen=True, repr=False)
 class ContentFilter(Fault):
-    """The provider's content filter cuts the answer: ``finish_reason: content_filter``."""
+    """The provider's content filter cuts the answer: ``finish_reason: content_filter``
+    (Responses: ``incomplete``; Anthropic: ``stop_reason: refusal``; Gemini:
+    ``finishReason: SAFETY`` with the safety rating that blocked it)."""
 
     kind: ClassVar[str] = "content_filter"
     keep_chars: int = 0
@@ -44,6 +48,28 @@ class ContentFilter(Fault):
         if filtered is None:
             raise _no_shape(self, exchange, reply)
         return filtered
+
+
+@dataclass(frozen=True, repr=False)
+class MaxTokens(Fault):
+    """The answer hits the token limit: text cut short, and the reply says why in the
+    provider's words (``finish_reason: length``, Responses ``incomplete`` with
+    ``max_output_tokens``, Anthropic ``stop_reason: max_tokens``, Gemini
+    ``finishReason: MAX_TOKENS``)."""
+
+    kind: ClassVar[str] = "max_tokens"
+    keep_chars: int | None = None
+    """How much of the text fits in the limit (default: half of it)."""
+
+    def __post_init__(self) -> None:
+        self._index("keep_chars", optional=True, unit="characters")
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        reply = self._reply(exchange, nxt)
+        cut = _shapes.stop_early(reply, self.keep_chars, "length")
+        if cut is None:
+            raise _no_shape(self, exchange, reply)
+        return cut
 
 
 @dataclass(frozen=True, repr=False)

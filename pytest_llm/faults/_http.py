@@ -1,4 +1,5 @@
-"""Faults that answer alone with an HTTP error, as the OpenAI API sends it."""
+"""Faults that answer alone with an HTTP error, as the provider of the request sends it:
+OpenAI's shapes here, Anthropic's and Gemini's in :mod:`._provider_shapes`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .._flow import Exchange, Next, Outcome
+from . import _provider_shapes as native
 from ._base import Context, Fault, error_reply, header_number, model_name, openai_duration
 
 __all__ = [
@@ -70,6 +72,16 @@ class HTTPError(_Status):
             )
 
     def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        provider = native.provider_of(exchange)
+        if provider != "openai":
+            return native.error_reply(
+                ctx,
+                provider,
+                self.status,
+                message=self.message,
+                type=self.type,
+                headers=self._headers(),
+            )
         return error_reply(
             ctx,
             self.status,
@@ -125,6 +137,18 @@ class RateLimited(_Status):
                 headers.append(("retry-after", header_number(self.retry_after)))
         if self.retry_after_ms is not None:
             headers.append(("retry-after-ms", header_number(self.retry_after_ms)))
+        provider = native.provider_of(exchange)
+        if provider != "openai":
+            # Gemini sends no retry-after header: the wait is in the body's RetryInfo.
+            sent = headers if provider == "anthropic" else []
+            return native.rate_limited(
+                ctx,
+                provider,
+                model_name(exchange),
+                self._wait(),
+                self.limit,
+                sent + self._headers(),
+            )
         if self.limit == "requests":
             per, limit, used, asked = "requests per min (RPM)", 500, 500, 1
         else:
@@ -155,6 +179,9 @@ class InsufficientQuota(_Status):
     kind: ClassVar[str] = "insufficient_quota"
 
     def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        provider = native.provider_of(exchange)
+        if provider != "openai":
+            return native.insufficient_quota(ctx, provider, model_name(exchange))
         return error_reply(
             ctx,
             429,
@@ -200,6 +227,9 @@ class ServerError(_Status):
             )
 
     def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        provider = native.provider_of(exchange)
+        if provider != "openai":
+            return native.server_error(ctx, provider, self.status, self._headers())
         message, type_, code = _SERVER_BODIES.get(self.status, _SERVER_BODIES[500])
         return error_reply(
             ctx, self.status, message=message, type=type_, code=code, headers=self._headers()
@@ -208,11 +238,15 @@ class ServerError(_Status):
 
 @dataclass(frozen=True, repr=False)
 class Overloaded(_Status):
-    """529: the provider is overloaded (the SDK retries it as a server error)."""
+    """529: the provider is overloaded (the SDK retries it as a server error); Anthropic's
+    ``overloaded_error``; Gemini says it with 503 ``UNAVAILABLE``."""
 
     kind: ClassVar[str] = "overloaded"
 
     def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        provider = native.provider_of(exchange)
+        if provider != "openai":
+            return native.overloaded(ctx, provider, self._headers())
         return error_reply(
             ctx,
             529,
@@ -247,6 +281,9 @@ class ContextLengthExceeded(_Status):
 
     def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
         tokens = self.tokens or self.limit + max(1, len(exchange.body) // 4)
+        provider = native.provider_of(exchange)
+        if provider != "openai":
+            return native.context_length(ctx, provider, self.limit, tokens, self._headers())
         if exchange.path.endswith("/responses"):
             message = (
                 "Your input exceeds the context window of this model. "

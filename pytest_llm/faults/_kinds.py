@@ -11,7 +11,7 @@ that wrote them. Importing this module registers every kind in :data:`KINDS`.
 from __future__ import annotations
 
 from ._base import KINDS, Context, Fault, Pass, ScriptedReply, error_reply, make_fault
-from ._content import ContentFilter, MalformedJSON
+from ._content import ContentFilter, MalformedJSON, MaxTokens
 from ._http import (
     ContextLengthExceeded,
     HTTPError,
@@ -41,6 +41,7 @@ __all__ = [
     "HTTPError",
     "InsufficientQuota",
     "MalformedJSON",
+    "MaxTokens",
     "Overloaded",
     "Pass",
     "RateLimited",

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .._exchange import NOT_JSON, Exchange, Next, Outcome
+from .._exchange import Exchange, Next, Outcome
 from .._handler import Handler
 from ._errors import FaultError, FaultNotApplicable, UnusedFaults
 from ._kinds import Context, Fault, Pass, make_fault
@@ -110,11 +110,10 @@ class Rule:
 
 
 def _model_of(exchange: Exchange) -> str | None:
-    doc = exchange.json
-    if doc is NOT_JSON or not isinstance(doc, dict):
-        return None
-    model = doc.get("model")
-    return model if isinstance(model, str) else None
+    """The body's ``model``, or the model in a Gemini path."""
+    from ..fake._provider import model_of
+
+    return model_of(exchange)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from .._flow import Reply
 from .._sse import SSEEvent
+from . import _provider_shapes as _native
 
 __all__ = [
     "CHAT",
@@ -30,6 +31,7 @@ __all__ = [
     "load_events",
     "rewrite_text",
     "shape_of",
+    "stop_early",
     "texts",
 ]
 
@@ -72,7 +74,8 @@ def _body(reply: Reply) -> Any:
 
 
 def shape_of(reply: Reply) -> str | None:
-    """Which of the four shapes a reply has, or ``None``."""
+    """Which shape a reply has: one of OpenAI's four, or Anthropic's or Gemini's
+    (:mod:`._provider_shapes`, plain or streamed); ``None`` for anything else."""
     if reply.events is not None:
         for doc in load_events(reply):
             if not isinstance(doc, dict):
@@ -81,14 +84,19 @@ def shape_of(reply: Reply) -> str | None:
                 return CHAT_STREAM
             if str(doc.get("type", "")).startswith("response."):
                 return RESPONSES_STREAM
-        return None
+        return _native.shape_of(reply)
     doc = _body(reply)
     if isinstance(doc, dict):
         if doc.get("object") == "chat.completion":
             return CHAT
         if doc.get("object") == "response":
             return RESPONSES
-    return None
+    return _native.shape_of(reply)
+
+
+_NATIVE = frozenset(
+    {_native.MESSAGES, _native.MESSAGES_STREAM, _native.GEMINI, _native.GEMINI_STREAM}
+)
 
 
 def _dump_body(original: bytes, doc: Any) -> bytes:
@@ -113,6 +121,8 @@ def replaced(reply: Reply, **changes: Any) -> Reply:
 def texts(reply: Reply) -> list[str]:
     """The text content of a reply, one string per message (stream deltas joined)."""
     shape = shape_of(reply)
+    if shape in _NATIVE:
+        return _native.texts(reply)
     if shape == CHAT:
         return [
             c["message"]["content"]
@@ -165,6 +175,8 @@ def content_end(reply: Reply) -> int | None:
     """
     docs = load_events(reply)
     shape = shape_of(reply)
+    if shape in _NATIVE:
+        return _native.content_end(reply)
     for i, (ev, doc) in enumerate(zip(reply.events or [], docs, strict=True)):
         if ev.data.strip() == "[DONE]":
             return i
@@ -202,6 +214,8 @@ def rewrite_text(reply: Reply, fn: TextFn) -> tuple[Reply, int]:
     sizes (the last delta takes what is left), so chunk-indexed faults still line up.
     """
     shape = shape_of(reply)
+    if shape in _NATIVE:
+        return _native.rewrite_text(reply, fn)
     if shape == CHAT:
         doc = _body(reply)
         n = 0
@@ -305,36 +319,49 @@ def content_filter(reply: Reply, keep_chars: int) -> Reply | None:
     """The reply as a content filter leaves it: text cut to ``keep_chars``, marked filtered.
 
     Chat completions end with ``finish_reason: content_filter``; the Responses API
-    ends ``incomplete`` with ``incomplete_details.reason: content_filter``. ``None``
-    if the reply has none of the four shapes.
+    ends ``incomplete`` with ``incomplete_details.reason: content_filter``; Anthropic
+    with ``stop_reason: refusal``; Gemini with ``finishReason: SAFETY`` and the safety
+    rating that blocked it. ``None`` if the reply has none of these shapes.
     """
+    return stop_early(reply, keep_chars, "content_filter")
+
+
+_INCOMPLETE_REASONS = {"content_filter": "content_filter", "length": "max_output_tokens"}
+
+
+def stop_early(reply: Reply, keep_chars: int | None, reason: str) -> Reply | None:
+    """The reply cut to ``keep_chars`` (``None``: half the text) and ended for ``reason``:
+    ``content_filter`` or ``length`` (the token limit), each in the shape's own words
+    (``finish_reason``, ``incomplete_details.reason``, ``stop_reason``, ``finishReason``)."""
     shape = shape_of(reply)
     if shape is None:
         return None
-    cut, _ = rewrite_text(reply, lambda t: t[:keep_chars])
+    if shape in _NATIVE:
+        return _native.stop_early(reply, keep_chars, reason)
+    cut, _ = rewrite_text(reply, lambda t: t[: len(t) // 2 if keep_chars is None else keep_chars])
     if shape == CHAT:
         doc = _body(cut)
         for choice in doc.get("choices") or []:
-            choice["finish_reason"] = "content_filter"
+            choice["finish_reason"] = reason
         return replaced(cut, body=_dump_body(reply.body, doc))
     if shape == RESPONSES:
         doc = _body(cut)
-        _incomplete(doc)
+        _incomplete(doc, reason)
         return replaced(cut, body=_dump_body(reply.body, doc))
     if shape == CHAT_STREAM:
-        return _filter_chat_stream(cut)
-    return _filter_responses_stream(cut)
+        return _filter_chat_stream(cut, reason)
+    return _filter_responses_stream(cut, reason)
 
 
-def _incomplete(response: Doc) -> None:
+def _incomplete(response: Doc, reason: str = "content_filter") -> None:
     response["status"] = "incomplete"
-    response["incomplete_details"] = {"reason": "content_filter"}
+    response["incomplete_details"] = {"reason": _INCOMPLETE_REASONS[reason]}
     for item in response.get("output") or []:
         if isinstance(item, dict) and item.get("type") == "message":
             item["status"] = "incomplete"
 
 
-def _filter_chat_stream(reply: Reply) -> Reply:
+def _filter_chat_stream(reply: Reply, reason: str) -> Reply:
     docs = load_events(reply)
     events: list[SSEEvent] = []
     finished = False
@@ -352,24 +379,24 @@ def _filter_chat_stream(reply: Reply) -> Reply:
                 continue  # text past the filter point is never sent
             if any(c.get("finish_reason") for c in choices):
                 for c in choices:
-                    c["finish_reason"] = "content_filter"
+                    c["finish_reason"] = reason
                 ev = dataclasses.replace(ev, data=_dump_event(doc))
                 finished = True
         elif ev.data.strip() == "[DONE]" and not finished:
-            events.append(_filter_chunk(docs, ev))
+            events.append(_filter_chunk(docs, ev, reason))
             finished = True
         events.append(ev)
     return replaced(reply, events=events)
 
 
-def _filter_chunk(docs: list[Any], like: SSEEvent) -> SSEEvent:
+def _filter_chunk(docs: list[Any], like: SSEEvent, reason: str) -> SSEEvent:
     base = next(d for d in docs if isinstance(d, dict) and d.get("object"))
     doc = {k: base[k] for k in ("id", "object", "created", "model") if k in base}
-    doc["choices"] = [{"index": 0, "delta": {}, "finish_reason": "content_filter"}]
+    doc["choices"] = [{"index": 0, "delta": {}, "finish_reason": reason}]
     return SSEEvent(data=_dump_event(doc), t=like.t)
 
 
-def _filter_responses_stream(reply: Reply) -> Reply:
+def _filter_responses_stream(reply: Reply, reason: str) -> Reply:
     docs = load_events(reply)
     events: list[SSEEvent] = []
     for ev, doc in zip(reply.events or [], docs, strict=True):
@@ -379,7 +406,7 @@ def _filter_responses_stream(reply: Reply) -> Reply:
                 continue
             if kind in _RESPONSE_END and isinstance(doc.get("response"), dict):
                 doc["type"] = "response.incomplete"
-                _incomplete(doc["response"])
+                _incomplete(doc["response"], reason)
                 ev = dataclasses.replace(
                     ev,
                     event="response.incomplete" if ev.event else None,

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from .._flow import Exchange, Next, Outcome, Part, Reply, TransportFailure
 from .._sse import SSEEvent
-from . import _shapes
+from . import _provider_shapes, _shapes
 from ._base import Context, Fault, scripted_reply
 from ._errors import FaultNotApplicable
 
@@ -23,6 +23,8 @@ __all__ = [
     "StreamError",
     "TruncatedStream",
 ]
+
+_DEFAULT_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 
 
 # -- answering alone: the transport fails ---------------------------------------------
@@ -151,7 +153,8 @@ class TruncatedStream(Fault):
     def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
         reply = self._reply(exchange, nxt)
         cut = _cut(self, exchange, reply, self.after_chunk)
-        return _shapes.replaced(reply, events=(reply.events or [])[:cut], failure=None)
+        kept = _shapes.replaced(reply, events=(reply.events or [])[:cut], failure=None)
+        return _provider_shapes.strip_ending(kept)
 
 
 def _cut(fault: Fault, exchange: Exchange, reply: Reply, after_chunk: int | None) -> int:
@@ -173,14 +176,22 @@ def _cut(fault: Fault, exchange: Exchange, reply: Reply, after_chunk: int | None
 
 @dataclass(frozen=True, repr=False)
 class StreamError(Fault):
-    """An error event inside a 200 stream, after chunk ``after_chunk``; the stream ends there."""
+    """An error event inside a 200 stream, after chunk ``after_chunk``; the stream ends there.
+
+    OpenAI: an ``{"error": ...}`` chunk (chat) or an ``error`` event (Responses);
+    Anthropic: ``event: error`` with its error object; Gemini: an ``{"error": ...}``
+    chunk with code and status. With the default message each says it in its own words.
+    """
 
     kind: ClassVar[str] = "stream_error"
     stream_only: ClassVar[bool] = True
     after_chunk: int | None = None
     """Chunks sent before the error (default: all the content, before the ending)."""
-    message: str = "The server had an error while processing your request. Sorry about that!"
+    message: str = _DEFAULT_MESSAGE
     type: str = "server_error"
+    """OpenAI's error type; Anthropic gets its own name for it (``api_error``,
+    ``overloaded_error``...), Gemini the matching code and status (``INTERNAL``,
+    ``UNAVAILABLE``...)."""
     code: str | None = None
 
     def __post_init__(self) -> None:
@@ -191,7 +202,15 @@ class StreamError(Fault):
         cut = _cut(self, exchange, reply, self.after_chunk)
         events = (reply.events or [])[:cut]
         t = events[-1].t if events else 0.0
-        if _shapes.shape_of(reply) == _shapes.RESPONSES_STREAM:
+        shape = _shapes.shape_of(reply)
+        if shape in (_provider_shapes.MESSAGES_STREAM, _provider_shapes.GEMINI_STREAM):
+            kept = _provider_shapes.strip_ending(_shapes.replaced(reply, events=events))
+            default = self.message == _DEFAULT_MESSAGE and self.type == "server_error"
+            error = _provider_shapes.stream_error(
+                reply, kept.events or [], self.message, self.type, default
+            )
+            return _shapes.replaced(reply, events=[*(kept.events or []), error], failure=None)
+        if shape == _shapes.RESPONSES_STREAM:
             seqs = [
                 d.get("sequence_number")
                 for d in _shapes.load_events(_shapes.replaced(reply, events=events))

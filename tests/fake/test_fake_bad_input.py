@@ -25,7 +25,8 @@ CASES: list[tuple[str, Callable[[], object], list[str]]] = [
         _add("x", api="chatt"),
         [
             "llm_fake.add(): api='chatt' is not an API the fake serves (did you mean 'chat'?).",
-            "Fix: use one of: chat, responses, embeddings (or leave it out: chat and responses).",
+            "Fix: use one of: chat, responses, embeddings, messages, generate_content, "
+            "count_tokens (or leave it out: chat, responses, messages, generate_content).",
         ],
     ),
     (
@@ -130,10 +131,11 @@ CASES: list[tuple[str, Callable[[], object], list[str]]] = [
         "unknown finish reason",
         _add("x", finish_reason="stopp"),
         [
-            "llm_fake.add(): finish_reason='stopp' is not one the API sends (did you mean "
+            "llm_fake.add(): finish_reason='stopp' is not one the APIs send (did you mean "
             "'stop'?).",
             "Fix: use one of: stop, length, content_filter, tool_calls (or leave it out: 'stop', "
-            "or 'tool_calls' when there are tool calls).",
+            "or 'tool_calls' when there are tool calls); Anthropic's and Gemini's words work "
+            "too: end_turn, max_tokens, tool_use, refusal, STOP, MAX_TOKENS, SAFETY.",
         ],
     ),
     (

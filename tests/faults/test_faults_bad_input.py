@@ -27,7 +27,7 @@ from pytest_llm.faults import (
 
 KINDS = (
     "connect_error, connection_reset, content_filter, context_length_exceeded, http_error, "
-    "insufficient_quota, malformed_json, overloaded, pass, rate_limited, read_timeout, "
+    "insufficient_quota, malformed_json, max_tokens, overloaded, pass, rate_limited, read_timeout, "
     "server_error, slow, stall, stream_error, truncated_stream"
 )
 
@@ -245,9 +245,10 @@ def test_a_stream_fault_on_a_plain_reply_says_to_target_a_stream() -> None:
 def test_a_content_fault_on_a_reply_without_content_says_so() -> None:
     assert applied(MalformedJSON("fenced"), path="/embeddings").splitlines() == [
         f"MalformedJSON(variant='fenced') cannot apply to POST {BASE_URL}/embeddings: the reply "
-        "(status 200) is not a chat completion or Responses API response, plain or streamed, so "
-        "there is no message content to change.",
-        "Fix: target the fault at a chat completions or responses request (path=...).",
+        "(status 200) is not a chat completion, Responses API response, Anthropic message or "
+        "Gemini response, plain or streamed, so there is no message content to change.",
+        "Fix: target the fault at a chat completions, responses, messages or generateContent "
+        "request (path=...).",
     ]
 
 
