@@ -37,6 +37,7 @@ __all__ = [
     "SDK_NAMES",
     "SDKDrift",
     "aiohttp_missing",
+    "has_name",
     "missing",
     "sdk_version",
     "warn",
@@ -74,12 +75,13 @@ def _names_missing(provider: Provider) -> list[str]:
             out.append(f"module {swap.module}")
             continue
         for name in swap.names:
-            if not _has(module, name):
+            if not has_name(module, name):
                 out.append(f"{swap.module}.{name}")
     return out
 
 
-def _has(module: types.ModuleType, name: str) -> bool:
+def has_name(module: types.ModuleType, name: str) -> bool:
+    """Whether ``module`` still has ``name`` (``Class.attr``: its constructor assigns it)."""
     owner_name, _, attr = name.rpartition(".")
     if not owner_name:
         return name in module.__dict__

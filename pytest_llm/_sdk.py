@@ -33,7 +33,7 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._canary import warn
+from ._canary import has_name, warn
 from ._providers import PROVIDERS, Provider
 
 if TYPE_CHECKING:
@@ -192,8 +192,8 @@ class _Capture:
         owner_name, _, attr = name.rpartition(".")
         if owner_name:  # Class.attr: an instance attribute, read through the class
             owner = module.__dict__.get(owner_name)
-            if not isinstance(owner, type):
-                warn(f"{module.__name__}.{owner_name}", _LOST, provider)
+            if not isinstance(owner, type) or not has_name(module, name):
+                warn(f"{module.__name__}.{name}", _LOST, provider)
                 return
             self.saved.append((owner, attr, owner.__dict__.get(attr, _ABSENT)))
             setattr(owner, attr, _Retryer(attr))
