@@ -34,6 +34,7 @@ from pytest_llm.faults import (
     HTTPError,
     InsufficientQuota,
     MalformedJSON,
+    MaxTokens,
     Overloaded,
     RateLimited,
     ReadTimeout,
@@ -404,6 +405,32 @@ def test_content_filter_on_a_responses_stream(
     assert text_of(chunks, "responses") == TEXT[:5]
     assert chunks[-1].type == "response.incomplete"
     assert chunks[-1].response.incomplete_details.reason == "content_filter"
+
+
+def test_max_tokens_on_a_chat_completion_and_its_stream(
+    llm_faults: FaultPlan, up: Upstream, is_async: bool
+) -> None:
+    llm_faults.add(MaxTokens(keep_chars=10))
+    choice = chat(is_async).choices[0]
+    assert (choice.finish_reason, choice.message.content) == ("length", TEXT[:10])
+    llm_faults.add(MaxTokens())
+    chunks = stream_chunks(is_async)
+    assert text_of(chunks) == TEXT[: len(TEXT) // 2]
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
+def test_max_tokens_on_a_response_and_its_stream(
+    llm_faults: FaultPlan, up: Upstream, is_async: bool
+) -> None:
+    llm_faults.add(MaxTokens(keep_chars=5))
+    resp = run(is_async, lambda c: c.responses.create(model="gpt-4o-mini", input="hi"))
+    assert (resp.status, resp.incomplete_details.reason) == ("incomplete", "max_output_tokens")
+    assert resp.output_text == TEXT[:5]
+    llm_faults.add(MaxTokens(keep_chars=5))
+    chunks = stream_chunks(is_async, "responses")
+    assert text_of(chunks, "responses") == TEXT[:5]
+    assert chunks[-1].type == "response.incomplete"
+    assert chunks[-1].response.incomplete_details.reason == "max_output_tokens"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
