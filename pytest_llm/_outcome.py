@@ -28,7 +28,18 @@ def remember(item: pytest.Item, report: pytest.TestReport) -> None:
 
 
 def annotators(item: pytest.Item) -> list[Callable[[pytest.TestReport], None]]:
-    return item.stash.get(_annotators_key, [])
+    """What to call on the report just remembered.
+
+    Once that is the teardown report (a test's last), the item lets go of them, of its
+    reports and of its sample listeners: they hold the test's cassette, fake or plan,
+    and pytest keeps every item until the session ends.
+    """
+    found = item.stash.get(_annotators_key, [])
+    if "teardown" in item.stash.get(_reports_key, {}):
+        for key in (_annotators_key, _reports_key, _sample_key):
+            if key in item.stash:
+                del item.stash[key]
+    return found
 
 
 def failed(item: pytest.Item) -> bool:

@@ -203,3 +203,37 @@ def test_a_test_that_uses_the_plugin_is_served(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["pytest-llm code run by tests: [[]*_outcome.py:serve*"])
+
+
+LIVE_CONFTEST = """
+import gc
+import pytest
+from pytest_llm._handler import Handler
+
+def pytest_sessionfinish(session):
+    gc.collect()
+    live = sorted(type(o).__name__ for o in gc.get_objects() if isinstance(o, Handler))
+    print(f"\\nhandlers alive at the end: {live}")
+"""
+
+
+def test_a_finished_test_keeps_no_handler_alive(pytester: pytest.Pytester) -> None:
+    """pytest keeps every item until the session ends; what a test's fixtures hung on it
+    (report annotators, sample listeners) must not keep its cassette, plan or fake."""
+    pytester.makeconftest(LIVE_CONFTEST)
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.llm_cassette
+        @pytest.mark.parametrize("n", range(3))
+        def test_cassette(n):
+            pass
+
+        def test_all(llm_cassette, llm_fake, llm_faults):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=4)
+    assert "handlers alive at the end: []" in result.stdout.lines

@@ -103,7 +103,9 @@ def _patch(
     return cls, attr, orig
 
 
+@functools.cache
 def _check_aiohttp() -> None:
+    """Once per process: each test's patching would look the SDK's version up again."""
     from .._canary import aiohttp_missing, sdk_version, warn
 
     gone = aiohttp_missing(sdk_version() or "")
