@@ -17,10 +17,10 @@ from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
 from ._drive import drive_async, drive_sync, sdk_timeout
 from ._errors import ClientConfigError, LLMClientError
-from ._events import CallInfo, attach_info
+from ._events import CallInfo, attach_info, attach_parsed, scrub_error
 from ._gate import Gate
 from ._memo import Memo
-from ._plan import Call, Hedge, Send, Timeouts, run_call
+from ._plan import Call, Hedge, Send, Timeouts, counted_request, run_call
 from ._prompts import prompt_of
 from ._route import Route, check_routes
 from ._stream import AsyncResilientStream, ResilientStream
@@ -453,7 +453,7 @@ class _Core:
             if info.usage is None and route is not None:
                 # a stream that ended early or without usage: estimate what was billed (47),
                 # the text that reached the caller included (about 4 characters a token)
-                estimate = estimate_request_tokens(call.kwargs)
+                estimate = estimate_request_tokens(counted_request(call, route))
                 output = math.ceil(info.extra.get("streamed_chars", 0) / 4)
                 info.usage = {
                     "input_tokens": estimate,
@@ -479,6 +479,7 @@ class _Core:
 
     def _finish_error(self, info: CallInfo, error: BaseException) -> None:
         info.ended = self.clock.monotonic()
+        scrub_error(error)
         attach_info(error, info)
         if isinstance(error, LLMClientError) and error.info is None:
             error.info = info
@@ -557,6 +558,7 @@ class _StructuredCall:
         outcome = self.plan.check(value, route)
         if isinstance(outcome, Parsed):
             self.info.extra["repairs"] = list(outcome.repairs)
+            attach_parsed(outcome.value, self.info)
             return self.client._finish_value(self.info, outcome.value)
         if isinstance(outcome, Failed):
             error = outcome.error

@@ -9,7 +9,14 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Attempt", "CallInfo", "attach_info", "call_info"]
+__all__ = [
+    "Attempt",
+    "CallInfo",
+    "attach_info",
+    "attach_parsed",
+    "call_info",
+    "scrub_error",
+]
 
 _ATTR = "_pytest_llm_call"
 
@@ -124,6 +131,42 @@ def public_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=host))
 
 
+def scrub_error(error: BaseException) -> None:
+    """Drop ``user:password@`` from the URL of every HTTP request that ``error`` and the
+    errors chained under it hold (the SDK's ``APIConnectionError.request``, httpx's own
+    ``ConnectError.request``, a status error's ``response.request``), and the Basic
+    ``Authorization`` header the HTTP client derived from it: an error the client raises
+    carries no credential (53), however its holder prints or logs it."""
+    seen: set[int] = set()
+    err: BaseException | None = error
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        _scrub_request(err)
+        with contextlib.suppress(Exception):  # httpx raises when a response has no request
+            _scrub_request(err.response)  # type: ignore[attr-defined]
+        err = err.__cause__ or err.__context__
+
+
+def _scrub_request(holder: Any) -> None:
+    try:
+        request = holder.request
+    except Exception:  # httpx: RuntimeError when the error has no request
+        return
+    url = getattr(request, "url", None)
+    userinfo = getattr(url, "userinfo", None)
+    if not userinfo or url is None:
+        return
+    import base64
+
+    basic = "Basic " + base64.b64encode(userinfo).decode("ascii")
+    with contextlib.suppress(Exception):
+        request.url = url.copy_with(userinfo=b"")
+    headers = getattr(request, "headers", None)
+    with contextlib.suppress(Exception):
+        if headers is not None and headers.get("authorization") == basic:
+            headers["authorization"] = "Basic <redacted: the base URL's user:password>"
+
+
 class _Ref(weakref.ref):  # type: ignore[type-arg]
     """A weak reference that knows its ``_BESIDE`` key (the dead object's id)."""
 
@@ -158,6 +201,23 @@ def attach_info(obj: Any, info: CallInfo) -> None:
     _BESIDE[key] = (ref, info)
 
 
+def attach_parsed(value: Any, info: CallInfo) -> None:
+    """Keep ``info`` beside the parsed objects of a ``parse()`` result too: every chat
+    choice's ``message.parsed`` and a Responses ``output_parsed``, so ``call_info`` answers
+    for the object the caller actually works with. A parsed value that is a plain
+    ``dict`` or ``list`` (a JSON Schema ``response_format``) cannot carry it: ``call_info``
+    of the completion answers for those."""
+    parsed: list[Any] = []
+    for choice in getattr(value, "choices", None) or ():
+        parsed.append(getattr(getattr(choice, "message", None), "parsed", None))
+    if hasattr(value, "output_parsed"):
+        with contextlib.suppress(Exception):
+            parsed.append(value.output_parsed)
+    for obj in parsed:
+        if obj is not None and not isinstance(obj, dict | list | str | int | float | bool):
+            attach_info(obj, info)
+
+
 def call_info(obj: Any) -> CallInfo:
     """What the client did for the call that returned or raised ``obj``."""
     entry = _BESIDE.get(id(obj))
@@ -166,6 +226,14 @@ def call_info(obj: Any) -> CallInfo:
     if info is None:
         info = getattr(obj, "info", None)
     if not isinstance(info, CallInfo):
+        if isinstance(obj, dict | list):
+            raise LookupError(
+                f"call_info({type(obj).__name__}): a plain {type(obj).__name__} cannot carry "
+                "what the client did (it is not weak-referenceable), e.g. the .parsed value "
+                "of a parse() with a JSON Schema response_format.\nFix: pass the completion "
+                "parse() returned (or use a pydantic model as the response_format: its "
+                "parsed object answers)."
+            )
         raise LookupError(
             f"call_info({type(obj).__name__}): this object did not come from a "
             "pytest_llm.client call.\nFix: pass the result (or the error) of "

@@ -249,10 +249,20 @@ def _emit(call: Call, attempt: Attempt) -> None:
         call.on_attempt(call.info, attempt)
 
 
+def counted_request(call: Call, route: Route) -> dict[str, Any]:
+    """The caller's request as ``route`` would get it, for counting its tokens: the
+    route's model picks the tokenizer (an unknown model's count is an estimate that errs
+    high), so a smaller fallback model is judged by its own count, not the caller's."""
+    model = call.kwargs.get("model")
+    if model == route.model:
+        return call.kwargs
+    return {**call.kwargs, "model": route.model}
+
+
 def _fits(call: Call, route: Route) -> bool:
     if route.context_window is None or call.estimate_tokens is None:
         return True
-    want = call.estimate_tokens(call.kwargs)
+    want = call.estimate_tokens(counted_request(call, route))
     return want <= route.context_window
 
 
@@ -286,7 +296,7 @@ def _cost_unfinished(call: Call, attempt: Attempt, route: Route) -> None:
     the provider bills at least its prompt, so it is costed on an estimate (47)."""
     if call.estimate_tokens is None:
         return
-    tokens = call.estimate_tokens(call.kwargs)
+    tokens = call.estimate_tokens(counted_request(call, route))
     attempt.usage = {
         "input_tokens": tokens,
         "output_tokens": 0,

@@ -281,8 +281,9 @@ class _Base(Generic[T]):
     def _finish(self, error: BaseException | None) -> None:
         if error is not None:
             from ._errors import LLMClientError
-            from ._events import attach_info
+            from ._events import attach_info, scrub_error
 
+            scrub_error(error)
             attach_info(error, self.info)
             if isinstance(error, LLMClientError) and error.info is None:
                 error.info = self.info
