@@ -250,3 +250,9 @@ class WireServer(ThreadingHTTPServer):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
         self.server_close()
+
+
+if __name__ == "__main__":  # serve until stopped, for re-recording the committed cassettes
+    with WireServer() as srv:
+        print(f"WIRE_URL={srv.base_url}", flush=True)
+        threading.Event().wait()
