@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 from pytest_llm._errors import ConfigError
 
 from ._base import ModelAssertionError, json_path, show_value, type_name
+from ._providers import is_sdk_response
 
 __all__ = ["assert_model", "format_model_errors"]
 
@@ -63,13 +64,18 @@ def assert_model(text_or_data: object, model: type[M], *, repair: bool = False) 
     """Validate against a pydantic model and return the instance.
 
     A str is taken as model output: its JSON is found with :func:`extract_json`
-    (``repair`` is passed on). Anything else is validated as is.
+    (``repair`` is passed on); so is a provider SDK's response object (its text).
+    Anything else is validated as is.
     """
     __tracebackhide__ = True
     pydantic = _pydantic()
     adapter = _adapter(model)
     data: Any = text_or_data
     where = ""
+    if is_sdk_response(text_or_data):  # a provider SDK's response: its text is the output
+        from ._text import require_text
+
+        text_or_data = require_text(text_or_data, "assert_model")
     if isinstance(text_or_data, str):
         from ._json import extract_json
 

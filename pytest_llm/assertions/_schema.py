@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llm._errors import ConfigError
 
 from ._base import SchemaViolationError, did_you_mean, json_path, show_value, type_name
+from ._providers import is_sdk_response
 
 if TYPE_CHECKING:
     import jsonschema.exceptions
@@ -158,12 +159,16 @@ def schema_violations(validator: Validator, data: Any) -> list[str]:
 def assert_json_schema(data: object, schema_or_path: object) -> Any:
     """Assert ``data`` is valid under the schema; return the (parsed) data.
 
-    ``data`` that is a str is taken as model output: its JSON is found with
-    :func:`extract_json` first. ``schema_or_path`` is a dict, a bool, or a path.
+    ``data`` that is a str (or a provider SDK's response object: its text) is taken
+    as model output: its JSON is found with :func:`extract_json` first. ``schema_or_path`` is a dict, a bool, or a path.
     """
     __tracebackhide__ = True
     schema, name = load_schema(schema_or_path)
     validator = validator_for(schema, name)
+    if is_sdk_response(data):  # a provider SDK's response: its text is the output
+        from ._text import require_text
+
+        data = require_text(data, "assert_json_schema")
     if isinstance(data, str):
         from ._json import extract_json
 

@@ -145,11 +145,33 @@ class Verdict:
 
 
 def require_text(value: object, what: str) -> str:
-    """Refuse non-string output with a message that names the usual fix."""
+    """The model output as text: a str as is; a response of any provider (an SDK object
+    or its JSON: chat completion, Responses API, Anthropic Message, Gemini response,
+    plain or as its stream's chunks) as the text it carries. Anything else is refused
+    with a message that names the usual fix."""
     __tracebackhide__ = True
     if isinstance(value, str):
         return value
     hint = "pass the message text"
+    if value is not None and not isinstance(value, bytes | bytearray | int | float):
+        from ._tools import _parse
+
+        try:
+            calls, text = _parse(value, 0)
+        except ConfigError:
+            pass
+        else:
+            if text is not None:
+                return text
+            hint = (
+                f"the response carries no text, only {len(calls)} tool call"
+                f"{'' if len(calls) == 1 else 's'}: check it with assert_tool_calls"
+                if calls
+                else "the response carries no text (a blocked or empty answer)"
+            )
+            raise ConfigError(
+                f"{what} expects the model output as a str, got {type_name(value)}: {hint}"
+            )
     if value is None:
         hint = (
             "a message with tool calls has content None: check it with assert_tool_calls, "

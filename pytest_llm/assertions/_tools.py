@@ -1,8 +1,10 @@
-"""Tool calls: parse them from any OpenAI response shape, and assert on them.
+"""Tool calls: parse them from any provider's response shape, and assert on them.
 
-Accepts chat completions (a response, a message, or a list of streamed chunks)
-and the Responses API (a response or its ``output`` list), as openai SDK objects
-(any version: they are read through ``model_dump``) or as plain dicts of the JSON.
+Accepts chat completions (a response, a message, or a list of streamed chunks),
+the Responses API (a response or its ``output`` list), Anthropic's Messages API and
+Gemini's generateContent (:mod:`._providers`: ``tool_use`` blocks, ``functionCall``
+parts, plain or streamed), as SDK objects (any version: they are read through
+``model_dump``) or as plain dicts of the JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ Order = Literal["exact", "any"]
 ArgsMode = Literal["partial", "exact"]
 _SUPPORTED = (
     "a chat completion, a chat message, a list of chat completion chunks, "
-    "a Responses API response, or its output list (SDK objects or dicts)"
+    "a Responses API response or its output list, an Anthropic Message (or its content "
+    "blocks, or its stream events), a Gemini GenerateContentResponse (or a list of its "
+    "stream chunks) (SDK objects or dicts)"
 )
 
 
@@ -157,6 +161,11 @@ def _from_chunks(chunks: Sequence[Any], choice: int) -> tuple[list[ToolCall], st
 def _parse(response: object, choice: int) -> tuple[list[ToolCall], str | None]:
     """The calls and the text the model wrote besides them (for messages)."""
     __tracebackhide__ = True
+    from ._providers import parse as parse_native
+
+    native = parse_native(response, choice)
+    if native is not None:
+        return native
     data = _plain(response)
     if isinstance(data, Mapping):
         if "choices" in data:
@@ -231,11 +240,21 @@ def _expected(item: object) -> ToolCall:
 def _tool_schemas(tools: Iterable[Any]) -> dict[str, Any]:
     """Tool name -> parameters schema (None for tools without one), from request tools."""
     __tracebackhide__ = True
+    from ._providers import gemini_schema
     from ._schema import validator_for
 
     found: dict[str, Any] = {}
+    expanded: list[Any] = []
     for raw in tools:
         tool = _plain(raw)
+        declared = (
+            tool.get("functionDeclarations") or tool.get("function_declarations")
+            if isinstance(tool, Mapping)
+            else None
+        )
+        # a Gemini Tool holds its functions as declarations; each is one tool here
+        expanded += [_plain(d) for d in declared] if isinstance(declared, list) else [tool]
+    for tool in expanded:
         if not isinstance(tool, Mapping):
             raise ConfigError(f"a tool definition must be a dict, got {type_name(tool)}: {tool!r}")
         nested = tool.get("function")
@@ -243,7 +262,15 @@ def _tool_schemas(tools: Iterable[Any]) -> dict[str, Any]:
         name = function.get("name") or tool.get("type")
         if not isinstance(name, str):
             raise ConfigError(f"a tool definition has no name: {show_text(repr(tool), 80)}")
-        schema = function.get("parameters")
+        schema = (
+            function.get("parameters_json_schema")
+            or function.get("parametersJsonSchema")
+            or function.get("input_schema")  # Anthropic
+        )
+        if schema is None:
+            schema = function.get("parameters")
+            if isinstance(schema, Mapping) and isinstance(schema.get("type"), str):
+                schema = gemini_schema(schema) if schema["type"].isupper() else schema
         found[name] = (
             None
             if schema is None
