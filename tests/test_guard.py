@@ -32,6 +32,49 @@ def test_unmarked_test_calling_openai_is_blocked(
     assert "Retrying request" not in result.stdout.str()
 
 
+def test_unmarked_tests_calling_anthropic_or_gemini_are_blocked(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-" + "k" * 40)
+    monkeypatch.setenv("GEMINI_API_KEY", "AIza" + "k" * 35)
+    pytester.makepyfile(
+        """
+        import asyncio
+        import anthropic
+        from google import genai
+
+        def test_claude():  # default retries: the block is not retried
+            anthropic.Anthropic().messages.create(
+                model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+            )
+
+        def test_gemini():
+            client = genai.Client()  # kept: a dropped Client closes its HTTP client
+            client.models.generate_content(model="gemini-2.0-flash", contents="hi")
+
+        def test_gemini_async():  # through aiohttp: no cassette, so nothing steers it
+            client = genai.Client()
+            asyncio.run(client.aio.models.generate_content(model="gemini-2.0-flash", contents="hi"))
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=3)
+    for test, host in [
+        ("test_claude", "api.anthropic.com"),
+        ("test_gemini", "generativelanguage.googleapis.com"),
+        ("test_gemini_async", "generativelanguage.googleapis.com"),
+    ]:
+        result.stdout.fnmatch_lines(
+            [
+                f"*pytest-llm blocked a connection to {host}:443: test "
+                f"test_unmarked_tests_calling_anthropic_or_gemini_are_blocked.py::{test} "
+                "has no cassette, and llm_guard = llm-hosts keeps tests from reaching hosted "
+                "LLM APIs unrecorded."
+            ]
+        )
+    assert "Retrying request" not in result.stdout.str()
+
+
 def test_other_hosts_and_mocks_are_untouched(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
