@@ -24,17 +24,18 @@ __all__ = ["llm_server"]
 def llm_server(request: pytest.FixtureRequest) -> Iterator[LLMServer]:
     """A real HTTP server on 127.0.0.1 serving the request chain (faults, cassettes, fake).
 
-    Sets ``OPENAI_BASE_URL`` to its ``base_url`` (and ``OPENAI_API_KEY`` to a dummy if
-    unset) for the test, so subprocesses and clients built in the test use it.
+    Sets each SDK's base URL variable to it (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``,
+    ``GOOGLE_GEMINI_BASE_URL``; and each ``*_API_KEY`` to a dummy if unset) for the
+    test, so subprocesses and clients built in the test use it.
     """
     from ._server import LLMServer
 
     server = LLMServer()
     mp = pytest.MonkeyPatch()
     with server:
-        mp.setenv("OPENAI_BASE_URL", server.base_url)
-        if not os.environ.get("OPENAI_API_KEY"):
-            mp.setenv("OPENAI_API_KEY", server.env["OPENAI_API_KEY"])
+        for name, value in server.env.items():
+            if name.endswith("_BASE_URL") or not os.environ.get(name):
+                mp.setenv(name, value)
         try:
             yield server
         finally:

@@ -124,8 +124,17 @@ class LLMServer:
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment for a subprocess: ``OPENAI_BASE_URL`` and a dummy ``OPENAI_API_KEY``."""
-        return {"OPENAI_BASE_URL": self.base_url, "OPENAI_API_KEY": DUMMY_KEY}
+        """Environment for a subprocess: each SDK's base URL variable pointing here
+        (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``) and a
+        dummy key for each (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY``)."""
+        return {
+            "OPENAI_BASE_URL": self.base_url,
+            "OPENAI_API_KEY": DUMMY_KEY,
+            "ANTHROPIC_BASE_URL": self.url,
+            "ANTHROPIC_API_KEY": DUMMY_KEY,
+            "GOOGLE_GEMINI_BASE_URL": self.url,
+            "GEMINI_API_KEY": DUMMY_KEY,
+        }
 
     def _netlocs(self) -> frozenset[str]:
         port = self.port
@@ -304,6 +313,12 @@ class _Loopthrough:
         return f"<LLMServer loop-through {sorted(self.netlocs)}>"
 
 
+def _provider_of(exchange: Exchange) -> str:
+    from ..faults._provider_shapes import provider_of
+
+    return provider_of(exchange)
+
+
 class _Gone(Exception):
     """The client left, or the server is stopping: stop writing this reply."""
 
@@ -336,6 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = list(self.headers.items())
         exchange = Exchange(self.command, self.llm.exchange_url(self.path), headers, body, "server")
+        self._provider = _provider_of(exchange)
         with self.llm._lock:
             self.llm.exchanges.append(exchange)
         try:
@@ -397,12 +413,31 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _error_reply(self, status: int, message: str, code: str | None, indent: int | None) -> None:
-        """An OpenAI-shaped error the SDK will not retry; the message is kept for teardown."""
+        """An error in the shape of the request's provider that its SDK will not retry;
+        the message is kept for teardown.
+
+        OpenAI and Anthropic: the status with ``x-should-retry: false`` (their SDKs obey
+        it). Gemini's SDK retries 5xx by status alone (when retries are on), so it gets
+        400 ``FAILED_PRECONDITION``, which it never retries.
+        """
         with self.llm._lock:
             self.llm.errors.append(message)
-        doc = {
-            "error": {"message": message, "type": "pytest_llm_error", "param": None, "code": code}
-        }
+        doc: dict[str, Any]
+        provider = getattr(self, "_provider", "openai")
+        if provider == "anthropic":
+            doc = {"type": "error", "error": {"type": "api_error", "message": message}}
+        elif provider == "gemini":
+            status = 400
+            doc = {"error": {"code": 400, "message": message, "status": "FAILED_PRECONDITION"}}
+        else:
+            doc = {
+                "error": {
+                    "message": message,
+                    "type": "pytest_llm_error",
+                    "param": None,
+                    "code": code,
+                }
+            }
         body = json.dumps(doc, indent=indent).encode()
         headers = [("content-type", "application/json"), ("x-should-retry", "false")]
         self._write(Reply(status, headers, body=body))

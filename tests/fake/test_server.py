@@ -680,6 +680,10 @@ def test_clients_built_in_the_test_use_the_server(
     assert llm_server.env == {
         "OPENAI_BASE_URL": llm_server.base_url,
         "OPENAI_API_KEY": "pytest-llm-replay-key",
+        "ANTHROPIC_BASE_URL": llm_server.url,
+        "ANTHROPIC_API_KEY": "pytest-llm-replay-key",
+        "GOOGLE_GEMINI_BASE_URL": llm_server.url,
+        "GEMINI_API_KEY": "pytest-llm-replay-key",
     }
     assert repr(llm_server) == f"<LLMServer {llm_server.base_url} 1 requests>"
 

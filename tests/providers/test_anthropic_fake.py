@@ -287,10 +287,25 @@ def test_async_create_and_stream(llm_fake: FakeProvider, aclient: anthropic.Asyn
 
 def test_served_by_llm_server_over_loopback(llm_fake: FakeProvider, llm_server: LLMServer) -> None:
     llm_fake.add("Over the socket.", times=2)
-    client = anthropic.Anthropic(api_key="sk-ant-test", base_url=llm_server.url, max_retries=0)
+    client = anthropic.Anthropic()  # ANTHROPIC_BASE_URL and a dummy key: set by llm_server
     message = client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
     assert message.content[0].type == "text"
     assert message.content[0].text == "Over the socket."
     with client.messages.stream(model=MODEL, max_tokens=10, messages=HELLO) as stream:
         assert "".join(stream.text_stream) == "Over the socket."
     assert [r.library for r in llm_fake.requests] == ["server", "server"]
+
+
+def test_a_miss_through_the_server_is_an_anthropic_error_the_sdk_does_not_retry() -> None:
+    with LLMServer() as server:
+        client = anthropic.Anthropic(api_key="sk-ant-test", base_url=server.url)  # 2 retries
+        with pytest.raises(anthropic.InternalServerError) as info:
+            client.messages.create(model=MODEL, max_tokens=10, messages=HELLO)
+        assert len(server.exchanges) == 1  # x-should-retry: false
+        error = ErrorResponse.model_validate(info.value.body)
+        assert error.error.type == "api_error"
+        assert error.error.message.startswith(
+            f"pytest-llm blocked POST {server.url}/v1/messages: no cassette, fault or fake "
+            "answered it"
+        )
+        assert server.errors == [error.error.message]

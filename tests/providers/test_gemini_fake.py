@@ -196,12 +196,26 @@ def test_async_plain_and_stream(llm_fake: FakeProvider, client: genai.Client) ->
 
 def test_served_by_llm_server_over_loopback(llm_fake: FakeProvider, llm_server: LLMServer) -> None:
     llm_fake.add("Over the socket.", times=2)
-    client = genai.Client(
-        api_key="gemini-test-key", http_options=types.HttpOptions(base_url=llm_server.url)
-    )
+    client = genai.Client()  # GOOGLE_GEMINI_BASE_URL and a dummy key: set by llm_server
     assert client.models.generate_content(model=MODEL, contents=QUESTION).text == (
         "Over the socket."
     )
     chunks = client.models.generate_content_stream(model=MODEL, contents=QUESTION)
     assert "".join(c.text or "" for c in chunks) == "Over the socket."
     assert [r.library for r in llm_fake.requests] == ["server", "server"]
+
+
+def test_a_miss_through_the_server_is_an_error_the_sdk_does_not_retry() -> None:
+    retries = types.HttpRetryOptions(attempts=3)
+    with LLMServer() as server:
+        client = genai.Client(
+            api_key="gemini-test-key",
+            http_options=types.HttpOptions(base_url=server.url, retry_options=retries),
+        )
+        with pytest.raises(genai.errors.ClientError) as info:
+            client.models.generate_content(model=MODEL, contents=QUESTION)
+        assert len(server.exchanges) == 1  # a 4xx tenacity does not retry
+        assert (info.value.code, info.value.status) == (400, "FAILED_PRECONDITION")
+        assert info.value.message is not None
+        assert info.value.message.startswith(f"pytest-llm blocked POST {server.url}/v1")
+        assert server.errors == [info.value.message]
