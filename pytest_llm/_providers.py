@@ -138,6 +138,18 @@ class Provider:
         return f"<Provider {self.name}>"
 
 
+_START = r"(?<![A-Za-z0-9_+/\-])"
+_END = r"(?![A-Za-z0-9_+/\-])"
+"""Key shapes match whole tokens: no character that could belong to the key, or to
+base64 (``+/-_``), right before or after it, so the same letters inside base64 data (an
+image or audio sent inline, Gemini's ``inlineData``) are not a key. Lengths are bounded
+for the same reason: a real key is at most a few hundred characters."""
+
+
+def _token(pattern: str) -> str:
+    return _START + pattern + _END
+
+
 OPENAI = Provider(
     name="openai",
     title="OpenAI",
@@ -152,7 +164,7 @@ OPENAI = Provider(
     credential_headers=frozenset(
         {"authorization", "api-key", "openai-organization", "openai-project"}
     ),
-    secret_patterns={"OpenAI key": r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"},
+    secret_patterns={"OpenAI key": _token(r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,250}")},
     clock=(
         Swap("openai._base_client", ("time", "anyio", "random")),
         Swap("openai._resource", ("time", "anyio")),
@@ -181,7 +193,7 @@ ANTHROPIC = Provider(
     distribution="anthropic",
     hosts=("api.anthropic.com",),
     credential_headers=frozenset({"x-api-key", "authorization", "anthropic-api-key"}),
-    secret_patterns={"Anthropic key": r"sk-ant-[a-z]+\d*-[A-Za-z0-9_\-]{20,}"},
+    secret_patterns={"Anthropic key": _token(r"sk-ant-[a-z]+\d*-[A-Za-z0-9_\-]{20,250}")},
     clock=(
         Swap("anthropic._base_client", ("time", "anyio", "random")),
         Swap("anthropic._resource", ("time", "anyio")),
@@ -213,7 +225,7 @@ GEMINI = Provider(
     hosts=("generativelanguage.googleapis.com", "*aiplatform.googleapis.com"),
     credential_headers=frozenset({"x-goog-api-key", "authorization"}),
     credential_params=("key",),
-    secret_patterns={"Google API key": r"AIza[0-9A-Za-z_\-]{35}"},
+    secret_patterns={"Google API key": _token(r"AIza[0-9A-Za-z_\-]{35}")},
     clock=(
         # the client's tenacity retryers: built at construction (read through the class
         # while captured) or per request (built through the module's ``tenacity``)
@@ -265,10 +277,10 @@ GENERIC_CREDENTIAL_HEADERS = frozenset(
 """Headers that carry credentials whatever the API."""
 
 GENERIC_SECRET_PATTERNS: dict[str, str] = {
-    "bearer token": r"(?i)bearer\s+[A-Za-z0-9._~+/\-]{20,}=*",
-    "AWS access key": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-    "GitHub token": r"\bgh[pousr]_[A-Za-z0-9]{36,}",
-    "Slack token": r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",
+    "bearer token": r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{20,4096}=*",
+    "AWS access key": _token(r"(?:AKIA|ASIA)[0-9A-Z]{16}"),
+    "GitHub token": _token(r"gh[pousr]_[A-Za-z0-9]{36,255}"),
+    "Slack token": _token(r"xox[abprs]-[A-Za-z0-9\-]{10,255}"),
     "private key": r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
 }
 

@@ -151,12 +151,57 @@ def _build_parser() -> _Parser:
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(run=_run_stats)
 
+    _add_convert(sub)  # pytest-llm cassettes convert PATH...
+
     parser.commands = ("cassettes",)
-    parser.nested = {"cassettes": ("check", "stats")}
+    parser.nested = {"cassettes": ("check", "stats", "convert")}
     parser.children = {"cassettes": cas}
-    cas.commands = ("check", "stats")
+    cas.commands = ("check", "stats", "convert")
     _add_conformance(top, parser)  # pytest-llm conformance report PATH.json
     return parser
+
+
+# -- convert (vcrpy -> pytest-llm) ----------------------------------------------------
+
+
+def _add_convert(sub: Any) -> None:
+    conv = sub.add_parser(
+        "convert",
+        help="rewrite vcrpy / pytest-recording cassettes in pytest-llm's format (offline)",
+        description="Rewrite vcrpy cassettes in pytest-llm's format at the same path, "
+        "credentials redacted and the secret scan passed; the original is kept as "
+        "NAME.yaml.vcrpy. pytest-llm cassettes are left as they are. No network, no key.",
+    )
+    _add_paths(conv)
+    conv.add_argument("--dry-run", action="store_true", help="say what would be converted")
+    conv.add_argument(
+        "--diff", action="store_true", help="print the changes as a unified diff (writes nothing)"
+    )
+    conv.add_argument(
+        "--no-backup", action="store_true", help="do not keep the original as NAME.yaml.vcrpy"
+    )
+    conv.add_argument(
+        "--redact-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="one more header to redact (like the ini option llm_redact_headers)",
+    )
+    conv.set_defaults(run=_run_convert)
+
+
+def _run_convert(args: argparse.Namespace, out: TextIO) -> int:
+    from .cassette import _convert
+
+    redactor = _redactor(extra_headers=args.redact_header, patterns=[], allow=[])
+    return _convert.run(
+        collect(args.paths, "convert"),
+        redactor,
+        out,
+        dry_run=args.dry_run,
+        diff=args.diff,
+        backup=not args.no_backup,
+    )
 
 
 def _add_conformance(top: Any, parser: _Parser) -> None:
@@ -255,6 +300,7 @@ def collect(paths: Sequence[str], action: str = "check") -> list[Path]:
                 if f.suffix.lower() in _SUFFIXES
                 and f.is_file()
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and _looks_like_cassette(f)
             )
         elif p.is_file():
             files = [p]
@@ -271,6 +317,21 @@ def collect(paths: Sequence[str], action: str = "check") -> list[Path]:
                 seen.add(key)
                 out.append(f)
     return out
+
+
+_INTERACTIONS = re.compile(rb"^(?:interactions:|format: pytest-llm-cassette)", re.MULTILINE)
+
+
+def _looks_like_cassette(path: Path) -> bool:
+    """Whether a YAML file found by walking a directory is a cassette (pytest-llm's or
+    vcrpy's: both have a top-level ``interactions`` key; ours also says its format). Other YAML kept beside them
+    (protobuf dumps, fixtures) is not a broken cassette; a file named on the command
+    line is always checked."""
+    try:
+        with path.open("rb") as fh:
+            return _INTERACTIONS.search(fh.read()) is not None
+    except OSError:
+        return True  # unreadable: check says so
 
 
 # -- check --------------------------------------------------------------------------

@@ -28,7 +28,7 @@ USES_PLUGIN = frozenset(
 """Fixtures that make a test one "that uses the plugin" (so do its markers)."""
 
 # The conformance suite keeps its options and hooks in its own plugin module.
-pytest_plugins = ["pytest_llm.conformance._plugin"]
+pytest_plugins = ["pytest_llm.conformance._plugin", "pytest_llm._vcr_compat"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,11 +98,13 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
     """Register the per-test hooks (once): outcomes, reports, and ``llm_samples`` runs."""
     pm = config.pluginmanager
     if not pm.has_plugin("llm-outcomes"):
+        from ._drift import DriftSummary
         from ._report import CassetteSummary, Outcomes, SamplesReport
 
         pm.register(Outcomes(), "llm-outcomes")
         pm.register(CassetteSummary(config), "llm-summary")
         pm.register(SamplesReport(config, config.getoption("llm_report")), "llm-report")
+        pm.register(DriftSummary(config), "llm-drift")
         mode = _settings.option(config, "verdicts").value
         if mode != "off":
             from ._verdicts import Verdicts

@@ -1,11 +1,14 @@
 """Reading vcrpy / pytest-recording cassettes into pytest-llm's shape.
 
-Both vcrpy layouts for httpx are read; credentials are redacted as they are read
+Both vcrpy layouts for httpx are read, and the ``parsed_body`` layout that custom
+serializers (``vcr.register_serializer``, e.g. pydantic-ai's) write: the JSON body as
+structured YAML instead of a string. Credentials are redacted as they are read
 (``redact=False`` keeps them, for ``pytest-llm cassettes check``).
 """
 
 from __future__ import annotations
 
+import json
 import zlib
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ def read_items(
     out = []
     for i, item in enumerate(doc.get("interactions") or []):
         line = lines[i] if i < len(lines) else None
+        _check_layout(path, i, item, line)
         try:
             out.append((_from_vcrpy(item, redact, redactor), line))
         except (KeyError, TypeError, ValueError, OSError, zlib.error) as exc:
@@ -35,6 +39,58 @@ def read_items(
                 line=line,
             ) from None
     return out
+
+
+_KNOWN = {
+    "request": {"method", "uri", "headers", "body", "parsed_body"},
+    "response": {
+        "status",
+        "headers",
+        "body",
+        "parsed_body",
+        "status_code",
+        "http_version",
+        "content",
+        "url",
+    },
+}
+_BODIES = {"body", "parsed_body", "content"}
+
+
+def _check_layout(path: Path, i: int, item: Any, line: int | None) -> None:
+    """Refuse a section whose body is kept under a name we do not know.
+
+    A custom serializer may store the body anywhere; read as vcrpy's layout it would
+    replay an empty body without a word. Better to say so.
+    """
+    if not isinstance(item, dict):
+        return  # read_items says what is wrong with it
+    for section, known in _KNOWN.items():
+        data = item.get(section)
+        if not isinstance(data, dict) or _BODIES & set(data):
+            continue
+        unknown = sorted(str(k) for k in data if k not in known)
+        if not unknown:
+            continue  # no body at all: an empty one
+        where = f"{path}:{line}" if line else str(path)
+        raise CassetteError(
+            f"vcrpy cassette {where}: interactions[{i}].{section} has no body but "
+            f"{', '.join(repr(k) for k in unknown)}: it was written by a custom vcrpy "
+            "serializer (vcr.register_serializer), whose layout pytest-llm cannot read "
+            "(it reads vcrpy's 'body' and the 'parsed_body' of JSON-body serializers).\n"
+            "Fix: load it with that serializer's deserialize() and save it with vcrpy's "
+            "default serializer (vcr.serializers.yamlserializer), then convert it: "
+            "pytest-llm cassettes convert PATH; or re-record it with --llm-record=all.",
+            path=str(path),
+            line=line,
+        )
+
+
+def _parsed_body(section: dict[str, Any]) -> bytes | None:
+    """A ``parsed_body`` (JSON body kept as structured data) as the bytes it stands for."""
+    if "parsed_body" not in section or section["parsed_body"] is None:
+        return None
+    return json.dumps(section["parsed_body"], ensure_ascii=False).encode()
 
 
 def _vcr_headers(h: Any) -> list[tuple[str, str]]:
@@ -75,7 +131,11 @@ def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None)
         },
     }
     ctype = next((v for k, v in req_headers if k.lower() == "content-type"), None)
-    req.update(_body_fields(_vcr_body(rq.get("body")), ctype))
+    parsed = _parsed_body(rq)
+    if parsed is not None:
+        req.update(_body_fields(parsed, "application/json"))
+    else:
+        req.update(_body_fields(_vcr_body(rq.get("body")), ctype))
     if "status_code" in rs:  # older vcrpy: content is stored decoded
         status = int(rs["status_code"])
         headers = [
@@ -84,7 +144,16 @@ def _from_vcrpy(item: dict[str, Any], redact: bool = True, redactor: Any = None)
         body = _vcr_body(rs.get("content"))
     else:
         status = rs["status"]["code"] if isinstance(rs.get("status"), dict) else int(rs["status"])
-        body, headers = decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
+        parsed = _parsed_body(rs)
+        if parsed is not None:  # stored decoded, whatever content-encoding says
+            body = parsed
+            headers = [
+                (k, v)
+                for k, v in _vcr_headers(rs.get("headers"))
+                if k.lower() != "content-encoding"
+            ]
+        else:
+            body, headers = decompress(_vcr_body(rs.get("body")), _vcr_headers(rs.get("headers")))
     if redact:
         headers = [(k, red.header_value(k, v)) for k, v in headers]
     resp: dict[str, Any] = {"status": int(status), "headers": header_map(headers, drop=_DROP)}
