@@ -166,4 +166,104 @@ def test_response_headers_are_redacted_too(tmp_path: Path, server: LoopbackServe
     assert "org-secret-123" not in text
     assert "__cf_bm" not in text
     assert "      openai-organization: REDACTED\n" in text
-    assert "      set-cookie: REDACTED\n" in text
+    assert "set-cookie" not in text  # changes on every call: not recorded unless kept
+
+
+# -- key patterns: whole tokens, bounded lengths (no hits inside base64) ---------------
+
+KEYS = {
+    "OpenAI key": [
+        "sk-" + "a1B2c3D4" * 6,  # legacy, 48 characters after sk-
+        "sk-proj-" + "Ab3_-x9Z" * 19,  # project key, ~160 characters
+        "sk-svcacct-" + "Zz9_" * 20,
+    ],
+    "Anthropic key": ["sk-ant-api03-" + "Qw3-rT5_" * 12],
+    "Google API key": ["AIza" + "SyD4-k_9" * 4 + "abc"],
+    "GitHub token": ["ghp_" + "aB3dE5gH7j" * 4],
+    "AWS access key": ["AKIA" + "IOSFODNN7EXAMPLE"],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "key"), [(name, key) for name, keys in KEYS.items() for key in keys]
+)
+@pytest.mark.parametrize(
+    "around", ["{}", '"{}"', "Bearer {}", "key={}&alt=sse", "api_key: {}\n", "({})", "{}."]
+)
+def test_real_key_shapes_are_found_wherever_they_stand(name: str, key: str, around: str) -> None:
+    hit = Redactor().scan({"text": around.format(key)})
+    assert hit is not None
+    field, found, masked = hit
+    size = int(masked.split(", ")[1].split()[0])
+    if found == "bearer token":  # the header value as a whole, when a pattern before won
+        assert (around, size) == ("Bearer {}", len("Bearer " + key))
+    else:
+        assert (field, found, size) == ("text", name, len(key))
+
+
+def urlsafe_b64(seed: int, n: int = 3000) -> str:
+    import base64
+    import random
+
+    rng = random.Random(seed)
+    return base64.urlsafe_b64encode(rng.randbytes(n)).decode()
+
+
+@pytest.mark.parametrize("token", ["sk-", "sk-proj-", "sk-ant-api03-", "AIza", "ghp_", "AKIA"])
+@pytest.mark.parametrize("where", ["middle", "after_plus", "after_slash"])
+def test_key_prefixes_inside_base64_are_not_keys(token: str, where: str) -> None:
+    """Gemini sends images and audio as urlsafe base64 in inlineData: 'sk-' and 'AIza'
+    turn up inside it, followed by more base64 letters. Not keys."""
+    data = urlsafe_b64(len(token))
+    cut = 1000
+    glue = {"middle": "", "after_plus": "+", "after_slash": "/"}[where]
+    inner = data[:cut] + glue + token + data[cut : cut + 60] + data[cut + 60 :]
+    body = {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": inner}}]}]}
+    assert Redactor().scan(body) is None
+
+
+def test_a_base64_blob_that_starts_like_a_key_is_too_long_to_be_one() -> None:
+    blob = "sk-" + urlsafe_b64(7, 600).replace("-", "x")
+    assert Redactor().scan({"data": blob}) is None
+    # the same characters, as long as a real key, are one
+    assert Redactor().scan({"data": blob[:60]}) is not None
+
+
+def test_cassettes_check_finds_no_key_in_inline_base64_but_finds_a_real_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from pytest_llm.cli import main as cli
+
+    data = urlsafe_b64(1)
+    data = data[:500] + "sk-" + data[500:]  # the false positive that was reported
+    doc = {
+        "interactions": [
+            {
+                "request": {
+                    "method": "POST",
+                    "uri": "https://generativelanguage.googleapis.com/v1beta/models/g:generateContent",
+                    "headers": {"content-type": ["application/json"]},
+                    "body": '{"contents":[{"parts":[{"inlineData":{"data":"%s"}}]}]}' % data,
+                },
+                "response": {
+                    "status": {"code": 200, "message": "OK"},
+                    "headers": {"content-type": ["application/json"]},
+                    "body": {"string": '{"candidates":[]}'},
+                },
+            }
+        ],
+        "version": 1,
+    }
+    path = tmp_path / "gemini.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    assert cli(["cassettes", "check", str(path)]) == 0
+    assert capsys.readouterr().out == "checked 1 cassette (1 interaction): no problems\n"
+    key = "sk-proj-" + "Ab3_x9Z" * 10
+    path.write_text(path.read_text().replace('"candidates":[]', f'"note":"{key}"'))
+    assert cli(["cassettes", "check", str(path)]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"{path}:10: interactions[0].response.json.note holds something shaped like an "
+        "OpenAI key (sk-p…9Z, 78 characters)"
+    )
