@@ -1,4 +1,4 @@
-"""An OpenAI-compatible fake provider: scripted replies in the real API's shapes.
+"""A fake provider: scripted replies in the real APIs' shapes (OpenAI, Anthropic, Gemini).
 
 Names load on first use: the plugin imports this package's fixtures at start-up, and
 a run that never uses the fake should not pay for it.

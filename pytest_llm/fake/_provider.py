@@ -1,8 +1,9 @@
-"""The fake provider: an OpenAI-compatible handler on the request chain.
+"""The fake provider: a handler on the request chain that answers like the providers.
 
-It answers chat completions, the Responses API and embeddings with replies in the
-real API's shapes (streamed when the request asks for a stream), from scripts added
-with :meth:`FakeProvider.add`, or with a default reply. It sits last on the chain
+It answers OpenAI's chat completions, Responses API and embeddings, Anthropic's
+Messages API and Gemini's generateContent (:mod:`._native`) with replies in each real
+API's shapes (streamed when the request asks for a stream), from scripts added with
+:meth:`FakeProvider.add` (one script answers every provider), or with a default reply. It sits last on the chain
 (order 300, after faults and cassettes), so faults wrap its replies like any other.
 """
 
@@ -94,7 +95,8 @@ Embed = Callable[[str | list[int], int], Sequence[float]]
 
 
 class FakeProvider(Handler):
-    """An OpenAI-compatible fake: scripted replies, a default reply, a request log.
+    """A fake for OpenAI, Anthropic and Gemini: scripted replies, a default reply, a
+    request log.
 
     Use it as the ``llm_fake`` fixture, or without pytest::
 
