@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import string
 from pathlib import Path
 
@@ -245,7 +246,7 @@ def test_cassettes_check_finds_no_key_in_inline_base64_but_finds_a_real_one(
                     "method": "POST",
                     "uri": "https://generativelanguage.googleapis.com/v1beta/models/g:generateContent",
                     "headers": {"content-type": ["application/json"]},
-                    "body": '{"contents":[{"parts":[{"inlineData":{"data":"%s"}}]}]}' % data,
+                    "body": json.dumps({"contents": [{"parts": [{"inlineData": {"data": data}}]}]}),
                 },
                 "response": {
                     "status": {"code": 200, "message": "OK"},
