@@ -113,5 +113,9 @@ class Handler(abc.ABC):
                 stack.close()
         finally:
             error = self.finish(failed=exc_type is not None)
+        if error is None and self.misses and isinstance(exc, Exception):
+            # the SDK's error for the reply a miss was answered with (pytest_llm._miss),
+            # or what the application did with that reply: the miss is the cause
+            raise self.miss_error(self.misses[0]) from exc
         if error is not None:
             raise error

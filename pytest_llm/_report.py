@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from ._errors import CassetteError, ConfigError, ReplayInterrupt
+from ._miss import Missed, caused_by_miss, missed
 from ._outcome import annotators, remember
 
 __all__ = ["REPORT_VERSION", "CassetteSummary", "MessageRepr", "Outcomes", "SamplesReport"]
@@ -160,6 +161,7 @@ class Outcomes:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         rep = yield
         remember(item, rep)
+        misses = missed.take(f"{item.nodeid} ({call.when})")  # answered in this phase
         exc = call.excinfo
         if exc is not None and (
             shown_as_message(exc.value)
@@ -169,9 +171,22 @@ class Outcomes:
         ):
             # Show the miss itself, not a traceback through the SDK's internals.
             rep.longrepr = MessageRepr(str(exc.value))  # type: ignore[assignment]
+        elif misses:
+            _show_misses(rep, call, misses)
         for annotator in annotators(item):
             annotator(rep)
         return rep
+
+
+def _show_misses(rep: pytest.TestReport, call: pytest.CallInfo[None], misses: list[Missed]) -> None:
+    """A miss the SDK was answered for (:mod:`pytest_llm._miss`) is the test's failure:
+    the SDK's status error for it shows as the miss's own message; a failure that came
+    later (the application caught the error, then an assertion failed) shows after it."""
+    if rep.failed:
+        text = misses[0].message
+        if call.excinfo is None or not caused_by_miss(call.excinfo.value):
+            text += f"\n\nafter the miss, the test failed with:\n{rep.longrepr}"
+        rep.longrepr = MessageRepr(text)  # type: ignore[assignment]
 
 
 def shown_as_message(exc: BaseException) -> bool:

@@ -12,7 +12,9 @@ from typing import Any
 
 from .._capture import Capture
 from .._clock import current_clock
+from .._errors import ReplayInterrupt
 from .._exchange import Exchange, Forward, Outcome, Part, Reply, TransportFailure
+from .._miss import miss_reply
 from ._common import forwarding
 
 __all__ = ["forwarding", "handle_async", "handle_sync", "streams_for"]
@@ -182,6 +184,11 @@ def _respond(m: types.ModuleType, request: Any, outcome: Reply | TransportFailur
     return streams_for(m).response(outcome, request)
 
 
+def _answer_miss(m: types.ModuleType, request: Any, exc: ReplayInterrupt) -> Any:
+    """The library's response for a miss: the one answer every SDK gives up on at once."""
+    return _respond(m, request, miss_reply(exc))
+
+
 def _capture(m: types.ModuleType, response: Any, t0: float, fwd: Forward) -> Any:
     if fwd.on_reply is None:
         return response
@@ -211,7 +218,10 @@ def handle_sync(
     dispatch: Dispatch, m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any
 ) -> Any:
     request.read()
-    outcome = dispatch(to_exchange(request, library))
+    try:
+        outcome = dispatch(to_exchange(request, library))
+    except ReplayInterrupt as exc:
+        return _answer_miss(m, request, exc)
     if isinstance(outcome, Forward):
         t0 = current_clock().monotonic()
         token = forwarding.set(True)
@@ -223,7 +233,10 @@ def handle_sync(
     wait = outcome.delay
     if wait:
         timeout = read_timeout_of(request)
-        current_clock().sleep(_bounded(wait, timeout))
+        try:
+            current_clock().sleep(_bounded(wait, timeout))
+        except ReplayInterrupt as exc:  # a wait of forever (WouldHang)
+            return _answer_miss(m, request, exc)
         _check_timeout(m, wait, timeout)
     return _respond(m, request, outcome)
 
@@ -236,7 +249,10 @@ async def handle_async(
     request: Any,
 ) -> Any:
     await request.aread()
-    outcome = dispatch(to_exchange(request, library))
+    try:
+        outcome = dispatch(to_exchange(request, library))
+    except ReplayInterrupt as exc:
+        return _answer_miss(m, request, exc)
     if isinstance(outcome, Forward):
         t0 = current_clock().monotonic()
         token = forwarding.set(True)
@@ -248,6 +264,9 @@ async def handle_async(
     wait = outcome.delay
     if wait:
         timeout = read_timeout_of(request)
-        await current_clock().asleep(_bounded(wait, timeout))
+        try:
+            await current_clock().asleep(_bounded(wait, timeout))
+        except ReplayInterrupt as exc:  # a wait of forever (WouldHang)
+            return _answer_miss(m, request, exc)
         _check_timeout(m, wait, timeout)
     return _respond(m, request, outcome)

@@ -134,13 +134,15 @@ def test_requests_can_fail_on_their_own(sdk, llm_fake, llm_clock):
 
 
 def test_a_strict_miss_inside_a_batch_is_raised_not_swallowed(sdk, llm_fake, llm_clock):
-    from pytest_llm.fake import FakeMiss
-
     llm_fake.configure(strict=True)
     llm_fake.batches.configure(duration=0)
     batch = submit(sdk, [line("b", "unknown")])
-    with pytest.raises(FakeMiss, match=r"no reply for POST /v1/chat/completions .*'unknown'"):
+    # the miss answers the poll with an error no SDK retries (pytest_llm._miss)
+    with pytest.raises(
+        openai.APIStatusError, match=r"no reply for POST /v1/chat/completions .*'unknown'"
+    ):
         sdk.batches.retrieve(batch.id)
+    assert llm_fake.misses[0].startswith("llm_fake has no reply for POST /v1/chat/completions")
     llm_fake.misses.clear()
 
 

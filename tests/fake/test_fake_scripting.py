@@ -11,7 +11,7 @@ import openai
 import pytest
 from fake_helpers import call
 
-from pytest_llm import FakeMiss, FakeProvider, NetworkBlocked
+from pytest_llm import FakeMiss, FakeProvider
 from pytest_llm._flow import Exchange, Outcome, Reply
 from pytest_llm.fake import DEFAULT_REPLY, FakeScriptError, FakeUnused
 
@@ -167,9 +167,12 @@ def test_strict_miss_goes_through_the_sdk_retry_loop_untouched() -> None:
     # A plain exception would become a retried APIConnectionError with real sleeps.
     client = openai.OpenAI(api_key="sk-test")  # default: 2 retries
     with FakeProvider(strict=True, check_unused=False) as fake:
-        with pytest.raises(FakeMiss):
+        # answered with an error no SDK retries (pytest_llm._miss), naming the miss
+        with pytest.raises(openai.APIStatusError) as info:
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         assert len(fake.requests) == 1
+        assert info.value.status_code == 418
+        assert info.value.body["message"] == fake.misses[0]  # type: ignore[index]
         fake.misses.clear()
 
 
@@ -252,9 +255,9 @@ def test_azure_style_paths_are_served() -> None:
 
 def test_unanswered_endpoint_meets_the_blocked_network(llm_fake: FakeProvider) -> None:
     client = openai.OpenAI(api_key="sk-test")
-    with pytest.raises(NetworkBlocked) as info:
+    with pytest.raises(openai.APIStatusError) as info:  # answered, not raised: _miss.py
         client.images.generate(prompt="a cat")
-    assert str(info.value).startswith(
+    assert info.value.body["message"].startswith(  # type: ignore[index]
         "pytest-llm blocked POST https://api.openai.com/v1/images/generations: no cassette, "
         "fault or fake answered it"
     )

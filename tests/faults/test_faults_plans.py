@@ -162,11 +162,12 @@ def post_to(base_url: str, prompt: str) -> str:
 def test_a_live_reply_cannot_be_changed_and_says_so(
     tmp_path: Path, loopback: LoopbackServer
 ) -> None:
-    with FaultPlan(Stall(after_chunk=1)) as plan, use_cassette(tmp_path / "c.yaml", record="once"):
-        with pytest.raises(FaultNotApplicable) as info:
-            post_to(loopback.base_url, "hi")
-        plan.rules.clear()  # consumed by the failed attempt
-        plan.misses.clear()  # caught here on purpose: not a swallowed error for the exit
+    with (
+        pytest.raises(FaultNotApplicable) as info,
+        FaultPlan(Stall(after_chunk=1)),
+        use_cassette(tmp_path / "c.yaml", record="once"),
+    ):
+        post_to(loopback.base_url, "hi")  # answered with a 418 that has no choices
     assert str(info.value).splitlines() == [
         f"Stall(after_chunk=1) needs a recorded or fake reply to change, but POST "
         f"{loopback.base_url}/chat/completions went to the real network (recording or "
