@@ -18,14 +18,17 @@ SDK, is :attr:`pytest_llm._providers.Provider.clock`:
   request go through a stand-in ``tenacity`` in ``google.genai._api_client``, and
   ``tenacity.wait``'s ``random`` draws the jitter from the clock's generator.
 
-An SDK imported after the clock was installed is captured at its first request
-(:func:`catch_up`, called by the transport patches), before it can retry.
+The openai SDK is imported (if installed) when the clock is installed; anthropic and
+google-genai are captured if already imported, else at their first request through
+pytest-llm's flow (:func:`catch_up`, called by the transport patches), before they can
+retry.
 Uninstalling puts the real names back. What is not where it was is warned about
 once (:mod:`pytest_llm._canary`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
@@ -34,7 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._canary import has_name, warn
-from ._providers import PROVIDERS, Provider
+from ._providers import OPENAI, PROVIDERS, Provider
 
 if TYPE_CHECKING:
     from ._clock import VirtualClock
@@ -214,13 +217,23 @@ class _Capture:
         self.saved.clear()
 
 
+EAGER = (OPENAI,)
+"""SDKs imported (when installed) as a clock is installed, so they are captured even
+before their first request; the others, heavy to import (anthropic takes seconds),
+are captured when already imported, else at their first request (:func:`catch_up`)."""
+
+
 def _imported(provider: Provider) -> bool:
     return provider.sdk in sys.modules
 
 
 def capture_sdk(clock: VirtualClock) -> Callable[[], None]:
-    """Send the imported SDKs' waits to ``clock``; returns the function that undoes it."""
+    """Send the SDKs' waits to ``clock``; returns the function that undoes it."""
     capture = _Capture(clock)
+    for provider in EAGER:
+        if not _imported(provider) and provider.installed():
+            with contextlib.suppress(ImportError):
+                importlib.import_module(provider.sdk)
     with _lock:
         for provider in PROVIDERS:
             if _imported(provider):
