@@ -317,7 +317,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     from importlib.metadata import version
 
     code, out, _ = run(capsys, "--version")
-    assert (code, out) == (0, [f"pytest-llm {version('pytest-llm')}"])
+    assert (code, out) == (0, [f"pytest-llm {version('pytest-llm-harness')}"])
 
 
 def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
