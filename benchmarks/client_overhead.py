@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     from pytest_llm.client import ResilientClient, Route
 
     probe = ResilientClient(routes=[Route(MODEL, base_url=BASE_URL, api_key=API_KEY)])
-    print(f"measured: {stack.describe()}, pytest-llm {metadata.version('pytest-llm')}")
+    print(f"measured: {stack.describe()}, pytest-llm {metadata.version('pytest-llm-harness')}")
     print(f"client: breaker {type(probe.breaker).__name__}, {probe.telemetry!r}")
     print(
         f"transport: {args.transport}; clock: {args.clock}; "

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = ["autoload", "explicit"] if args.mode == "both" else [args.mode]
     codes = ["cached", "off"] if args.bytecode == "both" else [args.bytecode]
     print(
-        f"measured: pytest {metadata.version('pytest')}, pytest-llm {metadata.version('pytest-llm')}, "
+        f"measured: pytest {metadata.version('pytest')}, pytest-llm {metadata.version('pytest-llm-harness')}, "
         f"Python {sys.version.split()[0]} ({sys.executable})"
     )
     print(
