@@ -49,12 +49,14 @@ class DriftSummary:
         if not self.drift:
             return
         tr = terminalreporter
+        tr.ensure_newline()  # after the progress line, not below the title
         tr.section("pytest-llm drift")
         n = len(self.drift)
         tests = len({d["nodeid"] for d in self.drift})
         tr.write_line(
             f"{n} replayed request{'' if n == 1 else 's'} in {tests} test{'' if tests == 1 else 's'} "
-            "differ from the recording (match mode: migrate; recorded != request):"
+            f"differ{'s' if n == 1 else ''} from the recording "
+            "(match mode: migrate; recorded != request):"
         )
         last = None
         for d in self.drift:

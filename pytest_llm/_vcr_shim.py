@@ -311,6 +311,7 @@ class VcrSummary:
         ]
         if not (self.unmapped or hooks):
             return
+        tr.ensure_newline()  # after the progress line, not below the title
         tr.section("pytest-llm: pytest-recording settings")
         if self.unmapped:
             tr.write_line("not used (no equivalent in pytest-llm):")

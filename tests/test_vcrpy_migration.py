@@ -22,7 +22,7 @@ import yaml
 
 import pytest_llm
 from loopback import LoopbackServer, _Handler
-from pytest_llm.cassette._format import load
+from pytest_llm.cassette._format import VERSION, load
 from pytest_llm.cli import main as cli
 
 vcr = pytest.importorskip("vcr")
@@ -256,7 +256,7 @@ def test_record_new_rewrites_a_vcrpy_cassette_in_our_format_keeping_its_interact
     doc = yaml.safe_load(theirs.read_text())
     assert (doc["format"], doc["version"], doc["meta"]["interactions"]) == (
         "pytest-llm-cassette",
-        1,
+        VERSION,
         3,
     )
     assert "converted_from" not in doc["meta"]
@@ -370,3 +370,326 @@ def test_legacy_httpx_vcrpy_cassettes_replay(vcrpy_cassette: Recorded) -> None:
     to_legacy_httpx_format(vcrpy_cassette.path)
     with pytest_llm.use_cassette(vcrpy_cassette.path, check_unused=True):
         assert calls(vcrpy_cassette.base_url) == vcrpy_cassette.live
+
+
+# -- a zero-edit switch from pytest-recording -----------------------------------------
+
+VCR_APP = """
+from __future__ import annotations
+import json
+import os
+from pathlib import Path
+from typing import Any
+import pytest
+from vcr.record_mode import RecordMode
+
+EXPECTED = json.loads(Path(__file__).with_name("live.json").read_text())
+
+{calls}
+
+@pytest.mark.vcr{marker_args}
+def test_chat(vcr):
+    assert calls(os.environ["LOOPBACK_URL"]) == EXPECTED
+    {check}
+"""
+
+VCR_CONFTEST = """
+import pytest
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return {
+        "filter_headers": ["authorization", "x-team-token"],
+        "decode_compressed_response": True,
+        "ignore_localhost": True,
+    }
+
+def pytest_recording_configure(config, vcr):
+    raise AssertionError("pytest-llm has no VCR object to pass")
+"""
+
+REPLAYED = (
+    "assert (vcr.play_count, len(vcr), vcr.all_played, vcr.record_mode) == (2, 2, True, 'none')\n"
+    "    assert vcr.record_mode == RecordMode.NONE and sorted(vcr.play_counts) == [0, 1]"
+)
+
+
+def write_vcr_app(
+    p: pytest.Pytester, live: dict[str, Any], marker_args: str = "", check: str = REPLAYED
+) -> Path:
+    tests = p.path / "tests"
+    tests.mkdir(exist_ok=True)
+    (tests / "live.json").write_text(json.dumps(live))
+    (tests / "conftest.py").write_text(VCR_CONFTEST)
+    test = tests / "test_app.py"
+    test.write_text(
+        VCR_APP.format(calls=inspect.getsource(calls), marker_args=marker_args, check=check)
+    )
+    return tests / "cassettes/test_app/test_chat.yaml"
+
+
+def test_vcr_marker_fixture_config_and_hook_work_unchanged(
+    app: pytest.Pytester, vcrpy_cassette: Recorded
+) -> None:
+    cassette = write_vcr_app(app, vcrpy_cassette.live)
+    cassette.parent.mkdir(parents=True)
+    shutil.copy(vcrpy_cassette.path, cassette)
+    result = app.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= pytest-llm: pytest-recording settings =*",
+            "not used (no equivalent in pytest-llm):",
+            "  ignore_localhost (1 test)",
+            "pytest_recording_configure in tests/conftest.py is not called: pytest-llm "
+            "replays without vcrpy (its serializers and matchers are not used)",
+            "see docs/migration.md for what each maps to",
+        ],
+        consecutive=True,
+    )
+
+
+def test_vcr_record_mode_keyword_records_where_pytest_recording_would(
+    app: pytest.Pytester, vcrpy_cassette: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cassette = write_vcr_app(
+        app,
+        vcrpy_cassette.live,
+        '(record_mode="once")',
+        check="assert vcr.record_mode == 'once' and not vcr.write_protected",
+    )
+    # --record-mode on the command line wins, as --llm-record does
+    missing = app.runpytest("-p", "no:cacheprovider", "--record-mode=none")
+    missing.assert_outcomes(failed=1)
+    missing.stdout.fnmatch_lines(
+        [f"pytest-llm: cassette not found: {cassette} (record mode: none)"]
+    )
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    with LoopbackServer() as server:
+        monkeypatch.setenv("LOOPBACK_URL", server.base_url)
+        result = app.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= pytest-llm =*",
+            "recorded 2 interactions into 1 cassette:",
+            "  tests/cassettes/test_app/test_chat.yaml (+2)",
+        ]
+    )
+    text = cassette.read_text()
+    assert "format: pytest-llm-cassette" in text
+    assert KEY not in text
+
+
+def test_with_pytest_recording_active_the_vcr_marker_is_left_to_it(
+    pytester: pytest.Pytester,
+) -> None:
+    pkg = pytester.mkpydir("pytest_recording")
+    (pkg / "plugin.py").write_text(
+        "import pytest\n"
+        "def pytest_configure(config):\n"
+        "    config.addinivalue_line('markers', 'vcr: theirs')\n"
+        "@pytest.fixture\n"
+        "def vcr():\n"
+        "    return 'their cassette'\n"
+    )
+    pytester.syspathinsert()
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.vcr\ndef test_chat(vcr):\n    assert vcr == 'their cassette'\n"
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-p", "pytest_recording.plugin")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-llm: pytest-recording is active, so 1 @pytest.mark.vcr test replayed "
+            "through vcrpy; to replay them with pytest-llm: pytest -p no:recording "
+            "(or uninstall pytest-recording)"
+        ]
+    )
+
+
+# -- drift instead of a wall of misses ------------------------------------------------
+
+
+def edit_request(path: Path, change: Any) -> None:
+    """Change the first recorded request's JSON body, as an older SDK would have sent it."""
+    doc = yaml.safe_load(path.read_text())
+    rq = doc["interactions"][0]["request"]
+    body = json.loads(rq["body"])
+    change(body)
+    rq["body"] = json.dumps(body, separators=(",", ":"))
+    path.write_text(yaml.safe_dump(doc))
+
+
+def test_migrate_match_replays_on_method_and_path_and_reports_the_drift(
+    app: pytest.Pytester, vcrpy_cassette: Recorded
+) -> None:
+    path = vcrpy_cassette.path
+    # an old recording: the prompt the app sends today gained a question mark
+    edit_request(path, lambda body: body["messages"][0].update(content="Where is my parcel"))
+    write_app(app, vcrpy_cassette.live, f"@pytest.mark.llm_cassette({str(path)!r})")
+    strict = app.runpytest("-p", "no:cacheprovider")
+    strict.assert_outcomes(failed=1)
+    result = app.runpytest("-p", "no:cacheprovider", "--llm-match=migrate", "--llm-report=r.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*= pytest-llm drift =*",
+            "1 replayed request in 1 test differs from the recording "
+            "(match mode: migrate; recorded != request):",
+            "test_app.py::test_chat",
+            f"  {path} interactions[0] (line 2): POST /v1/chat/completions",
+            "      messages[0].content: 'Where is my parcel' != 'Where is my parcel?'",
+            "fix: re-record what changed (--llm-record=all), or leave fields that vary out of "
+            "matching (llm_ignore_paths, --llm-null-as-absent); then drop --llm-match=migrate",
+        ],
+        consecutive=True,
+    )
+    report = json.loads((app.path / "r.json").read_text())
+    assert report["drift"] == [
+        {
+            "nodeid": "test_app.py::test_chat",
+            "cassette": str(path),
+            "interaction": 0,
+            "line": 2,
+            "request": "POST /v1/chat/completions",
+            "differences": ["messages[0].content: 'Where is my parcel' != 'Where is my parcel?'"],
+        }
+    ]
+    # the same from the environment and the ini, as every option
+    app.makeini("[pytest]\nllm_match = migrate\n")
+    app.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    bad = app.runpytest("-p", "no:cacheprovider", "--llm-match=migrat")
+    assert bad.ret == 4
+    bad.stderr.fnmatch_lines(["*argument --llm-match: invalid choice: 'migrat'*"])
+
+
+def test_migrate_match_still_misses_a_request_with_another_path(
+    vcrpy_cassette: Recorded,
+) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=vcrpy_cassette.base_url, api_key=KEY, max_retries=0)
+    with (
+        pytest.raises(pytest_llm.CassetteMiss) as miss,
+        pytest_llm.use_cassette(vcrpy_cassette.path, match="migrate"),
+    ):
+        client.embeddings.create(model="m", input="x")
+    assert "POST /v1/embeddings" in str(miss.value)
+
+
+def test_null_as_absent(vcrpy_cassette: Recorded) -> None:
+    """Old SDKs sent "name": null where today's leave the key out."""
+    path = vcrpy_cassette.path
+    edit_request(path, lambda body: body["messages"][0].update(name=None))
+    with pytest.raises(pytest_llm.CassetteMiss) as miss, pytest_llm.use_cassette(path):
+        calls(vcrpy_cassette.base_url)
+    assert "messages[0].name: None != <absent>" in str(miss.value)
+    with pytest_llm.use_cassette(path, null_as_absent=True, check_unused=True):
+        assert calls(vcrpy_cassette.base_url) == vcrpy_cassette.live
+
+
+# -- parsed_body cassettes (vcr.register_serializer) ----------------------------------
+
+
+def to_parsed_body(path: Path, extra: dict[str, Any] | None = None) -> None:
+    """Rewrite a vcrpy cassette as a JSON-body serializer does (pydantic-ai's): each JSON
+    body as structured YAML under ``parsed_body``, the string gone."""
+    doc = yaml.safe_load(path.read_text())
+    for item in doc["interactions"]:
+        rq, rs = item["request"], item["response"]
+        rq["parsed_body"] = {**json.loads(rq.pop("body")), **(extra or {})}
+        ctype = rs["headers"].get("content-type", [""])[0]
+        if ctype.startswith("application/json"):
+            rs["parsed_body"] = json.loads(rs.pop("body")["string"])
+    path.write_text(yaml.safe_dump(doc))
+
+
+def test_parsed_body_cassettes_replay(vcrpy_cassette: Recorded) -> None:
+    to_parsed_body(vcrpy_cassette.path)
+    with pytest_llm.use_cassette(vcrpy_cassette.path, check_unused=True) as cassette:
+        assert calls(vcrpy_cassette.base_url) == vcrpy_cassette.live
+    assert cassette.file is not None
+    first = cassette.file.interactions[0].request_json()
+    assert first["messages"] == [{"role": "user", "content": "Where is my parcel?"}]
+
+
+def test_secret_scan_sees_into_parsed_body(
+    vcrpy_cassette: Recorded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    to_parsed_body(vcrpy_cassette.path, extra={"metadata": {"token": KEY}})
+    path = vcrpy_cassette.path
+    assert cli(["cassettes", "check", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(
+        "interactions[0].request.json.metadata.token holds something shaped like an "
+        "OpenAI key (sk-t…bb, 48 characters)"
+    )
+
+
+def test_an_unknown_serializer_layout_is_refused(vcrpy_cassette: Recorded) -> None:
+    path = vcrpy_cassette.path
+    doc = yaml.safe_load(path.read_text())
+    doc["interactions"][0]["request"]["msgpack_body"] = doc["interactions"][0]["request"].pop(
+        "body"
+    )
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(pytest_llm.CassetteError) as err:
+        load(path)
+    assert str(err.value).splitlines() == [
+        f"vcrpy cassette {path}:2: interactions[0].request has no body but 'msgpack_body': "
+        "it was written by a custom vcrpy serializer (vcr.register_serializer), whose "
+        "layout pytest-llm cannot read (it reads vcrpy's 'body' and the 'parsed_body' of "
+        "JSON-body serializers).",
+        "Fix: load it with that serializer's deserialize() and save it with vcrpy's default "
+        "serializer (vcr.serializers.yamlserializer), then convert it: pytest-llm cassettes "
+        "convert PATH; or re-record it with --llm-record=all.",
+    ]
+
+
+# -- pytest-llm cassettes convert ------------------------------------------------------
+
+
+def test_convert_rewrites_in_our_format_and_keeps_the_original(
+    loopback: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = record_with_vcrpy(tmp_path / "raw.yaml", loopback)  # authorization in clear
+    loopback.stop()
+    original = rec.path.read_bytes()
+    assert cli(["cassettes", "check", str(rec.path)]) == 1
+    capsys.readouterr()
+
+    assert cli(["cassettes", "convert", "--diff", str(rec.path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [f"--- {rec.path} (vcrpy)", f"+++ {rec.path} (pytest-llm)"]
+    assert out[-2:] == [
+        f"would convert {rec.path} (2 interactions)",
+        "would convert 1 cassette (2 interactions)",
+    ]
+    assert rec.path.read_bytes() == original  # --diff writes nothing
+
+    assert cli(["cassettes", "convert", str(rec.path), str(tmp_path / "missing")]) == 2
+    capsys.readouterr()
+    assert cli(["cassettes", "convert", str(rec.path)]) == 0
+    backup = tmp_path / "raw.yaml.vcrpy"
+    assert capsys.readouterr().out.splitlines() == [
+        f"converted {rec.path} (2 interactions; original kept as {backup})",
+        "converted 1 cassette (2 interactions)",
+        f"next: pytest-llm cassettes check {rec.path}",
+    ]
+    assert backup.read_bytes() == original
+    text = rec.path.read_text()
+    assert KEY not in text
+    assert "authorization: REDACTED" in text
+    assert cli(["cassettes", "check", str(rec.path)]) == 0
+    assert capsys.readouterr().out == "checked 1 cassette (2 interactions): no problems\n"
+    with pytest_llm.use_cassette(rec.path, check_unused=True):
+        assert calls(rec.base_url) == rec.live
+
+    # a second run leaves our cassette (and the original) alone
+    assert cli(["cassettes", "convert", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"skipped {rec.path}: already a pytest-llm cassette",
+        "converted 0 cassettes (0 interactions), skipped 1",
+    ]
+    assert backup.read_bytes() == original

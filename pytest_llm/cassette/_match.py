@@ -61,15 +61,28 @@ def parse_path(path: str) -> list[Token]:
 class IgnorePaths:
     """A set of JSON paths removed from bodies before they are compared."""
 
-    def __init__(self, paths: Iterable[str] = DEFAULT_IGNORE) -> None:
+    def __init__(self, paths: Iterable[str] = DEFAULT_IGNORE, *, drop_nulls: bool = False) -> None:
         self.sources = tuple(paths)
         self.paths = [parse_path(p) for p in self.sources]
+        self.drop_nulls = drop_nulls
+        """``null_as_absent``: a key whose value is ``null`` counts as absent."""
 
     def strip(self, value: Any) -> Any:
+        if self.drop_nulls:
+            value = _without_nulls(value)
         return _strip(value, self.paths) if self.paths else value
 
     def __repr__(self) -> str:
-        return f"IgnorePaths({list(self.sources)!r})"
+        extra = ", drop_nulls=True" if self.drop_nulls else ""
+        return f"IgnorePaths({list(self.sources)!r}{extra})"
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _strip(value: Any, paths: list[list[Token]]) -> Any:
