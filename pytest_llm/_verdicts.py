@@ -70,7 +70,11 @@ BREAKER_RESET = 30.0
 HAMMER_MIN = 2
 """Requests sent to an open route (beyond one probe) before ``hammered_open_route``."""
 
-_END_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_END_EVENTS = frozenset(
+    {"response.completed", "response.incomplete", "response.failed", "message_stop"}
+)
+"""Events that end a stream: the Responses API's, Anthropic's ``message_stop`` (Gemini's
+streams end with a chunk whose candidate has a ``finishReason``)."""
 
 
 def check_mode(value: Any, source: str) -> str:
@@ -244,8 +248,14 @@ def _event(a: Attempt, data: str, event: str | None) -> None:
         a.terminal = True
     elif event == "error" or kind == "error" or "error" in doc:
         a.broken = True
-    elif isinstance(kind, str) and kind.endswith(".delta"):
+    elif isinstance(kind, str) and (kind.endswith(".delta") or kind == "content_block_delta"):
         a.content += 1
+    elif isinstance(doc.get("candidates"), list):  # a Gemini chunk
+        candidates = [c for c in doc["candidates"] if isinstance(c, dict)]
+        if any(c.get("content") for c in candidates):
+            a.content += 1
+        if any(c.get("finishReason") for c in candidates):
+            a.terminal = True
     else:
         for choice in doc.get("choices") or []:
             delta = choice.get("delta") if isinstance(choice, dict) else None
