@@ -1,14 +1,19 @@
 """Server-sent events: an incremental parser and an encoder.
 
 A cassette stores a streamed response as one entry per event, so a replay hands the
-SDK the same events with the same boundaries it saw live.
+SDK the same events with the same boundaries it saw live. The parser also keeps each
+event's exact wire bytes (``SSEEvent.raw``: its comments, field order, line endings
+and blank lines), so a replay sends the very bytes that were recorded.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["SSEEvent", "SSEParser", "encode_event"]
+__all__ = ["EOLS", "SSEEvent", "SSEParser", "canonical_event", "encode_event", "parse_events"]
+
+EOLS = ("\n", "\r\n", "\r")
+"""The line endings an event stream may use."""
 
 
 @dataclass(slots=True)
@@ -16,6 +21,10 @@ class SSEEvent:
     """One event of a ``text/event-stream`` body.
 
     ``t`` is the time the event arrived, in seconds after the request was sent.
+    ``raw`` is the event's exact wire bytes when known (parsed from a live stream or
+    read from a cassette): the encoder sends them instead of re-encoding the fields.
+    It is not an ``__init__`` argument, so ``dataclasses.replace`` (which faults use
+    to change an event) drops it and the changed event is encoded from its fields.
     """
 
     data: str
@@ -23,10 +32,12 @@ class SSEEvent:
     id: str | None = None
     retry: int | None = None
     t: float = 0.0
+    raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
 
-def encode_event(ev: SSEEvent) -> bytes:
-    """The wire form of one event, ending with its blank line."""
+def canonical_event(ev: SSEEvent, eol: str = "\n") -> bytes:
+    """The event encoded from its fields: ``event``, ``id``, ``retry``, then one
+    ``data:`` line per line of data, each line ending with ``eol``, then a blank line."""
     lines: list[str] = []
     if ev.event is not None:
         lines.append(f"event: {ev.event}")
@@ -35,7 +46,14 @@ def encode_event(ev: SSEEvent) -> bytes:
     if ev.retry is not None:
         lines.append(f"retry: {ev.retry}")
     lines.extend(f"data: {part}" for part in ev.data.split("\n"))
-    return ("\n".join(lines) + "\n\n").encode()
+    return (eol.join(lines) + eol + eol).encode()
+
+
+def encode_event(ev: SSEEvent) -> bytes:
+    """The wire form of one event, ending with its blank line: the recorded bytes
+    when the event has them, else :func:`canonical_event`."""
+    raw = ev.raw
+    return raw if raw is not None else canonical_event(ev)
 
 
 class SSEParser:
@@ -44,15 +62,23 @@ class SSEParser:
     Follows the WHATWG rules the SDKs follow: ``\\r\\n``, ``\\r`` and ``\\n`` end a
     line, a blank line ends an event, ``:`` starts a comment, one space after the
     colon is dropped, several ``data`` lines join with ``\\n``.
+
+    Every byte consumed belongs to an event's ``raw``: the lines of the event itself,
+    the comments and extra blank lines before it, and its closing blank line. Bytes
+    after the last event (a trailing comment) are added to that event's ``raw`` by
+    :meth:`flush`; a stream with no event at all gives one event with empty ``data``
+    whose ``raw`` holds them (it dispatches nothing when replayed).
     """
 
     def __init__(self) -> None:
         self._buf = b""
+        self._raw = bytearray()
         self._data: list[str] = []
         self._event: str | None = None
         self._id: str | None = None
         self._retry: int | None = None
         self._dirty = False
+        self._last: SSEEvent | None = None
 
     def feed(self, chunk: bytes, t: float = 0.0) -> list[SSEEvent]:
         self._buf += chunk
@@ -63,6 +89,7 @@ class SSEParser:
                 break
             end, nxt = idx
             line = self._buf[:end].decode("utf-8", errors="replace")
+            self._raw += self._buf[:nxt]
             self._buf = self._buf[nxt:]
             ev = self._line(line, t)
             if ev is not None:
@@ -73,13 +100,27 @@ class SSEParser:
         """Events left when the stream ends without a final blank line."""
         out: list[SSEEvent] = []
         if self._buf:
-            ev = self._line(self._buf.decode("utf-8", errors="replace"), t)
+            buf = self._buf
+            self._raw += buf
             self._buf = b""
+            if buf.endswith(b"\r"):
+                buf = buf[:-1]  # a line end after all (no \n can follow any more)
+            ev = self._line(buf.decode("utf-8", errors="replace"), t)
             if ev is not None:
                 out.append(ev)
         ev = self._line("", t)
         if ev is not None:
             out.append(ev)
+        if self._raw:
+            rest = bytes(self._raw)
+            self._raw.clear()
+            if self._last is not None:
+                self._last.raw = (self._last.raw or b"") + rest
+            else:
+                ev = SSEEvent(data="", t=t)
+                ev.raw = rest
+                out.append(ev)
+                self._last = ev
         return out
 
     def _line(self, line: str, t: float) -> SSEEvent | None:
@@ -89,6 +130,9 @@ class SSEParser:
             ev = SSEEvent(
                 data="\n".join(self._data), event=self._event, id=self._id, retry=self._retry, t=t
             )
+            ev.raw = bytes(self._raw)
+            self._raw.clear()
+            self._last = ev
             self._data, self._event, self._id, self._retry, self._dirty = (
                 [],
                 None,
@@ -99,20 +143,26 @@ class SSEParser:
             return ev
         if line.startswith(":"):
             return None
-        field, _, value = line.partition(":")
+        name, _, value = line.partition(":")
         value = value.removeprefix(" ")
-        if field == "data":
+        if name == "data":
             self._data.append(value)
-        elif field == "event":
+        elif name == "event":
             self._event = value
-        elif field == "id":
+        elif name == "id":
             self._id = value
-        elif field == "retry" and value.isdigit():
+        elif name == "retry" and value.isdigit():
             self._retry = int(value)
         else:
             return None
         self._dirty = True
         return None
+
+
+def parse_events(body: bytes, t: float = 0.0) -> list[SSEEvent]:
+    """Every event of a whole ``text/event-stream`` body."""
+    parser = SSEParser()
+    return parser.feed(body, t) + parser.flush(t)
 
 
 def _line_end(buf: bytes) -> tuple[int, int] | None:

@@ -70,9 +70,9 @@ def test_count_that_disagrees_with_the_interactions(recorded: Path) -> None:
 
 
 def test_newer_format_version_asks_for_an_upgrade(recorded: Path) -> None:
-    recorded.write_text(recorded.read_text().replace("version: 1", "version: 7"))
+    recorded.write_text(recorded.read_text().replace("version: 2", "version: 7"))
     assert _error(recorded).splitlines() == [
-        f"cassette {recorded} has format version 7; this pytest-llm reads version 1.",
+        f"cassette {recorded} has format version 7; this pytest-llm reads versions 1, 2.",
         "Fix: upgrade pytest-llm (the cassette was written by a newer one).",
     ]
 
@@ -153,8 +153,8 @@ def test_unknown_marker_keyword(pytester: pytest.Pytester) -> None:
         [
             "*_ ERROR at setup of test_x _*",
             "llm_cassette marker got an unknown keyword 'recrd'. Did you mean 'record'?",
-            "Fix: use one of allow_playback_repeats, check_unused, ignore, path, record, "
-            "replay_timing.",
+            "Fix: use one of allow_playback_repeats, check_unused, ignore, keep_headers, "
+            "keep_host, match, null_as_absent, path, record, replay_timing.",
             "*= short test summary info =*",
         ],
         consecutive=True,

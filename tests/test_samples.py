@@ -244,7 +244,7 @@ def test_a_sample_without_its_recording_shows_the_sample_in_the_diff(
             "nearest recorded requests (recorded != request):",
             "  interactions[0] (line 11): POST /v1/chat/completions, 1 difference",
             "      sample: 0 != 2",
-            "  interactions[1] (line 56): POST /v1/chat/completions, 1 difference",
+            "  interactions[[]1] (line *): POST /v1/chat/completions, 1 difference",
             "      sample: 1 != 2",
         ]
     )

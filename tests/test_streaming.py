@@ -84,10 +84,13 @@ def test_live_and_replayed_streams_are_equal_chunk_for_chunk(
     assert len(loopback.requests) == served == 1
     assert replayed == live
     assert len(live) >= 5
-    events = cassette.interactions[0].data["response"]["events"]
-    # one cassette entry per server-sent event, each with its arrival time
+    recorded = cassette.interactions[0].data
+    events = recorded["response"]["events"]
+    # one cassette entry per server-sent event; their arrival times in the meta
     assert len(events) == len(live) + (1 if api == "chat" else 0)  # chat ends with [DONE]
-    assert all(isinstance(e["t"], float) for e in events)
+    times = recorded["meta"]["event_times"]
+    assert len(times) == len(events)
+    assert all(isinstance(t, float) for t in times)
 
 
 class RecordingClock:
@@ -125,10 +128,7 @@ def test_replay_timing_reproduces_recorded_gaps_scaled(tmp_path: Path) -> None:
     try:
         with pytest_llm.use_cassette(path, replay_timing=0.5):
             _consume(LIBRARIES[0], "http://127.0.0.1:9/v1", "chat", is_async=False)
-        recorded = [
-            e["t"]
-            for e in pytest_llm.Cassette(path).open().interactions[0].data["response"]["events"]
-        ]
+        recorded = pytest_llm.Cassette(path).open().interactions[0].data["meta"]["event_times"]
         gaps = [round((b - a) * 0.5, 4) for a, b in zip([0.0, *recorded], recorded, strict=False)]
         assert clock.sleeps == [g for g in gaps if g > 0]
         assert sum(clock.sleeps) >= 0.5 * 0.05 * 4  # at least the server's gaps, halved
@@ -191,13 +191,7 @@ def test_async_replay_with_timing_waits_once(tmp_path: Path) -> None:
     finally:
         router.clock = old
     assert replayed == live
-    events = pytest_llm.Cassette(path).open().interactions[0].data["response"]["events"]
+    times = pytest_llm.Cassette(path).open().interactions[0].data["meta"]["event_times"]
     assert len(clock.sleeps) == len(
-        [
-            1
-            for a, b in zip(
-                [0.0] + [e["t"] for e in events], [e["t"] for e in events], strict=False
-            )
-            if b > a
-        ]
+        [1 for a, b in zip([0.0, *times], times, strict=False) if b > a]
     )

@@ -3,28 +3,37 @@
 ::
 
     format: pytest-llm-cassette
-    version: 1
+    version: 2
     meta: {recorded_at, sdk, http, interactions: N}
     interactions:
-    - request:  {method, url, headers, json | text | base64}
+    - summary:  {text, tool_calls, stop}      # streams only; written, never read
+      request:  {method, url, headers, json | text | base64}
       response: {status, headers, json | text | base64 | events, failure?}
-      meta:     {model, usage, duration, recorded_at}
+      meta:     {model, usage, duration, recorded_at, event_times?}
     end: N          # last: a truncated file lacks it
 
-JSON bodies are stored as structured YAML, multi-line and long strings as literal
-blocks, a streamed body as one entry per server-sent event with its arrival time.
-Reading also accepts vcrpy / pytest-recording cassettes.
+JSON bodies are stored as structured YAML (a request's keys sorted, so every SDK
+version writes the same file), multi-line and long strings as literal blocks, a
+streamed body as one line per server-sent event, in flow style, holding the exact
+bytes the server sent (``raw``) where the fields alone would not give them back.
+What changes on every recording (times, dates, request ids) is left out or kept
+under ``meta``, so re-recording the same traffic changes only ``meta`` lines.
+Version 1 files (events with their ``t``) are read as well. Reading also accepts
+vcrpy / pytest-recording cassettes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import ipaddress
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -35,16 +44,32 @@ from ._fields import (
     _DROP,
     _body_bytes,
     _body_fields,
-    _event_data,
-    _event_from,
     _header_list,
     header_map,
+    stream_events,
+    stream_fields,
+    volatile_header,
 )
+from ._summary import summarise
 
-__all__ = ["FORMAT", "VERSION", "CassetteFile", "Interaction", "dump", "load", "write_atomic"]
+__all__ = [
+    "FORMAT",
+    "READS",
+    "VERSION",
+    "CassetteFile",
+    "Interaction",
+    "dump",
+    "load",
+    "request_digest",
+    "rewrite",
+    "wire_digest",
+    "write_atomic",
+]
 
 FORMAT = "pytest-llm-cassette"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)
+"""The format versions this pytest-llm reads (it writes :data:`VERSION`)."""
 
 _Loader: type[Any] = _load.Loader
 _BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -54,6 +79,34 @@ class _Dumper(_BaseDumper):  # type: ignore[misc]
     pass
 
 
+class _Flow(dict[str, Any]):
+    """A mapping written on one line (``{data: ..., event: ...}``): a stream's event."""
+
+
+class _FlowList(list[Any]):
+    """A list written on one line: a stream's event times."""
+
+
+class _FlowStr(str):
+    """A string of an event line: JSON text single-quoted (no escaped ``"``), text with
+    line breaks double-quoted (``\\r\\n`` visible), anything else as YAML likes."""
+
+    __slots__ = ()
+
+
+def _flow_str_representer(dumper: Any, data: str) -> Any:
+    style = None
+    if "\n" in data or "\r" in data:
+        style = '"'
+    elif data[:1] in ("{", "["):
+        style = "'"
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style=style)
+
+
+_WIDTH = 1 << 20
+"""No wrapping: long strings are literal blocks anyway, and an event stays on one line."""
+
+
 def _str_representer(dumper: Any, data: str) -> Any:
     if "\n" in data or len(data) > 100:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
@@ -61,6 +114,15 @@ def _str_representer(dumper: Any, data: str) -> Any:
 
 
 _Dumper.add_representer(str, _str_representer)
+_Dumper.add_representer(_FlowStr, _flow_str_representer)
+_Dumper.add_representer(
+    _Flow,
+    lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True),
+)
+_Dumper.add_representer(
+    _FlowList,
+    lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True),
+)
 
 HEADER = (
     "# pytest-llm cassette: recorded LLM traffic, replayed offline by pytest-llm.\n"
@@ -107,13 +169,25 @@ class Interaction:
         self._bodies = (req, body, None, None)
         return body
 
+    @property
+    def wire_digest(self) -> str | None:
+        """The digest of the request body as the SDK sent it, from ``meta.request_digest``,
+        while the stored body is still the one recorded (a hand edit of the request
+        voids it: such a request is matched by its content only)."""
+        meta = self.data.get("meta")
+        digest = meta.get("request_digest") if isinstance(meta, dict) else None
+        if not isinstance(digest, str):
+            return None
+        wire, _, stored = digest.partition("/")
+        return wire if stored == wire_digest(self.request_body()) else None
+
     def reply(self, timing: float | None = None) -> Reply:
         """The response, built once and shared (replies are immutable once built)."""
         if self._reply is None:
             resp = self.data["response"]
             memo = self._bodies
             body = memo[3] if memo is not None and memo[2] is resp else None
-            self._reply = _reply_from(resp, body)
+            self._reply = _reply_from(resp, body, self.data.get("meta"))
         if timing == self._reply.timing:
             return self._reply
         r = self._reply
@@ -129,19 +203,40 @@ class Interaction:
         headers: dict[str, Any],
         meta: dict[str, Any],
         redact: Callable[[str, str], str] | None = None,
+        keep_headers: Collection[str] = (),
+        keep_host: bool = False,
     ) -> Interaction:
-        """``redact(name, value)`` is applied to the response headers (set-cookie, ...)."""
+        """``redact(name, value)`` is applied to the response headers (set-cookie, ...).
+
+        Volatile response headers (:data:`~._fields.VOLATILE_HEADERS`) are left out
+        unless named in ``keep_headers`` (``"*"``: all), and a loopback URL's host and
+        port are written as ``localhost`` unless ``keep_host``: re-recording the same
+        traffic then writes the same file but for ``meta``.
+        """
+        if not keep_host:
+            url = _local_url(url)
         req: dict[str, Any] = {"method": exchange.method.upper(), "url": url, "headers": headers}
         req.update(_body_fields(exchange.body, exchange.header("content-type")))
-        resp_headers = (
-            reply.headers if redact is None else [(k, redact(k, v)) for k, v in reply.headers]
-        )
+        keep = frozenset(h.lower() for h in keep_headers)
+        resp_headers = [
+            (k, v if redact is None else redact(k, v))
+            for k, v in reply.headers
+            if not volatile_header(k.lower(), reply.status, keep)
+        ]
         resp: dict[str, Any] = {
             "status": reply.status,
             "headers": header_map(resp_headers, drop=_DROP),
         }
+        if "json" in req:
+            stored = _body_bytes({"json": _sorted(req["json"])})
+            if stored != exchange.body:
+                # the body is stored with sorted keys; the digest of the bytes as sent
+                # lets a replay find it without re-serialising each request
+                meta = {**meta, "request_digest": request_digest(exchange.body, stored)}
         if reply.events is not None:
-            resp["events"] = [_event_data(ev) for ev in reply.events]
+            fields, times = stream_fields(reply.events)
+            resp.update(fields)
+            meta = {**meta, "event_times": times}
         else:
             resp.update(_body_fields(reply.body, reply.header("content-type")))
         if reply.failure is not None:
@@ -149,14 +244,42 @@ class Interaction:
         return cls({"request": req, "response": resp, "meta": meta})
 
 
-def _reply_from(resp: dict[str, Any], body: bytes | None = None) -> Reply:
+def wire_digest(body: bytes) -> str:
+    """A request body's digest: 96 bits of its sha256, in hex."""
+    return hashlib.sha256(body).hexdigest()[:24]
+
+
+def request_digest(sent: bytes, stored: bytes) -> str:
+    """``meta.request_digest``: the digests of the body as sent and as stored."""
+    return f"{wire_digest(sent)}/{wire_digest(stored)}"
+
+
+def _local_url(url: str) -> str:
+    """``http://127.0.0.1:54321/v1/x`` -> ``http://localhost/v1/x``: a loopback port
+    changes every run and never takes part in matching (path and query do)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if host != "localhost" and not _loopback_ip(host):
+        return url
+    return urlunsplit(parts._replace(netloc="localhost"))
+
+
+def _loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _reply_from(resp: dict[str, Any], body: bytes | None = None, meta: Any = None) -> Reply:
     headers = _header_list(resp.get("headers"))
     failure = None
     if isinstance(resp.get("failure"), dict):
         f = resp["failure"]
         failure = TransportFailure(str(f.get("kind", "read_error")), str(f.get("message", "")))
     if "events" in resp:
-        events = [_event_from(e) for e in resp["events"]]
+        times = meta.get("event_times") if isinstance(meta, dict) else None
+        events = stream_events(resp, times)
         return Reply(int(resp["status"]), headers, events=events, failure=failure)
     if body is None:
         body = _body_bytes(resp)
@@ -248,10 +371,11 @@ def _load_ours(
     path: Path, doc: dict[str, Any], lines: list[int], bodies: Any = None
 ) -> CassetteFile:
     version = doc.get("version")
-    if version != VERSION:
+    if version not in READS:
         newer = isinstance(version, int) and version > VERSION
         raise CassetteError(
-            f"cassette {path} has format version {version!r}; this pytest-llm reads version {VERSION}.\n"
+            f"cassette {path} has format version {version!r}; this pytest-llm reads versions "
+            f"{', '.join(map(str, READS))}.\n"
             + (
                 "Fix: upgrade pytest-llm (the cassette was written by a newer one)."
                 if newer
@@ -327,7 +451,7 @@ def dump(cassette: CassetteFile) -> str:
         "format": FORMAT,
         "version": VERSION,
         "meta": meta,
-        "interactions": [i.data for i in cassette.interactions],
+        "interactions": [_stored(i) for i in cassette.interactions],
         # last on purpose: a file cut anywhere, even inside the last interaction, lacks it
         "end": len(cassette.interactions),
     }
@@ -336,10 +460,102 @@ def dump(cassette: CassetteFile) -> str:
         Dumper=_Dumper,
         sort_keys=False,
         allow_unicode=True,
-        width=100,
+        width=_WIDTH,
         default_flow_style=False,
     )
     return HEADER + body
+
+
+def _stored(it: Interaction) -> dict[str, Any]:
+    """An interaction as version 2 writes it, whichever version it was read from."""
+    data = it.data
+    resp = data.get("response")
+    events = None
+    if isinstance(resp, dict) and "events" in resp:
+        events = it.reply().events
+    out: dict[str, Any] = {}
+    if events is not None:
+        summary = summarise(events)
+        if summary:
+            out["summary"] = summary
+    for key, value in data.items():
+        if key == "summary":
+            continue  # read-only: made afresh from the events above
+        if key == "request" and isinstance(value, dict) and "json" in value:
+            value = {**value, "json": _sorted(value["json"])}
+        elif key == "response" and events is not None:
+            assert isinstance(value, dict)
+            fields, times = stream_fields(events)
+            fields["events"] = [_flow_event(e) for e in fields["events"]]
+            value = _with_stream(value, fields)
+            meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+            out["response"] = value
+            out["meta"] = {**meta, "event_times": _FlowList(times)}  # type: ignore[dict-item]
+            continue
+        elif key == "meta" and events is not None:
+            continue  # written with the response
+        out[key] = value
+    return out
+
+
+def _flow_event(entry: dict[str, Any]) -> _Flow:
+    return _Flow({k: _FlowStr(v) if isinstance(v, str) else v for k, v in entry.items()})
+
+
+def _with_stream(resp: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """``resp`` with its stream keys replaced by ``fields``, where ``events`` was."""
+    out: dict[str, Any] = {}
+    for key, value in resp.items():
+        if key == "events":
+            out.update(fields)
+        elif key != "line_end":
+            out[key] = value
+    return out
+
+
+def _sorted(value: Any) -> Any:
+    """A JSON value with every object's keys sorted: one order whatever the SDK sent."""
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def rewrite(path: Path) -> bool:
+    """Write a pytest-llm cassette again in the current layout (:data:`VERSION`), changing
+    nothing it holds: the same requests, responses, event bytes, times and metadata
+    (no header is dropped, no URL changed); a request body whose keys get sorted gains
+    ``meta.request_digest`` of the bytes it had. Returns whether the file changed."""
+    old = path.read_text(encoding="utf-8")
+    cassette = load(path, redact=False)
+    if cassette.source_format != FORMAT:
+        raise CassetteError(
+            f"cassette {path} is a {cassette.source_format} cassette; rewrite reads pytest-llm "
+            "cassettes only.\nFix: convert it first (pytest-llm cassettes convert).",
+            path=str(path),
+        )
+    for it in cassette.interactions:
+        req, meta = it.data.get("request"), it.data.get("meta")
+        if (
+            isinstance(req, dict)
+            and "json" in req
+            and isinstance(meta, dict)
+            and "request_digest" not in meta
+        ):
+            # what the file holds now is the body as sent (versions before 2 kept the
+            # SDK's order): its digest keeps replay's fast path once the keys are sorted
+            body = _body_bytes(req)
+            stored = _body_bytes({"json": _sorted(req["json"])})
+            if body != stored:
+                meta["request_digest"] = request_digest(body, stored)
+    new = dump(cassette)
+    if new == old:
+        return False
+    mode = path.stat().st_mode & 0o7777
+    write_atomic(path, new)
+    os.chmod(path, mode)
+    return True
 
 
 def write_atomic(path: Path, text: str) -> None:

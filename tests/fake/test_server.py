@@ -615,7 +615,8 @@ def test_record_through_the_server_then_replay_without_upstream(
     assert live == "Echo: What is the capital of France?"
     assert len(loopback.requests) == 1
     assert len(recording.recorded) == 1
-    assert recording.recorded[0].url == f"{loopback.base_url}/chat/completions"
+    # the upstream's URL, its loopback host and port written as localhost
+    assert recording.recorded[0].url == "http://localhost/v1/chat/completions"
     with pytest_llm.use_cassette(path, check_unused=True), LLMServer() as server:
         assert ask(server) == live
     assert len(loopback.requests) == 1  # the replay never reached the upstream
