@@ -219,3 +219,26 @@ def test_a_miss_through_the_server_is_an_error_the_sdk_does_not_retry() -> None:
         assert info.value.message is not None
         assert info.value.message.startswith(f"pytest-llm blocked POST {server.url}/v1")
         assert server.errors == [info.value.message]
+
+
+def test_a_strict_miss_names_the_gemini_request_and_each_script() -> None:
+    from pytest_llm.fake import FakeMiss
+
+    fake = FakeProvider(strict=True)
+    fake.add("Claude only.", api="messages")
+    fake.add("Pro only.", model="gemini-2.5-pro")
+    with pytest.raises(FakeMiss) as info:
+        call(fake, contents(QUESTION), "streamGenerateContent")
+    assert str(info.value).splitlines() == [
+        f"llm_fake has no reply for POST /v1beta/models/{MODEL}:streamGenerateContent "
+        f"(generate_content, model '{MODEL}', last user message '{QUESTION}'): no scripted "
+        "reply matches and strict mode is on.",
+        "Scripted replies:",
+        "  #1 text 'Claude only.' [api='messages'], used 0 of 1: answers messages, this is "
+        "generate_content",
+        f"  #2 text 'Pro only.' [model='gemini-2.5-pro'], used 0 of 1: model is '{MODEL}', not "
+        "'gemini-2.5-pro'",
+        "Fix: script it with llm_fake.add('...') (optionally api=, model=, contains=, match=, "
+        "times=), or turn strict mode off to get the default reply.",
+    ]
+    fake.misses.clear()
