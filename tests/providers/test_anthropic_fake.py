@@ -309,3 +309,14 @@ def test_a_miss_through_the_server_is_an_anthropic_error_the_sdk_does_not_retry(
             "answered it"
         )
         assert server.errors == [error.error.message]
+
+
+def test_structured_output_parses(llm_fake: FakeProvider, client: anthropic.Anthropic) -> None:
+    class City(pydantic.BaseModel):
+        city: str
+        country: str
+
+    llm_fake.add(City(city="Paris", country="France"))
+    parsed = client.messages.parse(model=MODEL, max_tokens=100, messages=HELLO, output_format=City)
+    assert parsed.parsed_output == City(city="Paris", country="France")
+    assert "output_config" in llm_fake.requests.last.json

@@ -12,6 +12,7 @@ import asyncio
 import json
 from typing import Any
 
+import pydantic
 import pytest
 from google import genai
 from google.genai import types
@@ -242,3 +243,16 @@ def test_a_strict_miss_names_the_gemini_request_and_each_script() -> None:
         "times=), or turn strict mode off to get the default reply.",
     ]
     fake.misses.clear()
+
+
+def test_structured_output_parses(llm_fake: FakeProvider, client: genai.Client) -> None:
+    class City(pydantic.BaseModel):
+        city: str
+        country: str
+
+    llm_fake.add(City(city="Paris", country="France"))
+    config = types.GenerateContentConfig(
+        response_mime_type="application/json", response_schema=City
+    )
+    response = client.models.generate_content(model=MODEL, contents=QUESTION, config=config)
+    assert response.parsed == City(city="Paris", country="France")
