@@ -89,6 +89,8 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = config.getoption("record_mode", None)
     if mode and config.getoption("llm_record", None) is None:
         config.option.llm_record = RECORD_MODES[mode]
+    if _xdist_controller(config):  # it collects nothing: the reports come from workers
+        config.pluginmanager.register(VcrSummary(config), "llm-vcr-summary")
 
 
 @pytest.hookimpl(trylast=True)
@@ -108,7 +110,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "vcr" in names:
             names.remove("vcr")
         names.insert(0, "vcr")
-    if marked or _xdist_controller(config):
+    if marked:
         from .plugin import arm
 
         arm(config)

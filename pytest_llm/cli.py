@@ -526,6 +526,12 @@ class _Scrubber:
         return text
 
 
+def _has_key(node: Any, key: str) -> bool:
+    import yaml
+
+    return isinstance(node, yaml.MappingNode) and any(str(k.value) == key for k, _ in node.value)
+
+
 class _LineMap:
     """Field path -> line in the file, from the YAML node tree (built only when needed).
 
@@ -563,7 +569,10 @@ class _LineMap:
         best: int | None = None
         for depth, seg in enumerate(segs):
             if self.vcrpy and depth == 3 and isinstance(seg, str):
-                seg = self._VCRPY.get(seg, seg)
+                if seg == "json" and _has_key(node, "parsed_body"):
+                    seg = "parsed_body"  # a JSON body kept as YAML (vcr.register_serializer)
+                else:
+                    seg = self._VCRPY.get(seg, seg)
             child = None
             if isinstance(node, yaml.MappingNode) and isinstance(seg, str):
                 for k, v in node.value:

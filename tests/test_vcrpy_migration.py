@@ -428,13 +428,14 @@ def write_vcr_app(
     return tests / "cassettes/test_app/test_chat.yaml"
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["in-process", "xdist"])
 def test_vcr_marker_fixture_config_and_hook_work_unchanged(
-    app: pytest.Pytester, vcrpy_cassette: Recorded
+    app: pytest.Pytester, vcrpy_cassette: Recorded, xdist: list[str]
 ) -> None:
     cassette = write_vcr_app(app, vcrpy_cassette.live)
     cassette.parent.mkdir(parents=True)
     shutil.copy(vcrpy_cassette.path, cassette)
-    result = app.runpytest("-p", "no:cacheprovider")
+    result = app.runpytest("-p", "no:cacheprovider", *xdist)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -621,9 +622,10 @@ def test_secret_scan_sees_into_parsed_body(
     path = vcrpy_cassette.path
     assert cli(["cassettes", "check", str(path)]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].endswith(
-        "interactions[0].request.json.metadata.token holds something shaped like an "
-        "OpenAI key (sk-t…bb, 48 characters)"
+    token = next(n for n, line in enumerate(path.read_text().splitlines(), 1) if KEY in line)
+    assert lines[0] == (
+        f"{path}:{token}: interactions[0].request.json.metadata.token holds something shaped "
+        "like an OpenAI key (sk-t…bb, 48 characters)"
     )
 
 
