@@ -746,3 +746,71 @@ def test_a_sorted_body_is_found_without_re_serialising_the_request(
     path.write_text(text.replace("      - content: hi\n", "      - content: bye\n", 1))
     with pytest_llm.use_cassette(path) as cassette:
         assert cassette._lookup(sent) is None
+
+
+ANTHROPIC = [
+    b"event: message_start\n"
+    b'data: {"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant",'
+    b'"model":"claude-haiku-4-5","content":[],"stop_reason":null,"stop_sequence":null,'
+    b'"usage":{"input_tokens":5,"output_tokens":1}}}\n\n',
+    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+    b'"content_block":{"type":"text","text":""}}\n\n',
+    b'event: ping\ndata: {"type": "ping"}\n\n',
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":"Bonjour"}}\n\n',
+    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
+    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn",'
+    b'"stop_sequence":null},"usage":{"output_tokens":2}}\n\n',
+    b'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_anthropic_stream_replays_its_bytes_and_event_names(
+    tmp_path: Path, raw_server: RawServer, mode: str
+) -> None:
+    anthropic = pytest.importorskip("anthropic")
+    raw_server.stream(ANTHROPIC)
+    path = tmp_path / "c.yaml"
+    kwargs: dict[str, Any] = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 10,
+        "messages": PROMPT,
+    }
+    base_url = raw_server.base_url.removesuffix("/v1")
+
+    def run() -> tuple[bytes, list[str]]:
+        if mode == "sync":
+            client = anthropic.Anthropic(base_url=base_url, api_key="sk-ant-test", max_retries=0)
+            with client.messages.with_streaming_response.create(**kwargs, stream=True) as r:
+                raw = b"".join(r.iter_bytes())
+            with client.messages.stream(**kwargs) as stream:
+                kinds = [ev.type for ev in stream]
+            return raw, kinds
+
+        async def arun() -> tuple[bytes, list[str]]:
+            client = anthropic.AsyncAnthropic(
+                base_url=base_url, api_key="sk-ant-test", max_retries=0
+            )
+            async with client.messages.with_streaming_response.create(**kwargs, stream=True) as r:
+                raw = b"".join([c async for c in r.iter_bytes()])
+            async with client.messages.stream(**kwargs) as stream:
+                kinds = [ev.type async for ev in stream]
+            return raw, kinds
+
+        return asyncio.run(arun())
+
+    with pytest_llm.use_cassette(path, record="once"):
+        live, live_kinds = run()
+    assert live == b"".join(ANTHROPIC)
+    served = len(raw_server.bodies)
+    with pytest_llm.use_cassette(path, record="none"):
+        replayed, kinds = run()
+    assert len(raw_server.bodies) == served
+    assert replayed == live
+    assert kinds == live_kinds
+    assert "content_block_delta" in kinds
+    text = path.read_text()
+    assert "- summary:\n    text: Bonjour\n    stop: end_turn\n" in text
+    assert '    - {event: ping, data: \'{"type": "ping"}\'}\n' in text
+    assert "raw:" not in text  # named events with compact JSON need no raw text
