@@ -198,3 +198,23 @@ def test_a_recorded_error_replays_as_the_sdk_error(tmp_path: Path, server: WireS
     assert info.value.code == 400
     assert info.value.status == "INVALID_ARGUMENT"
     assert len(server.requests) == 1
+
+
+def test_on_httpx_too(tmp_path: Path, server: WireServer) -> None:
+    """google-genai takes httpx when httpx2 is missing (or when given httpx clients)."""
+    import httpx
+
+    path = tmp_path / "httpx.yaml"
+
+    def run() -> tuple[str | None, str | None]:
+        made = client(server, httpx_client=httpx.Client(), httpx_async_client=httpx.AsyncClient())
+        reply = made.models.generate_content(model=MODEL, contents="On httpx")
+        areply = asyncio.run(made.aio.models.generate_content(model=MODEL, contents="Async httpx"))
+        return reply.text, areply.text
+
+    with use_cassette(path, record="once") as recording:
+        live = run()
+    assert [i.data["meta"]["http"].split()[0] for i in recording.recorded] == ["httpx", "httpx"]
+    with use_cassette(path):
+        assert run() == live == ("Echo: On httpx", "Echo: Async httpx")
+    assert len(server.requests) == 2
