@@ -141,17 +141,21 @@ _constructor = yaml.constructor.SafeConstructor()
 
 
 def _plain(value: str) -> Any:
-    """A plain (unquoted) scalar as the safe loader resolves it: ``200``, ``null``, ``yes``."""
-    if value in _plain_values:
-        return _plain_values[value]
+    """A plain (unquoted) scalar as the safe loader resolves it: ``200``, ``null``, ``yes``.
+
+    Remembered (they repeat: keys, statuses, header values), strings included."""
+    out = _plain_values.get(value, _plain_values)
+    if out is not _plain_values:
+        return out
     candidates = _RESOLVERS.get(value[:1], []) + _RESOLVERS.get(None, [])
     tag = next((tag for tag, regexp in candidates if regexp.match(value)), None)
     if tag is None:
-        return value  # a string: most keys and words
-    if tag not in _PLAIN_TAGS:
+        out = value  # a string: most keys and words
+    elif tag in _PLAIN_TAGS:
+        out = _CONSTRUCT[tag](_constructor, yaml.nodes.ScalarNode(tag, value))
+    else:
         raise _Unsupported(tag)  # a merge key (<<) or the value key (=)
-    out = _CONSTRUCT[tag](_constructor, yaml.nodes.ScalarNode(tag, value))
-    if len(_plain_values) < 4096:
+    if len(_plain_values) < 8192 and len(value) <= 64:
         _plain_values[value] = out
     return out
 
