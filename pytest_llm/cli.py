@@ -170,7 +170,8 @@ def _add_convert(sub: Any) -> None:
         help="rewrite vcrpy / pytest-recording cassettes in pytest-llm's format (offline)",
         description="Rewrite vcrpy cassettes in pytest-llm's format at the same path, "
         "credentials redacted and the secret scan passed; the original is kept as "
-        "NAME.yaml.vcrpy. pytest-llm cassettes are left as they are. No network, no key.",
+        "NAME.yaml.vcrpy. pytest-llm cassettes of an older format version are written in the "
+        "current layout (nothing they hold changes). No network, no key.",
     )
     _add_paths(conv)
     conv.add_argument("--dry-run", action="store_true", help="say what would be converted")

@@ -814,3 +814,30 @@ def test_an_anthropic_stream_replays_its_bytes_and_event_names(
     assert "- summary:\n    text: Bonjour\n    stop: end_turn\n" in text
     assert '    - {event: ping, data: \'{"type": "ping"}\'}\n' in text
     assert "raw:" not in text  # named events with compact JSON need no raw text
+
+
+def test_convert_writes_a_version_1_cassette_in_the_current_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_llm.cli import main
+
+    path = tmp_path / "v1.yaml"
+    path.write_text(V1)
+    assert main(["cassettes", "convert", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"converted {path} to the current layout (1 interaction)",
+        "converted 1 cassette (1 interaction)",
+        f"next: pytest-llm cassettes check {path}",
+    ]
+    assert not (tmp_path / "v1.yaml.vcrpy").exists()  # nothing was lost: no copy
+    text = path.read_text()
+    assert "version: 2\n" in text
+    # the body's keys are sorted now; the digest of the bytes it had keeps the fast path
+    assert re.search(r"\n    request_digest: [0-9a-f]{24}/[0-9a-f]{24}\n", text)
+    (it,) = load(path).interactions
+    assert it.wire_digest is not None
+    assert main(["cassettes", "convert", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"skipped {path}: already a pytest-llm cassette",
+        "converted 0 cassettes (0 interactions), skipped 1",
+    ]

@@ -1,5 +1,8 @@
 """``pytest-llm cassettes convert``: vcrpy cassettes rewritten in pytest-llm's format, offline.
 
+A pytest-llm cassette of an older format version is written in the current layout
+(:func:`~._format.relayout`: nothing it holds changes, so no copy is kept).
+
 Each file is read the way a replay reads it (credentials redacted, noisy headers
 dropped, compressed bodies decoded, streams split into events, ``parsed_body`` read),
 checked by the secret scan, and written at the same path; the original is kept beside
@@ -36,18 +39,25 @@ class Converted:
     detail: str = ""
     text: str = ""
     """The converted cassette (empty unless converted)."""
+    upgrade: bool = False
+    """A pytest-llm cassette of an older format version, written in the current layout
+    (nothing it holds changes, so no copy of the original is kept)."""
 
 
 def convert_file(path: Path, redactor: Redactor) -> Converted:
     """Read one file and build its pytest-llm form (nothing is written here)."""
-    from ._format import FORMAT, CassetteFile, dump, load
+    from ._format import FORMAT, CassetteFile, dump, load, relayout
 
     try:
         cassette = load(path, redactor=redactor)
     except CassetteError as exc:
         return Converted(path, "failed", detail=str(exc).splitlines()[0])
     if cassette.source_format == FORMAT:
-        return Converted(path, "skipped", detail="already a pytest-llm cassette")
+        text = relayout(cassette)
+        if text == path.read_text(encoding="utf-8"):
+            return Converted(path, "skipped", detail="already a pytest-llm cassette")
+        n = len(cassette.interactions)
+        return Converted(path, "converted", n, detail="the current layout", text=text, upgrade=True)
     out = CassetteFile(path, {"converted_from": "vcrpy"}, cassette.interactions)
     try:
         redactor.check({"interactions": [i.data for i in out.interactions]}, path=str(path))
@@ -75,15 +85,17 @@ def run(
         if diff:
             old = r.path.read_text(encoding="utf-8").splitlines(keepends=True)
             new = r.text.splitlines(keepends=True)
+            was = "older layout" if r.upgrade else "vcrpy"
             out.writelines(
-                difflib.unified_diff(old, new, f"{r.path} (vcrpy)", f"{r.path} (pytest-llm)")
+                difflib.unified_diff(old, new, f"{r.path} ({was})", f"{r.path} (pytest-llm)")
             )
+        to = " to the current layout" if r.upgrade else ""
         if dry_run or diff:
-            print(f"would convert {r.path} ({n})", file=out)
+            print(f"would convert {r.path}{to} ({n})", file=out)
             continue
-        _write(r, backup)
-        kept = f"; original kept as {r.path}{BACKUP_SUFFIX}" if backup else ""
-        print(f"converted {r.path} ({n}{kept})", file=out)
+        _write(r, backup and not r.upgrade)
+        kept = f"; original kept as {r.path}{BACKUP_SUFFIX}" if backup and not r.upgrade else ""
+        print(f"converted {r.path}{to} ({n}{kept})", file=out)
     done = [r for r in results if r.outcome == "converted"]
     failed = [r for r in results if r.outcome == "failed"]
     skipped = len(results) - len(done) - len(failed)

@@ -60,6 +60,7 @@ __all__ = [
     "Interaction",
     "dump",
     "load",
+    "relayout",
     "request_digest",
     "rewrite",
     "wire_digest",
@@ -522,19 +523,12 @@ def _sorted(value: Any) -> Any:
     return value
 
 
-def rewrite(path: Path) -> bool:
-    """Write a pytest-llm cassette again in the current layout (:data:`VERSION`), changing
-    nothing it holds: the same requests, responses, event bytes, times and metadata
-    (no header is dropped, no URL changed); a request body whose keys get sorted gains
-    ``meta.request_digest`` of the bytes it had. Returns whether the file changed."""
-    old = path.read_text(encoding="utf-8")
-    cassette = load(path, redact=False)
-    if cassette.source_format != FORMAT:
-        raise CassetteError(
-            f"cassette {path} is a {cassette.source_format} cassette; rewrite reads pytest-llm "
-            "cassettes only.\nFix: convert it first (pytest-llm cassettes convert).",
-            path=str(path),
-        )
+def relayout(cassette: CassetteFile) -> str:
+    """A loaded pytest-llm cassette written in the current layout (:data:`VERSION`),
+    changing nothing it holds: the same requests, responses, event bytes, times and
+    metadata (no header is dropped, no URL changed). A request body whose keys get
+    sorted gains ``meta.request_digest`` of the bytes it had, which were the bytes
+    sent (versions before 2 kept the SDK's key order)."""
     for it in cassette.interactions:
         req, meta = it.data.get("request"), it.data.get("meta")
         if (
@@ -543,13 +537,24 @@ def rewrite(path: Path) -> bool:
             and isinstance(meta, dict)
             and "request_digest" not in meta
         ):
-            # what the file holds now is the body as sent (versions before 2 kept the
-            # SDK's order): its digest keeps replay's fast path once the keys are sorted
             body = _body_bytes(req)
             stored = _body_bytes({"json": _sorted(req["json"])})
             if body != stored:
                 meta["request_digest"] = request_digest(body, stored)
-    new = dump(cassette)
+    return dump(cassette)
+
+
+def rewrite(path: Path) -> bool:
+    """:func:`relayout` a pytest-llm cassette in place; whether the file changed."""
+    old = path.read_text(encoding="utf-8")
+    cassette = load(path, redact=False)
+    if cassette.source_format != FORMAT:
+        raise CassetteError(
+            f"cassette {path} is a {cassette.source_format} cassette; rewrite reads pytest-llm "
+            "cassettes only.\nFix: convert it with pytest-llm cassettes convert.",
+            path=str(path),
+        )
+    new = relayout(cassette)
     if new == old:
         return False
     mode = path.stat().st_mode & 0o7777
