@@ -841,3 +841,25 @@ def test_convert_writes_a_version_1_cassette_in_the_current_layout(
         f"skipped {path}: already a pytest-llm cassette",
         "converted 0 cassettes (0 interactions), skipped 1",
     ]
+
+
+def test_the_loopback_server_replays_the_recorded_bytes(
+    tmp_path: Path, raw_server: RawServer
+) -> None:
+    """A client in another process or language reads a replay through llm_server's
+    loopback server: its socket carries the recorded bytes too."""
+    from pytest_llm import LLMServer
+
+    raw_server.stream(AWKWARD)
+    path = tmp_path / "c.yaml"
+    with pytest_llm.use_cassette(path, record="once"):
+        _raw_sync(raw_server)
+    served = len(raw_server.bodies)
+    with pytest_llm.use_cassette(path), LLMServer() as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
+        with client.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=PROMPT, stream=True
+        ) as response:
+            raw = b"".join(response.iter_bytes())
+    assert len(raw_server.bodies) == served
+    assert raw == b"".join(AWKWARD)
