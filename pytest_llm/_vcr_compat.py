@@ -48,7 +48,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         return
     from . import _vcr_shim
 
-    if not hasattr(pm.hook, "pytest_recording_configure"):
+    caller = getattr(pm.hook, "pytest_recording_configure", None)
+    if caller is None or caller.spec is None:
         pm.add_hookspecs(_vcr_shim.Hookspecs)
     _vcr_shim.add_options(parser)
     pm.register(_vcr_shim, "llm-vcr")

@@ -24,6 +24,9 @@ from pytest_llm.cli import main as cli
 
 DATA = Path(__file__).parent / "data" / "third_party"
 
+# the recordings name models that have since been deprecated; the SDK says so on use
+pytestmark = pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning")
+
 
 def raw_interactions(path: Path) -> list[dict[str, Any]]:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -523,7 +523,7 @@ def edit_request(path: Path, change: Any) -> None:
 
 
 def test_migrate_match_replays_on_method_and_path_and_reports_the_drift(
-    app: pytest.Pytester, vcrpy_cassette: Recorded
+    app: pytest.Pytester, vcrpy_cassette: Recorded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = vcrpy_cassette.path
     # an old recording: the prompt the app sends today gained a question mark
@@ -563,6 +563,15 @@ def test_migrate_match_replays_on_method_and_path_and_reports_the_drift(
     bad = app.runpytest("-p", "no:cacheprovider", "--llm-match=migrat")
     assert bad.ret == 4
     bad.stderr.fnmatch_lines(["*argument --llm-match: invalid choice: 'migrat'*"])
+    monkeypatch.setenv("PYTEST_LLM_MATCH", "Migrate")
+    bad = app.runpytest("-p", "no:cacheprovider")
+    assert bad.ret == 4
+    bad.stderr.fnmatch_lines(
+        [
+            "ERROR: environment variable PYTEST_LLM_MATCH: 'Migrate' is not a match mode "
+            "(did you mean 'migrate'?); use one of: strict, migrate"
+        ]
+    )
 
 
 def test_migrate_match_still_misses_a_request_with_another_path(
