@@ -19,8 +19,10 @@ import pytest
 from anthropic.types import Message, RawMessageStreamEvent
 from anthropic.types.shared import ErrorResponse
 from google.genai import errors, types
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from pytest_llm._flow import Exchange, Reply, router
+from pytest_llm._flow import Exchange, Outcome, Reply, router
 from pytest_llm._sse import SSEParser
 from pytest_llm.fake import FakeProvider
 from pytest_llm.faults import (
@@ -28,6 +30,7 @@ from pytest_llm.faults import (
     ContentFilter,
     ContextLengthExceeded,
     Fault,
+    FaultNotApplicable,
     FaultPlan,
     HTTPError,
     InsufficientQuota,
@@ -39,6 +42,7 @@ from pytest_llm.faults import (
     StreamError,
     TruncatedStream,
 )
+from pytest_llm.strategies import faults
 
 EVENT: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(RawMessageStreamEvent)
 ERRORS: list[Fault] = [
@@ -90,11 +94,15 @@ def exchange(provider: str, stream: bool) -> Exchange:
     return Exchange("POST", url, [("content-type", "application/json")], json.dumps(body).encode())
 
 
-def apply(fault: Fault, provider: str, stream: bool) -> Reply:
+def outcome_of(fault: Fault, provider: str, stream: bool) -> Outcome:
     fake = FakeProvider(check_unused=False)
     fake.add(CONTENT, tool_calls=[("label", {"name": "bug"})], times=None)
     plan = FaultPlan(fault)
-    outcome = plan.handle(exchange(provider, stream), lambda ex: fake.handle(ex, router.dispatch))
+    return plan.handle(exchange(provider, stream), lambda ex: fake.handle(ex, router.dispatch))
+
+
+def apply(fault: Fault, provider: str, stream: bool) -> Reply:
+    outcome = outcome_of(fault, provider, stream)
     assert isinstance(outcome, Reply)
     return outcome
 
@@ -176,3 +184,58 @@ def test_gemini_changed_streams(fault: Fault) -> None:
             assert set(doc["error"]) == {"code", "message", "status"}
             continue
         types.GenerateContentResponse.model_validate(doc)
+
+
+def check_reply(provider: str, stream: bool, outcome: object) -> None:
+    """Whatever a fault sends validates: errors as the provider's error body, replies
+    (or what of them gets out before a failure) as the SDK's types."""
+    if not isinstance(outcome, Reply):
+        return  # a transport failure: no body at all
+    if outcome.status != 200:
+        if provider == "anthropic":
+            ErrorResponse.model_validate_json(outcome.body)
+        else:
+            assert set(json.loads(outcome.body)["error"]) <= {
+                "code",
+                "message",
+                "status",
+                "details",
+            }
+        return
+    if not stream:
+        data = b"".join(p.data for p in outcome.parts())
+        if outcome.failure is None:
+            if provider == "anthropic":
+                Message.model_validate_json(data)
+            else:
+                types.GenerateContentResponse.model_validate_json(data)
+        return
+    for name, doc in wire_docs(outcome):
+        if name == "ping":
+            continue
+        if provider == "anthropic":
+            if name == "error":
+                ErrorResponse.model_validate({**doc, "request_id": None})
+            else:
+                assert EVENT.validate_python(doc).type == name
+        elif "error" not in doc:
+            types.GenerateContentResponse.model_validate(doc)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+@given(data=st.data())
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_fault_sends_valid_bodies(provider: str, stream: bool, data: st.DataObject) -> None:
+    fault = data.draw(faults(chunks=6 if stream else None, max_wait=5), label="fault")
+    try:
+        outcome = outcome_of(fault, provider, stream)
+    except FaultNotApplicable as exc:
+        refused = str(exc)
+    else:
+        check_reply(provider, stream, outcome)
+        return
+    # only an index past the end of this reply: every kind knows both providers' shapes
+    assert "past the end" in refused, refused
