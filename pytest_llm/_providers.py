@@ -324,12 +324,13 @@ def secret_patterns() -> dict[str, str]:
 
 
 def of_request(exchange: Exchange) -> Provider | None:
-    """The provider a request is for: by its SDK's headers, then path, then host."""
+    """The provider a request is for: by its SDK's headers, then the paths only one
+    provider has, then the host, then OpenAI's paths (which other APIs imitate)."""
     headers = {k.lower() for k, _ in exchange.headers}
     for p in PROVIDERS:
         if any(h in headers for h in p.sdk_headers):
             return p
-    for p in (ANTHROPIC, GEMINI, OPENAI):  # the most specific paths first
+    for p in (ANTHROPIC, GEMINI):
         if p.answers(exchange.path):
             return p
     from urllib.parse import urlsplit
@@ -338,7 +339,7 @@ def of_request(exchange: Exchange) -> Provider | None:
     for p in PROVIDERS:
         if p.serves(host):
             return p
-    return None
+    return OPENAI if OPENAI.answers(exchange.path) else None
 
 
 def sdk_of(headers: Iterable[tuple[str, str]]) -> str | None:
