@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import hashlib
 import importlib
 import json
@@ -98,13 +100,43 @@ class _Uncacheable(Exception):
 # -- the key ----------------------------------------------------------------------------
 
 
+_SENTINELS = ("NotGiven", "Omit")
+
+
 def _absent(value: Any) -> bool:
     """The openai SDK's ``NOT_GIVEN`` / ``omit`` sentinels (and ``None``) mean "not sent"."""
-    return value is None or type(value).__name__ in ("NotGiven", "Omit")
+    return value is None or type(value).__name__ in _SENTINELS
 
 
 def _canon(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, str)):
+    """The canonical form of one request value. Exact built-in types are dispatched
+    first (a request is almost all ``dict``, ``list``, ``str``); the rest take the general
+    path below. The same result either way."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if type(k) is not str and not isinstance(k, str):
+                raise _Uncacheable(f"key {k!r}")
+            vkind = type(v)
+            if vkind is str or v is None or vkind is bool:
+                out[k] = v
+            elif vkind.__name__ in ("NotGiven", "Omit"):
+                continue
+            else:
+                out[k] = _canon(v)
+        return out
+    if kind is list or kind is tuple:
+        return [v if type(v) is str else _canon(v) for v in value]
+    if kind is int:
+        return value
+    return _canon_other(value)
+
+
+def _canon_other(value: Any) -> Any:
+    if isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
         return int(value)
@@ -140,8 +172,14 @@ def _canon(value: Any) -> Any:
 def _request_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     """The request as the SDK sends it: sentinels and ``None`` dropped, ``extra_body``
     merged into the body (so ``extra_body={"seed": 1}`` and ``seed=1`` are one request)."""
-    fields = {k: v for k, v in params.items() if not _absent(v) and k != "extra_body"}
+    fields = {
+        k: v
+        for k, v in params.items()
+        if v is not None and k != "extra_body" and type(v).__name__ not in _SENTINELS
+    }
     extra = params.get("extra_body")
+    if extra is None:
+        return fields
     if isinstance(extra, Mapping):
         fields.update({k: v for k, v in extra.items() if not _absent(v)})
     elif not _absent(extra):
@@ -163,6 +201,10 @@ def cacheable(api: str, params: Mapping[str, Any]) -> bool:
         fields = _request_fields(params)
     except _Uncacheable:
         return False
+    return _cacheable_fields(api, fields)
+
+
+def _cacheable_fields(api: str, fields: Mapping[str, Any]) -> bool:
     if fields.get("stream"):
         return False
     if api == "embeddings":
@@ -180,15 +222,49 @@ def cacheable(api: str, params: Mapping[str, Any]) -> bool:
 
 def cache_key(api: str, params: Mapping[str, Any], *, scope: str) -> str | None:
     """``api:sha256`` of the canonical request, or ``None`` when it is not cacheable."""
-    if not cacheable(api, params):
+    if api not in APIS:
         return None
     try:
-        fields = _canon({k: v for k, v in _request_fields(params).items() if k not in _NOT_OUTPUT})
+        fields = _request_fields(params)
+        if not _cacheable_fields(api, fields):
+            return None
+        for name in _NOT_OUTPUT.intersection(fields):
+            del fields[name]
+        request = _canon(fields)
     except _Uncacheable:
         return None
-    doc = {"v": _VERSION, "api": api, "scope": scope, "request": fields}
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    doc = {"v": _VERSION, "api": api, "scope": scope, "request": request}
+    text = _key_json(doc)
     return f"{api}:{hashlib.sha256(text.encode()).hexdigest()}"
+
+
+def _key_encoder() -> Any:
+    """The key's canonical JSON: sorted keys, no spaces, UTF-8 as is. ``json.dumps``
+    builds its encoder on every call; this one is built once, on the stdlib's C encoder
+    when it takes the arguments this Python's own ``JSONEncoder`` passes it (checked
+    against ``json.dumps`` on a sample), else the stdlib's ``JSONEncoder.encode``."""
+    options = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
+    encoder = json.JSONEncoder(**options)  # type: ignore[arg-type]
+    slow = encoder.encode
+    make = getattr(json.encoder, "c_make_encoder", None)
+    quote = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or quote is None:
+        return slow
+    try:
+        fast = make(None, encoder.default, quote, None, ":", ",", True, False, True)
+        sample = {"b": [1, 2.5, None, True, "é\n"], "a": {"y": "x", "x": -0.0}}
+
+        def encode(value: Any) -> str:
+            return "".join(fast(value, 0))
+
+        if encode(sample) != json.dumps(sample, **options):  # type: ignore[arg-type]
+            return slow
+    except Exception:
+        return slow
+    return encode
+
+
+_key_json = _key_encoder()
 
 
 # -- what may be stored -----------------------------------------------------------------
@@ -238,6 +314,12 @@ class CachedEntry:
     """Wall seconds on the cache's clock after which it is a miss; ``None``: never."""
     text: str | None = field(default=None, repr=False)
     """Semantic cache: the prompt text the entry was stored under."""
+    _built: dict[type[Any], tuple[bytes, bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """:func:`rebuild`'s memo per SDK type: the payload as JSON bytes, and whether the
+    SDK type validates it back to exactly the stored JSON. An entry is read-only: a
+    decoded one is shared by every hit on the same stored bytes."""
 
     def encode(self) -> bytes:
         doc = {
@@ -287,22 +369,34 @@ def payload_of(result: Any) -> dict[str, Any]:
 def rebuild(entry: CachedEntry, type_: type[T]) -> T:
     """The SDK object a hit hands back: ``type_`` built from the stored JSON the way the SDK
     builds a live reply (its lenient ``construct``), equal field for field, content and
-    tool-call arguments byte-equal, ``to_json()`` identical.
+    tool-call arguments byte-equal, ``to_json()`` identical. Every hit gets a new object
+    that shares nothing with the entry or another hit.
 
-    Pydantic's validation is tried first (about 20x cheaper than the SDK's ``construct``,
-    which dominated a hit); it is kept only if it dumps back to exactly the stored JSON,
-    else (a shape the SDK types do not validate) the SDK's ``construct`` builds it."""
+    Pydantic's JSON validation is used when it gives exactly that (decided once per
+    entry: the validated object dumps back to exactly the stored JSON), about 20x
+    cheaper than the SDK's ``construct``, which walks every field's annotations; else (a
+    shape the SDK types do not validate) the SDK's ``construct`` builds it."""
     construct = getattr(type_, "construct", None)
-    validate = getattr(type_, "model_validate", None)
-    if callable(construct) and callable(validate):
-        try:
-            fast: Any = validate(entry.payload)
-            if fast.model_dump(mode="json", by_alias=True, exclude_unset=True) == entry.payload:
+    validate_json = getattr(type_, "model_validate_json", None)
+    if callable(construct) and callable(validate_json):
+        memo = entry._built.get(type_)
+        if memo is None:
+            raw = json.dumps(entry.payload, ensure_ascii=False, separators=(",", ":")).encode()
+            fast: Any = None
+            try:
+                fast = validate_json(raw)
+                same = (
+                    fast.model_dump(mode="json", by_alias=True, exclude_unset=True) == entry.payload
+                )
+            except Exception:  # any failure: the SDK's lenient way below
+                same = False
+            entry._built[type_] = memo = (raw, same)
+            if same:
                 return cast("T", fast)
-        except Exception:  # any failure: the SDK's lenient way below
-            pass
+        if memo[1]:
+            return cast("T", validate_json(memo[0]))
     if callable(construct):
-        built: T = construct(**entry.payload)
+        built: T = construct(**copy.deepcopy(entry.payload))
         return built
     return type_.model_validate(entry.payload)
 
@@ -684,6 +778,11 @@ class Cache:
         self.backend: CacheBackend = open_backend(backend, max_entries=max_entries)
         self.purge_every = max(1, int(purge_every))
         self._writes = 0
+        self._decode = functools.lru_cache(maxsize=256)(CachedEntry.decode)
+        """Entries decoded from the stored bytes, by those bytes: a hit on bytes read
+        before skips the JSON decode (and :func:`rebuild`'s memo on the entry makes its
+        validation one step). The backend is still read every time, so another process's
+        write, delete or expiry is seen at once."""
 
     # -- key and policy --
 
@@ -710,18 +809,20 @@ class Cache:
         report_failure(message, stacklevel=4)
         return Lookup("error", error=message)
 
-    def _read(self, key: str, raw: bytes | None) -> Lookup:
+    def _read(self, key: str, raw: bytes | None, shared: bool = False) -> Lookup:
         if raw is None:
             return Lookup("miss")
+        if not isinstance(raw, bytes | str):  # a custom backend's bytearray: hashable bytes
+            raw = bytes(raw)
         try:
-            entry = CachedEntry.decode(raw)
+            entry = self._decode(raw) if shared else CachedEntry.decode(raw)
         except (ValueError, KeyError, TypeError) as exc:
             with contextlib.suppress(Exception):
                 self.backend.delete(key)
             return self._failed(f"read entry {key[:24]}", exc)
         if entry.key != key:
             return Lookup("miss")
-        if entry.expired(self._now()):
+        if entry.expires_at is not None and entry.expired(self._now()):
             return Lookup("expired")
         return Lookup("hit", entry=entry)
 
@@ -750,13 +851,17 @@ class Cache:
 
     # -- sync --
 
-    def lookup(self, key: str) -> Lookup:
-        """Read ``key``: a hit, a miss, an expired entry, or a backend error (a miss)."""
+    def lookup(self, key: str, *, shared: bool = False) -> Lookup:
+        """Read ``key``: a hit, a miss, an expired entry, or a backend error (a miss).
+
+        ``shared``: the entry may be one decoded before from the same stored bytes, and
+        is then read-only (the client's hits: they hand back :func:`rebuild`'s new
+        objects, never the entry). Without it, the entry is the caller's own."""
         try:
             raw = self.backend.get(key)
         except Exception as exc:
             return self._failed("get", exc)
-        return self._read(key, raw)
+        return self._read(key, raw, shared)
 
     def get(self, key: str) -> CachedEntry | None:
         return self.lookup(key).entry
@@ -788,7 +893,7 @@ class Cache:
 
     # -- async --
 
-    async def alookup(self, key: str) -> Lookup:
+    async def alookup(self, key: str, *, shared: bool = False) -> Lookup:
         try:
             aget = getattr(self.backend, "aget", None)
             if aget is not None:
@@ -797,7 +902,7 @@ class Cache:
                 raw = await asyncio.to_thread(self.backend.get, key)
         except Exception as exc:
             return self._failed("get", exc)
-        return self._read(key, raw)
+        return self._read(key, raw, shared)
 
     async def aget(self, key: str) -> CachedEntry | None:
         return (await self.alookup(key)).entry

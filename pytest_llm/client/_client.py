@@ -98,7 +98,10 @@ class LatencyTracker:
 
     def observe(self, route: str, seconds: float) -> None:
         with self._lock:
-            self._seen.setdefault(route, deque(maxlen=self._size)).append(seconds)
+            seen = self._seen.get(route)
+            if seen is None:
+                seen = self._seen[route] = deque(maxlen=self._size)
+            seen.append(seconds)
 
     def percentile(self, route: str, pct: float, min_samples: int) -> float | None:
         with self._lock:
@@ -171,6 +174,8 @@ class _Core:
         self._shared_state(options)
         self._configure({k: v for k, v in options.items() if k in _PER_CALL})
         self._sdk_clients: dict[tuple[Any, ...], Any] = {}
+        self._sdk_of: dict[int, tuple[Route, Any]] = {}
+        """The SDK client by route object (``_sdk``'s look-up without a lock or a key)."""
         self._sdk_lock = threading.Lock()
         for route in self._routes:
             self._sdk(route)  # a missing key fails now, as openai.OpenAI() would
@@ -284,10 +289,20 @@ class _Core:
                 "Fix: pass e.g. tier=2."
             )
         self.tier: int | None = tier
+        self._route_memo: dict[str | None, tuple[Route, ...]] = {}
 
     # -- routes and SDK clients ------------------------------------------------------
 
     def _sdk(self, route: Route) -> Any:
+        known = self._sdk_of.get(id(route))
+        if known is not None and known[0] is route:  # the route object itself: no id reuse
+            return known[1]
+        client = self._sdk_for(route)
+        if len(self._sdk_of) < 256:  # routes of the client, and per-call ones memoised
+            self._sdk_of[id(route)] = (route, client)
+        return client
+
+    def _sdk_for(self, route: Route) -> Any:
         import openai
 
         key = route.api_key or self._api_key
@@ -321,7 +336,17 @@ class _Core:
     def _candidates_all(self) -> tuple[Route, ...]:
         return self._routes
 
-    def _candidates(self, model: str | None) -> list[Route]:
+    def _candidates(self, model: str | None) -> tuple[Route, ...]:
+        """The routes a call asking for ``model`` tries, in order; the same for every call
+        with that model under this configuration, so looked up once."""
+        routes = self._route_memo.get(model)
+        if routes is None:
+            routes = tuple(self._candidates_for(model))
+            if len(self._route_memo) < 64:
+                self._route_memo[model] = routes
+        return routes
+
+    def _candidates_for(self, model: str | None) -> list[Route]:
         routes = list(self._routes)
         if self.tier is not None:
             eligible = [r for r in routes if r.tier >= self.tier]
@@ -376,14 +401,17 @@ class _Core:
     ) -> Call:
         prepare = structured.prepare if structured is not None else None
         info = structured.info if structured is not None else None
-        kwargs = dict(kwargs)
         timeouts = self.timeouts
-        timeouts = _with_timeout(timeouts, kwargs.pop("timeout", None), "create(timeout=...)")
+        if "timeout" in kwargs:  # the flow's own per attempt: not sent as the caller gave it
+            kwargs = dict(kwargs)
+            timeouts = _with_timeout(timeouts, kwargs.pop("timeout"), "create(timeout=...)")
         stream = bool(kwargs.get("stream"))
         model = kwargs.get("model")
-        routes = self._candidates(model if isinstance(model, str) else None)
+        if not isinstance(model, str):
+            model = None
+        routes = self._candidates(model)
         if structured is not None:
-            able = [r for r in routes if structured.plan.supports(r)]
+            able = tuple(r for r in routes if structured.plan.supports(r))
             if not able:
                 raise ClientConfigError(
                     f"{api}.parse(): no route can use structured_strategy="
@@ -393,20 +421,13 @@ class _Core:
                 )
             routes = able
         if info is None:
-            info = CallInfo(api=api, requested_model=model if isinstance(model, str) else None)
-        if info.prompt is None:  # parse() too: the x-pytest-llm-prompt header (_prompts.py)
-            info.prompt = prompt_of(kwargs)
+            info = CallInfo(api=api, requested_model=model)
+        if info.prompt is None and "extra_headers" in kwargs:  # the x-pytest-llm-prompt header
+            info.prompt = prompt_of(kwargs)  # (_prompts.py); parse() too
         handle = info.extra.get("telemetry")  # a re-ask continues the call's span
         if handle is None:
-            handle = self.telemetry.start(
-                api, model if isinstance(model, str) else None, base_url=routes[0].base_url
-            )
+            handle = self.telemetry.start(api, model, base_url=routes[0].base_url)
             info.extra["telemetry"] = handle
-        telemetry = self.telemetry
-
-        def on_attempt(call_info: CallInfo, attempt: Any) -> None:
-            telemetry.record_attempt(call_info, attempt, handle)
-
         return Call(
             api=api,
             kwargs=kwargs,
@@ -424,7 +445,8 @@ class _Core:
             validate=validate_reply,
             estimate_tokens=estimate_request_tokens,
             latency=self.latency,
-            on_attempt=on_attempt,
+            telemetry=self.telemetry,
+            handle=handle,
             gate=self.gate,
             prepare=prepare,
         )
@@ -681,6 +703,7 @@ class ResilientClient(_Core):
         """Close the SDK clients underneath (their connection pools), as ``OpenAI.close()``."""
         with self._sdk_lock:
             clients, self._sdk_clients = list(self._sdk_clients.values()), {}
+            self._sdk_of = {}
         for client in clients:
             client.close()
 
@@ -810,6 +833,7 @@ class AsyncResilientClient(_Core):
         """Close the SDK clients underneath, as ``await AsyncOpenAI.close()``."""
         with self._sdk_lock:
             clients, self._sdk_clients = list(self._sdk_clients.values()), {}
+            self._sdk_of = {}
         for client in clients:
             await client.close()
 

@@ -30,8 +30,6 @@ SendAsync = Callable[[Send, Any], Awaitable[Any]]
 
 def sdk_timeout(timeouts: Timeouts, left: float | None, stream: bool) -> Any:
     """The SDK's ``timeout=`` for one attempt: connect and read, cut to the deadline."""
-    import openai
-
     read = timeouts.read
     if stream:
         # one read timeout serves the whole response: the chunk timer when there is one
@@ -43,6 +41,8 @@ def sdk_timeout(timeouts: Timeouts, left: float | None, stream: bool) -> Any:
     connect = timeouts.connect
     if left is None:  # no deadline: the same few timeouts every attempt, built once
         return _fixed_timeout(read, connect)
+    import openai
+
     left = max(left, 1e-3)
     read = left if read is None else min(read, left)
     connect = left if connect is None else min(connect, left)

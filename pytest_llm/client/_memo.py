@@ -11,16 +11,27 @@ of the leader's result (50); only normally completed results are stored (49).
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ._events import CallInfo
 from ._plan import Call
+from ._usage import usage_of
 
 __all__ = ["Memo", "sdk_type"]
 
 
+@functools.cache
+def _cache() -> Any:
+    """``_cache.py``, imported when a call first needs it (not at the client's import)."""
+    from . import _cache as module
+
+    return module
+
+
+@functools.cache
 def sdk_type(api: str) -> type[Any]:
     """The SDK's result type of ``api``: what a cache hit is rebuilt as."""
     if api == "chat":
@@ -47,6 +58,12 @@ class Memo:
     key: str | None = None
     query: Any | None = None
 
+    @property
+    def shared(self) -> bool:
+        """Whether the cache can hand back a shared, read-only entry (``Cache`` can; an
+        object of the user's with ``lookup`` is asked as it always was)."""
+        return isinstance(self.cache, _cache().Cache)
+
     @classmethod
     def of(
         cls,
@@ -60,10 +77,8 @@ class Memo:
         if call.stream or (cache is None and semantic is None and coalescer is None):
             call.info.cache = "off"
             return memo
-        from ._cache import cache_key
-
-        scope = ",".join(r.key for r in call.routes)
-        memo.key = cache_key(call.api, params, scope=scope)
+        scope = ",".join([r.key for r in call.routes])
+        memo.key = _cache().cache_key(call.api, params, scope=scope)
         if memo.key is not None and semantic is not None:
             memo.query = semantic.query(call.api, params, scope=scope)
         call.info.cache = "miss" if memo.key is not None else "off"
@@ -78,10 +93,7 @@ class Memo:
             info.extra.setdefault("degraded", []).append(str(lookup.error))
         if lookup.status not in ("hit", "semantic") or lookup.entry is None:
             return None
-        from ._cache import rebuild
-        from ._usage import usage_of
-
-        value = rebuild(lookup.entry, sdk_type(self.call.api))
+        value = _cache().rebuild(lookup.entry, sdk_type(self.call.api))
         meta = lookup.entry.meta  # who served the stored reply (31)
         info.route, info.model = meta.get("route"), meta.get("model")
         info.cache = how
@@ -96,7 +108,9 @@ class Memo:
         if self.key is None:
             return None
         if self.cache is not None:
-            value = self._hit(self.cache.lookup(self.key), "hit")
+            lookup = self.cache.lookup
+            found = lookup(self.key, shared=True) if self.shared else lookup(self.key)
+            value = self._hit(found, "hit")
             if value is not None:
                 return value
         if self.query is not None:
@@ -107,7 +121,9 @@ class Memo:
         if self.key is None:
             return None
         if self.cache is not None:
-            value = self._hit(await self.cache.alookup(self.key), "hit")
+            alookup = self.cache.alookup
+            found = await (alookup(self.key, shared=True) if self.shared else alookup(self.key))
+            value = self._hit(found, "hit")
             if value is not None:
                 return value
         if self.query is not None:

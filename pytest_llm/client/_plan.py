@@ -187,6 +187,11 @@ class Call:
     latency: Any | None = None
     """A latency tracker (for percentile hedging)."""
     on_attempt: Callable[[CallInfo, Attempt], None] | None = None
+    """Called with every attempt once it is over (besides ``telemetry``)."""
+    telemetry: Any | None = None
+    """A ``Telemetry``: every attempt is recorded with it, under ``handle`` (the call's
+    span state from ``Telemetry.start``)."""
+    handle: Any | None = None
     gate: Any | None = None
     """A ``Gate`` (budget and rate limiter), when the client has either."""
     holds: list[Any] = field(default_factory=list)
@@ -245,6 +250,8 @@ def _skip(call: Call, route: Route, reason: str) -> None:
 
 
 def _emit(call: Call, attempt: Attempt) -> None:
+    if call.telemetry is not None:
+        call.telemetry.record_attempt(call.info, attempt, call.handle)
     if call.on_attempt is not None:
         call.on_attempt(call.info, attempt)
 
@@ -270,6 +277,8 @@ def _route_kwargs(call: Call, route: Route) -> dict[str, Any]:
     """The request for ``route``: the caller's, with the route's model (32: nothing added)."""
     if call.prepare is not None:
         return call.prepare(route)
+    if call.kwargs.get("model") == route.model:
+        return call.kwargs  # read only from here on: the SDK call unpacks it
     kwargs = dict(call.kwargs)
     kwargs["model"] = route.model
     return kwargs
@@ -665,8 +674,10 @@ def _served(call: Call, route: Route) -> None:
     call.info.route = route.key
     call.info.model = route.model
     call.info.base_url = public_url(route.base_url)
-    served = [a for a in call.info.attempts if a.route == route.key and a.ok]
-    call.info.usage = served[-1].usage if served else None
+    key = route.key
+    call.info.usage = next(
+        (a.usage for a in reversed(call.info.attempts) if a.route == key and a.ok), None
+    )
     call.info.ended = call.clock.monotonic()
 
 
