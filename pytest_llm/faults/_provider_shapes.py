@@ -61,7 +61,7 @@ ANTHROPIC_TYPES = {
 }
 """HTTP status -> the ``error.type`` Anthropic sends with it."""
 _ANTHROPIC_KNOWN = frozenset(ANTHROPIC_TYPES.values())
-_TO_ANTHROPIC = {"server_error": "api_error", "requests": "rate_limit_error"}
+_TO_ANTHROPIC = {"server_error": "api_error"}
 _TO_GEMINI = {
     "api_error": 500,
     "server_error": 500,
@@ -573,8 +573,6 @@ def stop_early(reply: Reply, keep_chars: int | None, reason: str) -> Reply | Non
             for b in doc["content"]
             if not (isinstance(b, dict) and b.get("type") == "text" and b["text"] == "")
         ]
-        if reason == "content_filter":
-            doc["content"] = [b for b in doc["content"] if b.get("type") == "text"]
         return _replaced(short, body=_dump_body(reply.body, doc))
     if shape == GEMINI:
         doc = _loads(short.body)
