@@ -108,9 +108,11 @@ def read_document(
         if isinstance(hit, tuple) and len(hit) == 3:
             return hit
     text = raw.decode("utf-8")
+    del raw  # one copy of the file at a time: the peak is the document's
     with gc_paused():
         doc = parse(text)
         lines = lines_of(text)
+        del text
         extra = derive(doc) if digest is not None else None
     if digest is not None:
         _write_cache(cached, digest, (doc, lines, extra))
