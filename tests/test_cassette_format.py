@@ -863,3 +863,16 @@ def test_the_loopback_server_replays_the_recorded_bytes(
             raw = b"".join(response.iter_bytes())
     assert len(raw_server.bodies) == served
     assert raw == b"".join(AWKWARD)
+
+
+def test_bytes_that_are_not_utf8_are_kept_in_base64(tmp_path: Path) -> None:
+    wire = b"data: caf\xe9\n\ndata: [DONE]\n\n"  # latin-1, not UTF-8
+    events = parse_events(wire)
+    assert events[0].data == "caf\ufffd"
+    path = tmp_path / "a.yaml"
+    _write(path, pytest_llm_reply(events))
+    text = path.read_text()
+    assert "raw_base64: ZGF0YTogY2Fm6QoK" in text
+    back = load(path).interactions[0].reply().events
+    assert back is not None
+    assert b"".join(encode_event(e) for e in back) == wire
