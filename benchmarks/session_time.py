@@ -344,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
                         cell.cpu.append(cpu)
                         cell.peak.append(peak)
             print(f"  round {r + 1}/{args.rounds}: {time.perf_counter() - t1:.0f} s", flush=True)
+            if r + 1 < args.rounds:  # a long run shows what it has so far
+                print(table(specs, sizes, jobs, cells), flush=True)
     print()
     print(table(specs, sizes, jobs, cells))
     print()
