@@ -131,12 +131,20 @@ class CassetteSummary:
         tr = terminalreporter
         tr.section("pytest-llm")
         if self.written:
-            n = sum(int(w["recorded"]) for w in self.written)
+            # one line per file: tests that share a cassette add up
+            files: dict[str, dict[str, Any]] = {}
+            for w in self.written:
+                f = files.setdefault(str(w["path"]), {**w, "recorded": 0})
+                f["recorded"] += int(w["recorded"])
+                f["set_aside"] = f.get("set_aside") or w.get("set_aside")
+            n = sum(f["recorded"] for f in files.values())
             tr.write_line(
-                f"recorded {_plural(n, 'interaction')} into {_plural(len(self.written), 'cassette')}:"
+                f"recorded {_plural(n, 'interaction')} into {_plural(len(files), 'cassette')}:"
             )
-            for w in sorted(self.written, key=lambda w: str(w["path"])):
-                tr.write_line(f"  {_rel(self.config, w['path'])} (+{w['recorded']})")
+            for w in sorted(files.values(), key=lambda w: str(w["path"])):
+                aside = w.get("set_aside")
+                why = f", replaces an unreadable file kept as {Path(aside).name}" if aside else ""
+                tr.write_line(f"  {_rel(self.config, w['path'])} (+{w['recorded']}{why})")
         for w in self.not_written:
             tr.write_line(f"not written: {w['not_written']}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 
 import pytest
@@ -561,7 +562,7 @@ def test_check_unused_fails_at_teardown(
     result.stdout.fnmatch_lines(
         [
             "pytest-llm: 1 recorded interaction in */cassettes/test_app/test_app.yaml was never used:",
-            "  interactions[[]1] (line *): POST http://127.0.0.1:*/v1/chat/completions",
+            "  interactions[[]1] (line *): POST http://localhost/v1/chat/completions",
             "fix: remove them by re-recording with --llm-record=all, or drop the check (check_unused=False).",
         ]
     )
@@ -599,3 +600,169 @@ def test_replay_provides_a_dummy_key(
         """
     )
     llm_project.runpytest().assert_outcomes(passed=1)
+
+
+# -- a cassette that cannot be read is replaced by once and all, and kept aside -------
+
+
+def _truncate(text: str) -> str:
+    return "".join(text.splitlines(keepends=True)[:30])  # head -n 30
+
+
+BREAKAGES = {
+    "truncated": _truncate,
+    "string-status": lambda text: text.replace("status: 200", 'status: "200"'),
+    "wrong-end": lambda text: re.sub(r"(?m)^end: 1$", "end: 2", text),
+    "old-version": lambda text: re.sub(r"(?m)^version: \d+$", "version: 0", text),
+}
+RESTORE = "Fix: restore it from version control, or re-record with --llm-record=all."
+ERRORS = {  # what replay says, and the fix line that must be true
+    "truncated": (
+        "cassette */test_triage.yaml has no 'end' marker after its 1 interaction: it was "
+        "truncated (the last interaction may be cut short) or edited by hand.",
+        RESTORE,
+    ),
+    "string-status": (
+        "cassette */test_triage.yaml:11: interactions[[]0] has a response without an integer "
+        "'status'.",
+        RESTORE,
+    ),
+    "wrong-end": (
+        "cassette */test_triage.yaml has 'end: 2' after its 1 interaction: *",
+        RESTORE,
+    ),
+    "old-version": (
+        "cassette */test_triage.yaml has format version 0; this pytest-llm reads *",
+        "Fix: re-record it with --llm-record=all.",
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_a_broken_cassette_is_replaced_by_once_and_all_and_kept_aside(
+    llm_project: pytest.Pytester, breakage: str
+) -> None:
+    write_app(llm_project, "printer on fire")
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    path = llm_project.path / "cassettes" / "test_app" / "test_triage.yaml"
+    good = path.read_text()
+    broken = BREAKAGES[breakage](good)
+    assert broken != good
+    path.write_text(broken)
+
+    replay = llm_project.runpytest()
+    replay.assert_outcomes(errors=1)
+    replay.stdout.fnmatch_lines(["*_ ERROR at setup of test_triage _*", *ERRORS[breakage]])
+    assert path.read_text() == broken  # replay never replaces it
+    mode = "all"  # what the fix line says to run
+
+    result = llm_project.runpytest(f"--llm-record={mode}")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "recorded 1 interaction into 1 cassette:",
+            "  cassettes/test_app/test_triage.yaml (+1, replaces an unreadable file kept as "
+            "test_triage.yaml.broken)",
+        ]
+    )
+    assert path.with_name("test_triage.yaml.broken").read_text() == broken
+    llm_project.runpytest().assert_outcomes(passed=1)  # the new one replays
+
+    # broken again: the other mode replaces it too, and the first .broken stays
+    path.write_text(broken)
+    result = llm_project.runpytest("--llm-record=once")  # not a cassette: once records too
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "  cassettes/test_app/test_triage.yaml (+1, replaces an unreadable file kept as "
+            "test_triage.yaml.2.broken)"
+        ]
+    )
+    assert path.with_name("test_triage.yaml.broken").read_text() == broken
+    assert path.with_name("test_triage.yaml.2.broken").read_text() == broken
+    llm_project.runpytest().assert_outcomes(passed=1)
+
+    # a valid cassette without the request: once still replays only, and says so
+    write_app(llm_project, "printer is on fire")
+    miss = llm_project.runpytest("--llm-record=once")
+    miss.assert_outcomes(failed=1)
+    miss.stdout.fnmatch_lines(
+        ["pytest-llm: no recorded response matches this request (record mode: once)"]
+    )
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "test_triage.yaml",
+        "test_triage.yaml.2.broken",
+        "test_triage.yaml.broken",
+    ]
+
+
+# -- a cassette shared by several tests keeps every test's recordings -----------------
+
+SHARED = """
+import os, openai, pytest
+
+def ask(prompt):
+    client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+    reply = client.chat.completions.create(
+        model="m", messages=[{{"role": "user", "content": prompt}}]
+    )
+    return reply.choices[0].message.content
+
+@pytest.mark.llm_cassette("shared/chat.yaml")
+def test_one():
+    assert ask("one") == "Echo: one"
+
+@pytest.mark.llm_cassette("shared/chat.yaml")
+def test_two():
+    assert ask({two!r}) == "Echo: " + {two!r}
+"""
+
+
+def _shared_tests(path: object) -> list[tuple[str, str]]:
+    from pytest_llm.cassette._format import load
+
+    cassette = load(path)  # type: ignore[arg-type]
+    return [
+        (i.data["meta"]["test"], i.request_json()["messages"][0]["content"])
+        for i in cassette.interactions
+    ]
+
+
+def test_a_shared_cassette_keeps_every_tests_recordings(llm_project: pytest.Pytester) -> None:
+    llm_project.makepyfile(test_app=SHARED.format(two="two"))
+    result = llm_project.runpytest("--llm-record=once")
+    result.assert_outcomes(passed=2)  # test_two records too: the file has none of its own
+    result.stdout.fnmatch_lines(
+        ["recorded 2 interactions into 1 cassette:", "  cassettes/shared/chat.yaml (+2)"]
+    )
+    path = llm_project.path / "cassettes" / "shared" / "chat.yaml"
+    assert _shared_tests(path) == [
+        ("test_app.py::test_one", "one"),
+        ("test_app.py::test_two", "two"),
+    ]
+    llm_project.runpytest().assert_outcomes(passed=2)
+
+    # test_two changes: its fix line re-records test_two alone, and test_one keeps its own
+    llm_project.makepyfile(test_app=SHARED.format(two="two, changed"))
+    miss = llm_project.runpytest()
+    miss.assert_outcomes(passed=1, failed=1)
+    fix = (
+        "fix: if the change is intended, re-record: pytest --llm-record=all 'test_app.py::test_two'"
+    )
+    miss.stdout.fnmatch_lines([fix])
+    rerecord = llm_project.runpytest("--llm-record=all", "test_app.py::test_two")
+    rerecord.assert_outcomes(passed=1)
+    assert _shared_tests(path) == [
+        ("test_app.py::test_one", "one"),
+        ("test_app.py::test_two", "two, changed"),
+    ]
+    llm_project.runpytest().assert_outcomes(passed=2)
+
+    # all for both: each replaces only its own, nothing is duplicated
+    llm_project.runpytest("--llm-record=all").assert_outcomes(passed=2)
+    assert _shared_tests(path) == [
+        ("test_app.py::test_one", "one"),
+        ("test_app.py::test_two", "two, changed"),
+    ]
+    # check_unused: each test answers for its own interactions, not the other's
+    llm_project.runpytest("-o", "llm_check_unused=true").assert_outcomes(passed=2)

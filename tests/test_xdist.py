@@ -45,3 +45,37 @@ def test_two_workers_record_twenty_cassettes(
     assert len(loopback.requests) == 60
     loopback.stop()
     llm_project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=20)
+
+
+def test_two_workers_share_one_cassette_and_both_recordings_stay(
+    llm_project: pytest.Pytester, loopback: LoopbackServer
+) -> None:
+    llm_project.makepyfile(
+        test_shared="""
+        import os, openai, pytest
+
+        @pytest.mark.llm_cassette("shared/chat.yaml")
+        @pytest.mark.parametrize("n", range(8))
+        def test_turn(n):
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            r = client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": f"turn {n}"}]
+            )
+            assert r.choices[0].message.content == f"Echo: turn {n}"
+        """
+    )
+    result = llm_project.runpytest_subprocess(
+        "-n", "2", "--llm-record=once", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=8)
+    result.stdout.fnmatch_lines(
+        ["recorded 8 interactions into 1 cassette:", "  cassettes/shared/chat.yaml (+8)"]
+    )
+    cassette = load(llm_project.path / "cassettes" / "shared" / "chat.yaml")
+    recorded = sorted(
+        (i.data["meta"]["test"], i.request_json()["messages"][0]["content"])
+        for i in cassette.interactions
+    )
+    assert recorded == sorted((f"test_shared.py::test_turn[{n}]", f"turn {n}") for n in range(8))
+    loopback.stop()
+    llm_project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider").assert_outcomes(passed=8)

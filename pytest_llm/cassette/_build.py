@@ -178,6 +178,7 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
         replay_timing=opts.replay_timing,
         redactor=redactor,
         rerecord_hint=f"pytest --llm-record={{mode}} '{item.nodeid}'",
+        test=item.nodeid,
         record_blocked=opts.blocked(),
         check_unused=opts.check_unused,
         allow_network=opts.allow_network,

@@ -79,4 +79,5 @@ def _report_written(rep: pytest.TestReport, cassette: Cassette) -> None:
             "path": str(cassette.written or cassette.path),
             "recorded": len(cassette.recorded),
             "not_written": cassette.not_written,
+            "set_aside": str(cassette.set_aside) if cassette.set_aside else None,
         }

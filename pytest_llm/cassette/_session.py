@@ -1,4 +1,14 @@
-"""A cassette in use: replays, records, explains misses, writes atomically."""
+"""A cassette in use: replays, records, explains misses, writes atomically.
+
+Several tests may share one file (``@pytest.mark.llm_cassette("shared/chat.yaml")``),
+in one process or in several (pytest-xdist). Each recorded interaction names the
+test that recorded it (``meta.test``, its node id), and a cassette is written under
+a lock on its folder, merged with the file as it is on disk then: ``once`` and
+``new`` add this test's recordings to everyone else's; ``all`` replaces only this
+test's own (and those that name no test, recorded before tests were named).
+A file that cannot be read is replaced by ``once`` and ``all``, and kept beside it
+as ``NAME.yaml.broken`` (``NAME.yaml.2.broken``, ... : never overwritten).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._clock import Clock, current_clock
-from .._errors import CassetteMiss, CassetteNotFound, CassetteUnused
+from .._errors import CassetteError, CassetteMiss, CassetteNotFound, CassetteUnused
 from .._exchange import NOT_JSON, Exchange, Forward, Next, Outcome, Reply
 from .._flow import router
 from .._handler import Handler
@@ -51,6 +61,7 @@ class Cassette(Handler):
         replay_timing: Any = None,
         redactor: Redactor | None = None,
         rerecord_hint: str | None = None,
+        test: str | None = None,
         record_blocked: str | None = None,
         allow_network: bool = False,
         check_unused: bool = False,
@@ -67,6 +78,8 @@ class Cassette(Handler):
         self.timing = parse_timing(replay_timing)
         self.redactor = redactor or Redactor()
         self.rerecord_hint = rerecord_hint
+        self.test = test
+        """The node id of the test using it, written into what it records (``meta.test``)."""
         self.record_blocked = record_blocked
         """Why recording is off although asked for (e.g. ``CI`` is set without the flag);
         the cassette then replays with mode ``none``."""
@@ -86,6 +99,12 @@ class Cassette(Handler):
         """Set by ``llm_samples``: each sample replays its own recordings."""
         self.written: Path | None = None
         self.not_written: str | None = None
+        self.broken: CassetteError | None = None
+        """Why the file could not be read, when ``once``/``all`` replace it."""
+        self.set_aside: Path | None = None
+        """Where the unreadable file was kept when this cassette replaced it."""
+        self._mine = False
+        """The file holds interactions of this test (:meth:`owns`)."""
 
     @property
     def clock(self) -> Clock:
@@ -95,10 +114,23 @@ class Cassette(Handler):
 
     def open(self) -> Cassette:
         if self.path.exists():
-            self.file = load(self.path, redactor=self.redactor)
+            try:
+                self.file = load(self.path, redactor=self.redactor)
+            except CassetteError as exc:
+                if self.record not in ("once", "all"):
+                    raise  # replay, or new (which keeps what it cannot read): the error
+                self.broken = exc  # recorded afresh; kept aside when written (close)
+                return self
+            self._mine = any(self.owns(it) for it in self.file.interactions)
             if self.record != "all":
                 self._build_index(self.file.interactions)
         return self
+
+    def owns(self, it: Interaction) -> bool:
+        """Whether ``it`` is this test's to replace: recorded by it, or naming no test."""
+        meta = it.data.get("meta")
+        test = meta.get("test") if isinstance(meta, dict) else None
+        return test is None or test == self.test
 
     @property
     def recording(self) -> bool:
@@ -107,7 +139,10 @@ class Cassette(Handler):
             return False
         if self.record in ("new", "all"):
             return True
-        return self.record == "once" and self.file is None
+        if self.record != "once":
+            return False
+        # once: a cassette that does not exist yet, or a shared one without this test's
+        return self.file is None or not self._mine
 
     @property
     def interactions(self) -> list[Interaction]:
@@ -215,6 +250,8 @@ class Cassette(Handler):
             )
             if sample is not None:
                 it.data = {"sample": sample, **it.data}
+            if self.test is not None:
+                it.data["meta"] = {"test": self.test, **it.data.get("meta", {})}
             with self._lock:
                 self._new[slot] = it
 
@@ -352,7 +389,11 @@ class Cassette(Handler):
         """Recorded interactions that no request in this run replayed."""
         if self.file is None or self.record == "all":
             return []
-        return [(n, it) for n, it in enumerate(self.file.interactions) if n not in self._played]
+        return [  # a shared file's other tests replay their own
+            (n, it)
+            for n, it in enumerate(self.file.interactions)
+            if n not in self._played and self.owns(it)
+        ]
 
     def explain_unused(self) -> str:
         unused = self.unused()
@@ -384,28 +425,49 @@ class Cassette(Handler):
         new = self.recorded
         if not new:
             return None
-        existed = self.file is not None
+        existed = self.file is not None or self.broken is not None
         if self.record == "all" and existed and failed:
             self.not_written = f"{self.path} was not re-recorded because the test failed; the old cassette is kept."
             return None
-        old = self.file.interactions if (self.file and self.record != "all") else []
-        meta = dict(self.file.meta) if (self.file and self.record != "all") else {}
-        meta.pop("converted_from", None)
-        meta.setdefault("recorded_at", _iso(self.clock.now()))
-        first = new[0].data.get("meta", {})
-        for k in ("sdk", "http"):
-            if first.get(k):
-                meta[k] = first[k]
-        out = CassetteFile(self.path, meta, [*old, *new])
-        self.redactor.check(
-            {"meta": out.meta, "interactions": [i.data for i in out.interactions]},
-            path=str(self.path),
-        )
-        mode = _file_mode(self.path)
-        write_atomic(self.path, dump(out))
-        os.chmod(self.path, mode)  # the temporary file's 0600 would stay otherwise
+        with _writing(self.path.parent):
+            # the file as it is now: other tests (other workers) may have written it
+            old, meta = self._on_disk()
+            meta.pop("converted_from", None)
+            meta.setdefault("recorded_at", _iso(self.clock.now()))
+            first = new[0].data.get("meta", {})
+            for k in ("sdk", "http"):
+                if first.get(k):
+                    meta[k] = first[k]
+            out = CassetteFile(self.path, meta, [*old, *new])
+            self.redactor.check(
+                {"meta": out.meta, "interactions": [i.data for i in out.interactions]},
+                path=str(self.path),
+            )
+            mode = _file_mode(self.path)
+            if self.broken is not None and self.path.exists():
+                self.set_aside = _set_aside(self.path)
+            write_atomic(self.path, dump(out))
+            os.chmod(self.path, mode)  # the temporary file's 0600 would stay otherwise
         self.written = self.path
         return self.path
+
+    def _on_disk(self) -> tuple[list[Interaction], dict[str, Any]]:
+        """What the file holds now that the write keeps: everything, except with ``all``
+        this test's own interactions (:meth:`owns`); and the file's metadata."""
+        if not self.path.exists():
+            return [], {}
+        try:
+            current = load(self.path, redactor=self.redactor)
+        except CassetteError as exc:
+            self.broken = exc  # unreadable now: replaced, and kept aside
+            return [], {}
+        self.broken = None  # (another worker replaced it since this test opened it)
+        items = current.interactions
+        if self.record == "all":
+            items = [it for it in items if not self.owns(it)]
+            if not items:
+                return [], {}
+        return items, dict(current.meta)
 
     def __repr__(self) -> str:
         n = len(self.file.interactions) if self.file else 0
@@ -413,6 +475,40 @@ class Cassette(Handler):
 
 
 # -- helpers --------------------------------------------------------------------------
+
+
+_write_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """One writer at a time for the cassettes of ``folder``: the threads of this
+    process, and the processes of a pytest-xdist run (a lock on the folder itself,
+    which leaves no file behind)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with _write_lock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no flock (Windows): this process only
+            yield
+            return
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def _set_aside(path: Path) -> Path:
+    """Keep an unreadable cassette beside it, never over an earlier one."""
+    n = 1
+    while True:
+        aside = path.with_name(f"{path.name}.broken" if n == 1 else f"{path.name}.{n}.broken")
+        if not aside.exists():
+            os.replace(path, aside)
+            return aside
+        n += 1
 
 
 def _file_mode(path: Path) -> int:
