@@ -7,6 +7,12 @@ commit, not a test run an hour later) and scans it for credentials, printing one
 ``pytest-llm cassettes stats`` answers "what did we record, and how many tokens is
 it?" per cassette, as a table or as JSON.
 
+Both read the project's pytest configuration as the plugin does (the first of
+``pytest.ini``, ``pyproject.toml``, ``tox.ini``, ``setup.cfg`` that configures pytest,
+found like pytest finds it): ``llm_cassette_dir`` (or ``PYTEST_LLM_CASSETTE_DIR``)
+is where they look by default, relative to the rootdir; ``llm_redact_headers``,
+``llm_secret_patterns`` and ``llm_secret_allow`` add to ``check``'s flags.
+
 Only the standard library is imported at start-up; YAML and the cassette code load
 when a command runs, so ``--help`` and ``--version`` are instant.
 """
@@ -149,6 +155,8 @@ def _build_parser() -> _Parser:
     )
     _add_paths(stats)
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.set_defaults(ini=None)
+    check.set_defaults(ini=None)
     stats.set_defaults(run=_run_stats)
 
     _add_convert(sub)  # pytest-llm cassettes convert PATH...
@@ -258,7 +266,8 @@ def _add_paths(p: argparse.ArgumentParser) -> None:
         "paths",
         nargs="*",
         metavar="PATH",
-        help=f"cassette files or directories to walk for *.yaml/*.yml (default: {DEFAULT_PATH})",
+        help="cassette files or directories to walk for *.yaml/*.yml (default: the ini "
+        f"option llm_cassette_dir, else {DEFAULT_PATH})",
     )
 
 
@@ -288,11 +297,97 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- finding the files --------------------------------------------------------------
 
 
-def collect(paths: Sequence[str], action: str = "check") -> list[Path]:
-    """The cassette files named by ``paths``: files as given, directories walked."""
+@dataclass(frozen=True)
+class Ini:
+    """The project's pytest configuration, as far as pytest-llm's options go."""
+
+    rootdir: Path
+    inipath: Path | None
+    values: dict[str, Any]
+    """Option name (``secret_allow``) -> its value, typed as pytest's ``getini`` would."""
+
+    def get(self, name: str) -> Any:
+        return self.values.get(name)
+
+    def cassette_dir(self) -> tuple[Path, str]:
+        """Where cassettes live, and where that was said (env > ini > default)."""
+        import contextlib
+        import os
+
+        from ._settings import OPTION, resolve
+
+        found = resolve(
+            "cassette_dir", ini=self.get("cassette_dir"), default=OPTION["cassette_dir"].default
+        )
+        path = Path(str(found.value))
+        if not path.is_absolute():
+            path = self.rootdir / path
+        with contextlib.suppress(ValueError):  # shown as the user would type it
+            path = Path(os.path.relpath(path))
+        return path, found.source
+
+
+def read_ini(invocation_dir: Path | None = None) -> Ini:
+    """Find and read the pytest configuration file the way pytest does, without starting
+    pytest (no plugins, no conftests): pytest-llm's options from ``_settings.OPTIONS``."""
+    import contextlib
+    import inspect
+
+    from _pytest.config.findpaths import determine_setup
+
+    from ._errors import ConfigError
+    from ._settings import OPTIONS
+
+    here = invocation_dir or Path.cwd()
+    kwargs: dict[str, Any] = {"inifile": None, "args": [], "rootdir_cmd_arg": None}
+    params = inspect.signature(determine_setup).parameters
+    if "override_ini" in params:  # pytest >= 9
+        kwargs["override_ini"] = None
+    kwargs["invocation_dir"] = here
+    try:
+        rootdir, inipath, inicfg, *_ = determine_setup(**kwargs)
+    except Exception as exc:  # pytest.UsageError and parse errors of a broken file
+        raise UsageError(f"cannot read the pytest configuration: {exc}") from None
+    values: dict[str, Any] = {}
+    for o in OPTIONS:
+        if o.ini is None or o.ini_key not in inicfg:
+            continue
+        raw = inicfg[o.ini_key]
+        raw = getattr(raw, "value", raw)  # pytest >= 9 wraps each value
+        with contextlib.suppress(ConfigError):  # not ours to report: the plugin does
+            values[o.name] = _ini_value(raw, o.ini)
+    return Ini(Path(rootdir), Path(inipath) if inipath else None, values)
+
+
+def _ini_value(raw: Any, kind: str) -> Any:
+    """As ``pytest.Config.getini`` types it."""
+    if kind == "linelist":
+        if isinstance(raw, list):
+            return [str(v) for v in raw]
+        return [t for t in (line.strip() for line in str(raw).split("\n")) if t]
+    if kind == "bool":
+        from ._settings import parse_bool
+
+        return parse_bool(raw, "ini option")
+    return str(raw)
+
+
+def _ini_of(args: argparse.Namespace) -> Ini:
+    ini: Ini | None = getattr(args, "ini", None)
+    if ini is None:
+        ini = args.ini = read_ini()
+    return ini
+
+
+def collect(
+    paths: Sequence[str], action: str = "check", default: tuple[Path, str] | None = None
+) -> list[Path]:
+    """The cassette files named by ``paths``: files as given, directories walked; none
+    named: ``default`` (the cassette directory, and where it was configured)."""
     out: list[Path] = []
     seen: set[Path] = set()
-    for raw in paths or [DEFAULT_PATH]:
+    base, said = default or (Path(DEFAULT_PATH), "default")
+    for raw in paths or [str(base)]:
         p = Path(raw)
         if p.is_dir():
             files = sorted(
@@ -306,8 +401,9 @@ def collect(paths: Sequence[str], action: str = "check") -> list[Path]:
         elif p.is_file():
             files = [p]
         elif not paths:
+            where = "" if said == "default" else f" (from the {said})"
             raise UsageError(
-                f"no {DEFAULT_PATH}/ directory here ({Path.cwd()}).\n"
+                f"no {raw}/ directory here ({Path.cwd()}){where}.\n"
                 f"Fix: name the cassette files or directories: {PROG} cassettes {action} PATH..."
             )
         else:
@@ -359,9 +455,12 @@ SECRET_FIX = (
 
 
 def _run_check(args: argparse.Namespace, out: TextIO) -> int:
-    files = collect(args.paths, "check")
-    redactor = _redactor(
-        extra_headers=args.redact_header, patterns=args.secret_pattern, allow=args.allow
+    ini = _ini_of(args)
+    files = collect(args.paths, "check", None if args.paths else ini.cassette_dir())
+    redactor = _redactor(  # the ini's lists, then the flags: the plugin's rules, and more
+        extra_headers=[*(ini.get("redact_headers") or ()), *args.redact_header],
+        patterns=[*(ini.get("secret_patterns") or ()), *args.secret_pattern],
+        allow=[*(ini.get("secret_allow") or ()), *args.allow],
     )
     findings: list[Finding] = []
     interactions = 0
@@ -447,6 +546,16 @@ Segs = tuple[str | int, ...]
 def _secrets(cassette: CassetteFile, red: Redactor) -> Iterator[tuple[Segs, str]]:
     from .cassette._redact import REDACTED
 
+    allow = [re.compile(a) for a in red.allow]  # --allow / llm_secret_allow: not secrets
+
+    def real_values(value: Any) -> list[str]:
+        values = value if isinstance(value, list) else [value]
+        return [
+            str(v)
+            for v in values
+            if v not in (None, "", REDACTED) and not any(a.search(str(v)) for a in allow)
+        ]
+
     if cassette.source_format == "pytest-llm-cassette":
         yield from _scan(("meta",), cassette.meta, red, skip=set())
     for i, it in enumerate(cassette.interactions):
@@ -459,8 +568,7 @@ def _secrets(cassette: CassetteFile, red: Redactor) -> Iterator[tuple[Segs, str]
             for name, value in headers.items():
                 if str(name).lower() not in red.headers:
                     continue
-                values = value if isinstance(value, list) else [value]
-                real = [str(v) for v in values if v not in (None, "", REDACTED)]
+                real = real_values(value)
                 if real:
                     segs = (*base, section, "headers", str(name))
                     flagged.add(segs)
@@ -471,11 +579,13 @@ def _secrets(cassette: CassetteFile, red: Redactor) -> Iterator[tuple[Segs, str]
                     )
         url = it.data.get("request", {}).get("url")
         if isinstance(url, str):
-            yield from _query_secrets((*base, "request", "url"), url, red)
+            for segs, message, v in _query_secrets((*base, "request", "url"), url, red):
+                if real_values(v):
+                    yield segs, message
         yield from _scan(base, it.data, red, skip=flagged)
 
 
-def _query_secrets(segs: Segs, url: str, red: Redactor) -> Iterator[tuple[Segs, str]]:
+def _query_secrets(segs: Segs, url: str, red: Redactor) -> Iterator[tuple[Segs, str, str]]:
     from urllib.parse import parse_qsl, urlsplit
 
     from .cassette._redact import REDACTED
@@ -487,6 +597,7 @@ def _query_secrets(segs: Segs, url: str, red: Redactor) -> Iterator[tuple[Segs, 
                 segs,
                 f"{_render(segs)} has a credential query parameter {k!r} with a real value "
                 f"({_mask(v)}), not {REDACTED}",
+                v,
             )
 
 
@@ -730,7 +841,7 @@ def _run_stats(args: argparse.Namespace, out: TextIO) -> int:
     from ._errors import CassetteError
     from .cassette._format import load
 
-    files = collect(args.paths, "stats")
+    files = collect(args.paths, "stats", None if args.paths else _ini_of(args).cassette_dir())
     rows: list[Stats] = []
     problems: list[Finding] = []
     for path in files:

@@ -78,9 +78,9 @@ def test_check_names_the_line_of_a_bad_hand_edit(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = project / "cassettes/chat.yaml"
-    n = line_of(path, "        content: hello there")
+    n = line_of(path, "      - content: hello there")
     lines = path.read_text().splitlines(keepends=True)
-    lines[n - 1] = "        content: hello: there\n"
+    lines[n - 1] = "      - content: hello: there\n"
     path.write_text("".join(lines))
     code, out, _ = run(capsys, "cassettes", "check")
     assert code == 1
@@ -113,7 +113,7 @@ def test_check_truncated_between_interactions(
 ) -> None:
     path = project / "cassettes/chat.yaml"
     text = path.read_text()
-    second = text.index("- request:", text.index("- request:") + 1)
+    second = text.index("\n- ", text.index("\n- ") + 1) + 1
     path.write_text(text[:second])  # still valid YAML: only the count in meta tells
     code, out, _ = run(capsys, "cassettes", "check", "cassettes")
     assert code == 1
@@ -129,14 +129,14 @@ def test_check_unknown_version_and_missing_field(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     chat = project / "cassettes/chat.yaml"
-    chat.write_text(chat.read_text().replace("\nversion: 1\n", "\nversion: 7\n"))
+    chat.write_text(chat.read_text().replace("\nversion: 2\n", "\nversion: 7\n"))
     resp = project / "cassettes/sub/responses.yaml"
     text = resp.read_text()
     resp.write_text(text.replace("    status: 200\n", "", 1))
     code, out, _ = run(capsys, "cassettes", "check")
     assert code == 1
     assert out == [
-        "cassettes/chat.yaml: cassette has format version 7; this pytest-llm reads version 1.",
+        "cassettes/chat.yaml: cassette has format version 7; this pytest-llm reads versions 1, 2.",
         f"cassettes/sub/responses.yaml:{line_of(resp, '- request:')}: interactions[0] has a "
         "response without an integer 'status'.",
         "checked 2 cassettes (0 interactions): 2 problems",
@@ -301,7 +301,11 @@ def test_stats_skips_a_corrupt_cassette_and_says_so(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (project / "cassettes/broken.yml").write_text("just: a config file\n")
+    # found by walking the directory, YAML that is no cassette is not one to report
     code, out, err = run(capsys, "cassettes", "stats")
+    assert (code, out[2:4], err) == (0, TABLE[2:4], [])
+    # named on the command line, it is
+    code, out, err = run(capsys, "cassettes", "stats", "cassettes", "cassettes/broken.yml")
     assert code == 1
     assert out[2:4] == TABLE[2:4]
     assert err == [
@@ -426,3 +430,107 @@ def test_installed_console_script(project: Path) -> None:
         "cassettes/chat.yaml: cassette has no 'interactions' list; "
         "it is not a pytest-llm or vcrpy cassette."
     )
+
+
+# -- the same configuration as the plugin ---------------------------------------------
+
+
+def _plant_header(path: Path) -> int:
+    text = path.read_text().replace(
+        "      accept: application/json\n",
+        "      accept: application/json\n      x-internal-token: t0ps3cr3t\n",
+        1,
+    )
+    path.write_text(text)
+    return line_of(path, "      x-internal-token: t0ps3cr3t")
+
+
+def test_allow_silences_a_credential_header_hit(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "cassettes/sub/responses.yaml"
+    line = _plant_header(path)
+    argv = ["cassettes", "check", "cassettes/sub", "--redact-header", "x-internal-token"]
+    code, out, _ = run(capsys, *argv)
+    assert (code, out[0]) == (
+        1,
+        f"cassettes/sub/responses.yaml:{line}: interactions[0].request.headers.x-internal-token "
+        "is a credential header with a real value (t0ps…3t, 9 characters), not REDACTED",
+    )
+    assert out[-1].endswith("if a hit is not a secret, pass --allow REGEX.")
+    # what the fix line says works
+    code, out, _ = run(capsys, *argv, "--allow", "^t0ps3cr3t$")
+    assert (code, out) == (0, ["checked 1 cassette (1 interaction): no problems"])
+
+
+INI_FILES = {
+    "pyproject.toml": """
+[tool.pytest.ini_options]
+llm_cassette_dir = "recorded"
+llm_redact_headers = ["x-internal-token"]
+llm_secret_patterns = ["tok_[0-9]{8}"]
+llm_secret_allow = ["tok_00000000"]
+""",
+    "pytest.ini": """
+[pytest]
+llm_cassette_dir = recorded
+llm_redact_headers = x-internal-token
+llm_secret_patterns = tok_[0-9]{8}
+llm_secret_allow = tok_00000000
+""",
+    "tox.ini": """
+[pytest]
+llm_cassette_dir = recorded
+llm_redact_headers =
+    x-internal-token
+llm_secret_patterns = tok_[0-9]{8}
+llm_secret_allow = tok_00000000
+""",
+    "setup.cfg": """
+[tool:pytest]
+llm_cassette_dir = recorded
+llm_redact_headers = x-internal-token
+llm_secret_patterns = tok_[0-9]{8}
+llm_secret_allow = tok_00000000
+""",
+}
+
+
+@pytest.mark.parametrize("ini", list(INI_FILES))
+def test_check_and_stats_read_the_plugins_ini_options(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, ini: str
+) -> None:
+    monkeypatch.delenv("PYTEST_LLM_CASSETTE_DIR", raising=False)
+    (project / "cassettes").rename(project / "recorded")
+    (project / ini).write_text(INI_FILES[ini])
+    path = project / "recorded/sub/responses.yaml"
+    header = _plant_header(path)
+    text = path.read_text().replace(
+        "text: 'Echo: responses api here'", "text: 'Echo: ticket tok_12345678 or tok_00000000'"
+    )
+    path.write_text(text)
+    ticket = line_of(path, "          text: 'Echo: ticket tok_12345678 or tok_00000000'")
+    (project / "tests").mkdir()
+    monkeypatch.chdir(project / "tests")  # the rootdir is where the ini file is
+    code, out, err = run(capsys, "cassettes", "check")
+    where = str(Path("..") / "recorded" / "sub" / "responses.yaml")
+    assert (code, err) == (1, [])
+    assert out[:3] == [
+        f"{where}:{header}: interactions[0].request.headers.x-internal-token is a credential "
+        "header with a real value (t0ps…3t, 9 characters), not REDACTED",
+        f"{where}:{ticket}: interactions[0].response.json.output[0].content[0].text holds "
+        "something shaped like a secret pattern 'tok_[0-9]{8}' (tok_…78, 12 characters)",
+        "checked 2 cassettes (3 interactions): 2 problems",
+    ]
+    code, out, _ = run(capsys, "cassettes", "stats", "--json")
+    assert code == 0
+    assert json.loads("\n".join(out))["total"]["cassettes"] == 2
+    # the environment wins over the ini, as in the plugin
+    monkeypatch.setenv("PYTEST_LLM_CASSETTE_DIR", "elsewhere")
+    code, out, err = run(capsys, "cassettes", "check")
+    assert (code, out) == (2, [])
+    assert err == [
+        f"pytest-llm: error: no ../elsewhere/ directory here ({project / 'tests'}) (from the "
+        "environment variable PYTEST_LLM_CASSETTE_DIR).",
+        "Fix: name the cassette files or directories: pytest-llm cassettes check PATH...",
+    ]
