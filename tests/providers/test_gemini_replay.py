@@ -218,3 +218,44 @@ def test_on_httpx_too(tmp_path: Path, server: WireServer) -> None:
     with use_cassette(path):
         assert run() == live == ("Echo: On httpx", "Echo: Async httpx")
     assert len(server.requests) == 2
+
+
+def test_a_miss_under_the_plugin_shows_the_miss_not_the_sdk_error(
+    pytester: pytest.Pytester, server: WireServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with use_cassette(pytester.path / "cassettes" / "gem.yaml", record="once"):
+        client(server).models.generate_content(model=MODEL, contents="Say hello")
+    pytester.makepyfile(
+        f"""
+        import pytest
+        from google import genai
+        from google.genai import types
+
+        @pytest.mark.llm_cassette("gem.yaml")
+        def test_changed_prompt():
+            client = genai.Client(
+                api_key="test",
+                http_options=types.HttpOptions(
+                    base_url="{server.base_url}",
+                    retry_options=types.HttpRetryOptions(attempts=5),
+                ),
+            )
+            client.models.generate_content(model="{MODEL}", contents="Say goodbye")
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    lines = result.stdout.lines
+    start = lines.index("pytest-llm: no recorded response matches this request (record mode: none)")
+    cassette = pytester.path / "cassettes" / "gem.yaml"
+    assert lines[start + 1 : start + 7] == [
+        f"  request:  POST /v1/models/{MODEL}:generateContent",
+        '  body:     {"contents":[{"parts":[{"text":"Say goodbye"}],"role":"user"}]}',
+        f"  cassette: {cassette} (1 interaction)",
+        "nearest recorded requests (recorded != request):",
+        f"  interactions[0] (line 11): POST /v1/models/{MODEL}:generateContent, 1 difference",
+        "      contents[0].parts[0].text: 'Say hello' != 'Say goodbye'",
+    ]
+    assert "Retrying" not in result.stdout.str()
+    assert len(server.requests) == 1
