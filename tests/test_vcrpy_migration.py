@@ -547,6 +547,9 @@ def test_migrate_match_replays_on_method_and_path_and_reports_the_drift(
         consecutive=True,
     )
     report = json.loads((app.path / "r.json").read_text())
+    spread = app.runpytest("-p", "no:cacheprovider", "--llm-match=migrate", "-n", "2")
+    spread.assert_outcomes(passed=1)  # under pytest-xdist the controller reports it
+    spread.stdout.fnmatch_lines(["*= pytest-llm drift =*", "test_app.py::test_chat"])
     assert report["drift"] == [
         {
             "nodeid": "test_app.py::test_chat",
