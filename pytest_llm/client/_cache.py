@@ -27,7 +27,7 @@ import math
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
@@ -87,6 +87,7 @@ field that changes the output hands back the wrong answer."""
 _CHAT_DONE = frozenset({"stop", "tool_calls"})
 
 T = TypeVar("T", bound="BaseModel")
+T2 = TypeVar("T2")
 
 
 class CacheBackendWarning(UserWarning):
@@ -314,11 +315,10 @@ class CachedEntry:
     """Wall seconds on the cache's clock after which it is a miss; ``None``: never."""
     text: str | None = field(default=None, repr=False)
     """Semantic cache: the prompt text the entry was stored under."""
-    _built: dict[type[Any], tuple[bytes, bool]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
-    """:func:`rebuild`'s memo per SDK type: the payload as JSON bytes, and whether the
-    SDK type validates it back to exactly the stored JSON. An entry is read-only: a
+    _built: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """What is derived from the entry, computed once: :func:`rebuild`'s memo per SDK type
+    (the payload as JSON bytes, and whether the SDK type validates it back to exactly
+    the stored JSON), the usage a hit reports (``_memo.py``). An entry is read-only: a
     decoded one is shared by every hit on the same stored bytes."""
 
     def encode(self) -> bytes:
@@ -529,40 +529,46 @@ def connect_sqlite(path: str, *, timeout: float, extensions: bool = False) -> An
     return db
 
 
-class SQLiteBackend:
-    """An embedded file, persistent across runs: WAL plus a busy timeout make it safe for
-    several processes on one machine. Expired rows are purged as entries are written."""
+_SELECT = "SELECT value FROM cache_entries WHERE key = ?"
 
-    name = "sqlite"
+
+class SQLiteFile:
+    """One SQLite file that processes on one machine share: the directory checked at
+    construction, a connection opened on first use (:meth:`_open`: the subclass's tables)
+    and reopened after any failure (a corrupt or replaced file is not kept as a bad
+    handle). The exact cache's backend and the semantic cache's vectors both are one."""
 
     def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
         self.path = str(path)
         parent = Path(self.path).parent
         if self.path != ":memory:" and not parent.is_dir():
             raise ClientConfigError(
-                f"SQLiteBackend({self.path!r}): the directory {str(parent)!r} does not exist.\n"
-                "Fix: create it first, or point the cache at a file in an existing directory."
+                f"{type(self).__name__}({self.path!r}): the directory {str(parent)!r} does "
+                "not exist.\nFix: create it first, or point the cache at a file in an "
+                "existing directory."
             )
         self.timeout = timeout
         self._db: Any = None
         self._lock = threading.Lock()
 
+    def _open(self) -> Any:
+        """A new connection with the subclass's tables in place."""
+        raise NotImplementedError
+
     def _conn(self) -> Any:
         if self._db is None:
-            db = connect_sqlite(self.path, timeout=self.timeout)
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS cache_entries ("
-                "key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)"
-            )
-            self._db = db
+            self._db = self._open()
         return self._db
 
-    def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+    def _locked(self, fn: Callable[[Any], T2]) -> T2:
+        """``fn(connection)`` under the lock; any failure but a configuration error drops
+        the connection (the next call reopens the file)."""
         with self._lock:
             try:
-                return list(self._conn().execute(sql, args).fetchall())
+                return fn(self._conn())
+            except ClientConfigError:
+                raise
             except Exception:
-                # a corrupt or replaced file: reopen next time instead of keeping a bad handle
                 self._drop()
                 raise
 
@@ -572,9 +578,39 @@ class SQLiteBackend:
             with contextlib.suppress(Exception):
                 db.close()
 
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+
+class SQLiteBackend(SQLiteFile):
+    """An embedded file, persistent across runs: WAL plus a busy timeout make it safe for
+    several processes on one machine. Expired rows are purged as entries are written."""
+
+    name = "sqlite"
+
+    def _open(self) -> Any:
+        db = connect_sqlite(self.path, timeout=self.timeout)
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS cache_entries ("
+            "key TEXT PRIMARY KEY, value BLOB NOT NULL, expires_at REAL)"
+        )
+        return db
+
+    def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return self._locked(lambda db: list(db.execute(sql, args).fetchall()))
+
     def get(self, key: str) -> bytes | None:
-        rows = self._run("SELECT value FROM cache_entries WHERE key = ?", (key,))
-        return bytes(rows[0][0]) if rows else None
+        with self._lock:  # _run's work, on the path of every hit: one row, no list
+            try:
+                row = (self._db or self._conn()).execute(_SELECT, (key,)).fetchone()
+            except Exception:
+                self._drop()
+                raise
+        return None if row is None else bytes(row[0])
 
     def set(self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None) -> None:
         self._run(
@@ -593,13 +629,6 @@ class SQLiteBackend:
 
     def clear(self) -> None:
         self._run("DELETE FROM cache_entries", ())
-
-    def close(self) -> None:
-        with self._lock:
-            self._drop()
-
-    def __repr__(self) -> str:
-        return f"SQLiteBackend({self.path!r})"
 
 
 def safe_url(url: str) -> str:

@@ -179,6 +179,7 @@ class _Core:
         self._sdk_lock = threading.Lock()
         for route in self._routes:
             self._sdk(route)  # a missing key fails now, as openai.OpenAI() would
+        self._resources()
 
     def _shared_state(self, options: dict[str, Any]) -> None:
         """Cache, semantic cache, coalescing, limiter and budget: shared by every call."""
@@ -451,6 +452,14 @@ class _Core:
             prepare=prepare,
         )
 
+    def _request(self, action: Send, timeout: Any) -> Any:
+        """The SDK's call for ``action`` (its result, or the coroutine of the async SDK)."""
+        sdk = self._sdk(action.route)
+        method = self._method(sdk, action.api)
+        if timeout is sdk.timeout:  # the SDK client's own: passing it costs the SDK a merge
+            return method(**action.kwargs)
+        return method(**action.kwargs, timeout=timeout)
+
     def _method(self, sdk: Any, api: str) -> Any:
         if api == "chat":
             return sdk.chat.completions.create
@@ -498,6 +507,41 @@ class _Core:
             self.telemetry.record_finish(info, error, info.extra.get("telemetry"))
 
         return end
+
+    def _result(self, call: Call, value: Any, structured: _StructuredCall | None) -> Any:
+        """What the caller gets: the stream (sync or async) over an opened one, the value
+        as is for a structured call (its check finishes it), else the finished value."""
+        if call.stream:
+            raw, tracker, buffered = value
+            end = self._on_stream_end(call, lambda: self._route_named(call))
+            stream: Any
+            if self._async:
+                deadline_at = None if call.deadline is None else call.info.started + call.deadline
+                stream = AsyncResilientStream(
+                    raw,
+                    tracker,
+                    buffered,
+                    call.info,
+                    call.timeouts.chunk,
+                    end,
+                    deadline_at=deadline_at,
+                )
+            else:
+                stream = ResilientStream(
+                    raw, tracker, buffered, call.info, call.timeouts.chunk, end
+                )
+            attach_info(stream, call.info)
+            return stream
+        if structured is not None:
+            return value  # checked (and finished) by the structured call
+        return self._finish_value(call.info, value)
+
+    def _take_sdk_clients(self) -> list[Any]:
+        """The SDK clients underneath, forgotten (for ``close``)."""
+        with self._sdk_lock:
+            clients, self._sdk_clients = list(self._sdk_clients.values()), {}
+            self._sdk_of = {}
+        return clients
 
     def _finish_error(self, info: CallInfo, error: BaseException) -> None:
         info.ended = self.clock.monotonic()
@@ -601,65 +645,50 @@ def _price_key(route: Route) -> tuple[float, int]:
 # -- sync --------------------------------------------------------------------------------
 
 
-class _SyncCompletions:
-    def __init__(self, client: ResilientClient) -> None:
+class _Resource:
+    """``chat.completions``, ``responses`` or ``embeddings`` of the sync client: the SDK's
+    ``create`` for ``api``, through the client's flow."""
+
+    def __init__(self, client: ResilientClient, api: str) -> None:
         self._client = client
+        self._api = api
 
     def create(self, **kwargs: Any) -> Any:
-        """As ``openai.OpenAI().chat.completions.create``: same arguments, same types."""
-        return self._client._run("chat", kwargs)
+        """As the SDK's ``create`` (``openai.OpenAI().chat.completions.create``, ...): same
+        arguments, same types."""
+        return self._client._run(self._api, kwargs)
+
+
+class _Parsing(_Resource):
+    """A resource with the SDK's ``parse`` too (chat completions, Responses)."""
 
     def parse(self, **kwargs: Any) -> Any:
-        """As ``openai.OpenAI().chat.completions.parse``: ``response_format`` a pydantic
-        model or a JSON Schema; local repair, then bounded re-asks (CONTRACTS 52)."""
-        return self._client._parse("chat", kwargs)
+        """As the SDK's ``parse``: ``response_format`` / ``text_format`` a pydantic model or
+        a JSON Schema; local repair, then bounded re-asks (CONTRACTS 52)."""
+        return self._client._parse(self._api, kwargs)
 
 
-class _SyncChat:
-    def __init__(self, client: ResilientClient) -> None:
-        self.completions = _SyncCompletions(client)
+class _Chat:
+    """``client.chat``: holds ``completions``, as the SDK's."""
 
-
-class _SyncResponses:
-    def __init__(self, client: ResilientClient) -> None:
-        self._client = client
-
-    def create(self, **kwargs: Any) -> Any:
-        return self._client._run("responses", kwargs)
-
-    def parse(self, **kwargs: Any) -> Any:
-        return self._client._parse("responses", kwargs)
-
-
-class _SyncEmbeddings:
-    def __init__(self, client: ResilientClient) -> None:
-        self._client = client
-
-    def create(self, **kwargs: Any) -> Any:
-        return self._client._run("embeddings", kwargs)
+    def __init__(self, completions: Any) -> None:
+        self.completions = completions
 
 
 class ResilientClient(_Core):
     """A drop-in for ``openai.OpenAI`` with retries, deadlines, breakers, fallback,
     structured output and telemetry on an injected clock. See ``docs/client.md``."""
 
-    def __init__(self, routes: Any = None, **options: Any) -> None:
-        super().__init__(routes, **options)
-        self._resources()
-
     def _resources(self) -> None:
         from ._batches import Batches
 
-        self.chat = _SyncChat(self)
-        self.responses = _SyncResponses(self)
-        self.embeddings = _SyncEmbeddings(self)
+        self.chat = _Chat(_Parsing(self, "chat"))
+        self.responses = _Parsing(self, "responses")
+        self.embeddings = _Resource(self, "embeddings")
         self.batches = Batches(self)  # batches.run(requests): _batches.py
 
     def _send(self, action: Send, timeout: Any) -> Any:
-        sdk = self._sdk(action.route)
-        if timeout is sdk.timeout:  # the SDK client's own: passing it costs the SDK a merge
-            return self._method(sdk, action.api)(**action.kwargs)
-        return self._method(sdk, action.api)(**action.kwargs, timeout=timeout)
+        return self._request(action, timeout)
 
     def _run(
         self,
@@ -683,28 +712,11 @@ class ResilientClient(_Core):
         except BaseException as exc:
             self._finish_error(call.info, exc)
             raise
-        if call.stream:
-            raw, tracker, buffered = value
-            stream: ResilientStream[Any] = ResilientStream(
-                raw,
-                tracker,
-                buffered,
-                call.info,
-                call.timeouts.chunk,
-                self._on_stream_end(call, lambda: self._route_named(call)),
-            )
-            attach_info(stream, call.info)
-            return stream
-        if structured is not None:
-            return value  # checked (and finished) by the structured call
-        return self._finish_value(call.info, value)
+        return self._result(call, value, structured)
 
     def close(self) -> None:
         """Close the SDK clients underneath (their connection pools), as ``OpenAI.close()``."""
-        with self._sdk_lock:
-            clients, self._sdk_clients = list(self._sdk_clients.values()), {}
-            self._sdk_of = {}
-        for client in clients:
+        for client in self._take_sdk_clients():
             client.close()
 
     def __enter__(self) -> ResilientClient:
@@ -731,39 +743,21 @@ class ResilientClient(_Core):
 # -- async -------------------------------------------------------------------------------
 
 
-class _AsyncCompletions:
-    def __init__(self, client: AsyncResilientClient) -> None:
+class _AsyncResource:
+    """The async twin of :class:`_Resource` (``create`` stays a coroutine function, as the
+    SDK's: frameworks tell async clients apart by it)."""
+
+    def __init__(self, client: AsyncResilientClient, api: str) -> None:
         self._client = client
+        self._api = api
 
     async def create(self, **kwargs: Any) -> Any:
-        return await self._client._run("chat", kwargs)
+        return await self._client._run(self._api, kwargs)
 
+
+class _AsyncParsing(_AsyncResource):
     async def parse(self, **kwargs: Any) -> Any:
-        return await self._client._parse("chat", kwargs)
-
-
-class _AsyncChat:
-    def __init__(self, client: AsyncResilientClient) -> None:
-        self.completions = _AsyncCompletions(client)
-
-
-class _AsyncResponses:
-    def __init__(self, client: AsyncResilientClient) -> None:
-        self._client = client
-
-    async def create(self, **kwargs: Any) -> Any:
-        return await self._client._run("responses", kwargs)
-
-    async def parse(self, **kwargs: Any) -> Any:
-        return await self._client._parse("responses", kwargs)
-
-
-class _AsyncEmbeddings:
-    def __init__(self, client: AsyncResilientClient) -> None:
-        self._client = client
-
-    async def create(self, **kwargs: Any) -> Any:
-        return await self._client._run("embeddings", kwargs)
+        return await self._client._parse(self._api, kwargs)
 
 
 class AsyncResilientClient(_Core):
@@ -771,23 +765,16 @@ class AsyncResilientClient(_Core):
 
     _async = True
 
-    def __init__(self, routes: Any = None, **options: Any) -> None:
-        super().__init__(routes, **options)
-        self._resources()
-
     def _resources(self) -> None:
         from ._batches import AsyncBatches
 
-        self.chat = _AsyncChat(self)
-        self.responses = _AsyncResponses(self)
-        self.embeddings = _AsyncEmbeddings(self)
+        self.chat = _Chat(_AsyncParsing(self, "chat"))
+        self.responses = _AsyncParsing(self, "responses")
+        self.embeddings = _AsyncResource(self, "embeddings")
         self.batches = AsyncBatches(self)  # await batches.run(requests): _batches.py
 
     async def _send(self, action: Send, timeout: Any) -> Any:
-        sdk = self._sdk(action.route)
-        if timeout is sdk.timeout:  # the SDK client's own: passing it costs the SDK a merge
-            return await self._method(sdk, action.api)(**action.kwargs)
-        return await self._method(sdk, action.api)(**action.kwargs, timeout=timeout)
+        return await self._request(action, timeout)
 
     async def _run(
         self,
@@ -811,30 +798,11 @@ class AsyncResilientClient(_Core):
         except BaseException as exc:
             self._finish_error(call.info, exc)
             raise
-        if call.stream:
-            raw, tracker, buffered = value
-            deadline_at = None if call.deadline is None else call.info.started + call.deadline
-            stream: AsyncResilientStream[Any] = AsyncResilientStream(
-                raw,
-                tracker,
-                buffered,
-                call.info,
-                call.timeouts.chunk,
-                self._on_stream_end(call, lambda: self._route_named(call)),
-                deadline_at=deadline_at,
-            )
-            attach_info(stream, call.info)
-            return stream
-        if structured is not None:
-            return value  # checked (and finished) by the structured call
-        return self._finish_value(call.info, value)
+        return self._result(call, value, structured)
 
     async def close(self) -> None:
         """Close the SDK clients underneath, as ``await AsyncOpenAI.close()``."""
-        with self._sdk_lock:
-            clients, self._sdk_clients = list(self._sdk_clients.values()), {}
-            self._sdk_of = {}
-        for client in clients:
+        for client in self._take_sdk_clients():
             await client.close()
 
     async def __aenter__(self) -> AsyncResilientClient:

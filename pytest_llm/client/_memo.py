@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._events import CallInfo
 from ._plan import Call
+from ._route import Route
 from ._usage import usage_of
 
 __all__ = ["Memo", "sdk_type"]
+
+
+_USAGE = object()
+"""The key of a hit's usage in ``CachedEntry._built``."""
 
 
 @functools.cache
@@ -45,6 +50,21 @@ def sdk_type(api: str) -> type[Any]:
     from openai.types import CreateEmbeddingResponse
 
     return CreateEmbeddingResponse
+
+
+_SCOPES: dict[int, tuple[Sequence[Route], str]] = {}
+
+
+def _scope(routes: Sequence[Route]) -> str:
+    """The cache key's scope: the route set's keys, joined; by identity for the route
+    tuples a client looks up once per model (``_Core._candidates``)."""
+    known = _SCOPES.get(id(routes))
+    if known is not None and known[0] is routes:
+        return known[1]
+    scope = ",".join([r.key for r in routes])
+    if isinstance(routes, tuple) and len(_SCOPES) < 256:
+        _SCOPES[id(routes)] = (routes, scope)
+    return scope
 
 
 @dataclass
@@ -77,7 +97,7 @@ class Memo:
         if call.stream or (cache is None and semantic is None and coalescer is None):
             call.info.cache = "off"
             return memo
-        scope = ",".join([r.key for r in call.routes])
+        scope = _scope(call.routes)
         memo.key = _cache().cache_key(call.api, params, scope=scope)
         if memo.key is not None and semantic is not None:
             memo.query = semantic.query(call.api, params, scope=scope)
@@ -93,12 +113,17 @@ class Memo:
             info.extra.setdefault("degraded", []).append(str(lookup.error))
         if lookup.status not in ("hit", "semantic") or lookup.entry is None:
             return None
-        value = _cache().rebuild(lookup.entry, sdk_type(self.call.api))
-        meta = lookup.entry.meta  # who served the stored reply (31)
+        entry = lookup.entry
+        value = _cache().rebuild(entry, sdk_type(self.call.api))
+        meta = entry.meta  # who served the stored reply (31)
         info.route, info.model = meta.get("route"), meta.get("model")
         info.cache = how
         info.similarity = lookup.similarity if how == "semantic" else None
-        usage = usage_of(value)  # what the stored reply used, marked as served from here (56)
+        # what the stored reply used, marked as served from here (56): the same for every
+        # hit on the entry, so read once (each hit gets its own dict)
+        usage = entry._built.get(_USAGE, _USAGE)
+        if usage is _USAGE:
+            usage = entry._built[_USAGE] = usage_of(value)
         info.usage = None if usage is None else {**usage, "from_cache": 1}
         info.cost = 0.0
         info.started = info.ended = self.call.clock.monotonic()

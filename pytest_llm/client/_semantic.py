@@ -17,7 +17,6 @@ warning, never a failed call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import importlib
 import inspect
@@ -34,6 +33,7 @@ from .._clock import Clock, flow_clock
 from ._cache import (
     CachedEntry,
     Lookup,
+    SQLiteFile,
     _sqlite_path,
     cache_key,
     check_ttl,
@@ -366,7 +366,7 @@ def _load_vec(db: Any) -> None:
         db.enable_load_extension(False)
 
 
-class SQLiteVectors:
+class SQLiteVectors(SQLiteFile):
     """Vectors in an SQLite file through ``sqlite-vec``: a ``vec0`` virtual table per vector
     size, partitioned by scope, cosine distance; entries in a plain table beside it. WAL and
     a busy timeout, as the exact cache's SQLite backend."""
@@ -374,38 +374,27 @@ class SQLiteVectors:
     name = "sqlite"
 
     def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
-        self.path = str(path)
-        parent = Path(self.path).parent
-        if self.path != ":memory:" and not parent.is_dir():
-            raise ClientConfigError(
-                f"SQLiteVectors({self.path!r}): the directory {str(parent)!r} does not exist.\n"
-                "Fix: create it first, or point the cache at a file in an existing directory."
-            )
-        self.timeout = timeout
-        self._lock = threading.Lock()
-        self._db: Any = None
+        super().__init__(path, timeout=timeout)
         self._tables: set[int] = set()
         self._conn()  # fail at construction when sqlite-vec cannot load
 
-    def _conn(self) -> Any:
-        if self._db is None:
-            try:
-                db = connect_sqlite(self.path, timeout=self.timeout, extensions=True)
-            except ImportError as exc:
-                raise ClientConfigError(
-                    "The SQLite semantic cache needs an sqlite3 module that can load "
-                    "extensions; this Python's cannot, and pysqlite3 is not installed.\n"
-                    "Fix: pip install 'pytest-llm-harness[semantic]' (or pip install pysqlite3-binary)."
-                ) from exc
-            _load_vec(db)
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS semantic_entries (id INTEGER PRIMARY KEY, "
-                "scope TEXT NOT NULL, dims INTEGER NOT NULL, value BLOB NOT NULL, "
-                "expires_at REAL)"
-            )
-            self._db = db
-            self._tables = set()
-        return self._db
+    def _open(self) -> Any:
+        try:
+            db = connect_sqlite(self.path, timeout=self.timeout, extensions=True)
+        except ImportError as exc:
+            raise ClientConfigError(
+                "The SQLite semantic cache needs an sqlite3 module that can load "
+                "extensions; this Python's cannot, and pysqlite3 is not installed.\n"
+                "Fix: pip install 'pytest-llm-harness[semantic]' (or pip install pysqlite3-binary)."
+            ) from exc
+        _load_vec(db)
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS semantic_entries (id INTEGER PRIMARY KEY, "
+            "scope TEXT NOT NULL, dims INTEGER NOT NULL, value BLOB NOT NULL, "
+            "expires_at REAL)"
+        )
+        self._tables = set()
+        return db
 
     def _table(self, db: Any, dims: int, *, create: bool) -> str | None:
         name = f"semantic_vec_{dims}"
@@ -423,19 +412,6 @@ class SQLiteVectors:
             )
         self._tables.add(dims)
         return name
-
-    def _locked(self, fn: Callable[[Any], Any]) -> Any:
-        with self._lock:
-            try:
-                return fn(self._conn())
-            except ClientConfigError:
-                raise
-            except Exception:
-                db, self._db = self._db, None
-                if db is not None:
-                    with contextlib.suppress(Exception):
-                        db.close()
-                raise
 
     def add(
         self, scope: str, vector: Sequence[float], value: bytes, *, expires_at: float | None
@@ -521,16 +497,6 @@ class SQLiteVectors:
             lambda db: db.execute("SELECT count(*) FROM semantic_entries").fetchone()[0]
         )
         return count
-
-    def close(self) -> None:
-        with self._lock:
-            db, self._db = self._db, None
-            if db is not None:
-                with contextlib.suppress(Exception):
-                    db.close()
-
-    def __repr__(self) -> str:
-        return f"SQLiteVectors({self.path!r})"
 
 
 def _pack(vector: Sequence[float]) -> bytes:
