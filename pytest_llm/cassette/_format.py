@@ -489,9 +489,10 @@ def _stored(it: Interaction) -> dict[str, Any]:
             fields, times = stream_fields(events)
             fields["events"] = [_flow_event(e) for e in fields["events"]]
             value = _with_stream(value, fields)
-            meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+            meta: dict[str, Any] = dict(data.get("meta") or {})
+            meta["event_times"] = _FlowList(times)
             out["response"] = value
-            out["meta"] = {**meta, "event_times": _FlowList(times)}  # type: ignore[dict-item]
+            out["meta"] = meta
             continue
         elif key == "meta" and events is not None:
             continue  # written with the response
