@@ -53,13 +53,14 @@ ANTHROPIC_TYPES = {
     402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
-    413: "request_too_large",
     429: "rate_limit_error",
     500: "api_error",
     504: "timeout_error",
     529: "overloaded_error",
 }
-"""HTTP status -> the ``error.type`` Anthropic sends with it."""
+"""HTTP status -> the ``error.type`` Anthropic sends with it (only the types the SDK's
+``ErrorObject`` union knows: a 413's ``request_too_large`` is sent as
+``invalid_request_error``)."""
 _ANTHROPIC_KNOWN = frozenset(ANTHROPIC_TYPES.values())
 _TO_ANTHROPIC = {"server_error": "api_error"}
 _TO_GEMINI = {

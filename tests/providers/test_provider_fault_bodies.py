@@ -239,3 +239,11 @@ def test_any_fault_sends_valid_bodies(provider: str, stream: bool, data: st.Data
         return
     # only an index past the end of this reply: every kind knows both providers' shapes
     assert "past the end" in refused, refused
+
+
+@pytest.mark.parametrize(
+    "status", [400, 401, 402, 403, 404, 409, 413, 422, 429, 500, 503, 504, 529]
+)
+def test_any_http_error_status_is_an_anthropic_error_type(status: int) -> None:
+    reply = apply(HTTPError(status, "Nope.", type="no_such_type"), "anthropic", False)
+    assert unknown_fields(ErrorResponse.model_validate_json(reply.body)) == []
