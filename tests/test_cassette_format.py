@@ -876,3 +876,24 @@ def test_bytes_that_are_not_utf8_are_kept_in_base64(tmp_path: Path) -> None:
     back = load(path).interactions[0].reply().events
     assert back is not None
     assert b"".join(encode_event(e) for e in back) == wire
+
+
+REPO = Path(__file__).resolve().parent.parent
+COMMITTED = sorted(
+    p
+    for folder in ("cassettes", "examples/triage/cassettes")
+    for p in (REPO / folder).rglob("*.yaml")
+    if p.read_text(encoding="utf-8").find("format: pytest-llm-cassette") != -1
+)
+
+
+def test_the_committed_cassettes_are_found() -> None:
+    assert len(COMMITTED) >= 20
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: str(p.relative_to(REPO)))
+def test_committed_cassettes_are_in_the_current_layout(path: Path) -> None:
+    """Written by pytest-llm as it writes today: a re-recording diff shows traffic only."""
+    from pytest_llm.cassette._format import relayout
+
+    assert relayout(load(path, redact=False)) == path.read_text(encoding="utf-8")
