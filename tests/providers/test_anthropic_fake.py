@@ -320,3 +320,17 @@ def test_structured_output_parses(llm_fake: FakeProvider, client: anthropic.Anth
     parsed = client.messages.parse(model=MODEL, max_tokens=100, messages=HELLO, output_format=City)
     assert parsed.parsed_output == City(city="Paris", country="France")
     assert "output_config" in llm_fake.requests.last.json
+
+
+def test_headers_and_usage_are_scripted_as_for_openai(
+    llm_fake: FakeProvider, client: anthropic.Anthropic
+) -> None:
+    llm_fake.add(
+        "Paris.",
+        headers={"anthropic-ratelimit-requests-remaining": "9"},
+        usage={"input_tokens": 120, "output_tokens": 3},
+    )
+    raw = client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=HELLO)
+    assert raw.headers["anthropic-ratelimit-requests-remaining"] == "9"
+    usage = raw.parse().usage
+    assert (usage.input_tokens, usage.output_tokens) == (120, 3)

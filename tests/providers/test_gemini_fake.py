@@ -256,3 +256,21 @@ def test_structured_output_parses(llm_fake: FakeProvider, client: genai.Client) 
     )
     response = client.models.generate_content(model=MODEL, contents=QUESTION, config=config)
     assert response.parsed == City(city="Paris", country="France")
+
+
+def test_headers_and_usage_are_scripted_as_for_openai(
+    llm_fake: FakeProvider, client: genai.Client
+) -> None:
+    llm_fake.add(
+        "Paris.", headers={"x-test": "yes"}, usage={"prompt_tokens": 40, "completion_tokens": 2}
+    )
+    response = client.models.generate_content(model=MODEL, contents=QUESTION)
+    assert response.sdk_http_response is not None
+    assert (response.sdk_http_response.headers or {})["x-test"] == "yes"
+    usage = response.usage_metadata
+    assert usage is not None
+    assert (usage.prompt_token_count, usage.candidates_token_count, usage.total_token_count) == (
+        40,
+        2,
+        42,
+    )
