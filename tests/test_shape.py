@@ -199,6 +199,8 @@ def test_one_options_table_feeds_every_source() -> None:
     assert sorted(ENV.values()) == [
         "PYTEST_LLM_ALLOW_NETWORK",
         "PYTEST_LLM_CASSETTE_DIR",
+        "PYTEST_LLM_MATCH",
+        "PYTEST_LLM_NULL_AS_ABSENT",
         "PYTEST_LLM_RECORD",
         "PYTEST_LLM_REPLAY_TIMING",
         "PYTEST_LLM_VERDICTS",
