@@ -707,3 +707,35 @@ def test_convert_rewrites_in_our_format_and_keeps_the_original(
         "converted 0 cassettes (0 interactions), skipped 1",
     ]
     assert backup.read_bytes() == original
+
+
+def test_vcr_config_and_marker_keywords_map_to_llm_cassette_keywords(tmp_path: Path) -> None:
+    from pytest_llm._vcr_shim import translate
+
+    marks = [
+        pytest.mark.vcr(record_mode="new_episodes", match_on=["method", "uri", "headers"]).mark,
+        pytest.mark.vcr("extra.yaml", record_mode="none").mark,  # farther: loses
+    ]
+    config = {
+        "filter_headers": [("X-Team-Token", "DUMMY"), "Cookie"],
+        "cassette_library_dir": str(tmp_path),
+        "before_record_request": print,
+        "allow_playback_repeats": True,
+        "decode_compressed_response": True,
+    }
+    keywords, unmapped, redact = translate(config, marks, Path("/elsewhere"), "TestA.test_b[x]")
+    # the test's own file does not exist: the marker's cassette is used instead
+    assert keywords == {
+        "path": str(tmp_path / "extra.yaml"),
+        "record": "new",
+        "allow_playback_repeats": True,
+    }
+    assert unmapped == ["before_record_request", "match_on headers"]
+    assert redact == {"x-team-token", "cookie"}
+    (tmp_path / "TestA.test_b[x].yaml").write_text("interactions: []\n")
+    keywords, unmapped, _ = translate({}, marks, tmp_path, "TestA.test_b[x]")
+    assert keywords["path"] == str(tmp_path / "TestA.test_b[x].yaml")
+    assert unmapped == [
+        "more than one cassette per test (@pytest.mark.vcr(path, ...))",
+        "match_on headers",
+    ]
