@@ -237,3 +237,24 @@ def test_a_finished_test_keeps_no_handler_alive(pytester: pytest.Pytester) -> No
     result = pytester.runpytest("-p", "no:cacheprovider", "-s")
     result.assert_outcomes(passed=4)
     assert "handlers alive at the end: []" in result.stdout.lines
+
+
+def test_the_sdk_canary_is_read_once_not_per_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's handler patches the transports anew; the installed SDK's version (a
+    package-metadata scan) is looked up for the aiohttp canary once per process."""
+    from pytest_llm import _canary
+    from pytest_llm.transport import _http
+
+    asked: list[str] = []
+    real = _canary.sdk_version
+
+    def counting(*args: object) -> str | None:
+        asked.append("sdk_version")
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_canary, "sdk_version", counting)
+    _http._check_aiohttp.cache_clear()
+    for _ in range(3):
+        with FakeProvider(check_unused=False):
+            assert "httpx" in _patch.patched()
+    assert asked == ["sdk_version"]
