@@ -45,8 +45,8 @@ _PATHS = (
     (re.compile(r"/chat/completions/?$"), "chat", "openai"),
     (re.compile(r"/responses/?$"), "responses", "openai"),
     (re.compile(r"/embeddings/?$"), "embeddings", "openai"),
-    (re.compile(r"/messages/count_tokens/?$"), "count_tokens", "anthropic"),
-    (re.compile(r"/messages/?$"), "messages", "anthropic"),
+    (re.compile(r"/v1/messages/count_tokens/?$"), "count_tokens", "anthropic"),
+    (re.compile(r"/v1/messages/?$"), "messages", "anthropic"),  # not /threads/{id}/messages
     (
         re.compile(r"/models/[^/:]+:(generateContent|streamGenerateContent)$"),
         "generate_content",

@@ -334,3 +334,18 @@ def test_headers_and_usage_are_scripted_as_for_openai(
     assert raw.headers["anthropic-ratelimit-requests-remaining"] == "9"
     usage = raw.parse().usage
     assert (usage.input_tokens, usage.output_tokens) == (120, 3)
+
+
+def test_only_the_messages_api_is_anthropics() -> None:
+    passed: list[str] = []
+
+    def nxt(exchange: Exchange) -> Outcome:
+        passed.append(exchange.path)
+        return Reply(404, [])
+
+    fake = FakeProvider()
+    for path in ("/v1/threads/thread_1/messages", "/v1/messages/msg_1/replies"):
+        exchange = Exchange("POST", f"https://api.openai.com{path}", [], b"{}", "test")
+        assert fake.handle(exchange, nxt).status == 404  # type: ignore[union-attr]
+    assert passed == ["/v1/threads/thread_1/messages", "/v1/messages/msg_1/replies"]
+    assert len(fake.requests) == 0  # OpenAI's Assistants messages are not Anthropic's
