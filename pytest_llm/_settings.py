@@ -26,6 +26,7 @@ __all__ = [
     "GUARD_MODES",
     "MARKERS",
     "MARKER_KEYWORDS",
+    "MATCH_MODES",
     "OPTIONS",
     "RECORD_MODES",
     "Option",
@@ -117,6 +118,19 @@ def check_record_mode(value: Any, source: str = "record") -> str:
         where = f"{source}: " if source else ""
         raise ConfigError(
             f"{where}{value!r} is not a record mode{hint}; use one of: {', '.join(RECORD_MODES)}"
+        )
+    return str(value)
+
+
+MATCH_MODES = ("strict", "migrate")
+"""strict: the body is part of the match; migrate: it is not, and differences are drift."""
+
+
+def _choice(value: Any, source: str, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        hint = did_you_mean(str(value), allowed, template=" (did you mean {!r}?)")
+        raise ConfigError(
+            f"{source}: {value!r} is not a {what}{hint}; use one of: {', '.join(allowed)}"
         )
     return str(value)
 
@@ -222,6 +236,29 @@ OPTIONS: tuple[Option, ...] = (
         marker=True,
     ),
     Option(
+        "match",
+        "how requests match recordings: strict (default) compares method, path, query and "
+        "the JSON body; migrate matches method, path and query in recorded order, as vcrpy "
+        "did, and reports each body difference as drift (docs/migration.md).",
+        default="strict",
+        cli={"choices": MATCH_MODES},
+        ini="string",
+        ini_help="strict (default) or migrate",
+        env=True,
+        marker=True,
+        convert=lambda value, source: _choice(value, source, MATCH_MODES, "match mode"),
+    ),
+    Option(
+        "null_as_absent",
+        "match a JSON null as an absent key ('content': null recorded, left out today).",
+        default=False,
+        cli={"action": argparse.BooleanOptionalAction},
+        ini="bool",
+        env=True,
+        marker=True,
+        convert=parse_bool,
+    ),
+    Option(
         "allow_playback_repeats",
         "replay the last match again once all are used",
         default=False,
@@ -253,6 +290,21 @@ OPTIONS: tuple[Option, ...] = (
         ini_help="off, report (default) or fail",
         env=True,
         convert=_verdicts_mode,
+    ),
+    Option(
+        "keep_headers",
+        "volatile response headers to record anyway (date, request ids, ...; * for all)",
+        default=(),
+        ini="linelist",
+        marker=True,
+    ),
+    Option(
+        "keep_host",
+        "record a loopback URL's host and port instead of localhost",
+        default=False,
+        ini="bool",
+        marker=True,
+        convert=parse_bool,
     ),
     Option(
         "check_unused",

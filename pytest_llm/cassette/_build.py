@@ -115,6 +115,10 @@ class CassetteOptions:
     replay_timing: Any
     check_unused: bool
     allow_network: bool
+    match: str = "strict"
+    null_as_absent: bool = False
+    keep_headers: tuple[str, ...] = ()
+    keep_host: bool = False
 
     @classmethod
     def of(
@@ -134,6 +138,10 @@ class CassetteOptions:
             replay_timing=get("replay_timing"),
             check_unused=bool(get("check_unused")),
             allow_network=allow_network(config),
+            match=str(get("match")),
+            null_as_absent=bool(get("null_as_absent")),
+            keep_headers=tuple(get("keep_headers") or ()),
+            keep_host=bool(get("keep_host")),
         )
 
     def blocked(self) -> str | None:
@@ -182,4 +190,8 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
         record_blocked=opts.blocked(),
         check_unused=opts.check_unused,
         allow_network=opts.allow_network,
+        match=opts.match,
+        null_as_absent=opts.null_as_absent,
+        keep_headers=opts.keep_headers,
+        keep_host=opts.keep_host,
     )

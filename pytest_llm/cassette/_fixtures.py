@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .._drift import report_drift
 from .._outcome import annotate, on_sample, serve
 from .._settings import DUMMY_KEY
 
@@ -43,6 +44,7 @@ def llm_cassette(
     item = request.node
     cassette = build_cassette(request, llm_cassette_config).open()
     annotate(item, lambda rep: _report_written(rep, cassette))
+    annotate(item, lambda rep: report_drift(rep, cassette))
     on_sample(item, lambda sample: setattr(cassette, "sample", sample))
     mp = pytest.MonkeyPatch()
     if not cassette.recording and not os.environ.get("OPENAI_API_KEY"):

@@ -27,9 +27,10 @@ from .._errors import CassetteError, CassetteMiss, CassetteNotFound, CassetteUnu
 from .._exchange import NOT_JSON, Exchange, Forward, Next, Outcome, Reply
 from .._flow import router
 from .._handler import Handler
-from .._settings import RECORD_MODES, check_record_mode, parse_timing
+from .._providers import model_and_usage, sdk_of
+from .._settings import MATCH_MODES, RECORD_MODES, _choice, check_record_mode, parse_timing
 from ._fields import NOISY_REQUEST_HEADERS, header_map
-from ._format import CassetteFile, Interaction, dump, load, write_atomic
+from ._format import CassetteFile, Interaction, dump, load, wire_digest, write_atomic
 from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
 from ._redact import Redactor
 
@@ -66,14 +67,25 @@ class Cassette(Handler):
         allow_network: bool = False,
         check_unused: bool = False,
         clock: Clock | None = None,
+        match: str = "strict",
+        null_as_absent: bool = False,
+        keep_headers: Iterable[str] = (),
+        keep_host: bool = False,
     ) -> None:
         super().__init__()
         self.path = Path(path)
         self.record = check_record_mode(record)
         if record_blocked:
             self.record = "none"  # the mode asked for is ignored: replay exactly as none
-        self.ignore = IgnorePaths(dict.fromkeys([*DEFAULT_IGNORE, *ignore]))
+        self.ignore = IgnorePaths(
+            dict.fromkeys([*DEFAULT_IGNORE, *ignore]), drop_nulls=null_as_absent
+        )
         """``ignore`` is added to :data:`DEFAULT_IGNORE`, like ``llm_ignore_paths``."""
+        self.match = _choice(match, "match", MATCH_MODES, "match mode")
+        """``migrate``: the body is left out of the match (vcrpy's default) and each
+        difference is kept in :attr:`drift` instead of failing the request."""
+        self.drift: list[dict[str, Any]] = []
+        """In ``migrate`` mode: each replayed request whose body differs from the recording."""
         self.allow_playback_repeats = allow_playback_repeats
         self.timing = parse_timing(replay_timing)
         self.redactor = redactor or Redactor()
@@ -87,11 +99,18 @@ class Cassette(Handler):
         """Requests with no match go to the real network, unrecorded, instead of failing."""
         self.check_unused = check_unused
         """At the end, fail if a recorded interaction was never replayed."""
+        self.keep_headers = (
+            (keep_headers,) if isinstance(keep_headers, str) else tuple(keep_headers)
+        )
+        """Volatile response headers (``date``, request ids, ...) recorded anyway; ``*``: all."""
+        self.keep_host = keep_host
+        """Record a loopback URL's host and port instead of ``localhost``."""
         self._clock = clock
         self._lock = threading.Lock()
         self.file: CassetteFile | None = None
         self._index: dict[str, list[int]] = {}
         self._exact: dict[tuple[str, str, str, bytes], str] = {}
+        self._digest: dict[tuple[str, str, str, str], str] = {}
         self._cursor: dict[str, int] = {}
         self._played: set[int] = set()
         self._new: list[Interaction | None] = []
@@ -167,13 +186,22 @@ class Cassette(Handler):
             self._exact.setdefault(
                 (it.method, parts.path or "/", parts.query, it.request_body()), unprefixed
             )
+            # the file sorts a body's keys; the digest of the bytes as the SDK sent
+            # them (meta.request_digest) finds it as cheaply
+            digest = it.wire_digest
+            if digest is not None:
+                self._digest.setdefault(
+                    (it.method, parts.path or "/", parts.query, digest), unprefixed
+                )
             it.reply(self.timing)  # built now, while loading, not on the first replay
 
     def _key_of_recorded(self, it: Interaction) -> str:
         ex = Exchange(it.method, it.url, [], it.request_body())
-        body_json = it.request_json()
+        body_json, body = it.request_json(), ex.body
+        if self.match == "migrate":
+            body_json, body = NOT_JSON, b""
         key = match_key(
-            it.method, ex.path, self.redactor.query(ex.query), body_json, ex.body, self.ignore
+            it.method, ex.path, self.redactor.query(ex.query), body_json, body, self.ignore
         )
         sample = it.data.get("sample")
         return key if sample is None else f"#{sample} {key}"
@@ -181,13 +209,18 @@ class Cassette(Handler):
     def _lookup_key(self, ex: Exchange) -> str:
         parts = urlsplit(ex.url)
         key = self._exact.get((ex.method, parts.path or "/", parts.query, ex.body))
+        if key is None and self._digest:
+            key = self._digest.get(
+                (ex.method, parts.path or "/", parts.query, wire_digest(ex.body))
+            )
         if key is None:
             return self._key_of(ex)
         return key if self.sample is None else f"#{self.sample} {key}"
 
     def _key_of(self, ex: Exchange) -> str:
+        body_json, body = (NOT_JSON, b"") if self.match == "migrate" else (ex.json, ex.body)
         key = match_key(
-            ex.method, ex.path, self.redactor.query(ex.query), ex.json, ex.body, self.ignore
+            ex.method, ex.path, self.redactor.query(ex.query), body_json, body, self.ignore
         )
         return key if self.sample is None else f"#{self.sample} {key}"
 
@@ -223,7 +256,33 @@ class Cassette(Handler):
             self._cursor[key] = pos + 1
             n = hits[pos]
             self._played.add(n)
-        return self.file.interactions[n].reply(self.timing)
+        it = self.file.interactions[n]
+        if self.match == "migrate":
+            self._note_drift(n, it, ex)
+        return it.reply(self.timing)
+
+    def _note_drift(self, n: int, it: Interaction, ex: Exchange) -> None:
+        """How the request's body differs from the recording it replayed (migrate mode)."""
+        rec_json = it.request_json()
+        if rec_json is NOT_JSON or ex.json is NOT_JSON:
+            if it.request_body() == ex.body:
+                return
+            diff = ["body: the raw (non-JSON) bodies differ"]
+        else:
+            diff = json_diff(self.ignore.strip(rec_json), self.ignore.strip(ex.json))
+        if not diff:
+            return
+        entry = {
+            "cassette": str(self.path),
+            "interaction": n,
+            "line": it.line,
+            "request": f"{ex.method} {ex.path}",
+            "differences": diff,
+        }
+        if self.sample is not None:
+            entry["sample"] = self.sample
+        with self._lock:
+            self.drift.append(entry)
 
     def _recorder(self, ex: Exchange) -> Any:
         with self._lock:
@@ -247,6 +306,8 @@ class Cassette(Handler):
                 },
                 meta=_interaction_meta(ex, reply, self.clock.monotonic() - t0, started),
                 redact=self.redactor.header_value,
+                keep_headers=self.keep_headers,
+                keep_host=self.keep_host,
             )
             if sample is not None:
                 it.data = {"sample": sample, **it.data}
@@ -564,15 +625,7 @@ def _iso(dt: Any) -> str:
 
 
 def _sdk_of(ex: Exchange) -> str | None:
-    ua = ex.header("user-agent") or ""
-    name, _, ver = ua.partition("/")
-    if name.lower() == "openai" and ver:
-        return f"openai {ver.split()[-1]}"
-    lang = ex.header("x-stainless-lang")
-    pkg = ex.header("x-stainless-package-version")
-    if lang and pkg:
-        return f"openai {pkg}"
-    return ua or None
+    return sdk_of(ex.headers)  # "anthropic 2.14.0", "google-genai 3.6.1", "openai 2.54.0"
 
 
 def _http_of(ex: Exchange) -> str | None:
@@ -595,11 +648,13 @@ def _usage_of(reply: Reply) -> tuple[str | None, Any]:
     elif reply.body[:1] == b"{":
         with contextlib.suppress(ValueError):
             docs.append(json.loads(reply.body))
-    for doc in docs:
-        inner = doc.get("response") if isinstance(doc.get("response"), dict) else doc
-        if isinstance(inner, dict):
-            model = inner.get("model") or model
-            usage = inner.get("usage") or usage
+    for doc in docs:  # a stream's usage may come in parts (Anthropic: start, then delta)
+        doc_model, doc_usage = model_and_usage(doc)
+        model = doc_model or model
+        if isinstance(usage, dict) and isinstance(doc_usage, dict):
+            usage = {**usage, **doc_usage}
+        else:
+            usage = doc_usage or usage
     return model, usage
 
 
@@ -637,6 +692,10 @@ def use_cassette(
     check_unused: bool = False,
     redactor: Redactor | None = None,
     clock: Clock | None = None,
+    match: str = "strict",
+    null_as_absent: bool = False,
+    keep_headers: Iterable[str] = (),
+    keep_host: bool = False,
 ) -> Iterator[Cassette]:
     """Record or replay LLM traffic outside pytest (scripts, notebooks, benchmarks).
 
@@ -652,6 +711,10 @@ def use_cassette(
         allow_network=allow_network,
         check_unused=check_unused,
         clock=clock,
+        match=match,
+        null_as_absent=null_as_absent,
+        keep_headers=keep_headers,
+        keep_host=keep_host,
     ).open()
     with cassette:
         yield cassette
