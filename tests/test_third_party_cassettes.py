@@ -178,6 +178,17 @@ def test_third_party_cassettes_convert_and_pass_the_check(
 ) -> None:
     paths = [copy(f"llm-anthropic/{n}.yaml") for n in LLM_ANTHROPIC]
     paths += [copy(f"pydantic-ai/{n}.yaml") for n in PYDANTIC_AI]
+    # as published: Cloudflare cookies and an organization name in response headers
+    assert cli(["cassettes", "check", *map(str, paths)]) == 1
+    found = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1].split(" (")[0] for line in found[:-2]] == [
+        "interactions[0].response.headers.set-cookie is a credential header with a real value",
+        "interactions[1].response.headers.set-cookie is a credential header with a real value",
+        "interactions[0].response.headers.set-cookie is a credential header with a real value",
+        "interactions[0].response.headers.openai-organization is a credential header with a "
+        "real value",
+    ]
+    assert found[-2] == "checked 5 cassettes (7 interactions): 4 problems"
     assert cli(["cassettes", "convert", *map(str, paths)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-2] == "converted 5 cassettes (7 interactions)"
