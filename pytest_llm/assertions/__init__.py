@@ -106,6 +106,12 @@ if TYPE_CHECKING:
     from ._model import (
         assert_model as assert_model,
     )
+    from ._reading import (
+        ToolCall as ToolCall,
+    )
+    from ._reading import (
+        parse_tool_calls as parse_tool_calls,
+    )
     from ._samples import (
         SamplesFailed as SamplesFailed,
     )
@@ -140,13 +146,7 @@ if TYPE_CHECKING:
         assert_not_contains as assert_not_contains,
     )
     from ._tools import (
-        ToolCall as ToolCall,
-    )
-    from ._tools import (
         assert_tool_calls as assert_tool_calls,
-    )
-    from ._tools import (
-        parse_tool_calls as parse_tool_calls,
     )
 
 # The one table: each public name and the module it loads from, on first use.
@@ -194,9 +194,9 @@ _WHERE = {
     "assert_contains_any": "._text",
     "assert_matches": "._text",
     "assert_not_contains": "._text",
-    "ToolCall": "._tools",
+    "ToolCall": "._reading",
     "assert_tool_calls": "._tools",
-    "parse_tool_calls": "._tools",
+    "parse_tool_calls": "._reading",
 }
 _HELPERS = frozenset({"matcher_repr_compare"})
 """Importable from here, but helpers, not part of the public surface."""

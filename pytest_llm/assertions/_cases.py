@@ -215,8 +215,8 @@ def _text_of(output: Any, check: str) -> str | None:
     __tracebackhide__ = True
     if isinstance(output, str):
         return output
+    from ._reading import response_text
     from ._text import require_text
-    from ._tools import response_text
 
     if output is None or isinstance(output, int | float | bool | bytes):
         require_text(output, f"check {check!r}")
@@ -365,7 +365,8 @@ def _pydantic_runner(value: str, repair: bool) -> Callable[[Any], Outcome]:
 
 
 def _tool_runner(value: Any, opts: Mapping[str, Any]) -> Callable[[Any], Outcome]:
-    from ._tools import ToolCall, assert_tool_calls
+    from ._reading import ToolCall
+    from ._tools import assert_tool_calls
 
     items = value if isinstance(value, list) else [value]
     expected = [

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 from pytest_llm._errors import ConfigError
 
 from ._base import ModelAssertionError, json_path, show_value, type_name
-from ._providers import is_sdk_response
+from ._reading import is_sdk_response
 
 __all__ = ["assert_model", "format_model_errors"]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llm._errors import ConfigError
 
 from ._base import SchemaViolationError, did_you_mean, json_path, show_value, type_name
-from ._providers import is_sdk_response
+from ._reading import is_sdk_response
 
 if TYPE_CHECKING:
     import jsonschema.exceptions

@@ -19,6 +19,7 @@ from pytest_llm._errors import ConfigError
 from .._text import did_you_mean, nearest
 from ._base import TextAssertionError, chars, escape, show_text, show_value, type_name
 from ._normalize import Mapped, normalize_text
+from ._reading import read
 
 __all__ = [
     "TEXT_OPTION_NAMES",
@@ -154,10 +155,8 @@ def require_text(value: object, what: str) -> str:
         return value
     hint = "pass the message text"
     if value is not None and not isinstance(value, bytes | bytearray | int | float):
-        from ._tools import _parse
-
         try:
-            calls, text = _parse(value, 0)
+            calls, text = read(value, 0)
         except ConfigError:
             pass
         else:

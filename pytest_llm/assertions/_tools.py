@@ -1,219 +1,25 @@
 """Tool calls: parse them from any provider's response shape, and assert on them.
 
-Accepts chat completions (a response, a message, or a list of streamed chunks),
-the Responses API (a response or its ``output`` list), Anthropic's Messages API and
-Gemini's generateContent (:mod:`._providers`: ``tool_use`` blocks, ``functionCall``
-parts, plain or streamed), as SDK objects (any version: they are read through
-``model_dump``) or as plain dicts of the JSON.
+The calls are read by :mod:`._reading` (chat completions, the Responses API,
+Anthropic's Messages API, Gemini's generateContent; SDK objects or dicts).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pytest_llm._errors import ConfigError
 
-from ._base import ToolCallAssertionError, did_you_mean, show_json, show_text, type_name
+from ._base import ToolCallAssertionError, did_you_mean, show_text, type_name
 from ._diff import json_diff
+from ._reading import ToolCall, _plain, gemini_schema, read
+from ._schema import schema_violations, validator_for
 
-__all__ = ["ToolCall", "assert_tool_calls", "parse_tool_calls", "response_text"]
+__all__ = ["assert_tool_calls"]
 
 Order = Literal["exact", "any"]
 ArgsMode = Literal["partial", "exact"]
-_SUPPORTED = (
-    "a chat completion, a chat message, a list of chat completion chunks, "
-    "a Responses API response or its output list, an Anthropic Message (or its content "
-    "blocks, or its stream events), a Gemini GenerateContentResponse (or a list of its "
-    "stream chunks) (SDK objects or dicts)"
-)
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A tool call: ``name`` and ``args`` (``None`` in an expectation means any args)."""
-
-    name: str
-    args: dict[str, Any] | None = None
-    id: str | None = field(default=None, compare=False)
-    type: str = field(default="function", compare=False)
-    raw_arguments: str | None = field(default=None, compare=False, repr=False)
-    error: str | None = field(default=None, compare=False, repr=False)
-
-    def __repr__(self) -> str:
-        args = "" if self.args is None else f", {self.args!r}"
-        return f"ToolCall({self.name!r}{args})"
-
-    def render(self, limit: int = 100) -> str:
-        """``name({"json": "args"})``; ``name(...)`` when any args will do."""
-        if self.args is None:
-            if self.raw_arguments is not None:
-                return f"{self.name}({show_text(self.raw_arguments, limit)})"
-            return f"{self.name}(...)"
-        return f"{self.name}({show_json(self.args, limit)})"
-
-
-def _plain(obj: Any) -> Any:
-    """SDK objects (pydantic models) become the JSON they stand for."""
-    dump = getattr(obj, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    return obj
-
-
-def _parse_arguments(name: str, raw: Any) -> tuple[dict[str, Any] | None, str | None, str | None]:
-    """``(args, raw_text, error)``: a model may send arguments that are not JSON."""
-    if isinstance(raw, Mapping):
-        return dict(raw), None, None
-    if raw is None or raw == "":
-        return {}, raw, None
-    if not isinstance(raw, str):
-        return None, None, f"arguments are a {type_name(raw)}, not a JSON string"
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        return None, raw, f"arguments are not valid JSON ({exc})"
-    if not isinstance(value, dict):
-        return None, raw, f"arguments are JSON {type_name(value)}, not an object"
-    return value, raw, None
-
-
-def _chat_call(item: Any) -> ToolCall:
-    item = _plain(item)
-    kind = item.get("type") or "function"
-    if kind == "custom" or "custom" in item:
-        custom = item.get("custom") or {}
-        return ToolCall(
-            str(custom.get("name")), None, item.get("id"), "custom", custom.get("input")
-        )
-    function = item.get("function") or {}
-    name = str(function.get("name"))
-    args, raw, error = _parse_arguments(name, function.get("arguments"))
-    return ToolCall(name, args, item.get("id"), kind, raw, error)
-
-
-def _responses_item(item: Any) -> ToolCall | None:
-    item = _plain(item)
-    kind = item.get("type")
-    if kind in ("function_call", "mcp_call"):
-        name = str(item.get("name"))
-        args, raw, error = _parse_arguments(name, item.get("arguments"))
-        return ToolCall(name, args, item.get("call_id") or item.get("id"), kind, raw, error)
-    if kind == "custom_tool_call":
-        return ToolCall(str(item.get("name")), None, item.get("call_id"), kind, item.get("input"))
-    if isinstance(kind, str) and kind.endswith("_call"):
-        # Built-in tools (web_search_call, file_search_call, ...): named by their type.
-        return ToolCall(kind.removesuffix("_call"), None, item.get("id"), kind)
-    return None
-
-
-def _message_text(message: Mapping[str, Any]) -> str | None:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [p.get("text") for p in content if isinstance(p, Mapping)]
-        texts = [p for p in parts if isinstance(p, str)]
-        return "".join(texts) if texts else None
-    return None
-
-
-def _choice(data: Mapping[str, Any], choice: int) -> Mapping[str, Any]:
-    __tracebackhide__ = True
-    choices = data.get("choices") or []
-    if not isinstance(choices, list) or choice >= len(choices):
-        raise ConfigError(
-            f"the chat completion has {len(choices) if isinstance(choices, list) else 0} "
-            f"choices, so choice={choice} does not exist"
-        )
-    picked: Mapping[str, Any] = choices[choice]
-    return picked
-
-
-def _from_chunks(chunks: Sequence[Any], choice: int) -> tuple[list[ToolCall], str | None]:
-    """Assemble streamed tool calls: fragments share an ``index``; arguments are concatenated."""
-    parts: dict[int, dict[str, Any]] = {}
-    text: list[str] = []
-    for chunk in chunks:
-        for c in chunk.get("choices") or []:
-            if c.get("index", 0) != choice:
-                continue
-            delta = c.get("delta") or {}
-            if isinstance(delta.get("content"), str):
-                text.append(delta["content"])
-            for fragment in delta.get("tool_calls") or []:
-                slot = parts.setdefault(
-                    fragment.get("index", 0), {"id": None, "name": "", "arguments": ""}
-                )
-                slot["id"] = fragment.get("id") or slot["id"]
-                function = fragment.get("function") or {}
-                slot["name"] += function.get("name") or ""
-                slot["arguments"] += function.get("arguments") or ""
-    calls = []
-    for _, slot in sorted(parts.items()):
-        args, raw, error = _parse_arguments(slot["name"], slot["arguments"])
-        calls.append(ToolCall(slot["name"], args, slot["id"], "function", raw, error))
-    return calls, ("".join(text) or None)
-
-
-def _parse(response: object, choice: int) -> tuple[list[ToolCall], str | None]:
-    """The calls and the text the model wrote besides them (for messages)."""
-    __tracebackhide__ = True
-    from ._providers import parse as parse_native
-
-    native = parse_native(response, choice)
-    if native is not None:
-        return native
-    data = _plain(response)
-    if isinstance(data, Mapping):
-        if "choices" in data:
-            picked = _plain(_choice(data, choice))
-            if "delta" in picked:
-                return _from_chunks([data], choice)
-            message = _plain(picked.get("message") or {})
-            return [_chat_call(c) for c in message.get("tool_calls") or []], _message_text(message)
-        if "output" in data and isinstance(data.get("output"), list):
-            return _parse(data["output"], choice)
-        if "tool_calls" in data or data.get("role") == "assistant":
-            return [_chat_call(c) for c in data.get("tool_calls") or []], _message_text(data)
-    if isinstance(data, list | tuple):
-        items = [_plain(i) for i in data]
-        if not items:
-            return [], None
-        if all(isinstance(i, Mapping) for i in items):
-            if all("choices" in i for i in items):
-                return _from_chunks(items, choice)
-            if all("type" in i and "function" not in i and "custom" not in i for i in items):
-                calls: list[ToolCall] = []
-                texts: list[str] = []
-                for item in items:
-                    call = _responses_item(item)
-                    if call is not None:
-                        calls.append(call)
-                    elif item.get("type") == "message":
-                        texts.append(_message_text(item) or "")
-                return calls, ("".join(texts) or None)
-            if all("function" in i or "custom" in i for i in items):
-                return [_chat_call(i) for i in items], None
-    raise ConfigError(
-        f"cannot find tool calls in a {type_name(response)}: {show_text(repr(data), 80)}; "
-        f"pass {_SUPPORTED}"
-    )
-
-
-def parse_tool_calls(response: object, *, choice: int = 0) -> list[ToolCall]:
-    """Every tool call in a chat completion or Responses API response, in order."""
-    __tracebackhide__ = True
-    return _parse(response, choice)[0]
-
-
-def response_text(response: object, *, choice: int = 0) -> str | None:
-    """The text a response carries (``None`` when the model only called tools)."""
-    if isinstance(response, str):
-        return response
-    return _parse(response, choice)[1]
 
 
 # --- assertions -----------------------------------------------------------
@@ -240,9 +46,6 @@ def _expected(item: object) -> ToolCall:
 def _tool_schemas(tools: Iterable[Any]) -> dict[str, Any]:
     """Tool name -> parameters schema (None for tools without one), from request tools."""
     __tracebackhide__ = True
-    from ._providers import gemini_schema
-    from ._schema import validator_for
-
     found: dict[str, Any] = {}
     expanded: list[Any] = []
     for raw in tools:
@@ -347,7 +150,7 @@ def assert_tool_calls(
         )
     wanted = [_expected(e) for e in expected]
     schemas = _tool_schemas(tools) if tools is not None else None
-    calls, text = _parse(response, choice)
+    calls, text = read(response, choice)
     problems: list[str] = []
 
     for i, call in enumerate(calls):
@@ -355,8 +158,6 @@ def assert_tool_calls(
             problems.append(f"call [{i}] {call.name}: {call.error}")
 
     if schemas is not None:
-        from ._schema import schema_violations
-
         for i, call in enumerate(calls):
             if call.name not in schemas:
                 defined = ", ".join(schemas) or "none"
