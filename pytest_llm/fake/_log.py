@@ -12,6 +12,7 @@ from ._shapes import last_user_message
 
 if TYPE_CHECKING:
     from ._script import Script
+    from ._shapes import Answer
 
 __all__ = ["FakeRequest", "RequestLog"]
 
@@ -32,6 +33,10 @@ class FakeRequest:
     """1 for the first request this fake saw, 2 for the next..."""
     script: Script | None = None
     """The scripted reply that answered it; ``None`` for the default reply or an error."""
+    answer: Answer | None = field(default=None, repr=False)
+    """What the model said in the reply (``None``: no answer, e.g. a 429 or a 400)."""
+    status: int | None = None
+    """The status the fake answered with (``None``: it raised, e.g. a strict-mode miss)."""
 
     @property
     def method(self) -> str:

@@ -21,6 +21,7 @@ from .._errors import ConfigError, ReplayInterrupt, Unused
 from .._exchange import Exchange, Next, Outcome, Reply
 from .._handler import Handler
 from .._sse import SSEEvent
+from ._limits import Limits, Quota
 from ._log import FakeRequest, RequestLog
 from ._script import APIS, GENERATIVE, Script, _near, check_options, make_answer
 from ._shapes import (
@@ -29,7 +30,9 @@ from ._shapes import (
     Ids,
     chat_chunks,
     chat_completion,
+    completion_tokens,
     embeddings,
+    prompt_tokens,
     response_events,
     response_object,
 )
@@ -133,6 +136,7 @@ class FakeProvider(Handler):
         self.embed: Embed | None = None
         self.check_unused = True
         self._clock = clock
+        self._limits = Limits()
         self._configure(
             "FakeProvider()",
             default=default,
@@ -314,6 +318,38 @@ class FakeProvider(Handler):
             self._scripts.append(script)
         return script
 
+    def limits(
+        self,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        itpm: int | None = None,
+        otpm: int | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        **unknown: object,
+    ) -> Quota:
+        """Give the fake a quota, counted on its clock (``llm_clock`` under that fixture).
+
+        ``rpm`` requests, ``tpm`` tokens (input and output), ``itpm`` input and ``otpm``
+        output tokens per minute. With ``model``, only that model's requests count (each
+        call is its own quota: call once per model); without, every request to each
+        provider (``provider``: only that one). Every reply then carries the provider's
+        rate-limit headers with what is left; a request that does not fit gets the
+        provider's 429 with the true wait. See ``docs/fake.md#quotas``.
+        """
+        return self._limits.add(
+            "llm_fake.limits()",
+            {"rpm": rpm, "tpm": tpm, "itpm": itpm, "otpm": otpm, **unknown},
+            model,
+            provider,
+        )
+
+    @property
+    def quotas(self) -> list[Quota]:
+        """The quotas given with :meth:`limits`, in order."""
+        return list(self._limits.quotas)
+
     @property
     def scripts(self) -> list[Script]:
         with self._lock:
@@ -325,7 +361,8 @@ class FakeProvider(Handler):
         return self.requests.last
 
     def reset(self) -> None:
-        """Forget every script, request and miss (the options stay)."""
+        """Forget every script, request, miss and quota (the options stay)."""
+        self._limits.clear()
         with self._lock:
             self._scripts.clear()
             self.misses.clear()
@@ -366,6 +403,29 @@ class FakeProvider(Handler):
             self._count += 1
             request.number = self._count
             self.requests.append(request)
+        admission = None
+        if self._limits and api != "count_tokens":
+            from ._limits import refusal
+
+            admission = self._limits.admit(request, _prompt_tokens(request), self.clock.monotonic())
+            if admission.refused:
+                status, doc, extra = refusal(request, admission, self.clock)
+                reply = self._json(request, doc, extra, status)
+                request.status = status
+                return reply
+        reply = self._reply(request, body, api, provider)
+        request.status = reply.status
+        if admission is not None:
+            from ._limits import headers
+
+            answer = request.answer
+            if answer is not None:
+                output = answer.usage.get("completion_tokens", completion_tokens(answer))
+                self._limits.charge_output(admission, output)
+            reply.headers += headers(provider, admission.held, self.clock)
+        return reply
+
+    def _reply(self, request: FakeRequest, body: Any, api: str, provider: str) -> Reply:
         ids = Ids(request.number, int(self.clock.now().timestamp()))
         if provider != "openai":
             from ._native import answer_native
@@ -404,11 +464,13 @@ class FakeProvider(Handler):
         default; a :class:`FakeMiss` when there is neither."""
         script = self._pick(request)
         if script is not None:
+            request.answer = script.answer
             return script.answer, script.headers
         if self.strict or self._default is None:
             message = self._explain_miss(request)
             self.misses.append(message)
             raise FakeMiss(message)
+        request.answer = self._default
         return self._default, []
 
     def _pick(self, request: FakeRequest) -> Script | None:
@@ -558,6 +620,19 @@ def _invalid(api: str, body: Any) -> tuple[str, str | None, str | None] | None:
     if api == "embeddings" and "input" not in body:
         return ("Missing required parameter: 'input'.", "input", "missing_required_parameter")
     return None
+
+
+def _prompt_tokens(request: FakeRequest) -> int:
+    """The request's input tokens, estimated as its provider's own count would."""
+    if request.provider == "anthropic":
+        from ._anthropic import input_tokens
+
+        return input_tokens(request.json)
+    if request.provider == "gemini":
+        from ._gemini import prompt_tokens as gemini_prompt
+
+        return gemini_prompt(request.json)
+    return prompt_tokens(request.json)
 
 
 def _why_not(script: Script, request: FakeRequest) -> str:

@@ -174,11 +174,24 @@ def header_number(value: float) -> str:
 
 def openai_duration(seconds: float) -> str:
     """OpenAI's ``x-ratelimit-reset-*`` and message format: ``7s``, ``250ms``, ``1m30s``."""
+    seconds = round(seconds, 3)  # 59.9999 is "1m0s", not "60s"
     if seconds < 1:
         return f"{header_number(round(seconds * 1000, 3))}ms"
     minutes, rest = divmod(seconds, 60)
     text = f"{header_number(round(rest, 3))}s"
     return f"{int(minutes)}m{text}" if minutes else text
+
+
+def openai_rate_message(
+    model: str, per: str, limit: int, used: int, requested: int, wait: str
+) -> str:
+    """OpenAI's 429 ``rate_limit_exceeded`` message; ``per`` names the limit
+    (``requests per min (RPM)``), ``wait`` is an :func:`openai_duration`."""
+    return (
+        f"Rate limit reached for {model} in organization org-pytestllm on {per}: Limit {limit}, "
+        f"Used {used}, Requested {requested}. Please try again in {wait}. Visit "
+        "https://platform.openai.com/account/rate-limits to learn more."
+    )
 
 
 def error_reply(

@@ -10,7 +10,15 @@ from typing import ClassVar
 
 from .._flow import Exchange, Next, Outcome
 from . import _provider_shapes as native
-from ._base import Context, Fault, error_reply, header_number, model_name, openai_duration
+from ._base import (
+    Context,
+    Fault,
+    error_reply,
+    header_number,
+    model_name,
+    openai_duration,
+    openai_rate_message,
+)
 
 __all__ = [
     "ContextLengthExceeded",
@@ -161,11 +169,7 @@ class RateLimited(_Status):
         return error_reply(
             ctx,
             429,
-            message=(
-                f"Rate limit reached for {model_name(exchange)} in organization org-pytestllm on "
-                f"{per}: Limit {limit}, Used {used}, Requested {asked}. Please try again in "
-                f"{wait}. Visit https://platform.openai.com/account/rate-limits to learn more."
-            ),
+            message=openai_rate_message(model_name(exchange), per, limit, used, asked, wait),
             type=self.limit,
             code="rate_limit_exceeded",
             headers=headers + self._headers(),

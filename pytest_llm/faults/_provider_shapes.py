@@ -167,23 +167,39 @@ def rate_limited(
                 ("anthropic-ratelimit-tokens-remaining", "0"),
                 ("anthropic-ratelimit-tokens-reset", reset),
             ]
-        message = (
-            f"This request would exceed the rate limit for your organization of {count:,} "
-            f"{per}. For details, refer to: https://docs.claude.com/en/api/rate-limits. You can "
-            "see the response headers for current usage. Please reduce the prompt length or the "
-            "maximum tokens requested, or try again later."
-        )
         return error_reply(
-            ctx, provider, 429, message=message, type="rate_limit_error", headers=headers
+            ctx,
+            provider,
+            429,
+            message=anthropic_rate_message(count, per),
+            type="rate_limit_error",
+            headers=headers,
         )
+    value = "1000" if limit == "requests" else "1000000"
+    message, details = gemini_quota(model, limit, value, wait)
+    return error_reply(ctx, provider, 429, message=message, details=details)
+
+
+def anthropic_rate_message(count: int, per: str) -> str:
+    """Anthropic's 429 ``rate_limit_error`` message; ``per``: ``requests per minute``..."""
+    return (
+        f"This request would exceed the rate limit for your organization of {count:,} "
+        f"{per}. For details, refer to: https://docs.claude.com/en/api/rate-limits. You can "
+        "see the response headers for current usage. Please reduce the prompt length or the "
+        "maximum tokens requested, or try again later."
+    )
+
+
+def gemini_quota(model: str, limit: str, value: str, wait: float) -> tuple[str, list[Any]]:
+    """Gemini's 429 ``RESOURCE_EXHAUSTED`` message and ``details``: the ``QuotaFailure``
+    naming the metric (``limit``: ``requests`` or ``tokens``) and its ``value``, a
+    ``Help`` link, and ``RetryInfo.retryDelay`` (``wait`` seconds)."""
     metric = "requests" if limit == "requests" else "input_token_count"
     quota = (
         "GenerateRequestsPerMinutePerProjectPerModel"
         if limit == "requests"
-        else ("GenerateContentInputTokensPerModelPerMinute")
+        else "GenerateContentInputTokensPerModelPerMinute"
     )
-    value = "1000" if limit == "requests" else "1000000"
-    delay = gemini_duration(wait)
     message = (
         "You exceeded your current quota, please check your plan and billing details. For more "
         "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits."
@@ -212,9 +228,9 @@ def rate_limited(
                 }
             ],
         },
-        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": gemini_duration(wait)},
     ]
-    return error_reply(ctx, provider, 429, message=message, details=details)
+    return message, details
 
 
 def insufficient_quota(ctx: Context, provider: str, model: str) -> Reply:
