@@ -45,16 +45,15 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from pytest_llm.conformance._redis_server import RedisServer
 
 MODEL = "gpt-4o-mini"
 BASE_URL = "http://127.0.0.1:9/v1"
@@ -87,58 +86,6 @@ def body() -> bytes:
         "system_fingerprint": "fp_0ba0d124f1",
     }
     return json.dumps(doc, separators=(",", ":")).encode()
-
-
-# -- a real redis-server (copied from tests/redis_server.py) -----------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """``redis-server`` on a free loopback port, no persistence, private directory."""
-
-    def __init__(self) -> None:
-        if shutil.which("redis-server") is None:
-            raise SystemExit("redis-server is not installed (Debian: apt-get install redis-server)")
-        self.port = _free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def __enter__(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--dir", str(self.dir), "--save", "", "--appendonly", "no"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(500):  # real time: the server starting, at most 5 s
-            if self.proc.poll() is not None:
-                raise SystemExit(f"redis-server exited with {self.proc.returncode} on start")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise SystemExit(f"redis-server did not answer on port {self.port} within 5 s")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # -- (a) cache hit vs replay ---------------------------------------------------------------

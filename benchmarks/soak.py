@@ -70,17 +70,15 @@ import multiprocessing as mp
 import os
 import platform
 import queue
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from importlib import metadata
-from pathlib import Path
 from typing import Any
+
+from pytest_llm.conformance._redis_server import RedisServer
 
 MODEL = "gpt-4o-mini"
 BASE_URL = "http://127.0.0.1:9/v1"
@@ -88,70 +86,6 @@ BASE_URL = "http://127.0.0.1:9/v1"
 API_KEY = "sk-soak-0123456789"
 MAX_TOKENS = 32
 SEED = 20261130
-
-
-# -- a real redis-server (copied from tests/redis_server.py, plus persistence) -----------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RedisServer:
-    """``redis-server`` on a free loopback port with a private data directory."""
-
-    def __init__(self, *, persist: bool) -> None:
-        if shutil.which("redis-server") is None:
-            raise SystemExit("redis-server is not installed (Debian: apt-get install redis-server)")
-        self.port = _free_port()
-        self.persist = persist
-        self.dir = Path(tempfile.mkdtemp(prefix="soak-redis-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persist else []
-        self.proc = subprocess.Popen(
-            [
-                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--dir", str(self.dir), "--save", "", "--appendonly", "no", *aof),
-                *("--protected-mode", "yes"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(500):  # real time: the server starting, at most 5 s
-            if self.proc.poll() is not None:
-                raise SystemExit(f"redis-server exited with {self.proc.returncode} on start")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise SystemExit(f"redis-server did not answer on port {self.port} within 5 s")
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # -- one worker process -------------------------------------------------------------------

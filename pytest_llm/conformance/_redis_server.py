@@ -1,7 +1,8 @@
 """A real ``redis-server`` on a free loopback port with a private data directory, for the
 contracts on shared state (39, 45) and for the project's own Redis tests (which import
 it from here: ``tests/redis_server.py``). ``stop()`` and ``start()`` take the server away
-mid-run and bring it back on the same port."""
+mid-run and bring it back on the same port. The benchmarks run theirs from here too
+(``benchmarks/soak.py`` with ``persist=True``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 __all__ = ["RedisServer", "redis_available"]
 
@@ -27,15 +27,19 @@ def _free_port() -> int:
 
 
 class RedisServer:
-    """``with RedisServer() as server: server.url``; ``stop()`` takes it away mid-test."""
+    """``with RedisServer() as server: server.url``; ``stop()`` takes it away mid-test.
 
-    def __init__(self, port: int | None = None) -> None:
+    ``persist=True`` keeps an append-only file (fsync every second) in the private
+    directory, so data written before a ``stop()`` is there after ``start()``."""
+
+    def __init__(self, port: int | None = None, *, persist: bool = False) -> None:
         if not redis_available():
             raise RuntimeError(
                 "redis-server is not installed: the shared-state tests need the real server."
                 "\nFix: apt-get install redis-server (the CI script does this)."
             )
         self.port = port or _free_port()
+        self.persist = persist
         self.dir = Path(tempfile.mkdtemp(prefix="pytest-llm-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -46,21 +50,12 @@ class RedisServer:
     def start(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             return
+        aof = ("yes", "--appendfsync", "everysec") if self.persist else ("no",)
         self.proc = subprocess.Popen(
             [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--dir", str(self.dir), "--save", "", "--appendonly", *aof),
+                *("--protected-mode", "yes"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -89,15 +84,14 @@ class RedisServer:
             self.proc.wait()
         self.proc = None
 
+    def close(self) -> None:
+        """Stop the server and remove its directory."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
     def __enter__(self) -> RedisServer:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
