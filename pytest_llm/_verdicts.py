@@ -12,7 +12,6 @@ the controller prints the one summary and writes the one report section.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import math
 from collections.abc import Generator, Iterable, Sequence
@@ -22,7 +21,9 @@ from typing import Any
 
 import pytest
 
+from ._clock import current_clock
 from ._exchange import NOT_JSON, Exchange, Outcome, Part, Reply, TransportFailure
+from ._retry_after import parse_retry_after
 from ._sse import SSEParser
 
 __all__ = [
@@ -176,29 +177,6 @@ def _canonical(ex: Exchange) -> str:
     return ex.body.decode("utf-8", "replace")
 
 
-def _retry_after(reply: Reply, now: float) -> float | None:
-    ms = reply.header("retry-after-ms")
-    if ms is not None:
-        try:
-            return float(ms) / 1000
-        except ValueError:
-            pass
-    raw = reply.header("retry-after")
-    if raw is None:
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        parsed = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None  # garbage: a client falls back to its own backoff
-    from ._clock import current_clock
-
-    return max(0.0, parsed.timestamp() - current_clock().now().timestamp())
-
-
 def _error_code(body: bytes) -> str | None:
     try:
         doc = json.loads(body)
@@ -289,7 +267,7 @@ def attempt_of(index: int, entry: Entry) -> Attempt | None:
     a.status = outcome.status
     should = outcome.header("x-should-retry")
     a.should_retry = None if should is None else should.strip().lower() == "true"
-    a.retry_after = _retry_after(outcome, t)
+    a.retry_after = parse_retry_after(outcome.headers, now=current_clock().now())
     ctype = (outcome.header("content-type") or "").lower()
     a.stream = outcome.events is not None or "event-stream" in ctype
     took = outcome.delay

@@ -581,6 +581,27 @@ def test_a_retry_after_that_is_no_number_nor_date_is_no_wait_to_honour() -> None
     assert [f.verdict for f in analyse(entries, passed=True)] == ["no_backoff"]
 
 
+def test_a_zero_retry_after_ms_does_not_hide_retry_after() -> None:
+    """The verdicts read Retry-After as the reference client does (one parser): a zero
+    or invalid ``retry-after-ms`` leaves ``retry-after`` in force (contract 11)."""
+    from pytest_llm._exchange import Exchange, Reply
+    from pytest_llm._verdicts import analyse
+
+    body = b'{"model": "gpt-4o-mini"}'
+    ex = Exchange("POST", "https://api.openai.com/v1/chat/completions", [], body)
+    for ms in ("0", "soon"):
+        told = Reply(
+            429,
+            [("retry-after-ms", ms), ("retry-after", "3")],
+            b'{"error": {"code": "rate_limit_exceeded"}}',
+        )
+        entries = [(0.0, ex, told), (0.0, ex, Reply(200, [], b"{}"))]
+        findings = analyse(entries, passed=True)
+        assert [f.verdict for f in findings] == ["retry_after_ignored"], ms
+        assert "which said retry after 3 s" in findings[0].message
+        assert analyse([(0.0, ex, told), (3.0, ex, Reply(200, [], b"{}"))], passed=True) == []
+
+
 def test_async_clients_are_judged_the_same(project: pytest.Pytester) -> None:
     result = run(
         project,
