@@ -41,6 +41,7 @@ from .faults._kinds import (
     ConnectionReset,
     ContentFilter,
     ContextLengthExceeded,
+    CorruptEvent,
     Fault,
     HTTPError,
     InsufficientQuota,
@@ -58,6 +59,7 @@ from .faults._kinds import (
 )
 from .faults._malformed import FIELD_VARIANTS, VARIANTS, MalformedInput, malform
 from .faults._plan import FaultPlan
+from .faults._wire import CORRUPTIONS
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -173,6 +175,9 @@ def faults(
         "stall": st.builds(Stall, after_chunk=index, seconds=secs | forever),
         "truncated_stream": st.builds(TruncatedStream, after_chunk=end_index),
         "stream_error": st.builds(StreamError, after_chunk=end_index),
+        "corrupt_event": st.builds(
+            CorruptEvent, after_chunk=index, variant=st.sampled_from(CORRUPTIONS)
+        ),
         "content_filter": st.builds(ContentFilter, keep_chars=st.integers(0, 40)),
         "max_tokens": st.builds(MaxTokens, keep_chars=st.none() | st.integers(0, 40)),
         "malformed_json": malformed_json(),

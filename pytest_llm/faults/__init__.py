@@ -36,6 +36,9 @@ if TYPE_CHECKING:
         ContextLengthExceeded as ContextLengthExceeded,
     )
     from ._kinds import (
+        CorruptEvent as CorruptEvent,
+    )
+    from ._kinds import (
         Fault as Fault,
     )
     from ._kinds import (
@@ -105,6 +108,7 @@ _WHERE = {
     "ConnectError": "._kinds",
     "ConnectionReset": "._kinds",
     "ContentFilter": "._kinds",
+    "CorruptEvent": "._kinds",
     "ContextLengthExceeded": "._kinds",
     "Fault": "._kinds",
     "HTTPError": "._kinds",

@@ -23,6 +23,7 @@ from ._http import (
 from ._wire import (
     ConnectError,
     ConnectionReset,
+    CorruptEvent,
     ReadTimeout,
     Slow,
     Stall,
@@ -37,6 +38,7 @@ __all__ = [
     "ContentFilter",
     "Context",
     "ContextLengthExceeded",
+    "CorruptEvent",
     "Fault",
     "HTTPError",
     "InsufficientQuota",

@@ -15,8 +15,10 @@ from ._base import Context, Fault, scripted_reply
 from ._errors import FaultNotApplicable
 
 __all__ = [
+    "CORRUPTIONS",
     "ConnectError",
     "ConnectionReset",
+    "CorruptEvent",
     "ReadTimeout",
     "Slow",
     "Stall",
@@ -236,3 +238,87 @@ class StreamError(Fault):
             }
             event = SSEEvent(data=json.dumps(doc, separators=(",", ":")), t=t)
         return _shapes.replaced(reply, events=[*events, event], failure=None)
+
+
+CORRUPTIONS = ("not_json", "not_event")
+"""What :class:`CorruptEvent` puts in the stream: a ``data:`` line that is not JSON, or
+a line that is not an SSE field at all."""
+
+
+@dataclass(frozen=True, repr=False)
+class CorruptEvent(Fault):
+    """A corrupt line in a 200 stream, after chunk ``after_chunk``; the stream goes on.
+
+    ``not_json``: an event whose ``data:`` is not JSON (the next event's data cut in
+    half, as a proxy that splits a line sends it; with its ``event:`` name on
+    Anthropic's stream): every provider's SDK fails to decode it. ``not_event``: the
+    next event's JSON on a line of its own without ``data:``, which a conforming SSE
+    parser ignores (the SDKs do) and a hand-written one may not. ``text`` replaces the
+    corrupt payload.
+    """
+
+    kind: ClassVar[str] = "corrupt_event"
+    stream_only: ClassVar[bool] = True
+    after_chunk: int = 1
+    variant: str = "not_json"
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        self._index("after_chunk")
+        if self.variant not in CORRUPTIONS:
+            from .._text import did_you_mean
+
+            hint = did_you_mean(str(self.variant), CORRUPTIONS, template=" (did you mean {!r}?)")
+            raise self._bad(
+                f"unknown variant {self.variant!r}{hint}.",
+                f"pass variant= one of {', '.join(CORRUPTIONS)}.",
+            )
+        if self.text is not None and (not isinstance(self.text, str) or "\n" in self.text):
+            raise self._bad(
+                f"text is one line of text, got {self.text!r}.",
+                "pass a str without line breaks, e.g. text='{\"choices\": [' .",
+            )
+        if self.variant == "not_json" and self.text is not None and _is_json(self.text):
+            raise self._bad(
+                f"text {self.text!r} is valid JSON, so the event would not be corrupt.",
+                "pass text that does not parse, e.g. text='{\"choices\": ['.",
+            )
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        reply = self._reply(exchange, nxt)
+        events = list(reply.events or [])
+        if self.after_chunk >= len(events):
+            raise self._past_end(exchange, "after_chunk", self.after_chunk, len(events), "chunk")
+        model = events[self.after_chunk]
+        t = events[self.after_chunk - 1].t if self.after_chunk else model.t
+        if self.variant == "not_json":
+            payload = self.text if self.text is not None else _cut_json(model.data)
+            lines = ([f"event: {model.event}"] if model.event else []) + [f"data: {payload}"]
+            data = payload
+        else:
+            payload = self.text if self.text is not None else model.data.replace("\n", " ")
+            if payload.startswith(("data:", "event:", "id:", "retry:", ":")) or not payload:
+                raise self._bad(
+                    f"text {payload!r} is an SSE field or comment, not a corrupt line.",
+                    "pass text that does not start with data:, event:, id:, retry: or ':'.",
+                )
+            lines = [payload]
+            data = ""
+        corrupt = SSEEvent(data=data, t=t)
+        corrupt.raw = ("\n".join(lines) + "\n\n").encode()
+        out = [*events[: self.after_chunk], corrupt, *events[self.after_chunk :]]
+        return _shapes.replaced(reply, events=out, failure=reply.failure)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _cut_json(data: str) -> str:
+    """The first half of an event's data: not JSON any more (``{"id":"chat``)."""
+    cut = data[: max(1, len(data) // 2)]
+    return cut if not _is_json(cut) else cut + "{"

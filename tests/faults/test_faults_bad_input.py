@@ -26,7 +26,8 @@ from pytest_llm.faults import (
 )
 
 KINDS = (
-    "connect_error, connection_reset, content_filter, context_length_exceeded, http_error, "
+    "connect_error, connection_reset, content_filter, context_length_exceeded, corrupt_event, "
+    "http_error, "
     "insufficient_quota, malformed_json, max_tokens, overloaded, pass, rate_limited, read_timeout, "
     "server_error, slow, stall, stream_error, truncated_stream"
 )
