@@ -309,8 +309,20 @@ class _Core:
         key = route.api_key or self._api_key
         base_url = route.base_url or self._base_url
         cache_key = (key, base_url, route.organization or self._organization, route.headers)
+        if route.provider != "openai":  # Anthropic, Gemini: their own SDKs (_native.py)
+            cache_key = (route.provider, route.key, route.api_key, route.base_url, route.headers)
         with self._sdk_lock:
             client = self._sdk_clients.get(cache_key)
+            if client is None and route.provider != "openai":
+                from ._native import native_sdk
+
+                client = self._sdk_clients[cache_key] = native_sdk(
+                    route,
+                    is_async=self._async,
+                    timeout=sdk_timeout(self.timeouts, None, False),
+                    headers={**(self._headers or {}), **dict(route.headers)},
+                    clock=self.clock,
+                )
             if client is None:
                 cls = openai.AsyncOpenAI if self._async else openai.OpenAI
                 headers = dict(self._headers or {})

@@ -1,5 +1,6 @@
-"""A route: one model on one OpenAI-compatible endpoint, with what the client needs to
-know about it (context window, prices, quality tier, capabilities)."""
+"""A route: one model on one endpoint (OpenAI-compatible, or Anthropic's or Gemini's own
+API through their SDKs), with what the client needs to know about it (context window,
+prices, quality tier, capabilities)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ from urllib.parse import urlsplit
 from ._errors import ClientConfigError
 from ._prices import Price
 
-__all__ = ["CAPABILITIES", "FALLBACK_ON", "Route", "check_routes"]
+__all__ = ["CAPABILITIES", "FALLBACK_ON", "PROVIDERS", "Route", "check_routes"]
+
+PROVIDERS = ("openai", "anthropic", "gemini")
+"""Who a route talks to: an OpenAI-compatible endpoint through the openai SDK (any
+server that speaks chat completions, local ones included), or Anthropic's Messages API
+and Gemini's ``generateContent`` through their own SDKs (``_native.py``)."""
 
 CAPABILITIES = frozenset({"json_schema", "json_object", "tools", "streaming"})
 """What a route can do; structured output picks its strategy from these."""
@@ -24,10 +30,12 @@ DEFAULT_CAPABILITIES = frozenset({"json_schema", "json_object", "tools", "stream
 
 
 @functools.lru_cache(maxsize=256)
-def _host(base_url: str | None) -> str:
+def _host(base_url: str | None, provider: str = "openai") -> str:
     # cached: Route.key reads it several times per call, and urlsplit is not cheap
     if not base_url:
-        return "api.openai.com"
+        from .._providers import by_name
+
+        return by_name(provider).hosts[0]  # api.openai.com, api.anthropic.com, ...
     parts = urlsplit(base_url)
     host = parts.hostname or base_url
     return f"{host}:{parts.port}" if parts.port else host
@@ -35,11 +43,14 @@ def _host(base_url: str | None) -> str:
 
 @dataclass(frozen=True)
 class Route:
-    """A model on an OpenAI-compatible endpoint.
+    """A model on an endpoint.
 
     ``Route("gpt-4o-mini")`` is OpenAI's API with the SDK's usual key lookup;
     ``Route("llama3", base_url="http://localhost:8000/v1", api_key="none", tier=0)`` is a
-    local server. The key is never shown in ``repr``, events, logs or spans.
+    local server; ``Route("claude-haiku-4-5", provider="anthropic")`` and
+    ``Route("gemini-2.5-flash", provider="gemini")`` go through the ``anthropic`` and
+    ``google-genai`` SDKs, the request and the answer translated from and to openai's
+    types. The key is never shown in ``repr``, events, logs or spans.
     """
 
     model: str
@@ -56,8 +67,25 @@ class Route:
     """Non-transient failures this route accepts from the routes before it."""
     organization: str | None = field(default=None, repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    provider: str = "openai"
+    """``"openai"`` (any OpenAI-compatible endpoint), ``"anthropic"`` or ``"gemini"``."""
 
     def __post_init__(self) -> None:
+        if self.provider not in PROVIDERS:
+            from ..assertions._base import did_you_mean
+
+            raise ClientConfigError(
+                f"Route({self.model!r}, provider={self.provider!r}): unknown provider"
+                f"{did_you_mean(str(self.provider), PROVIDERS)}\nFix: use one of "
+                f"{', '.join(PROVIDERS)} (an OpenAI-compatible server, local ones included, "
+                'is "openai" with its base_url=).'
+            )
+        if self.provider != "openai" and self.organization is not None:
+            raise ClientConfigError(
+                f"Route({self.model!r}, provider={self.provider!r}, organization=...): an "
+                "organization is an OpenAI account setting; the provider's SDK has none.\n"
+                "Fix: drop organization= from this route (the key says whose account it is)."
+            )
         if not isinstance(self.model, str) or not self.model.strip():
             raise ClientConfigError(
                 f"Route(model={self.model!r}): a route needs a model name.\n"
@@ -99,7 +127,7 @@ class Route:
 
     @property
     def host(self) -> str:
-        return _host(self.base_url)
+        return _host(self.base_url, self.provider)
 
     @functools.cached_property
     def key(self) -> str:
@@ -123,6 +151,8 @@ class Route:
                 shown.append(f"{name}={value!r}")
         if self.tier:
             shown.append(f"tier={self.tier}")
+        if self.provider != "openai":
+            shown.append(f"provider={self.provider!r}")
         if self.capabilities != DEFAULT_CAPABILITIES:
             shown.append(f"capabilities={sorted(self.capabilities)!r}")
         if self.fallback_on:
