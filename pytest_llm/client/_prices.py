@@ -2,7 +2,8 @@
 the route that served it.
 
 :data:`DEFAULT_PRICES` ships OpenAI's list prices (standard tier, per 1M tokens) as of
-:data:`PRICES_DATE`; prices change, so a :class:`PriceTable` takes overrides and a
+:data:`PRICES_DATE`, and those of the default Anthropic and Gemini models as of
+:data:`NATIVE_PRICES_DATE`; prices change, so a :class:`PriceTable` takes overrides and a
 route's own ``Route(price=...)`` wins over any table."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from ._errors import ClientConfigError
 if TYPE_CHECKING:
     from ._route import Route
 
-__all__ = ["DEFAULT_PRICES", "PRICES_DATE", "Price", "PriceTable", "cost"]
+__all__ = ["DEFAULT_PRICES", "NATIVE_PRICES_DATE", "PRICES_DATE", "Price", "PriceTable", "cost"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ PRICES_DATE = "2025-08-07"
 (OpenAI's pricing page, standard tier, US dollars per 1M tokens). Verify before relying
 on it for money; override with ``PriceTable({...})`` or ``Route(price=...)``."""
 
+NATIVE_PRICES_DATE = "2025-10-15"
+"""When the Anthropic and Gemini entries of :data:`DEFAULT_PRICES` were taken from those
+providers' pricing pages (linked beside them). Verify before relying on them for money.
+"""
+
 # Source: https://platform.openai.com/docs/pricing (standard tier), as of PRICES_DATE.
 DEFAULT_PRICES: Mapping[str, Price] = {
     "gpt-5": Price(input=1.25, output=10.00, cached_input=0.125),
@@ -77,6 +83,17 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "text-embedding-3-small": Price(input=0.02, output=0.0),
     "text-embedding-3-large": Price(input=0.13, output=0.0),
     "text-embedding-ada-002": Price(input=0.10, output=0.0),
+    # Source: https://www.anthropic.com/pricing#api (base input, output, cache reads), as of
+    # NATIVE_PRICES_DATE; for Route(..., provider="anthropic").
+    "claude-haiku-4-5": Price(input=1.00, output=5.00, cached_input=0.10),
+    "claude-sonnet-4-5": Price(input=3.00, output=15.00, cached_input=0.30),
+    "claude-opus-4-1": Price(input=15.00, output=75.00, cached_input=1.50),
+    "claude-3-5-haiku-latest": Price(input=0.80, output=4.00, cached_input=0.08),
+    # Source: https://ai.google.dev/gemini-api/docs/pricing (paid tier, text input,
+    # prompts up to 200k tokens), as of NATIVE_PRICES_DATE; for Route(..., provider="gemini").
+    "gemini-2.5-pro": Price(input=1.25, output=10.00, cached_input=0.125),
+    "gemini-2.5-flash": Price(input=0.30, output=2.50, cached_input=0.03),
+    "gemini-2.5-flash-lite": Price(input=0.10, output=0.40, cached_input=0.01),
 }
 
 _SNAPSHOT = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
