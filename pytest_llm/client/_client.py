@@ -308,7 +308,12 @@ class _Core:
 
         key = route.api_key or self._api_key
         base_url = route.base_url or self._base_url
-        cache_key = (key, base_url, route.organization or self._organization, route.headers)
+        cache_key: tuple[Any, ...] = (
+            key,
+            base_url,
+            route.organization or self._organization,
+            route.headers,
+        )
         if route.provider != "openai":  # Anthropic, Gemini: their own SDKs (_native.py)
             cache_key = (route.provider, route.key, route.api_key, route.base_url, route.headers)
         with self._sdk_lock:

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["ContentBlocked", "NativeSDK", "native_sdk"]
 
-ALWAYS = frozenset({"model", "messages", "stream", "extra_headers", "extra_query", "extra_body"})
+ALWAYS = frozenset(
+    {"model", "messages", "stream", "timeout", "extra_headers", "extra_query", "extra_body"}
+)
 """Chat-completions keywords every native route takes (the rest: per provider)."""
 
 _STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
@@ -106,6 +108,19 @@ def connection_error(error: BaseException, *, timeout: bool) -> openai.APIConnec
     if timeout:
         return openai.APITimeoutError(request)
     return openai.APIConnectionError(message=str(error) or "Connection error.", request=request)
+
+
+def transport_error(error: BaseException) -> openai.APIConnectionError | None:
+    """The openai SDK's error for an httpx/httpx2 failure a provider SDK let through
+    (google-genai does; so do both while a stream is read), else ``None``."""
+    for cls in type(error).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root in ("httpx", "httpx2") and cls.__name__ in ("TransportError", "TimeoutException"):
+            timeout = any("Timeout" in c.__name__ for c in type(error).__mro__)
+            mapped = connection_error(error, timeout=timeout)
+            mapped.__cause__ = error
+            return mapped
+    return None
 
 
 def unsupported(route: Route, what: str, fix: str) -> ClientConfigError:

@@ -342,7 +342,7 @@ class AnthropicAdapter:
             mapped = n.connection_error(exc, timeout=isinstance(exc, sdk.APITimeoutError))
             mapped.__cause__ = exc
             return mapped
-        return exc
+        return n.transport_error(exc) or exc
 
     # -- the calls -----------------------------------------------------------------------
 

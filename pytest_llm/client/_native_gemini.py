@@ -328,7 +328,7 @@ class GeminiAdapter:
     def error(self, exc: BaseException, *, started: bool = False) -> BaseException:
         """The openai SDK's error for one the ``google-genai`` SDK raised (or ``exc``)."""
         if not isinstance(exc, self.errors.APIError):
-            return exc
+            return n.transport_error(exc) or exc
         status = str(exc.status or "")
         message = str(exc.message or status)
         details: Mapping[str, Any] = exc.details if isinstance(exc.details, Mapping) else {}

@@ -498,3 +498,98 @@ def test_close_closes_the_provider_sdks(mode, provider):
     if provider == "anthropic":
         assert inner._client.is_closed
     assert client._sdk_clients == {}
+
+
+# -- transport failures, streams cut short, limits ------------------------------------------------
+
+
+def test_a_connect_error_is_retried(mode, llm_fake, llm_faults, provider):
+    llm_fake.add("Paris.")
+    llm_faults.add(faults.ConnectError(), model=NATIVE[provider]().model)
+    reply = chat(mode, mode.client(NATIVE[provider](), max_retries=1))
+    assert reply.choices[0].message.content == "Paris."
+    assert [a.kind for a in call_info(reply).attempts] == ["connect", None]
+
+
+def test_a_read_timeout_is_retried_only_when_allowed(mode, llm_fake, llm_faults, provider):
+    """As on an OpenAI route: the request may have been processed, so only
+    ``RetryPolicy(timeout_retries=...)`` retries it; the SDK's timeout runs on the clock."""
+    from pytest_llm.client import RetryPolicy
+
+    llm_fake.add("Paris.")
+    llm_faults.add(faults.ReadTimeout(), model=NATIVE[provider]().model, times=2)
+    client = mode.client(NATIVE[provider](), timeout=20)
+    error = mode.raises(openai.APITimeoutError, client.chat.completions.create)
+    assert [a.kind for a in call_info(error).attempts] == ["read_timeout"]
+    retrying = mode.client(NATIVE[provider](), retry=RetryPolicy(timeout_retries=1))
+    reply = chat(mode, retrying)
+    assert [a.kind for a in call_info(reply).attempts] == ["read_timeout", None]
+
+
+def test_a_stream_cut_after_content_is_interrupted_not_retried(
+    mode, llm_fake, llm_faults, provider
+):
+    from pytest_llm.client import StreamInterrupted
+
+    llm_fake.add("The capital of France is Paris.", chunks=4, times=None)
+    # Anthropic's first events (message_start, content_block_start, ping) carry no text
+    after = 5 if provider == "anthropic" else 3
+    llm_faults.add(faults.ConnectionReset(after_chunks=after), model=NATIVE[provider]().model)
+    client = mode.client(NATIVE[provider](), max_retries=2)
+    with pytest.raises(StreamInterrupted) as info:
+        mode.stream(client.chat.completions.create)
+    assert info.value.partial_text
+    assert "The capital of France is Paris.".startswith(info.value.partial_text)
+    assert len(llm_faults.log) == 1  # content had reached the caller: never asked again
+
+
+@pytest.mark.llm_verdicts(ignore=["truncated_stream_accepted"])  # IncompleteStream is asserted
+def test_a_stream_without_its_end_is_incomplete(mode, llm_fake, llm_faults, provider):
+    from pytest_llm.client import IncompleteStream
+
+    llm_fake.add("The capital of France is Paris.", chunks=4)
+    llm_faults.add(faults.TruncatedStream(), model=NATIVE[provider]().model)
+    with pytest.raises(IncompleteStream):
+        mode.stream(mode.client(NATIVE[provider](), max_retries=0).chat.completions.create)
+
+
+def test_max_tokens_is_finish_reason_length(mode, llm_fake, llm_faults, provider):
+    llm_fake.add("The capital of France is Paris, on the Seine.", times=2)
+    llm_faults.add(faults.MaxTokens(), model=NATIVE[provider]().model, times=2)
+    client = mode.client(NATIVE[provider]())
+    reply = chat(mode, client, max_tokens=5)
+    assert reply.choices[0].finish_reason == "length"
+    _, chunks = mode.stream(client.chat.completions.create, max_tokens=5)
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+
+
+def test_quota_is_not_retried_but_fails_over(mode, llm_fake, llm_faults, provider):
+    first = NATIVE[provider]()
+    llm_fake.add("from OpenAI", model="gpt-4o-mini")
+    if provider == "anthropic":
+        quota = faults.HTTPError(
+            status=402, message="Your credit balance is too low.", type="billing_error"
+        )
+    else:
+        quota = faults.InsufficientQuota()
+    llm_faults.add(quota, model=first.model)
+    reply = chat(mode, mode.client(first, route("gpt-4o-mini"), max_retries=3))
+    assert [(a.model, a.kind) for a in call_info(reply).attempts] == [
+        (first.model, "quota"),
+        ("gpt-4o-mini", None),
+    ]
+
+
+def test_a_per_call_timeout_reaches_the_provider_sdk(mode, llm_fake, provider):
+    llm_fake.add("Paris.", times=2)
+    client = mode.client(NATIVE[provider]())
+    assert chat(mode, client, timeout=12).choices[0].message.content == "Paris."
+    assert chat(mode, client.with_options(deadline=30)).choices[0].message.content == "Paris."
+
+
+def test_the_price_table_knows_the_default_models():
+    from pytest_llm.client import PriceTable
+
+    table = PriceTable()
+    assert table.for_route(Route(CLAUDE, provider="anthropic")) == Price(1.0, 5.0, 0.10)
+    assert table.for_route(Route(GEMINI, provider="gemini")) == Price(0.30, 2.50, 0.03)
