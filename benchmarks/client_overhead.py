@@ -30,6 +30,14 @@ Every reply is checked after the clock stops. Nothing asserts on time.
 
     python benchmarks/client_overhead.py [--rounds 31] [--calls 40] [--transport mock|fake] [--quick]
     python benchmarks/client_overhead.py --profile sync-plain   # cProfile of the client arm
+    python benchmarks/client_overhead.py --instructions         # callgrind: instructions per call
+
+``--instructions`` counts instead of timing: the script runs itself under ``valgrind
+--tool=callgrind`` (needs ``valgrind``), each arm's batch inside one ``math.fsum`` call
+so that ``--zero-before=math_fsum --dump-after=math_fsum`` dumps exactly that batch,
+and reports machine instructions per call and their ratio. An instruction count is
+the same on a busy machine and an idle one (``PYTHONHASHSEED=0``, GC frozen after the
+warm-up); it leaves out what time adds on top (cache misses, branch mispredictions).
 """
 
 from __future__ import annotations
@@ -42,10 +50,15 @@ import gc
 import importlib
 import json
 import logging
+import math
+import os
 import platform
 import pstats
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -374,6 +387,69 @@ def profile(stack: Stack, transport: str, case: str, calls: int, top: int) -> No
     stats.print_callees(r"pytest_llm/client/")
 
 
+def count_batches(stack: Stack, calls: int) -> None:
+    """Under callgrind (see ``--instructions``): every arm's batch inside ``math.fsum``,
+    its name on stderr in the same order as the dumps."""
+    loop = asyncio.new_event_loop()
+    arms = build_arms(stack, "mock")
+    for arm in arms:
+        run_batch(arm, 20, loop, time.perf_counter_ns)
+    gc.collect()
+    gc.freeze()  # no collection of the warm-up's objects inside a batch
+    for arm in arms:
+
+        def batch(arm: Arm = arm) -> Any:
+            run_batch(arm, calls, loop, time.perf_counter_ns)
+            yield 0.0
+
+        math.fsum(batch())
+        print(f"batch {arm.case} {arm.name}", file=sys.stderr, flush=True)
+    loop.close()
+
+
+def instructions(stack: Stack, calls: int) -> int:
+    """Run this script's ``count_batches`` under callgrind and print the table."""
+    if shutil.which("valgrind") is None:
+        print("--instructions needs valgrind (Debian: apt-get install valgrind)")
+        return 2
+    with tempfile.TemporaryDirectory(prefix="client-overhead-cg-") as tmp:
+        out = os.path.join(tmp, "cg.out")
+        cmd = [
+            *("valgrind", "--tool=callgrind", "--zero-before=math_fsum"),
+            *("--dump-after=math_fsum", f"--callgrind-out-file={out}"),
+            *(sys.executable, __file__, "--count-batches", "--calls", str(calls)),
+        ]
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        names = [
+            line.split(" ", 1)[1] for line in done.stderr.splitlines() if line.startswith("batch ")
+        ]
+        dumps = sorted(
+            (f for f in os.listdir(tmp) if f.startswith("cg.out.")),
+            key=lambda f: int(f.rsplit(".", 1)[1]),
+        )
+        if done.returncode != 0 or len(dumps) != len(names) or not names:
+            print(done.stderr[-3000:])
+            return 1
+        counts: dict[str, int] = {}
+        for name, dump in zip(names, dumps, strict=True):
+            with open(os.path.join(tmp, dump)) as fh:
+                total = next(
+                    int(line.split()[1]) for line in fh if line.startswith(("summary:", "totals:"))
+                )
+            counts[name] = total // calls
+    print(f"measured: {stack.describe()}; callgrind, {calls} calls per arm after a warm-up")
+    print()
+    print("| case | sdk instructions/call | client instructions/call | overhead | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for case in CASES:
+        sdk, client = counts[f"{case} sdk"], counts[f"{case} client"]
+        print(f"| {case} | {sdk:,} | {client:,} | {client - sdk:+,} | {client / sdk:.3f}x |")
+    print()
+    print(f"target: at most {TARGET:.2f}x (in time; instructions leave out cache misses).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 31)")
@@ -388,6 +464,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="7 rounds of 15 calls: a smoke run")
     ap.add_argument("--profile", choices=CASES, default=None, help="cProfile one case instead")
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count machine instructions per call under callgrind instead of timing",
+    )
+    ap.add_argument("--count-batches", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     rounds = args.rounds or (7 if args.quick else 31)
     calls = args.calls or (15 if args.quick else 40)
@@ -399,6 +481,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         profile(stack, args.transport, args.profile, max(calls, 500), 40)
         return 0
+    if args.count_batches:
+        count_batches(stack, calls)
+        return 0
+    if args.instructions:
+        return instructions(stack, args.calls or 30)
     from pytest_llm.client import ResilientClient, Route
 
     probe = ResilientClient(routes=[Route(MODEL, base_url=BASE_URL, api_key=API_KEY)])
