@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _native as n
+from ._errors import ClientConfigError
 
 if TYPE_CHECKING:
     from .._clock import Clock
@@ -85,6 +86,12 @@ class AnthropicAdapter:
             default_headers=dict(headers) or None,
             timeout=self._timeout(timeout),
         )
+        if self.client.api_key is None and getattr(self.client, "auth_token", None) is None:
+            raise ClientConfigError(  # fail now, as openai.OpenAI() does without a key
+                f"route {route.key!r} (provider='anthropic'): no API key: api_key= is not "
+                "given and ANTHROPIC_API_KEY is not set.\nFix: Route(..., "
+                "provider='anthropic', api_key=...) or set ANTHROPIC_API_KEY."
+            )
 
     # -- the request -------------------------------------------------------------------
 

@@ -593,3 +593,33 @@ def test_the_price_table_knows_the_default_models():
     table = PriceTable()
     assert table.for_route(Route(CLAUDE, provider="anthropic")) == Price(1.0, 5.0, 0.10)
     assert table.for_route(Route(GEMINI, provider="gemini")) == Price(0.30, 2.50, 0.03)
+
+
+def test_a_missing_key_fails_at_construction(mode, monkeypatch, provider):
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ClientConfigError) as info:
+        mode.client(NATIVE[provider](api_key=None))
+    variable = "ANTHROPIC_API_KEY" if provider == "anthropic" else "GEMINI_API_KEY"
+    assert str(info.value).startswith(f"route '{NATIVE[provider]().key}' (provider='{provider}')")
+    assert str(info.value).splitlines()[-1].endswith(f"or set {variable}.")
+
+
+def test_hedging_races_a_native_route(llm_fake, llm_faults, llm_clock):
+    """The async client's hedge starts the next route when the first is slow; the
+    loser, a native request, is cancelled and costed on an estimate."""
+    import asyncio
+
+    from pytest_llm.client import AsyncResilientClient, Hedge
+
+    llm_fake.add("slow OpenAI", model="gpt-4o-mini")
+    llm_fake.add("Paris, from Claude.", model=CLAUDE)
+    llm_faults.add(faults.Slow(seconds=10), model="gpt-4o-mini")
+    client = AsyncResilientClient(
+        [route("gpt-4o-mini"), claude()], hedge=Hedge(delay=1.0), clock=llm_clock
+    )
+    reply = asyncio.run(client.chat.completions.create(messages=MESSAGES))
+    assert reply.choices[0].message.content == "Paris, from Claude."
+    info = call_info(reply)
+    assert info.route == f"{CLAUDE}@api.anthropic.com"
+    assert info.cost == pytest.approx(CLAUDE_PRICE.cost(info.usage))
