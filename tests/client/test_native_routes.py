@@ -623,3 +623,30 @@ def test_hedging_races_a_native_route(llm_fake, llm_faults, llm_clock):
     info = call_info(reply)
     assert info.route == f"{CLAUDE}@api.anthropic.com"
     assert info.cost == pytest.approx(CLAUDE_PRICE.cost(info.usage))
+
+
+def test_gemini_takes_seed_and_penalties(mode, llm_fake):
+    llm_fake.add("Paris.")
+    kwargs = {"seed": 7, "presence_penalty": 0.5, "frequency_penalty": 0.25, "top_p": 0.9}
+    chat(mode, mode.client(gemini()), **kwargs)
+    assert sent(llm_fake)["generationConfig"] == {
+        "seed": 7,
+        "presencePenalty": 0.5,
+        "frequencyPenalty": 0.25,
+        "topP": 0.9,
+    }
+
+
+def test_anthropic_sampling_user_and_parallel_tool_calls(mode, llm_fake):
+    llm_fake.add("Paris.")
+    chat(
+        mode,
+        mode.client(claude()),
+        top_p=0.9,
+        user="user-42",
+        tools=[WEATHER],
+        parallel_tool_calls=False,
+    )
+    body = sent(llm_fake)
+    assert (body["top_p"], body["metadata"]) == (0.9, {"user_id": "user-42"})
+    assert body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
