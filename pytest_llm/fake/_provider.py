@@ -59,7 +59,17 @@ _PATHS = (
 )
 """Path (any prefix: /v1, /v1beta, a proxy's) -> the API and the provider whose shape it
 answers in: the provider is told by the request's path, never by its host."""
-_OPTIONS = ("default", "strict", "dimensions", "embed", "check_unused", "clock")
+_OPTIONS = (
+    "default",
+    "strict",
+    "dimensions",
+    "embed",
+    "check_unused",
+    "clock",
+    "tools",
+    "seed",
+    "aliases",
+)
 _ADD_OPTIONS = (
     "content",
     "tool_calls",
@@ -121,6 +131,9 @@ class FakeProvider(Handler):
         embed: Embed | str | None = None,
         check_unused: bool = True,
         clock: Clock | None = None,
+        tools: str = "forced",
+        seed: int = 0,
+        aliases: Mapping[str, str] | None = None,
         **unknown: object,
     ) -> None:
         check_options("FakeProvider()", unknown, _OPTIONS)
@@ -135,6 +148,12 @@ class FakeProvider(Handler):
         self.dimensions: int | None = None
         self.embed: Embed | None = None
         self.check_unused = True
+        self.tools = "forced"
+        """When nothing is scripted, call an offered tool: ``forced`` (only when the
+        request forces one), ``auto`` (also when the user spoke last), ``off``."""
+        self.seed = 0
+        """Seeds the arguments of the tool calls the fake makes up."""
+        self._aliases: dict[str, str] = {}
         self._clock = clock
         self._limits = Limits()
         self._configure(
@@ -144,6 +163,9 @@ class FakeProvider(Handler):
             dimensions=dimensions,
             embed=embed,
             check_unused=check_unused,
+            tools=tools,
+            seed=seed,
+            aliases=aliases,
         )
 
     # -- configuration ----------------------------------------------------------
@@ -207,6 +229,25 @@ class FakeProvider(Handler):
             self.embed = embed
         if "clock" in options:
             self._clock = options["clock"]
+        if "tools" in options:
+            from ._tools import MODES
+
+            mode = options["tools"]
+            if mode not in MODES:
+                raise ConfigError(
+                    f"{where}: tools={mode!r} is not a mode{_near(str(mode), MODES)}.\n"
+                    "Fix: use 'forced' (make up a call when the request forces a tool: the "
+                    "default), 'auto' (also when tools are offered and the user spoke last) "
+                    "or 'off'."
+                )
+            self.tools = mode
+        if "seed" in options:
+            seed = options["seed"]
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise ConfigError(f"{where}: seed={seed!r} must be an int.\nFix: seed=1234.")
+            self.seed = seed
+        if "aliases" in options and options["aliases"] is not None:
+            self.aliases(options["aliases"])
 
     @property
     def clock(self) -> Clock:
@@ -317,6 +358,49 @@ class FakeProvider(Handler):
             )
             self._scripts.append(script)
         return script
+
+    def aliases(self, names: Mapping[str, str | Sequence[str]]) -> dict[str, list[str]]:
+        """Model names that answer for each other: ``{"gpt-4o-mini":
+        "gpt-4o-mini-2024-07-18"}`` lets a script for either name answer a request for
+        the other (as the API serves an alias with its dated snapshot). Opt-in: without
+        it, ``model=`` matches the exact name. Returns every group so far."""
+        where = "llm_fake.aliases()"
+        if not isinstance(names, Mapping):
+            raise ConfigError(
+                f"{where}: expected a mapping of model names, got {names!r}.\n"
+                "Fix: llm_fake.aliases({'gpt-4o-mini': 'gpt-4o-mini-2024-07-18'})."
+            )
+        with self._lock:
+            for name, others in names.items():
+                more = (
+                    [others]
+                    if isinstance(others, str)
+                    else list(others)
+                    if isinstance(others, list | tuple)
+                    else []
+                )
+                if (
+                    not isinstance(name, str)
+                    or not name
+                    or not more
+                    or not all(isinstance(m, str) and m for m in more)
+                ):
+                    raise ConfigError(
+                        f"{where}: {name!r}: {others!r} is not a model name or a list of them.\n"
+                        "Fix: llm_fake.aliases({'gpt-4o-mini': 'gpt-4o-mini-2024-07-18'})."
+                    )
+                group = self._aliases.get(name, name)
+                for member in more:
+                    old = self._aliases.get(member, member)
+                    for k, v in list(self._aliases.items()):
+                        if v == old:
+                            self._aliases[k] = group
+                    self._aliases[member] = group
+                self._aliases[name] = group
+            groups: dict[str, list[str]] = {}
+            for k, v in self._aliases.items():
+                groups.setdefault(v, []).append(k)
+        return groups
 
     def limits(
         self,
@@ -466,6 +550,18 @@ class FakeProvider(Handler):
         if script is not None:
             request.answer = script.answer
             return script.answer, script.headers
+        if not self.strict and self.tools != "off":
+            from ._tools import generated_call
+
+            try:
+                call = generated_call(request, self.tools, self.seed)
+            except FakeScriptError as exc:
+                self.misses.append(str(exc))
+                raise
+            if call is not None:
+                answer = Answer(tool_calls=[call])
+                request.answer = answer
+                return answer, []
         if self.strict or self._default is None:
             message = self._explain_miss(request)
             self.misses.append(message)
@@ -477,7 +573,7 @@ class FakeProvider(Handler):
         with self._lock:
             for script in self._scripts:
                 try:
-                    miss = script.mismatch(request)
+                    miss = script.mismatch(request, self._aliases)
                 except Exception as exc:
                     raise FakeScriptError(
                         f"llm_fake: the match= predicate of script {script.describe()} raised "
@@ -503,7 +599,7 @@ class FakeProvider(Handler):
         scripts = self.scripts
         if scripts:
             lines.append("Scripted replies:")
-            lines += [f"  {s.describe()}: {_why_not(s, request)}" for s in scripts]
+            lines += [f"  {s.describe()}: {_why_not(s, request, self._aliases)}" for s in scripts]
         else:
             lines.append("Nothing is scripted.")
         lines.append(
@@ -635,9 +731,9 @@ def _prompt_tokens(request: FakeRequest) -> int:
     return prompt_tokens(request.json)
 
 
-def _why_not(script: Script, request: FakeRequest) -> str:
+def _why_not(script: Script, request: FakeRequest, aliases: Mapping[str, str]) -> str:
     try:
-        return script.mismatch(request) or "matches"
+        return script.mismatch(request, aliases) or "matches"
     except Exception as exc:
         return f"match= raised {type(exc).__name__}: {exc}"
 

@@ -291,8 +291,11 @@ class Script:
             return self.calls == 0
         return self.calls < self.times
 
-    def mismatch(self, request: FakeRequest) -> str | None:
-        """Why this script does not answer ``request`` (``None``: it does)."""
+    def mismatch(
+        self, request: FakeRequest, aliases: Mapping[str, str] | None = None
+    ) -> str | None:
+        """Why this script does not answer ``request`` (``None``: it does). ``aliases``:
+        model name -> its group; names of one group answer for each other."""
         if self.exhausted:
             return f"used up ({self.calls} of {self.times})"
         if self.api is not None and request.api != self.api:
@@ -300,7 +303,10 @@ class Script:
         if self.api is None and request.api not in GENERATIVE:
             return f"answers {', '.join(GENERATIVE)}, this is {request.api}"
         if self.model is not None and request.model != self.model:
-            return f"model is {request.model!r}, not {self.model!r}"
+            groups = aliases or {}
+            asked = request.model or ""
+            if groups.get(asked, asked) != groups.get(self.model, self.model):
+                return f"model is {request.model!r}, not {self.model!r}"
         if self.contains is not None and self.contains not in request.last_user_message:
             return f"the last user message has no {self.contains!r}"
         if self.match is not None and not self.match(request):
