@@ -130,7 +130,7 @@ def unsupported(route: Route, what: str, fix: str) -> ClientConfigError:
     )
 
 
-_TRIVIAL = (("n", 1), ("logprobs", False))
+_TRIVIAL = (("n", 1), ("logprobs", False), ("parallel_tool_calls", True))
 
 
 def check_kwargs(route: Route, kwargs: Mapping[str, Any], known: frozenset[str]) -> None:
@@ -138,8 +138,9 @@ def check_kwargs(route: Route, kwargs: Mapping[str, Any], known: frozenset[str])
     for name in sorted(set(kwargs) - known - ALWAYS):
         if kwargs[name] is None:  # openai's "not given" spelled out: nothing to translate
             continue
-        if any(name == k and kwargs[name] is v for k, v in _TRIVIAL):  # the default, spelled out
-            continue
+        value = kwargs[name]
+        if any(name == k and type(value) is type(v) and value == v for k, v in _TRIVIAL):
+            continue  # the default, spelled out
         raise unsupported(
             route,
             f"{name}={kwargs[name]!r}",

@@ -139,7 +139,7 @@ class AnthropicAdapter:
             choice = {"type": "tool", "name": JSON_TOOL}
         if tools:
             out["tools"] = tools
-        if kwargs.get("parallel_tool_calls") is False:
+        if kwargs.get("parallel_tool_calls") is False and tools:
             choice = dict(choice or {"type": "auto"}, disable_parallel_tool_use=True)
         if choice is not None:
             out["tool_choice"] = choice

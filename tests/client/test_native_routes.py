@@ -449,7 +449,12 @@ def test_what_anthropic_cannot_take_is_refused_not_dropped(mode, llm_fake, kwarg
 
 @pytest.mark.parametrize(
     ("kwargs", "named"),
-    [({"n": 3}, "n=3"), ({"user": "u-1"}, "user='u-1'"), ({"logit_bias": {"1": 2}}, "logit_bias")],
+    [
+        ({"n": 3}, "n=3"),
+        ({"user": "u-1"}, "user='u-1'"),
+        ({"logit_bias": {"1": 2}}, "logit_bias"),
+        ({"parallel_tool_calls": False}, "parallel_tool_calls=False"),
+    ],
 )
 def test_what_gemini_cannot_take_is_refused_not_dropped(mode, llm_fake, kwargs, named):
     error = mode.raises(ClientConfigError, mode.client(gemini()).chat.completions.create, **kwargs)
@@ -628,6 +633,7 @@ def test_hedging_races_a_native_route(llm_fake, llm_faults, llm_clock):
 def test_gemini_takes_seed_and_penalties(mode, llm_fake):
     llm_fake.add("Paris.")
     kwargs = {"seed": 7, "presence_penalty": 0.5, "frequency_penalty": 0.25, "top_p": 0.9}
+    kwargs |= {"n": 1, "logprobs": False, "parallel_tool_calls": True}  # defaults: no-ops
     chat(mode, mode.client(gemini()), **kwargs)
     assert sent(llm_fake)["generationConfig"] == {
         "seed": 7,
