@@ -14,7 +14,7 @@ and every error, is PyYAML's.
 
 A cassette of :data:`CACHE_MIN_BYTES` or more also gets a derived copy of its parsed
 document beside it, ``.pytest-llm-cache/<name>.marshal``, keyed by the YAML's
-sha256: the next load reads that (tens of times faster than any YAML parser) as
+sha256: the next load reads that (about five times faster than the parse) as
 long as the YAML is byte for byte the same, and re-parses and rewrites it when the
 YAML changed. The cache directory holds a ``.gitignore`` of ``*``, so it is never
 committed; it is written atomically (safe under pytest-xdist), and a cache that
