@@ -7,7 +7,7 @@ plugin's per-test report hook, registered only once a test uses pytest-llm.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -36,7 +36,8 @@ def annotators(item: pytest.Item) -> list[Callable[[pytest.TestReport], None]]:
     """
     found = item.stash.get(_annotators_key, [])
     if "teardown" in item.stash.get(_reports_key, {}):
-        for key in (_annotators_key, _reports_key, _sample_key):
+        keys: tuple[pytest.StashKey[Any], ...] = (_annotators_key, _reports_key, _sample_key)
+        for key in keys:
             if key in item.stash:
                 del item.stash[key]
     return found
