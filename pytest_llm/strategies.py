@@ -37,6 +37,7 @@ from ._text import did_you_mean
 from .faults._errors import FaultError
 from .faults._kinds import (
     KINDS,
+    BrokenToolCall,
     ConnectError,
     ConnectionReset,
     ContentFilter,
@@ -71,8 +72,11 @@ __all__ = [
 ]
 
 STREAM_ONLY = frozenset(k for k, cls in KINDS.items() if cls.stream_only)
-DEFAULT_KINDS = tuple(k for k in sorted(KINDS) if k not in ("pass", "http_error"))
-"""Every kind a provider does on its own; ``http_error`` (any 4xx/5xx) and ``pass`` are opt-in."""
+DEFAULT_KINDS = tuple(
+    k for k in sorted(KINDS) if k not in ("pass", "http_error", "broken_tool_call")
+)
+"""Every kind a provider does on its own; ``http_error`` (any 4xx/5xx), ``pass`` and
+``broken_tool_call`` (it needs a reply with tool calls) are opt-in."""
 
 _HTTP_ERRORS = (400, 401, 403, 404, 409, 422, 500, 503)
 
@@ -175,6 +179,9 @@ def faults(
         "stall": st.builds(Stall, after_chunk=index, seconds=secs | forever),
         "truncated_stream": st.builds(TruncatedStream, after_chunk=end_index),
         "stream_error": st.builds(StreamError, after_chunk=end_index),
+        "broken_tool_call": st.builds(
+            BrokenToolCall, variant=st.sampled_from(["not_json", "unknown_tool"])
+        ),
         "corrupt_event": st.builds(
             CorruptEvent, after_chunk=index, variant=st.sampled_from(CORRUPTIONS)
         ),

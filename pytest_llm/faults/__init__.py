@@ -24,6 +24,9 @@ if TYPE_CHECKING:
         KINDS as KINDS,
     )
     from ._kinds import (
+        BrokenToolCall as BrokenToolCall,
+    )
+    from ._kinds import (
         ConnectError as ConnectError,
     )
     from ._kinds import (
@@ -105,6 +108,7 @@ _WHERE = {
     "FaultNotApplicable": "._errors",
     "UnusedFaults": "._errors",
     "KINDS": "._kinds",
+    "BrokenToolCall": "._kinds",
     "ConnectError": "._kinds",
     "ConnectionReset": "._kinds",
     "ContentFilter": "._kinds",

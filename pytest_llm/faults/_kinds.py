@@ -20,6 +20,7 @@ from ._http import (
     RateLimited,
     ServerError,
 )
+from ._tools import BrokenToolCall
 from ._wire import (
     ConnectError,
     ConnectionReset,
@@ -33,6 +34,7 @@ from ._wire import (
 
 __all__ = [
     "KINDS",
+    "BrokenToolCall",
     "ConnectError",
     "ConnectionReset",
     "ContentFilter",

@@ -26,10 +26,10 @@ from pytest_llm.faults import (
 )
 
 KINDS = (
-    "connect_error, connection_reset, content_filter, context_length_exceeded, corrupt_event, "
-    "http_error, "
-    "insufficient_quota, malformed_json, max_tokens, overloaded, pass, rate_limited, read_timeout, "
-    "server_error, slow, stall, stream_error, truncated_stream"
+    "broken_tool_call, connect_error, connection_reset, content_filter, "
+    "context_length_exceeded, corrupt_event, http_error, insufficient_quota, malformed_json, "
+    "max_tokens, overloaded, pass, rate_limited, read_timeout, server_error, slow, stall, "
+    "stream_error, truncated_stream"
 )
 
 BAD: list[tuple[str, Callable[[], Any], list[str]]] = [
