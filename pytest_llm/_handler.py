@@ -38,6 +38,8 @@ class Handler(abc.ABC):
     """Raised at the end for a miss the application swallowed."""
     unused_type: ClassVar[type[Unused]]
     check_unused: bool = True
+    """The one default of every handler's unused check (a cassette in ``migrate`` mode
+    and one that is recording do not check: :meth:`checks_unused`)."""
 
     def __init__(self) -> None:
         self.misses: list[str] = []

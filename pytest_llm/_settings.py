@@ -308,8 +308,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "check_unused",
-        "fail a test that leaves recorded interactions unused",
-        default=False,
+        "fail a test that leaves recorded interactions unused (default: on, except with "
+        "match=migrate; never while recording)",
+        default=None,  # not given: Handler.check_unused, off in migrate mode
         ini="bool",
         marker=True,
         convert=parse_bool,
@@ -342,8 +343,8 @@ def add_options(parser: pytest.Parser) -> None:
         if o.ini is None:
             continue
         default: Any = {"bool": False, "linelist": []}.get(o.ini, "")
-        if o.name == "guard":
-            default = o.default
+        if o.name == "guard" or (o.default is None and o.ini == "bool"):
+            default = o.default  # an unset ini option must not hide the option's default
         parser.addini(o.ini_key, o.ini_help or o.help, type=o.ini, default=default)
 
 

@@ -482,7 +482,8 @@ def test_the_summary_is_read_only(tmp_path: Path, raw_server: RawServer) -> None
     from pytest_llm.cassette._format import dump
 
     assert "    text: Hello there\n" in dump(load(path))
-    with pytest_llm.use_cassette(path, record="none"):
+    # the streamed one of the two recordings is the one read here
+    with pytest_llm.use_cassette(path, record="none", check_unused=False):
         got = "".join(
             c.choices[0].delta.content or ""
             for c in _client(raw_server).chat.completions.create(
@@ -722,7 +723,8 @@ def test_a_sorted_body_is_found_without_re_serialising_the_request(
     text = _record(tmp_path, raw_server, "a.yaml", 1)
     assert text.count("    request_digest: ") == 2
     path = tmp_path / "a.yaml"
-    with pytest_llm.use_cassette(path) as cassette:
+    # one of the two recordings is enough to see the lookup by digest
+    with pytest_llm.use_cassette(path, check_unused=False) as cassette:
 
         def slow(ex: Any) -> str:
             raise AssertionError(f"re-serialised {ex}")
@@ -741,10 +743,10 @@ def test_a_sorted_body_is_found_without_re_serialising_the_request(
     from pytest_llm._exchange import Exchange
 
     sent = Exchange("POST", raw_server.base_url + "/chat/completions", [], raw_server.bodies[0])
-    with pytest_llm.use_cassette(path) as cassette:
+    with pytest_llm.use_cassette(path, check_unused=False) as cassette:  # a look-up replays nothing
         assert cassette._lookup(sent) is not None
     path.write_text(text.replace("      - content: hi\n", "      - content: bye\n", 1))
-    with pytest_llm.use_cassette(path) as cassette:
+    with pytest_llm.use_cassette(path, check_unused=False) as cassette:
         assert cassette._lookup(sent) is None
 
 
@@ -855,7 +857,8 @@ def test_the_loopback_server_replays_the_recorded_bytes(
     with pytest_llm.use_cassette(path, record="once"):
         _raw_sync(raw_server)
     served = len(raw_server.bodies)
-    with pytest_llm.use_cassette(path), LLMServer() as server:
+    # the streamed one of the two recordings is the one read through the socket
+    with pytest_llm.use_cassette(path, check_unused=False), LLMServer() as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
         with client.chat.completions.with_streaming_response.create(
             model="gpt-4o-mini", messages=PROMPT, stream=True

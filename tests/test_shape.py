@@ -217,3 +217,49 @@ def test_every_option_reaches_pytest(pytester: pytest.Pytester) -> None:
             assert "--llm-" + o.name.replace("_", "-") in out
         if o.ini is not None:
             assert o.ini_key in out
+
+
+def test_check_unused_has_one_default_for_every_handler(tmp_path: Path) -> None:
+    """``Handler.check_unused`` is the default of the cassette, the fault plan and the
+    fake; a cassette in migrate mode (vcrpy's semantics) does not check unless asked."""
+    from pytest_llm import Cassette, FakeProvider, FaultPlan
+    from pytest_llm._handler import Handler
+
+    path = tmp_path / "c.yaml"
+    assert Handler.check_unused is True
+    assert Cassette(path).check_unused is Handler.check_unused
+    assert FaultPlan().check_unused is Handler.check_unused
+    assert FakeProvider().check_unused is Handler.check_unused
+    assert Cassette(path, match="migrate").check_unused is False
+    assert Cassette(path, match="migrate", check_unused=True).check_unused is True
+    assert Cassette(path, check_unused=False).check_unused is False
+
+
+def test_a_replayed_test_that_leaves_its_recordings_unused_fails_by_default(
+    llm_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm_project.makepyfile(
+        test_app="""
+        import os, openai
+
+        def test_app(llm_cassette):
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+            for i in range(int(os.environ.get("CALLS", "2"))):
+                client.chat.completions.create(model="m", messages=[{"role": "user", "content": str(i)}])
+        """
+    )
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    monkeypatch.setenv("CALLS", "1")
+    result = llm_project.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest-llm: 1 recorded interaction in */cassettes/test_app/test_app.yaml was never used:",
+            "  interactions[[]1] (line *): POST http://localhost/v1/chat/completions",
+            "fix: remove them by re-recording with --llm-record=all, or drop the check (check_unused=False).",
+        ]
+    )
+    llm_project.runpytest("--llm-match=migrate").assert_outcomes(passed=1)
+    llm_project.runpytest("-o", "llm_check_unused=false").assert_outcomes(passed=1)
+    migrate_checked = llm_project.runpytest("--llm-match=migrate", "-o", "llm_check_unused=true")
+    migrate_checked.assert_outcomes(passed=1, errors=1)

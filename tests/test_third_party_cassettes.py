@@ -107,7 +107,9 @@ def test_llm_anthropic_tool_use_stream_gives_the_recorded_tool_calls(copy: Any) 
     first = raw_interactions(path)[0]
     body = request_json(first)
     client = anthropic.Anthropic(api_key="sk-ant-test-key", max_retries=0)
-    with pytest_llm.use_cassette(path):
+    # llm-anthropic's cassette as published: its second request (the turn after the
+    # tool results) is that project's test, not this one
+    with pytest_llm.use_cassette(path, check_unused=False):
         params = {k: v for k, v in body.items() if k != "temperature"}
         with client.messages.stream(
             **{k: v for k, v in params.items() if k != "stream"},

@@ -113,7 +113,7 @@ class CassetteOptions:
     ignore: list[str]
     allow_playback_repeats: bool
     replay_timing: Any
-    check_unused: bool
+    check_unused: bool | None
     allow_network: bool
     match: str = "strict"
     null_as_absent: bool = False
@@ -136,7 +136,7 @@ class CassetteOptions:
             ignore=[*(chosen or ()), *config.getini("llm_ignore_paths")],
             allow_playback_repeats=bool(get("allow_playback_repeats")),
             replay_timing=get("replay_timing"),
-            check_unused=bool(get("check_unused")),
+            check_unused=get("check_unused"),
             allow_network=allow_network(config),
             match=str(get("match")),
             null_as_absent=bool(get("null_as_absent")),

@@ -65,7 +65,7 @@ class Cassette(Handler):
         test: str | None = None,
         record_blocked: str | None = None,
         allow_network: bool = False,
-        check_unused: bool = False,
+        check_unused: bool | None = None,
         clock: Clock | None = None,
         match: str = "strict",
         null_as_absent: bool = False,
@@ -97,8 +97,12 @@ class Cassette(Handler):
         the cassette then replays with mode ``none``."""
         self.allow_network = allow_network
         """Requests with no match go to the real network, unrecorded, instead of failing."""
-        self.check_unused = check_unused
-        """At the end, fail if a recorded interaction was never replayed."""
+        self.check_unused = (
+            self.check_unused and self.match != "migrate" if check_unused is None else check_unused
+        )
+        """At the end, fail if a recorded interaction of this test was never replayed (not
+        given: the handlers' default, :attr:`Handler.check_unused`, except in ``migrate``
+        mode, whose vcrpy semantics do not check unless asked)."""
         self.keep_headers = (
             (keep_headers,) if isinstance(keep_headers, str) else tuple(keep_headers)
         )
@@ -689,7 +693,7 @@ def use_cassette(
     allow_playback_repeats: bool = False,
     replay_timing: Any = None,
     allow_network: bool = False,
-    check_unused: bool = False,
+    check_unused: bool | None = None,
     redactor: Redactor | None = None,
     clock: Clock | None = None,
     match: str = "strict",
