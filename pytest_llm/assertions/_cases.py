@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llm._errors import ConfigError
 
+from . import _text as text_checks
 from ._base import (
     CaseFailedError,
     LLMAssertionError,
@@ -34,19 +35,7 @@ from ._base import (
     type_name,
 )
 from ._samples import SamplesFailed
-from ._text import (
-    TEXT_OPTION_NAMES,
-    TextOptions,
-    Verdict,
-    check_contains,
-    check_contains_all,
-    check_contains_any,
-    check_matches,
-    check_mode,
-    check_not_contains,
-    compile_pattern,
-    validate_needle,
-)
+from ._text import TEXT_OPTION_NAMES, TextOptions, Verdict
 
 if TYPE_CHECKING:
     from _pytest.mark.structures import ParameterSet
@@ -256,13 +245,13 @@ def _text_runner(kind: str, value: Any, options: TextOptions) -> Callable[[Any],
         if text is None:
             return _no_text(output)
         if kind in ("contains", "icontains"):
-            return _from_verdict(check_contains(text, value, options))
+            return _from_verdict(text_checks.check_contains(text, value, options))
         if kind in ("not-contains", "not-icontains"):
-            return _from_verdict(check_not_contains(text, value, options))
+            return _from_verdict(text_checks.check_not_contains(text, value, options))
         if kind in ("contains-any", "icontains-any"):
-            return _from_verdict(check_contains_any(text, value, options))
+            return _from_verdict(text_checks.check_contains_any(text, value, options))
         if kind in ("contains-all", "icontains-all"):
-            return _from_verdict(check_contains_all(text, value, options))
+            return _from_verdict(text_checks.check_contains_all(text, value, options))
         # starts-with
         ok = text.startswith(value)
         shown = show_text(text, 40)
@@ -278,17 +267,17 @@ def _text_runner(kind: str, value: Any, options: TextOptions) -> Callable[[Any],
 def _regex_runner(
     kind: str, value: str, opts: Mapping[str, Any], options: TextOptions
 ) -> Callable[[Any], Outcome]:
-    mode = check_mode(opts.get("mode", "search"), kind)
+    mode = text_checks.check_mode(opts.get("mode", "search"), kind)
     flags = 0
     for name in opts.get("flags", ()):
         flags |= getattr(re, name)
-    compile_pattern(value, flags, options, kind)
+    text_checks.compile_pattern(value, flags, options, kind)
 
     def run(output: Any) -> Outcome:
         text = _text_of(output, kind)
         if text is None:
             return _no_text(output)
-        verdict = check_matches(text, value, mode, flags, options)
+        verdict = text_checks.check_matches(text, value, mode, flags, options)
         if kind == "regex":
             return _from_verdict(verdict)
         return (not verdict.ok, float(not verdict.ok), verdict.headline)
@@ -545,11 +534,11 @@ def _build_check(raw: Mapping[str, Any], base: Path, case_ref: list[Case]) -> Ch
     threshold = raw.get("threshold")
     run: Callable[[Any], Outcome]
     if kind in _TEXT:
-        validate_needle(value, text_opts, kind)
+        text_checks.validate_needle(value, text_opts, kind)
         run = _text_runner(kind, value, text_opts)
     elif kind in _MULTI:
         for needle in value:
-            validate_needle(needle, text_opts, kind)
+            text_checks.validate_needle(needle, text_opts, kind)
         run = _text_runner(kind, value, text_opts)
     elif kind in _REGEX:
         run = _regex_runner(kind, value, opts, text_opts)

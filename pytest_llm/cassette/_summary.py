@@ -9,6 +9,7 @@ Messages API and Gemini. It is written with the cassette and ignored when read.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from .._sse import SSEEvent
@@ -64,9 +65,11 @@ def summarise(events: list[SSEEvent]) -> dict[str, Any] | None:
         elif kind == "error" and doc.get("message"):
             error = str(doc["message"])  # the Responses API's error event
         if isinstance(doc.get("choices"), list):
-            _chat(doc["choices"], answer)
+            for c, a in _indexed(doc["choices"], answer):
+                _chat(c, a)
         elif isinstance(doc.get("candidates"), list):
-            _gemini(doc["candidates"], answer)
+            for c, a in _indexed(doc["candidates"], answer):
+                _gemini(c, a)
         elif isinstance(kind, str):
             _typed(kind, doc, answer())
     out: dict[str, Any] = {}
@@ -80,41 +83,39 @@ def summarise(events: list[SSEEvent]) -> dict[str, Any] | None:
     return out or None
 
 
-def _chat(choices: list[Any], answer: Any) -> None:
-    for c in choices:
-        if not isinstance(c, dict):
-            continue
-        a = answer(int(c.get("index") or 0))
-        delta = _dict(c.get("delta"))
-        if isinstance(delta.get("content"), str):
-            a.text.append(delta["content"])
-        if isinstance(delta.get("refusal"), str):
-            a.text.append(delta["refusal"])
-        for frag in delta.get("tool_calls") or []:
-            if isinstance(frag, dict):
-                fn = _dict(frag.get("function"))
-                a.call(frag.get("index", 0), fn.get("name") or "", fn.get("arguments") or "")
-        if c.get("finish_reason"):
-            a.stop = str(c["finish_reason"])
+def _indexed(items: list[Any], answer: Any) -> Iterator[tuple[dict[str, Any], _Answer]]:
+    """Each choice (chat) or candidate (Gemini) with the answer its ``index`` adds to."""
+    for c in items:
+        if isinstance(c, dict):
+            yield c, answer(int(c.get("index") or 0))
 
 
-def _gemini(candidates: list[Any], answer: Any) -> None:
-    for c in candidates:
-        if not isinstance(c, dict):
+def _chat(c: dict[str, Any], a: _Answer) -> None:
+    delta = _dict(c.get("delta"))
+    if isinstance(delta.get("content"), str):
+        a.text.append(delta["content"])
+    if isinstance(delta.get("refusal"), str):
+        a.text.append(delta["refusal"])
+    for frag in delta.get("tool_calls") or []:
+        if isinstance(frag, dict):
+            fn = _dict(frag.get("function"))
+            a.call(frag.get("index", 0), fn.get("name") or "", fn.get("arguments") or "")
+    if c.get("finish_reason"):
+        a.stop = str(c["finish_reason"])
+
+
+def _gemini(c: dict[str, Any], a: _Answer) -> None:
+    for part in _dict(c.get("content")).get("parts") or []:
+        if not isinstance(part, dict):
             continue
-        a = answer(int(c.get("index") or 0))
-        content = _dict(c.get("content"))
-        for part in content.get("parts") or []:
-            if not isinstance(part, dict):
-                continue
-            if isinstance(part.get("text"), str) and not part.get("thought"):
-                a.text.append(part["text"])
-            call = part.get("functionCall")
-            if isinstance(call, dict):
-                args = json.dumps(call.get("args") or {}, ensure_ascii=False, separators=(",", ":"))
-                a.call(len(a.calls), str(call.get("name") or ""), args)
-        if c.get("finishReason"):
-            a.stop = str(c["finishReason"])
+        if isinstance(part.get("text"), str) and not part.get("thought"):
+            a.text.append(part["text"])
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            args = json.dumps(call.get("args") or {}, ensure_ascii=False, separators=(",", ":"))
+            a.call(len(a.calls), str(call.get("name") or ""), args)
+    if c.get("finishReason"):
+        a.stop = str(c["finishReason"])
 
 
 def _typed(kind: str, doc: dict[str, Any], a: _Answer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -156,15 +157,9 @@ class Ctx:
         model: str | None = None,
         **params: Any,
     ) -> Outcome:
-        request = (
-            content
-            if isinstance(content, Request)
-            else self.request(content, model=model, **params)
-        )
+        request = self._request(content, model=model, **params)
         try:
-            result = self.adapter.call(client, request)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await _settle(self.adapter.call(client, request))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -173,11 +168,26 @@ class Ctx:
             raise TypeError(f"{self.adapter!r}.call() returned {result!r}, not a Reply")
         return result
 
+    async def call_waits(
+        self, client: Any, content: str | Request = QUESTION, **params: Any
+    ) -> tuple[Outcome, list[float]]:
+        """:meth:`call`, and the waits on the clock while it ran."""
+        mark = len(self.clock.sleeps)
+        out = await self.call(client, content, **params)
+        return out, self.sleeps_since(mark)
+
+    def _request(
+        self, content: str | Request, *, model: str | None = None, **params: Any
+    ) -> Request:
+        return (
+            content
+            if isinstance(content, Request)
+            else self.request(content, model=model, **params)
+        )
+
     async def parse(self, client: Any, request: Request, schema: type[Any]) -> Any:
         try:
-            result = self.adapter.parse(client, request, schema)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await _settle(self.adapter.parse(client, request, schema))
         except Exception as exc:
             return Failed(exc, self.adapter.describe(exc))
         return result
@@ -191,13 +201,11 @@ class Ctx:
         **params: Any,
     ) -> Streamed:
         """Read a streamed call to its end (or ``take`` pieces, then close it)."""
-        request = content if isinstance(content, Request) else self.request(content, **params)
+        request = self._request(content, **params)
         out = Streamed()
         iterator: Any = None
         try:
-            iterator = self.adapter.stream(client, request)
-            if inspect.isawaitable(iterator):
-                iterator = await iterator
+            iterator = await _settle(self.adapter.stream(client, request))
             if hasattr(iterator, "__anext__"):
                 async for piece in iterator:
                     out.pieces.append(piece)
@@ -238,16 +246,17 @@ class Ctx:
 
     async def aclose(self) -> None:
         for client in self.clients:
-            try:
-                result = self.adapter.close(client)
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:  # closing is best effort
-                pass
+            with contextlib.suppress(Exception):  # closing is best effort
+                await _settle(self.adapter.close(client))
 
 
 async def _await(value: Awaitable[Any]) -> Any:
     return await value
+
+
+async def _settle(value: Any) -> Any:
+    """What an adapter's method gave: itself, or what it awaits to (sync or async adapter)."""
+    return await value if inspect.isawaitable(value) else value
 
 
 def replace(setup: Setup, **changes: Any) -> Setup:

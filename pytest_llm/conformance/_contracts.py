@@ -214,9 +214,7 @@ async def c07(ctx: Ctx) -> None:
 async def c08(ctx: Ctx) -> None:
     ctx.need("retries", "backoff")
     ctx.fault(F.ServerError(503), times=3)
-    mark = len(ctx.clock.sleeps)
-    out = await ctx.call(ctx.client(max_retries=3, backoff_base=0.5, jitter="full"))
-    waits = ctx.sleeps_since(mark)
+    out, waits = await ctx.call_waits(ctx.client(max_retries=3, backoff_base=0.5, jitter="full"))
     ok = len(waits) == 3 and all(0 <= w <= 0.5 * 2**i + 1e-9 for i, w in enumerate(waits))
     ctx.check(
         ok and isinstance(out, Reply),
@@ -228,16 +226,14 @@ async def c08(ctx: Ctx) -> None:
 async def c09(ctx: Ctx) -> None:
     ctx.need("retries", "backoff", "retry_after", "deadline")
     ctx.fault(F.ServerError(503), model="a", times=None)
-    mark = len(ctx.clock.sleeps)
-    await ctx.call(ctx.client("a", max_retries=5, backoff_base=1, backoff_max_delay=2))
-    waits = ctx.sleeps_since(mark)
+    _, waits = await ctx.call_waits(
+        ctx.client("a", max_retries=5, backoff_base=1, backoff_max_delay=2)
+    )
     ctx.check(
         len(waits) == 5 and within(waits, 0, 2), f"max_delay 2: waits {_s(waits)}, expected 5 <= 2"
     )
     ctx.fault(F.RateLimited(retry_after=100), model="b", times=None)
-    mark = len(ctx.clock.sleeps)
-    await ctx.call(ctx.client("b", max_retries=2, max_retry_after=30))
-    waits = ctx.sleeps_since(mark)
+    _, waits = await ctx.call_waits(ctx.client("b", max_retries=2, max_retry_after=30))
     ctx.check(within(waits, 0, 30), f"max_retry_after 30, Retry-After 100: waited {_s(waits)}")
     ctx.fault(F.ServerError(503), model="c", times=None)
     start = ctx.clock.monotonic()
@@ -254,9 +250,7 @@ async def c09(ctx: Ctx) -> None:
 async def c10(ctx: Ctx) -> None:
     ctx.need("retries", "retry_after")
     ctx.fault(F.RateLimited(retry_after=7, retry_after_ms=250), times=1)
-    mark = len(ctx.clock.sleeps)
-    out = await ctx.call(ctx.client())
-    waits = ctx.sleeps_since(mark)
+    out, waits = await ctx.call_waits(ctx.client())
     ctx.check(
         waits == [0.25] and isinstance(out, Reply),
         f"waited {_s(waits)}, retry-after-ms said 0.25, retry-after 7",
@@ -268,9 +262,7 @@ async def c11(ctx: Ctx) -> None:
     ctx.need("retries", "retry_after")
     for ms in ("0", "soon"):
         ctx.fault(RetryAfterHeader(retry_after="3", retry_after_ms=ms), times=1)
-        mark = len(ctx.clock.sleeps)
-        out = await ctx.call(ctx.client())
-        waits = ctx.sleeps_since(mark)
+        out, waits = await ctx.call_waits(ctx.client())
         ctx.check(
             waits == [3.0] and isinstance(out, Reply),
             f"retry-after-ms {ms!r}: waited {_s(waits)}, retry-after said 3",
@@ -286,9 +278,7 @@ async def c12(ctx: Ctx) -> None:
         (F.RateLimited(retry_after=7, http_date=True), 6.0, 8.0, "a date 7 s ahead"),
     ):
         ctx.fault(fault, times=1)
-        mark = len(ctx.clock.sleeps)
-        out = await ctx.call(ctx.client())
-        waits = ctx.sleeps_since(mark)
+        out, waits = await ctx.call_waits(ctx.client())
         ctx.check(
             len(waits) == 1 and within(waits, low, high) and isinstance(out, Reply),
             f"waited {_s(waits)}, Retry-After said {label}",
@@ -299,9 +289,7 @@ async def c12(ctx: Ctx) -> None:
 async def c13(ctx: Ctx) -> None:
     ctx.need("retries", "retry_after")
     ctx.fault(F.RateLimited(retry_after=100), model="m1", times=None)
-    mark = len(ctx.clock.sleeps)
-    out = await ctx.call(ctx.client("m1", max_retry_after=30))
-    waits = ctx.sleeps_since(mark)
+    out, waits = await ctx.call_waits(ctx.client("m1", max_retry_after=30))
     wait = out.info.retry_after if isinstance(out, Failed) else None
     ctx.check(
         isinstance(out, Failed)
@@ -315,9 +303,7 @@ async def c13(ctx: Ctx) -> None:
     if not ctx.has("routes"):
         ctx.note("fail over at once: not checked (no routes)")
         return
-    mark = len(ctx.clock.sleeps)
-    out = await ctx.call(ctx.client("m1", "m2", max_retry_after=30))
-    waits = ctx.sleeps_since(mark)
+    out, waits = await ctx.call_waits(ctx.client("m1", "m2", max_retry_after=30))
     ctx.check(
         isinstance(out, Reply) and out.model == "m2" and waits == [],
         f"with a second route: {describe(out)} after waits {_s(waits)}, expected m2 at once",
@@ -329,9 +315,7 @@ async def c14(ctx: Ctx) -> None:
     ctx.need("retries", "retry_after")
     for value in ("-5", "nan", "inf", "Wed, 01 Jan 2020 00:00:00 GMT", "soon"):
         ctx.fault(RetryAfterHeader(retry_after=value), times=1)
-        mark = len(ctx.clock.sleeps)
-        out = await ctx.call(ctx.client(backoff_max_delay=8))
-        waits = ctx.sleeps_since(mark)
+        out, waits = await ctx.call_waits(ctx.client(backoff_max_delay=8))
         ctx.check(
             isinstance(out, Reply) and len(waits) <= 1 and within(waits, 0, 8),
             f"retry-after {value!r}: {describe(out)} after waits {_s(waits)} (max_delay 8)",
@@ -344,9 +328,7 @@ async def c15(ctx: Ctx) -> None:
     runs = []
     for _ in range(2):
         ctx.fault(F.ServerError(503), times=2)
-        mark = len(ctx.clock.sleeps)
-        await ctx.call(ctx.client(seed=7))
-        runs.append(ctx.sleeps_since(mark))
+        runs.append((await ctx.call_waits(ctx.client(seed=7)))[1])
     ctx.check(
         runs[0] == runs[1] and len(runs[0]) == 2,
         f"seed 7 twice: waits {_s(runs[0])} and {_s(runs[1])}",
@@ -354,9 +336,7 @@ async def c15(ctx: Ctx) -> None:
     waits: list[float] = []
     for _ in range(10):
         ctx.fault(F.ServerError(503), times=1)
-        mark = len(ctx.clock.sleeps)
-        await ctx.call(ctx.client(seed=None))
-        waits += ctx.sleeps_since(mark)
+        waits += (await ctx.call_waits(ctx.client(seed=None)))[1]
     distinct = len({round(w, 9) for w in waits})
     ctx.check(
         distinct >= 5, f"10 unseeded clients: {distinct} distinct first waits of {len(waits)}"
