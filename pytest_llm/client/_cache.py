@@ -872,6 +872,21 @@ class Cache:
         )
         return entry
 
+    def _encode(
+        self,
+        key: str,
+        payload: Mapping[str, Any] | BaseModel,
+        meta: Mapping[str, Any] | None,
+        ttl: float | None,
+    ) -> tuple[CachedEntry, bytes] | Exception:
+        """The entry to store and its bytes, or why it cannot be encoded (the caller
+        warns: the warning then points at the caller of ``put``, as every cache warning)."""
+        try:
+            entry = self._entry(key, payload, meta, ttl)
+            return entry, entry.encode()
+        except (TypeError, ValueError) as exc:
+            return exc
+
     def _maybe_purge(self) -> None:
         self._writes += 1
         purge = getattr(self.backend, "purge", None)
@@ -906,12 +921,11 @@ class Cache:
         """Store an SDK result (or its :func:`payload_of`). Returns ``"stored"``, or
         ``"error"`` when the backend failed (warned, never raised)."""
         ttl = self.ttl if ttl is None else check_ttl(ttl, "Cache.put()")
-        try:
-            entry = self._entry(key, payload, meta, ttl)
-            value = entry.encode()
-        except (TypeError, ValueError) as exc:
-            self._failed("encode the entry", exc)
+        encoded = self._encode(key, payload, meta, ttl)
+        if isinstance(encoded, Exception):
+            self._failed("encode the entry", encoded)
             return "error"
+        entry, value = encoded
         try:
             self.backend.set(key, value, ttl=ttl, expires_at=entry.expires_at)
             self._maybe_purge()
@@ -945,12 +959,11 @@ class Cache:
         ttl: float | None = None,
     ) -> str:
         ttl = self.ttl if ttl is None else check_ttl(ttl, "Cache.put()")
-        try:
-            entry = self._entry(key, payload, meta, ttl)
-            value = entry.encode()
-        except (TypeError, ValueError) as exc:
-            self._failed("encode the entry", exc)
+        encoded = self._encode(key, payload, meta, ttl)
+        if isinstance(encoded, Exception):
+            self._failed("encode the entry", encoded)
             return "error"
+        entry, value = encoded
         try:
             aset = getattr(self.backend, "aset", None)
             if aset is not None:
