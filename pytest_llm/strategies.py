@@ -72,11 +72,11 @@ __all__ = [
 ]
 
 STREAM_ONLY = frozenset(k for k, cls in KINDS.items() if cls.stream_only)
-DEFAULT_KINDS = tuple(
-    k for k in sorted(KINDS) if k not in ("pass", "http_error", "broken_tool_call")
-)
-"""Every kind a provider does on its own; ``http_error`` (any 4xx/5xx), ``pass`` and
-``broken_tool_call`` (it needs a reply with tool calls) are opt-in."""
+_OPT_IN = ("pass", "http_error", "broken_tool_call", "corrupt_event")
+DEFAULT_KINDS = tuple(k for k in sorted(KINDS) if k not in _OPT_IN)
+"""Every kind a provider does on its own; ``http_error`` (any 4xx/5xx), ``pass``,
+``broken_tool_call`` (it needs a reply with tool calls) and ``corrupt_event`` (its
+body is broken on purpose, for stream parsers) are opt-in."""
 
 _HTTP_ERRORS = (400, 401, 403, 404, 409, 422, 500, 503)
 
