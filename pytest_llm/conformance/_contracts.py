@@ -246,14 +246,23 @@ async def c09(ctx: Ctx) -> None:
     ctx.check(took <= 5.001, f"deadline 5: {describe(out)} after {took:g} s")
 
 
+async def _waits_as_told(ctx: Ctx, fault: Any, low: float, high: float, evidence: str) -> None:
+    """One fault, one call: the client waits once, between ``low`` and ``high``, then
+    gets its reply. ``evidence`` says what the server told, ``{waited}`` what was seen."""
+    ctx.fault(fault, times=1)
+    out, waits = await ctx.call_waits(ctx.client())
+    ctx.check(
+        len(waits) == 1 and within(waits, low, high) and isinstance(out, Reply),
+        evidence.format(waited=_s(waits)),
+    )
+
+
 @contract(10, "B", "retry-after-ms wins over retry-after")
 async def c10(ctx: Ctx) -> None:
     ctx.need("retries", "retry_after")
-    ctx.fault(F.RateLimited(retry_after=7, retry_after_ms=250), times=1)
-    out, waits = await ctx.call_waits(ctx.client())
-    ctx.check(
-        waits == [0.25] and isinstance(out, Reply),
-        f"waited {_s(waits)}, retry-after-ms said 0.25, retry-after 7",
+    fault = F.RateLimited(retry_after=7, retry_after_ms=250)
+    await _waits_as_told(
+        ctx, fault, 0.25, 0.25, "waited {waited}, retry-after-ms said 0.25, retry-after 7"
     )
 
 
@@ -261,12 +270,9 @@ async def c10(ctx: Ctx) -> None:
 async def c11(ctx: Ctx) -> None:
     ctx.need("retries", "retry_after")
     for ms in ("0", "soon"):
-        ctx.fault(RetryAfterHeader(retry_after="3", retry_after_ms=ms), times=1)
-        out, waits = await ctx.call_waits(ctx.client())
-        ctx.check(
-            waits == [3.0] and isinstance(out, Reply),
-            f"retry-after-ms {ms!r}: waited {_s(waits)}, retry-after said 3",
-        )
+        fault = RetryAfterHeader(retry_after="3", retry_after_ms=ms)
+        evidence = f"retry-after-ms {ms!r}: waited {{waited}}, retry-after said 3"
+        await _waits_as_told(ctx, fault, 3.0, 3.0, evidence)
 
 
 @contract(12, "B", "retry-after as integer or float seconds and as an HTTP date are honoured")
@@ -277,12 +283,7 @@ async def c12(ctx: Ctx) -> None:
         (F.RateLimited(retry_after=1.5), 1.5, 1.5, "1.5"),
         (F.RateLimited(retry_after=7, http_date=True), 6.0, 8.0, "a date 7 s ahead"),
     ):
-        ctx.fault(fault, times=1)
-        out, waits = await ctx.call_waits(ctx.client())
-        ctx.check(
-            len(waits) == 1 and within(waits, low, high) and isinstance(out, Reply),
-            f"waited {_s(waits)}, Retry-After said {label}",
-        )
+        await _waits_as_told(ctx, fault, low, high, f"waited {{waited}}, Retry-After said {label}")
 
 
 @contract(13, "B", "a Retry-After above max_retry_after is never shortened: fail over or raise")
