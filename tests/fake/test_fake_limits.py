@@ -22,6 +22,7 @@ from google.genai import errors, types
 from pytest_llm import ConfigError, VirtualClock
 from pytest_llm.client import AsyncResilientClient, Backoff, ResilientClient, RetryPolicy, call_info
 from pytest_llm.fake import FakeProvider
+from pytest_llm.transport import LLMServer
 
 HELLO = [{"role": "user", "content": "Say hello"}]
 CLAUDE = "claude-haiku-4-5"
@@ -361,3 +362,39 @@ def test_count_tokens_is_not_counted(llm_fake: FakeProvider) -> None:
         client.messages.count_tokens(model=CLAUDE, messages=HELLO)
     assert client.messages.create(model=CLAUDE, max_tokens=8, messages=HELLO).content
     assert json.loads(llm_fake.requests.last.exchange.body)["model"] == CLAUDE
+
+
+def test_concurrent_requests_share_the_quota(
+    llm_fake: FakeProvider, llm_clock: VirtualClock
+) -> None:
+    llm_fake.limits(rpm=2)
+    client = openai.AsyncOpenAI(api_key="sk-test")
+
+    async def one() -> str | None:
+        reply = await client.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+        return reply.choices[0].message.content
+
+    async def main() -> list[str | None]:
+        return list(await asyncio.gather(one(), one(), one()))
+
+    assert all(asyncio.run(main()))
+    assert llm_clock.sleeps == [30.0]
+    assert sorted(r.status or 0 for r in llm_fake.requests) == [200, 200, 200, 429]
+
+
+def test_quota_through_llm_server(
+    llm_server: LLMServer, llm_fake: FakeProvider, llm_clock: VirtualClock
+) -> None:
+    """A client in another process (here: plain HTTP to the loopback) sees the same."""
+    import httpx
+
+    llm_fake.limits(rpm=1)
+    url = f"{llm_server.base_url}/chat/completions"
+    body = {"model": "gpt-4o-mini", "messages": HELLO}
+    with httpx.Client() as http:
+        first = http.post(url, json=body)
+        second = http.post(url, json=body)
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-remaining-requests"] == "0"
+    assert second.status_code == 429
+    assert second.headers["retry-after-ms"] == "60000"
