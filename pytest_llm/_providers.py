@@ -23,7 +23,6 @@ import fnmatch
 import importlib.util
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,62 +49,175 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class StreamFraming:
-    """How a provider frames a streamed response (server-sent events, each way)."""
+class _Frozen:
+    """Read-only records with ``__slots__`` (what ``@dataclass(frozen=True, slots=True)``
+    gives, written out: a dataclass builds its methods with ``exec`` when the module
+    loads, a few milliseconds of every pytest start-up, since the guard reads this table).
+    Equal when of the same class with equal fields."""
 
+    __slots__: tuple[str, ...] = ()
+
+    def _set(self, **values: Any) -> None:
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only: cannot delete {name!r}")
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Frozen)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._fields()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class StreamFraming(_Frozen):
+    """How a provider frames a streamed response (server-sent events, each way).
+
+    * ``named_events``: every event carries an ``event:`` line naming its type
+      (Anthropic);
+    * ``done``: the ``data:`` of the last event that only says "the end" (OpenAI's
+      ``[DONE]``);
+    * ``separator``: what ends an event on the wire: ``\\n\\n``, or ``\\r\\n\\r\\n`` (Gemini);
+    * ``event_types``: the event names (``named_events``) or ``type`` values a stream is
+      made of, in the order a complete stream sends them (repeatable ones once);
+    * ``query``: query parameters that ask for a stream (Gemini: ``alt=sse``).
+    """
+
+    __slots__ = ("done", "event_types", "named_events", "query", "separator")
     named_events: bool
-    """Every event carries an ``event:`` line naming its type (Anthropic)."""
     done: str | None
-    """The ``data:`` of the last event that only says "the end" (OpenAI's ``[DONE]``)."""
     separator: str
-    """What ends an event on the wire: ``\\n\\n``, or ``\\r\\n\\r\\n`` (Gemini)."""
-    event_types: tuple[str, ...] = ()
-    """The event names (``named_events``) or ``type`` values a stream is made of, in the
-    order a complete stream sends them (repeatable ones once)."""
-    query: tuple[tuple[str, str], ...] = ()
-    """Query parameters that ask for a stream (Gemini: ``alt=sse``)."""
+    event_types: tuple[str, ...]
+    query: tuple[tuple[str, str], ...]
+
+    def __init__(
+        self,
+        named_events: bool,
+        done: str | None,
+        separator: str,
+        event_types: tuple[str, ...] = (),
+        query: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self._set(
+            named_events=named_events,
+            done=done,
+            separator=separator,
+            event_types=event_types,
+            query=query,
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class Swap:
+class Swap(_Frozen):
     """Names in one SDK module that :mod:`pytest_llm._sdk` replaces while a virtual
     clock is installed. A name ``Class.attr`` is an instance attribute of ``Class``
     (read through a class-level stand-in); any other name is a module global."""
 
+    __slots__ = ("module", "names")
     module: str
     names: tuple[str, ...]
 
+    def __init__(self, module: str, names: tuple[str, ...]) -> None:
+        self._set(module=module, names=names)
 
-@dataclass(frozen=True)
-class Provider:
-    """One hosted LLM API and its Python SDK, as pytest-llm sees them."""
 
+class Provider(_Frozen):
+    """One hosted LLM API and its Python SDK, as pytest-llm sees them.
+
+    * ``name``: short, lower-case, stable: ``openai``, ``anthropic``, ``gemini``;
+    * ``title``: for people: ``OpenAI``, ``Anthropic``, ``Google Gemini``;
+    * ``sdk``: the SDK's import name (``google.genai``);
+    * ``distribution``: the SDK's distribution name, for its version (``google-genai``);
+    * ``hosts``: host patterns (fnmatch, lower case) of the provider's API;
+    * ``credential_headers``: request headers (lower case) that carry the key;
+    * ``credential_params``: query parameters that carry the key (Gemini: ``?key=``);
+    * ``secret_patterns``: name -> regex of the provider's key shapes, for the secret scan;
+    * ``clock``: what is swapped so the SDK's own retry sleeps (and jitter) go to a
+      virtual clock;
+    * ``stream``: how its streams are framed;
+    * ``endpoints``: paths (fnmatch) of the API calls pytest-llm replays, fakes and faults;
+    * ``user_agents``: lower-case ``user-agent`` prefixes (before the ``/``) its SDK sends;
+    * ``sdk_headers``: request headers whose presence names this provider's SDK
+      (``anthropic-version``).
+    """
+
+    __slots__ = (
+        "clock",
+        "credential_headers",
+        "credential_params",
+        "distribution",
+        "endpoints",
+        "hosts",
+        "name",
+        "sdk",
+        "sdk_headers",
+        "secret_patterns",
+        "stream",
+        "title",
+        "user_agents",
+    )
     name: str
-    """Short, lower-case, stable: ``openai``, ``anthropic``, ``gemini``."""
     title: str
-    """For people: ``OpenAI``, ``Anthropic``, ``Google Gemini``."""
     sdk: str
-    """The SDK's import name (``google.genai``)."""
     distribution: str
-    """The SDK's distribution name, for its version (``google-genai``)."""
     hosts: tuple[str, ...]
-    """Host patterns (fnmatch, lower case) of the provider's API."""
     credential_headers: frozenset[str]
-    """Request headers (lower case) that carry the key."""
-    credential_params: tuple[str, ...] = ()
-    """Query parameters that carry the key (Gemini: ``?key=``)."""
-    secret_patterns: Mapping[str, str] = field(default_factory=dict)
-    """Name -> regex of the provider's key shapes, for the secret scan."""
-    clock: tuple[Swap, ...] = ()
-    """What is swapped so the SDK's own retry sleeps (and jitter) go to a virtual clock."""
-    stream: StreamFraming = StreamFraming(named_events=False, done=None, separator="\n\n")
-    endpoints: tuple[str, ...] = ()
-    """Paths (fnmatch) of the API calls pytest-llm replays, fakes and faults."""
-    user_agents: tuple[str, ...] = ()
-    """Lower-case ``user-agent`` prefixes (before the ``/``) its SDK sends."""
-    sdk_headers: tuple[str, ...] = ()
-    """Request headers whose presence names this provider's SDK (``anthropic-version``)."""
+    credential_params: tuple[str, ...]
+    secret_patterns: Mapping[str, str]
+    clock: tuple[Swap, ...]
+    stream: StreamFraming
+    endpoints: tuple[str, ...]
+    user_agents: tuple[str, ...]
+    sdk_headers: tuple[str, ...]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        title: str,
+        sdk: str,
+        distribution: str,
+        hosts: tuple[str, ...],
+        credential_headers: frozenset[str],
+        credential_params: tuple[str, ...] = (),
+        secret_patterns: Mapping[str, str] | None = None,
+        clock: tuple[Swap, ...] = (),
+        stream: StreamFraming | None = None,
+        endpoints: tuple[str, ...] = (),
+        user_agents: tuple[str, ...] = (),
+        sdk_headers: tuple[str, ...] = (),
+    ) -> None:
+        self._set(
+            name=name,
+            title=title,
+            sdk=sdk,
+            distribution=distribution,
+            hosts=hosts,
+            credential_headers=credential_headers,
+            credential_params=credential_params,
+            secret_patterns=dict(secret_patterns or {}),
+            clock=clock,
+            stream=stream or StreamFraming(named_events=False, done=None, separator="\n\n"),
+            endpoints=endpoints,
+            user_agents=user_agents,
+            sdk_headers=sdk_headers,
+        )
+
+    def __hash__(self) -> int:  # secret_patterns is a dict: one provider, one identity
+        return hash((Provider, self.name))
 
     def installed(self) -> bool:
         """Whether the SDK can be imported (without importing it)."""
