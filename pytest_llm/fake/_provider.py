@@ -69,6 +69,7 @@ _OPTIONS = (
     "tools",
     "seed",
     "aliases",
+    "limits",
 )
 _ADD_OPTIONS = (
     "content",
@@ -134,6 +135,7 @@ class FakeProvider(Handler):
         tools: str = "forced",
         seed: int = 0,
         aliases: Mapping[str, str] | None = None,
+        limits: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         **unknown: object,
     ) -> None:
         check_options("FakeProvider()", unknown, _OPTIONS)
@@ -166,6 +168,7 @@ class FakeProvider(Handler):
             tools=tools,
             seed=seed,
             aliases=aliases,
+            limits=limits,
         )
 
     # -- configuration ----------------------------------------------------------
@@ -248,6 +251,23 @@ class FakeProvider(Handler):
             self.seed = seed
         if "aliases" in options and options["aliases"] is not None:
             self.aliases(options["aliases"])
+        if "limits" in options and options["limits"] is not None:
+            quotas = options["limits"]
+            quotas = [quotas] if isinstance(quotas, Mapping) else quotas
+            if not isinstance(quotas, list | tuple) or not all(
+                isinstance(q, Mapping) for q in quotas
+            ):
+                raise ConfigError(
+                    f"{where}: limits={options['limits']!r} is not a quota.\n"
+                    "Fix: limits={'rpm': 2}, or a list of them (one per model=)."
+                )
+            for quota in quotas:
+                self._limits.add(
+                    f"{where} limits",
+                    {k: v for k, v in quota.items() if k not in ("model", "provider")},
+                    quota.get("model"),
+                    quota.get("provider"),
+                )
 
     @property
     def clock(self) -> Clock:

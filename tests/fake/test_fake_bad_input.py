@@ -214,7 +214,7 @@ CASES: list[tuple[str, Callable[[], object], list[str]]] = [
         lambda: FakeProvider(strcit=True),
         [
             "FakeProvider() got an unknown option 'strcit' (did you mean 'strict'?).",
-            "Fix: use one of: aliases, check_unused, clock, default, dimensions, embed, seed, strict, tools.",
+            "Fix: use one of: aliases, check_unused, clock, default, dimensions, embed, limits, seed, strict, tools.",
         ],
     ),
     (
@@ -222,7 +222,7 @@ CASES: list[tuple[str, Callable[[], object], list[str]]] = [
         lambda: FakeProvider().configure(dimension=8),
         [
             "llm_fake.configure() got an unknown option 'dimension' (did you mean 'dimensions'?).",
-            "Fix: use one of: aliases, check_unused, clock, default, dimensions, embed, seed, strict, tools.",
+            "Fix: use one of: aliases, check_unused, clock, default, dimensions, embed, limits, seed, strict, tools.",
         ],
     ),
     (

@@ -175,7 +175,7 @@ def test_bad_config_names_the_option(project: pytest.Pytester) -> None:
             "*_ ERROR at setup of test_x _*",
             "llm_fake_config: FakeProvider() got an unknown option 'strict_mode' (did you mean "
             "'strict'?).",
-            "Fix: use one of: aliases, check_unused, clock, default, dimensions, embed, seed, strict, tools.",
+            "Fix: use one of: aliases, check_unused, clock, default, dimensions, embed, limits, seed, strict, tools.",
         ]
     )
 

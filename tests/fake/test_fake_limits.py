@@ -398,3 +398,21 @@ def test_quota_through_llm_server(
     assert first.headers["x-ratelimit-remaining-requests"] == "0"
     assert second.status_code == 429
     assert second.headers["retry-after-ms"] == "60000"
+
+
+def test_limits_as_an_option(llm_clock: VirtualClock) -> None:
+    """``llm_fake_config`` / ``FakeProvider(limits=...)``: a quota for a directory of tests."""
+    quotas = [{"rpm": 1, "model": "gpt-4o-mini"}, {"rpm": 5, "provider": "openai"}]
+    with FakeProvider(limits=quotas) as fake:
+        assert [q.describe() for q in fake.quotas] == [
+            "rpm=1, model='gpt-4o-mini'",
+            "rpm=5, provider='openai'",
+        ]
+        raw = openai.OpenAI(api_key="sk-test").chat.completions.with_raw_response.create(
+            model="gpt-4o-mini", messages=HELLO
+        )
+        assert raw.headers["x-ratelimit-remaining-requests"] == "0"  # the tighter one
+    with pytest.raises(ConfigError, match=r"limits=3 is not a quota"):
+        FakeProvider(limits=3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"FakeProvider\(\) limits got an unknown limit 'rps'"):
+        FakeProvider(limits={"rps": 3})
