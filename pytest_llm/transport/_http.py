@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.abc
+import importlib.util
 import sys
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,17 +27,24 @@ from ._common import AIOHTTP, LIBRARIES, MARK, forwarding, restore
 if TYPE_CHECKING:
     from ._patch import Chain
 
-__all__ = ["patch_http"]
+__all__ = ["forget_imports", "patch_http"]
 
 Saved = list[tuple[Any, str, Any]]
 
 
 def patch_http(
-    patched: dict[str, Saved], chain_of: Callable[[], Chain | None], *, eager: bool
+    patched: dict[str, Saved],
+    chain_of: Callable[[], Chain | None],
+    *,
+    eager: bool,
+    on_import: Callable[[], None] | None = None,
 ) -> None:
     """Patch what is not patched yet into ``patched`` (module name -> what it replaced).
 
-    ``eager`` imports httpx and httpx2 to patch them; else only what is loaded."""
+    ``eager``: httpx and httpx2 are patched also when imported later: ``on_import`` is
+    called right after either one loads (:class:`_WhenImported`, removed by
+    :func:`forget_imports`), instead of importing both now (~20 ms for the one the
+    process never uses); else only what is loaded is patched."""
     for name in list(patched):
         # another tool restored the originals under us (pytest-httpx's teardown): redo
         if not all(hasattr(getattr(o, a), MARK) for o, a, _ in patched[name]):
@@ -43,12 +53,9 @@ def patch_http(
         if name in patched:
             continue
         m = sys.modules.get(name)
-        if m is None and eager:
-            try:
-                m = importlib.import_module(name)
-            except ImportError:
-                continue
-        if m is not None:
+        if m is None and eager and on_import is not None:
+            _when_imported(on_import)
+        elif m is not None:
             patched[name] = [
                 _patch(m.HTTPTransport, "handle_request", m, name, chain_of),
                 _patch(m.AsyncHTTPTransport, "handle_async_request", m, name, chain_of),
@@ -68,6 +75,49 @@ def patch_http(
         patched[mod_name] = [
             _patch(cls, "handle_async_request", lib, f"{flavour}+aiohttp", chain_of)
         ]
+
+
+class _WhenImported(importlib.abc.MetaPathFinder):
+    """Calls ``then`` right after httpx or httpx2 is imported (the module complete, in
+    ``sys.modules``): the transports of a library imported while a handler is active
+    are patched before anyone can build a client from it."""
+
+    def __init__(self, then: Callable[[], None]) -> None:
+        self.then = then
+        self.looking = threading.local()
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname not in LIBRARIES or getattr(self.looking, "on", False):
+            return None
+        self.looking.on = True
+        try:  # the spec the other finders give; only its loader is wrapped
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.looking.on = False
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return None
+        exec_module, then = loader.exec_module, self.then
+
+        def exec_then_patch(module: Any) -> None:
+            exec_module(module)
+            then()
+
+        loader.exec_module = exec_then_patch
+        return spec
+
+
+def _when_imported(then: Callable[[], None]) -> None:
+    for finder in sys.meta_path:
+        if type(finder).__name__ == "_WhenImported":  # this module's or an older copy's
+            finder.then = then  # type: ignore[attr-defined]
+            return
+    sys.meta_path.insert(0, _WhenImported(then))
+
+
+def forget_imports() -> None:
+    """Take :class:`_WhenImported` out of ``sys.meta_path`` (nothing is patched now)."""
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_WhenImported"]
 
 
 def _patch(

@@ -84,8 +84,8 @@ def installed_libraries() -> list[str]:
 def scope(chain: Chain | None, *, http: bool = True, eager: bool = True) -> Iterator[None]:
     """Patched while inside: the HTTP transports (``http``) and the socket guard.
 
-    ``eager`` imports httpx and httpx2 to patch them; otherwise only what the process
-    already loaded is patched. The aiohttp transports are patched when their modules
+    ``eager`` patches httpx and httpx2 also when imported while inside (without
+    importing them); otherwise only what the process already loaded is patched. The aiohttp transports are patched when their modules
     are already imported (the SDK imports them with itself); each scope looks again.
     """
     acquire(chain, http=http, eager=eager)
@@ -159,13 +159,23 @@ def install(*, eager: bool = True) -> None:
 def _patch_http(eager: bool) -> None:
     from ._http import patch_http  # the adapters load with the first handler, not before
 
-    patch_http(_state.http, lambda: _state.chain, eager=eager)
+    patch_http(_state.http, lambda: _state.chain, eager=eager, on_import=_imported_later)
+
+
+def _imported_later() -> None:
+    """httpx or httpx2 was just imported while the patches are wanted (the hook that
+    calls this is taken out as they are lifted): patch it too."""
+    with _state.lock:
+        _patch_http(True)
 
 
 def _unpatch_http() -> None:
     for saved in _state.http.values():
         restore(saved)
     _state.http.clear()
+    from ._http import forget_imports
+
+    forget_imports()
 
 
 # -- socket guard ---------------------------------------------------------------------
