@@ -319,7 +319,7 @@ class _Core:
         with self._sdk_lock:
             client = self._sdk_clients.get(cache_key)
             if client is None and route.provider != "openai":
-                from ._native import native_sdk
+                from ._native_routes import native_sdk
 
                 client = self._sdk_clients[cache_key] = native_sdk(
                     route,

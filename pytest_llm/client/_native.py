@@ -28,10 +28,9 @@ import openai
 from ._errors import ClientConfigError
 
 if TYPE_CHECKING:
-    from .._clock import Clock
     from ._route import Route
 
-__all__ = ["ContentBlocked", "NativeSDK", "native_sdk"]
+__all__ = ["ContentBlocked", "NativeSDK"]
 
 ALWAYS = frozenset(
     {"model", "messages", "stream", "timeout", "extra_headers", "extra_query", "extra_body"}
@@ -354,26 +353,6 @@ class NativeSDK:
 
     def __repr__(self) -> str:
         return f"NativeSDK({self.route!r})"
-
-
-def native_sdk(
-    route: Route,
-    *,
-    is_async: bool,
-    timeout: Any,
-    headers: Mapping[str, str],
-    clock: Clock,
-) -> NativeSDK:
-    """The SDK object of a native ``route`` (its provider's SDK imported now)."""
-    if route.provider == "anthropic":
-        from ._native_anthropic import AnthropicAdapter
-
-        adapter: Any = AnthropicAdapter(route, is_async, timeout, headers, clock)
-    else:
-        from ._native_gemini import GeminiAdapter
-
-        adapter = GeminiAdapter(route, is_async, timeout, headers, clock)
-    return NativeSDK(route, adapter, timeout=timeout, is_async=is_async)
 
 
 def import_sdk(route: Route, module: str, distribution: str) -> Any:
