@@ -7,6 +7,7 @@ start-up).
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from .._errors import ConfigError
 from .._settings import (
     CONFIG_KEYS,
+    ENV,
     MARKER_KEYWORDS,
     Resolved,
     allow_network,
@@ -26,6 +28,7 @@ from .._settings import (
 from .._text import did_you_mean
 
 if TYPE_CHECKING:
+    from ._redact import Redactor
     from ._session import Cassette
 
 __all__ = ["build_cassette", "cassette_name", "cassette_path"]
@@ -155,14 +158,61 @@ class CassetteOptions:
         return None
 
 
-def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
+class _PerConfig:
+    """What every test of a session shares, worked out by its first cassette: the
+    redactor (from ini options only) and the options of tests that set none (no
+    marker keywords, an empty ``llm_cassette_config``), per value of the environment
+    variables they read, since a test may set them."""
+
+    def __init__(self) -> None:
+        self.redactor: Redactor | None = None
+        self.options: dict[tuple[str | None, ...], CassetteOptions] = {}
+
+
+_per_config = pytest.StashKey[_PerConfig]()
+
+
+def _shared(config: pytest.Config) -> _PerConfig:
+    shared = config.stash.get(_per_config, None)
+    if shared is None:
+        shared = config.stash[_per_config] = _PerConfig()
+    return shared
+
+
+def _options(
+    config: pytest.Config, marker: dict[str, Any], fixture: dict[str, Any]
+) -> CassetteOptions:
+    if marker or fixture:
+        return CassetteOptions.of(config, marker, fixture)
+    cache = _shared(config).options
+    env = tuple(os.environ.get(name) for name in ENV.values())
+    opts = cache.get(env)
+    if opts is None:
+        opts = cache[env] = CassetteOptions.of(config, marker, fixture)
+    return opts
+
+
+def _redactor(config: pytest.Config) -> Redactor:
+    """One per session: its rules come from ini options, and it keeps no state."""
     from ._redact import Redactor
+
+    shared = _shared(config)
+    if shared.redactor is None:
+        shared.redactor = Redactor.build(
+            extra_headers=config.getini("llm_redact_headers"),
+            extra_patterns=config.getini("llm_secret_patterns"),
+            allow=config.getini("llm_secret_allow"),
+        )
+    return shared.redactor
+
+
+def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
     from ._session import Cassette
 
     item = request.node
     cfg = item.config
     marker = _marker_kwargs(item)
-    opts = CassetteOptions.of(cfg, marker, config_fixture)
+    opts = _options(cfg, marker, config_fixture)
     if "path" in marker:
         path = Path(marker["path"])
         if not path.is_absolute():
@@ -173,18 +223,13 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
         if not path.exists() and _vcrpy_path(item).exists():
             path = _vcrpy_path(item)
     _check_keys(config_fixture, CONFIG_KEYS, "llm_cassette_config() returned an unknown key", "use")
-    redactor = Redactor.build(
-        extra_headers=cfg.getini("llm_redact_headers"),
-        extra_patterns=cfg.getini("llm_secret_patterns"),
-        allow=cfg.getini("llm_secret_allow"),
-    )
     return Cassette(
         path,
         record=opts.record.value,
         ignore=opts.ignore,
         allow_playback_repeats=opts.allow_playback_repeats,
         replay_timing=opts.replay_timing,
-        redactor=redactor,
+        redactor=_redactor(cfg),
         rerecord_hint=f"pytest --llm-record={{mode}} '{item.nodeid}'",
         test=item.nodeid,
         record_blocked=opts.blocked(),

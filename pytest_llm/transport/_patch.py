@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
@@ -173,9 +174,9 @@ def _unpatch_http() -> None:
     for saved in _state.http.values():
         restore(saved)
     _state.http.clear()
-    from ._http import forget_imports
-
-    forget_imports()
+    http = sys.modules.get(f"{__package__}._http")  # not loaded: nothing was patched
+    if http is not None:
+        http.forget_imports()
 
 
 # -- socket guard ---------------------------------------------------------------------
