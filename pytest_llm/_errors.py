@@ -79,5 +79,9 @@ class CassetteNotFound(CassetteMiss):
     """A request was made in replay mode but the cassette file does not exist."""
 
 
+class FakeScriptError(ReplayInterrupt):
+    """A script's ``match=`` predicate raised while choosing a reply (``llm_fake``)."""
+
+
 class NetworkBlocked(ReplayInterrupt):
     """A real network connection was attempted while only replay was allowed."""

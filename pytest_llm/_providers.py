@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib.util
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ __all__ = [
     "credential_headers",
     "llm_hosts",
     "model_and_usage",
+    "model_of",
     "of_request",
     "sdk_of",
     "secret_patterns",
@@ -488,3 +490,17 @@ def model_and_usage(doc: Any) -> tuple[str | None, Any]:
     model = doc.get("model") or doc.get("modelVersion")
     usage = doc.get("usage") or doc.get("usageMetadata")
     return (str(model) if model else None), usage
+
+
+_GEMINI_MODEL = re.compile(r"/models/([^/:]+):[A-Za-z]+$")
+
+
+def model_of(exchange: Exchange) -> str | None:
+    """The model a request asks for: the body's ``model``; Gemini names it in the path
+    (``models/{model}:generateContent``)."""
+    found = _GEMINI_MODEL.search(exchange.path)
+    if found:
+        return found.group(1)
+    doc = exchange.json
+    model = doc.get("model") if isinstance(doc, dict) else None
+    return model if isinstance(model, str) else None

@@ -65,7 +65,7 @@ class FakeRequest:
     @property
     def model(self) -> str | None:
         """The model asked for: the body's ``model``; Gemini names it in the path."""
-        from ._provider import model_of
+        from .._providers import model_of
 
         return model_of(self.exchange)
 

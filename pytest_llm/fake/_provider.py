@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._clock import Clock, current_clock
-from .._errors import ConfigError, ReplayInterrupt, Unused
+from .._errors import ConfigError, FakeScriptError, ReplayInterrupt, Unused
 from .._exchange import Exchange, Next, Outcome, Reply
 from .._handler import Handler
 from .._sse import SSEEvent
@@ -95,10 +95,6 @@ class FakeMiss(ReplayInterrupt):
     A ``BaseException``, like a cassette miss, so the SDK's retry loop and the
     application's ``except Exception`` do not hide it.
     """
-
-
-class FakeScriptError(ReplayInterrupt):
-    """A script's ``match=`` predicate raised while choosing a reply."""
 
 
 class FakeUnused(Unused):
@@ -693,20 +689,6 @@ def api_of(exchange: Exchange) -> str | None:
     """Which API a request is for, from its method and path (any prefix: /v1, Azure...)."""
     found = route_of(exchange)
     return found[0] if found else None
-
-
-_GEMINI_MODEL = re.compile(r"/models/([^/:]+):[A-Za-z]+$")
-
-
-def model_of(exchange: Exchange) -> str | None:
-    """The model a request asks for: the body's ``model``; Gemini names it in the path
-    (``models/{model}:generateContent``)."""
-    found = _GEMINI_MODEL.search(exchange.path)
-    if found:
-        return found.group(1)
-    doc = exchange.json
-    model = doc.get("model") if isinstance(doc, dict) else None
-    return model if isinstance(model, str) else None
 
 
 def route_of(exchange: Exchange) -> tuple[str, str] | None:

@@ -134,7 +134,7 @@ def generated_call(request: FakeRequest, mode: str, seed: int) -> tuple[str, str
     chosen = next((t for t in tools if t[0] == name), None) if name else tools[0]
     if chosen is None:
         names = ", ".join(t[0] for t in tools)
-        from ._provider import FakeScriptError
+        from .._errors import FakeScriptError
 
         raise FakeScriptError(
             f"llm_fake: request #{request.number} forces the tool {name!r}, which it does "

@@ -162,7 +162,7 @@ def _ordered(cls: type[Fault]) -> list[dataclasses.Field[Any]]:
 
 
 def model_name(exchange: Exchange) -> str:
-    from ..fake._provider import model_of
+    from .._providers import model_of
 
     return model_of(exchange) or "the model"
 

@@ -111,7 +111,7 @@ class Rule:
 
 def _model_of(exchange: Exchange) -> str | None:
     """The body's ``model``, or the model in a Gemini path."""
-    from ..fake._provider import model_of
+    from .._providers import model_of
 
     return model_of(exchange)
 
