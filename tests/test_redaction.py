@@ -268,3 +268,22 @@ def test_cassettes_check_finds_no_key_in_inline_base64_but_finds_a_real_one(
         f"{path}:10: interactions[0].response.json.note holds something shaped like an "
         "OpenAI key (sk-p…9Z, 78 characters)"
     )
+
+
+def test_a_url_password_is_never_written_or_shown(tmp_path: Path, server: LoopbackServer) -> None:
+    """A ``user:password@`` base URL: the cassette keeps the user, not the password, and
+    the fault plan's report (printed when a test fails) does the same."""
+    from pytest_llm.faults import FaultPlan
+
+    path = tmp_path / "c.yaml"
+    url = server.base_url.replace("http://", "http://alice:hunter2-SECRET@", 1)
+    with pytest_llm.use_cassette(path, record="once", keep_host=True):
+        httpx.post(f"{url}/chat/completions", json={"model": "m", "messages": []})
+    written = path.read_text()
+    assert "hunter2-SECRET" not in written
+    assert "alice:REDACTED@" in written
+    with FaultPlan() as plan, pytest_llm.use_cassette(path):
+        httpx.post(f"{url}/chat/completions", json={"model": "m", "messages": []})
+    report = plan.describe()
+    assert "hunter2-SECRET" not in report
+    assert "alice:***@" in report

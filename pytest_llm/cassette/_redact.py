@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .._errors import ConfigError, SecretFound
 from .._jsonpath import render, strings
 from .._providers import PROVIDERS, credential_headers, secret_patterns
+from .._urls import safe_url
 
 __all__ = [
     "DEFAULT_SECRET_PATTERNS",
@@ -86,6 +87,7 @@ class Redactor:
         return REDACTED if name.lower() in self.headers else value
 
     def url(self, url: str) -> str:
+        url = safe_url(url, mask=REDACTED)  # a user:password@ part keeps only the user
         parts = urlsplit(url)
         if not parts.query:
             return url

@@ -9,6 +9,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._urls import public_url
+
 __all__ = [
     "Attempt",
     "CallInfo",
@@ -116,19 +118,6 @@ class CallInfo:
             f"{self.api} served by {served} after {self.requests} request(s); "
             f"waits: {waits}; cache: {self.cache}; cost: ${self.cost:.6f}"
         )
-
-
-def public_url(url: str | None) -> str | None:
-    """``url`` without a ``user:password@`` part: records never hold a credential (53)."""
-    if not url or "@" not in url:
-        return url
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=host))
 
 
 def scrub_error(error: BaseException) -> None:

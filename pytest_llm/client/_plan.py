@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._clock import Clock
+from .._urls import public_url
 from ._errors import (
     CircuitOpenError,
     DeadlineExceeded,
@@ -39,7 +40,7 @@ from ._errors import (
     RateLimitWaitTooLong,
     RetryBudgetExhausted,
 )
-from ._events import Attempt, CallInfo, public_url
+from ._events import Attempt, CallInfo
 from ._retry import FailureKind, classify
 from ._route import Route
 from ._usage import usage_of

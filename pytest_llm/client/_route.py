@@ -140,7 +140,7 @@ class Route:
         return self.key
 
     def __repr__(self) -> str:
-        from ._events import public_url
+        from .._urls import public_url
 
         shown = [repr(self.model)]
         if self.base_url is not None:  # never a user:password@ part (53)

@@ -131,7 +131,9 @@ class Applied:
         did = (
             "passed on" if self.fault is None or isinstance(self.fault, Pass) else repr(self.fault)
         )
-        return f"{self.method} {self.url}{model}: {did}"
+        from .._urls import safe_url
+
+        return f"{self.method} {safe_url(self.url)}{model}: {did}"
 
 
 class FaultPlan(Handler):
