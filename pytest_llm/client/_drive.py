@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar
 
 from .._clock import Clock
-from ._errors import DeadlineExceeded
+from ._errors import ClientConfigError, DeadlineExceeded
 from ._plan import Admit, Outcome, Send, Timeouts, Wait
 from ._stream import Tracker, sdk_stream_error
 from ._timers import TimerFired, alarm, race
@@ -134,6 +134,16 @@ async def drive_async(
     flow: Generator[Send | Wait | Admit, Outcome | None, Any], send: SendAsync, clock: Clock
 ) -> Any:
     reply: Outcome | None = None
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        flow.close()
+        raise ClientConfigError(
+            "AsyncResilientClient runs on asyncio (its timers and hedged attempts are asyncio "
+            "tasks), and no asyncio event loop is running here (trio?).\n"
+            "Fix: run it under asyncio (with anyio: anyio_backend='asyncio'), or call "
+            "ResilientClient from a worker thread (anyio.to_thread.run_sync)."
+        ) from None
     try:
         action = next(flow)
         while True:
