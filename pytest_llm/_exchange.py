@@ -49,6 +49,13 @@ class Exchange:
     body: bytes = b""
     library: str = ""
     """Which adapter saw it: ``httpx``, ``httpx2``, ``server``; for error messages."""
+    served_at: float | None = None
+    """When its response body went to the client (clock seconds); ``None``: none did
+    (a transport failure, a wait cancelled before the headers, the real network)."""
+    closed_at: float | None = None
+    """When the client closed that body, read to its end or not; ``None``: still open."""
+    read_to_end: bool = False
+    """Whether the client read the body to its end (or to the failure that ends it)."""
 
     @cached_property
     def _split(self) -> tuple[str, list[tuple[str, str]]]:

@@ -58,6 +58,31 @@ class FakeRequest:
         return self.exchange.header(name)
 
     @property
+    def served_at(self) -> float | None:
+        """When the response body went to the client (clock seconds); ``None``: none did
+        (a transport failure, or the client gave up before the headers)."""
+        return self.exchange.served_at
+
+    @property
+    def closed_at(self) -> float | None:
+        """When the client closed the response body (read to its end or not); ``None``:
+        never served, or still open (a leaked connection, once the call is over)."""
+        return self.exchange.closed_at
+
+    @property
+    def closed_early(self) -> bool | None:
+        """``True``: the client closed the body before its end (a ``break``, a cancel);
+        ``False``: it read it to the end; ``None``: still open, or never served."""
+        if self.exchange.closed_at is None:
+            return None
+        return not self.exchange.read_to_end
+
+    @property
+    def left_open(self) -> bool:
+        """Whether a response body was served and the client has not closed it."""
+        return self.exchange.served_at is not None and self.exchange.closed_at is None
+
+    @property
     def library(self) -> str:
         """Which adapter carried it: ``httpx``, ``httpx2`` or ``server``."""
         return self.exchange.library

@@ -52,18 +52,29 @@ class _Streams:
         class ReplayStream(m.SyncByteStream, m.AsyncByteStream):  # type: ignore[name-defined,misc]
             """Hands back a :class:`Reply`'s parts, waiting on the router's clock."""
 
-            def __init__(self, reply: Reply, read_timeout: float | None = None) -> None:
+            def __init__(
+                self,
+                reply: Reply,
+                read_timeout: float | None = None,
+                exchange: Exchange | None = None,
+            ) -> None:
                 self.reply = reply
                 self.read_timeout = read_timeout
+                self.exchange = exchange  # where the fake's log sees the body closed (23, 29)
                 # One pass over the parts, however often the client iterates: the
                 # openai SDK (3.x, async) drains a finished stream a second time.
                 self._parts: Iterator[Part] | None = None
+                self._ahead: Part | None = None
                 self._failed = False
 
-            def _remaining(self) -> Iterator[Part]:
+            def _remaining(self) -> Iterator[tuple[Part, bool]]:
+                """The parts not sent yet, each with whether it is the body's last."""
                 if self._parts is None:
                     self._parts = iter(self.reply.parts())
-                return self._parts
+                    self._ahead = next(self._parts, None)
+                while self._ahead is not None:
+                    part, self._ahead = self._ahead, next(self._parts, None)
+                    yield part, self._ahead is None and self.reply.failure is None
 
             def _failure(self) -> TransportFailure | None:
                 if self.reply.failure is None or self._failed:
@@ -73,29 +84,48 @@ class _Streams:
 
             def __iter__(self) -> Iterator[bytes]:
                 clock = current_clock()
-                for part in self._remaining():
+                for part, last in self._remaining():
                     if part.delay:
                         clock.sleep(_bounded(part.delay, self.read_timeout))
                         _check_timeout(m, part.delay, self.read_timeout)
+                    if last:
+                        self._ended()
                     yield part.data
                 failure = self._failure()
                 if failure is not None:
                     clock.sleep(_bounded(failure.delay, self.read_timeout))
                     _check_timeout(m, failure.delay, self.read_timeout)
+                    self._ended()
                     raise failure_exc(m, failure)
+                self._ended()
 
             async def __aiter__(self) -> AsyncIterator[bytes]:
                 clock = current_clock()
-                for part in self._remaining():
+                for part, last in self._remaining():
                     if part.delay:
                         await clock.asleep(_bounded(part.delay, self.read_timeout))
                         _check_timeout(m, part.delay, self.read_timeout)
+                    if last:
+                        self._ended()
                     yield part.data
                 failure = self._failure()
                 if failure is not None:
                     await clock.asleep(_bounded(failure.delay, self.read_timeout))
                     _check_timeout(m, failure.delay, self.read_timeout)
+                    self._ended()
                     raise failure_exc(m, failure)
+                self._ended()
+
+            def _ended(self) -> None:
+                if self.exchange is not None and self.exchange.closed_at is None:
+                    self.exchange.read_to_end = True
+
+            def close(self) -> None:
+                if self.exchange is not None and self.exchange.closed_at is None:
+                    self.exchange.closed_at = current_clock().monotonic()
+
+            async def aclose(self) -> None:
+                self.close()
 
         class RecordingStream(m.SyncByteStream, m.AsyncByteStream):  # type: ignore[name-defined,misc]
             """Passes a live body through untouched while capturing it for the cassette."""
@@ -135,18 +165,22 @@ class _Streams:
         self.ReplayStream = ReplayStream
         self.RecordingStream = RecordingStream
 
-    def response(self, reply: Reply, request: Any) -> Any:
+    def response(self, reply: Reply, request: Any, exchange: Exchange | None = None) -> Any:
         headers = [(k, v) for k, v in reply.headers if k.lower() not in _DROP_REPLY_HEADERS]
+        if exchange is not None:
+            exchange.served_at = current_clock().monotonic()
         if type(reply) is Reply and reply.events is None and reply.failure is None:
             # One plain block (a subclass may send other parts: faults): no stream
             # machinery to go through, and httpx sets the content-length itself.
+            if exchange is not None:  # handed over whole: nothing stays open
+                exchange.closed_at, exchange.read_to_end = exchange.served_at, True
             return self.m.Response(
                 reply.status, headers=headers, content=reply.body, request=request
             )
         return self.m.Response(
             reply.status,
             headers=headers,
-            stream=self.ReplayStream(reply, read_timeout_of(request)),
+            stream=self.ReplayStream(reply, read_timeout_of(request), exchange),
             request=request,
         )
 
@@ -178,10 +212,15 @@ def _check_timeout(m: types.ModuleType, delay: float, read_timeout: float | None
         raise m.ReadTimeout(f"no data for {read_timeout:g} s (read timeout)")
 
 
-def _respond(m: types.ModuleType, request: Any, outcome: Reply | TransportFailure) -> Any:
+def _respond(
+    m: types.ModuleType,
+    request: Any,
+    outcome: Reply | TransportFailure,
+    exchange: Exchange | None = None,
+) -> Any:
     if isinstance(outcome, TransportFailure):
         raise failure_exc(m, outcome, request)
-    return streams_for(m).response(outcome, request)
+    return streams_for(m).response(outcome, request, exchange)
 
 
 def _answer_miss(m: types.ModuleType, request: Any, exc: ReplayInterrupt) -> Any:
@@ -218,8 +257,9 @@ def handle_sync(
     dispatch: Dispatch, m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any
 ) -> Any:
     request.read()
+    exchange = to_exchange(request, library)
     try:
-        outcome = dispatch(to_exchange(request, library))
+        outcome = dispatch(exchange)
     except ReplayInterrupt as exc:
         return _answer_miss(m, request, exc)
     if isinstance(outcome, Forward):
@@ -238,7 +278,7 @@ def handle_sync(
         except ReplayInterrupt as exc:  # a wait of forever (WouldHang)
             return _answer_miss(m, request, exc)
         _check_timeout(m, wait, timeout)
-    return _respond(m, request, outcome)
+    return _respond(m, request, outcome, exchange)
 
 
 async def handle_async(
@@ -249,8 +289,9 @@ async def handle_async(
     request: Any,
 ) -> Any:
     await request.aread()
+    exchange = to_exchange(request, library)
     try:
-        outcome = dispatch(to_exchange(request, library))
+        outcome = dispatch(exchange)
     except ReplayInterrupt as exc:
         return _answer_miss(m, request, exc)
     if isinstance(outcome, Forward):
@@ -269,4 +310,4 @@ async def handle_async(
         except ReplayInterrupt as exc:  # a wait of forever (WouldHang)
             return _answer_miss(m, request, exc)
         _check_timeout(m, wait, timeout)
-    return _respond(m, request, outcome)
+    return _respond(m, request, outcome, exchange)
