@@ -244,5 +244,6 @@ SDK_REASONS: dict[str, str] = {
     "coalesce": "no request coalescing",
     "redis": "no shared state",
     "cancel": "a blocking call cannot be cancelled",
+    "stream_usage": "the SDK keeps no usage for a stream closed early (it comes in the last chunk)",
 }
 """Why a capability is missing, for the baselines built on the plain SDK."""

@@ -11,8 +11,10 @@ Conformance: ``pytest --llm-conformance=examples.clients.broken_reference:adapte
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from pytest_llm.conformance import Setup
@@ -100,6 +102,7 @@ class Variant(ReferenceAdapter):
         *,
         is_async: bool = False,
         drop_prices: bool = False,
+        pieces: Callable[[Any], Any] | None = None,
     ) -> None:
         super().__init__(is_async=is_async, name=name)
         missing = capabilities - set(self.capabilities)
@@ -108,6 +111,7 @@ class Variant(ReferenceAdapter):
         self.capabilities = frozenset(capabilities) & frozenset(self.capabilities)
         self.mutation = mutation
         self.drop_prices = drop_prices
+        self.pieces = pieces
 
     def options(self, setup: Setup) -> dict[str, Any]:
         options = super().options(setup)
@@ -119,6 +123,63 @@ class Variant(ReferenceAdapter):
             routes = tuple(dataclasses.replace(r, price=None) for r in setup.routes)
             setup = dataclasses.replace(setup, routes=routes)
         return super().make(setup)
+
+    def stream(self, client: Any, request: Any) -> Any:
+        pieces = super().stream(client, request)
+        return pieces if self.pieces is None else self.pieces(pieces)
+
+
+class _Unclosed:
+    """``for chunk in stream: ... break`` on a stream with no ``with`` and no
+    ``close()``: the loop stops, the response stays open until the garbage collector
+    finds it (CPython's cycle collector: the SDK's stream refers to itself)."""
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self._pieces = pieces
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+
+class _Pumped:
+    """A reader task pumps the stream into a queue the caller reads (the usual way to
+    put a per-chunk timeout or a fan-out on a stream). Cancelling the caller cancels
+    its ``queue.get()``, not the pump: the response is read on in the background."""
+
+    def __init__(self, pieces: Any) -> None:
+        # one piece ahead at most, as a reader with back-pressure does
+        self._queue: asyncio.Queue[tuple[str | None, BaseException | None]] = asyncio.Queue(1)
+        self._pump = asyncio.ensure_future(self._run(pieces))
+
+    async def _run(self, pieces: Any) -> None:
+        try:
+            async for piece in pieces:
+                await self._queue.put((piece, None))
+        except Exception as exc:
+            await self._queue.put((None, exc))
+        else:
+            await self._queue.put((None, None))
+        finally:
+            await pieces.aclose()
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self
+
+    async def __anext__(self) -> str:
+        piece, error = await self._queue.get()
+        if error is not None:
+            raise error
+        if piece is None:
+            raise StopAsyncIteration
+        return piece
+
+    async def aclose(self) -> None:  # an early break is handled: only a cancel leaks
+        self._pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pump
 
 
 def _keep(setup: Setup, options: dict[str, Any]) -> None:
@@ -148,6 +209,8 @@ VARIANTS: dict[str, tuple[Mutation, set[str], dict[str, Any]]] = {
         {"coalesce", "concurrency", "cancel"},
         {"is_async": True},
     ),
+    "ref-unclosed-stream": (_keep, {"stream", "stream_usage"}, {"pieces": _Unclosed}),
+    "ref-pumped-stream": (_keep, {"stream", "cancel"}, {"is_async": True, "pieces": _Pumped}),
 }
 """name -> (what is taken out, the capabilities it declares, adapter options)."""
 

@@ -189,6 +189,7 @@ class LiteLLMAdapter(SDKAdapter):
             "coalesce": "no request coalescing",
             "redis": "Redis for the router's state is not wired here",
             "cancel": "the sync router call cannot be cancelled",
+            "stream_usage": "the adapter does not read the router's usage for a stream",
         }
     )
 

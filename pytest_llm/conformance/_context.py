@@ -46,6 +46,8 @@ class Failed:
 class Streamed:
     pieces: list[str] = field(default_factory=list)
     failed: Failed | None = None
+    iterator: Any = field(default=None, repr=False)
+    """What ``Adapter.stream()`` returned, kept so nothing is closed by being collected."""
 
     @property
     def text(self) -> str:
@@ -198,20 +200,24 @@ class Ctx:
         content: str | Request = QUESTION,
         *,
         take: int | None = None,
+        into: Streamed | None = None,
         **params: Any,
     ) -> Streamed:
-        """Read a streamed call to its end (or ``take`` pieces, then close it)."""
+        """Read a streamed call to its end (or ``take`` pieces, then close it), into
+        ``into`` when given (a concurrent task watches the pieces arrive)."""
         request = self._request(content, **params)
-        out = Streamed()
+        out = Streamed() if into is None else into
         iterator: Any = None
         try:
-            iterator = await _settle(self.adapter.stream(client, request))
+            iterator = out.iterator = await _settle(self.adapter.stream(client, request))
             if hasattr(iterator, "__anext__"):
                 async for piece in iterator:
                     out.pieces.append(piece)
                     if take is not None and len(out.pieces) >= take:
                         break
-                await iterator.aclose()
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:  # none: the client cannot close it early (29)
+                    await aclose()
             else:
                 for piece in iterator:
                     out.pieces.append(piece)

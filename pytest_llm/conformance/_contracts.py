@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -473,24 +474,77 @@ async def c22(ctx: Ctx) -> None:
     )
 
 
-@contract(23, "C", "cancelling the caller aborts the request and starts no further attempt")
+@contract(
+    23, "C", "cancelling the caller aborts the request and starts no further attempt; leaks nothing"
+)
 async def c23(ctx: Ctx) -> None:
     ctx.need("cancel")
+    if ctx.has("stream"):
+        await _cancel_mid_stream(ctx)
+    else:
+        ctx.note(f"a stream cancelled mid-body not checked: {ctx.adapter.unsupported('stream')}")
+    before = ctx.seen()
     ctx.fault(F.Slow(seconds=30), times=None)
     client = ctx.client(max_retries=3, read_timeout=60)
     task = asyncio.ensure_future(ctx.call(client))
-    await ctx.until(lambda: ctx.seen() >= 1, "the first request")
+    await ctx.until(lambda: ctx.seen() > before, "the first request")
+    cancelled = await _cancelled(task)
+    ctx.clock.advance(120)
+    await asyncio.sleep(0)
+    n = ctx.seen() - before
+    ctx.check(
+        cancelled and n == 1, f"cancelled before the headers: {n} request(s) in all, {_was(task)}"
+    )
+    open_ = [r.number for r in ctx.fake.requests if r.left_open]
+    ctx.check(not open_, f"response bodies left open: {open_ or 'none'}")
+
+
+async def _cancel_mid_stream(ctx: Ctx) -> None:
+    """Cancel a caller stalled in the middle of a stream: the response is closed at once
+    (at the provider, on the virtual clock), never read on in the background."""
+    ctx.fake.add(LONG)
+    ctx.fault(F.Stall(after_chunk=3, seconds=30), times=1)
+    client = ctx.client(max_retries=3, read_timeout=60)
+    got = Streamed()
+    task = asyncio.ensure_future(ctx.stream(client, into=got))
+    await ctx.until(lambda: len(got.pieces) >= 2, "two pieces of the stream")
+    for _ in range(20):  # let the reader reach the stall
+        await asyncio.sleep(0)
+    at = ctx.clock.monotonic()
+    cancelled = await _cancelled(task)
+    ctx.clock.advance(120)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    n = ctx.seen()
+    entry = ctx.fake.requests.last
+    ctx.check(
+        cancelled and n == 1,
+        f"cancelled after {len(got.pieces)} pieces of a stream: {n} request(s), {_was(task)}",
+    )
+    if entry.closed_at is None:
+        closed = "left open 120 s after the cancel"
+    elif not entry.closed_early:
+        closed = f"read on to its end, closed {entry.closed_at - at:g} s after the cancel"
+    else:
+        closed = f"closed {entry.closed_at - at:g} s after the cancel"
+    ctx.check(
+        entry.closed_early is True and entry.closed_at is not None and entry.closed_at <= at,
+        f"its response {closed}",
+    )
+
+
+async def _cancelled(task: asyncio.Future[Any]) -> bool:
+    """Cancel ``task``; whether the cancellation reached the caller."""
     task.cancel()
     try:
         await task
-        cancelled = False
     except asyncio.CancelledError:
-        cancelled = True
-    ctx.clock.advance(120)
-    await asyncio.sleep(0)
-    n = ctx.seen()
-    ctx.check(cancelled and n == 1, f"cancelled during attempt 1: {n} request(s) in all")
-    ctx.note("leaked connections not checked")
+        return True
+    return False
+
+
+def _was(task: asyncio.Future[Any]) -> str:
+    return "the caller saw CancelledError" if task.cancelled() else "the cancel was swallowed"
 
 
 # -- D. Streaming ------------------------------------------------------------------------
@@ -582,19 +636,51 @@ async def c28(ctx: Ctx) -> None:
     ctx.check(isinstance(out, Reply), f"the next call {describe(out)}")
 
 
-@contract(29, "D", "breaking out of a stream early closes it; the client stays usable")
+@contract(29, "D", "breaking out of a stream early closes the response; partial usage recorded")
 async def c29(ctx: Ctx) -> None:
     ctx.need("stream")
     client = ctx.client()
     ctx.fake.add(LONG)
-    got = await ctx.stream(client, take=2)
-    ctx.check(
-        got.failed is None and got.pieces == ["one", " two"],
-        f"read 2 pieces and closed: {got.pieces!r} {got.failed or ''}",
-    )
+    with _no_gc():  # only the cycle collector would close a stream left open: not it
+        got = await ctx.stream(client, take=2)
+        entry = ctx.fake.requests.last
+        ctx.check(
+            got.failed is None and got.pieces == ["one", " two"],
+            f"read 2 pieces and stopped: {got.pieces!r}"
+            + (f", {got.failed}" if got.failed else ""),
+        )
+        if entry.closed_at is None:
+            closed = "still open after the break (closed only once garbage-collected)"
+        elif not entry.closed_early:
+            closed = "read to its end after the break instead of closed"
+        else:
+            closed = "closed right after the break"
+        ctx.check(entry.closed_early is True, f"the response was {closed}")
+        if ctx.has("stream_usage"):
+            usage = ctx.adapter.stream_usage(got.iterator) or {}
+            tokens_in = usage.get("input_tokens", usage.get("prompt_tokens")) or 0
+            tokens_out = usage.get("output_tokens", usage.get("completion_tokens")) or 0
+            ctx.check(
+                tokens_in > 0 and tokens_out > 0,
+                f"partial usage recorded: {tokens_in} in, {tokens_out} out"
+                + ("" if usage else " (none)"),
+            )
+        else:
+            ctx.note(f"partial usage not checked: {ctx.adapter.unsupported('stream_usage')}")
+        del got
     out = await ctx.call(client)
     ctx.check(isinstance(out, Reply), f"the next call {describe(out)}")
-    ctx.note("the response's closing and the partial usage not checked (not observable)")
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # -- E. Fallback -------------------------------------------------------------------------

@@ -39,6 +39,7 @@ CAPABILITIES: dict[str, str] = {
     "deadline": "Setup.deadline bounds the whole call",
     "timeouts": "Setup.connect_timeout / read_timeout / timeout_retries",
     "stream": "Adapter.stream() yields the text of a streamed call",
+    "stream_usage": "Adapter.stream_usage() reads the usage the client recorded for a stream",
     "first_token_timeout": "Setup.first_token_timeout for streams",
     "chunk_timeout": "Setup.chunk_timeout (idle gap) for streams",
     "routes": "several RouteSpecs: fallback in order, context windows",
@@ -249,6 +250,13 @@ class Adapter:
     def stream(self, client: Any, request: Request) -> Iterator[str] | AsyncIterator[str]:
         """A streamed call: yield each piece of content (text or tool-call arguments) as
         it arrives; raise the client's error; closing the iterator closes the stream."""
+        raise NotImplementedError
+
+    def stream_usage(self, stream: Any) -> Mapping[str, int] | None:
+        """The usage the client recorded for a stream, given what :meth:`stream`
+        returned, once it is read or closed: after an early close, the partial usage
+        (``input_tokens`` / ``output_tokens``, or ``prompt_tokens`` /
+        ``completion_tokens``); ``None``: none was recorded."""
         raise NotImplementedError
 
     def describe(self, error: BaseException) -> ErrorInfo:

@@ -63,19 +63,21 @@ def no_deadline() -> ReferenceAdapter:
 class RestartsStreams(ReferenceAdapter):
     """D: a wrapper that restarts a stream that failed, even after output (duplicated text)."""
 
-    def _sstream(self, client: Any, kwargs: dict[str, Any]) -> Iterator[str]:
+    def _sstream(self, client: Any, kwargs: dict[str, Any], opened: list[Any]) -> Iterator[str]:
         for attempt in range(2):
             try:
-                yield from super()._sstream(client, kwargs)
+                yield from super()._sstream(client, kwargs, opened)
                 return
             except Exception:
                 if attempt:
                     raise
 
-    async def _astream(self, client: Any, kwargs: dict[str, Any]) -> AsyncIterator[str]:
+    async def _astream(
+        self, client: Any, kwargs: dict[str, Any], opened: list[Any]
+    ) -> AsyncIterator[str]:
         for attempt in range(2):
             try:
-                async for piece in super()._astream(client, kwargs):
+                async for piece in super()._astream(client, kwargs, opened):
                     yield piece
                 return
             except Exception:

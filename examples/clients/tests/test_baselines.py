@@ -141,3 +141,65 @@ def test_tenacity_sleeps_on_the_clock(llm_fake: Any, llm_faults: Any, llm_clock:
     client = adapter.make(Setup(routes=(R("m1"),), clock=llm_clock, backoff_base=0.5))
     assert adapter.call(client, QUESTION).text == "Paris."
     assert llm_clock.sleeps == [0.5]
+
+
+def _verdict(number: int, adapter: Any, fake: Any, faults: Any, clock: Any) -> str:
+    """Run one contract against ``adapter`` as the suite does: its verdict and evidence."""
+    from pytest_llm.conformance import CONTRACTS
+    from pytest_llm.conformance._context import ContractFailed, Ctx
+
+    ctx = Ctx(adapter, fake=fake, faults=faults, clock=clock)
+
+    async def check() -> None:
+        try:
+            await CONTRACTS[number].check(ctx)
+        finally:
+            await ctx.aclose()
+
+    try:
+        asyncio.run(check())
+    except ContractFailed as exc:
+        return f"fail: {exc}"
+    return "pass: " + "; ".join(ctx.evidence)
+
+
+@pytest.mark.parametrize(
+    ("variant", "number", "evidence"),
+    [
+        ("ref-unclosed-stream", 29, "the response was still open after the break"),
+        ("ref-pumped-stream", 23, "its response left open 120 s after the cancel"),
+    ],
+)
+def test_a_broken_variant_fails_its_contract(
+    variant: str, number: int, evidence: str, llm_fake: Any, llm_faults: Any, llm_clock: Any
+) -> None:
+    (adapter,) = [a for a in adapters("broken_reference") if a.name == variant]
+    verdict = _verdict(number, adapter, llm_fake, llm_faults, llm_clock)
+    assert verdict.startswith("fail: ")
+    assert evidence in verdict
+
+
+@pytest.mark.parametrize("factory", ["sync_adapter", "async_adapter"])
+@pytest.mark.parametrize("number", [23, 29])
+def test_the_reference_client_closes_what_it_opened(
+    factory: str, number: int, llm_fake: Any, llm_faults: Any, llm_clock: Any
+) -> None:
+    from pytest_llm.conformance.adapters import reference
+
+    adapter = getattr(reference, factory)()
+    if adapter.unsupported("cancel") and number == 23:
+        pytest.skip("contract 23 needs an async adapter")
+    verdict = _verdict(number, adapter, llm_fake, llm_faults, llm_clock)
+    assert verdict.startswith("pass: ")
+    closed = "its response closed 0 s after the cancel" if number == 23 else "closed right after"
+    assert closed in verdict
+    if number == 29:
+        assert "partial usage recorded: 13 in, 2 out" in verdict
+
+
+def test_every_contract_is_broken_by_a_committed_report() -> None:
+    """A contract no baseline or broken variant fails would check nothing (issue 11)."""
+    from examples.clients.check_reports import breaks_table
+
+    unbroken = [line for line in breaks_table().splitlines() if line.endswith("| **none** |")]
+    assert unbroken == []

@@ -8,6 +8,7 @@ limiter, budget, coalescing) are declared only when the client accepts them.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ _BASE = frozenset(
         "deadline",
         "timeouts",
         "stream",
+        "stream_usage",
         "first_token_timeout",
         "chunk_timeout",
         "routes",
@@ -72,6 +74,7 @@ class ReferenceAdapter(Adapter):
             reasons["cancel"] = "a blocking call cannot be cancelled; the async adapter checks it"
         self.capabilities = frozenset(caps)
         self.reasons = reasons
+        self._opened: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
     # -- building --------------------------------------------------------------------
 
@@ -231,20 +234,34 @@ class ReferenceAdapter(Adapter):
     def stream(self, client: Any, request: Request) -> Iterator[str] | AsyncIterator[str]:
         kwargs = self._kwargs(request)
         kwargs["stream"] = True
+        opened: list[Any] = []  # the client's stream, once the generator opens it
+        pieces: Iterator[str] | AsyncIterator[str]
         if self.is_async:
-            return self._astream(client, kwargs)
-        return self._sstream(client, kwargs)
+            pieces = self._astream(client, kwargs, opened)
+        else:
+            pieces = self._sstream(client, kwargs, opened)
+        self._opened[pieces] = opened
+        return pieces
 
-    def _sstream(self, client: Any, kwargs: dict[str, Any]) -> Iterator[str]:
+    def stream_usage(self, stream: Any) -> Mapping[str, int] | None:
+        """The usage on the client's stream (its ``CallInfo``): partial after a close."""
+        opened = self._opened.get(stream)
+        return opened[-1].info.usage if opened else None
+
+    def _sstream(self, client: Any, kwargs: dict[str, Any], opened: list[Any]) -> Iterator[str]:
         stream = client.chat.completions.create(**kwargs)
+        opened.append(stream)
         try:
             for chunk in stream:
                 yield from self._pieces(chunk)
         finally:
             stream.close()
 
-    async def _astream(self, client: Any, kwargs: dict[str, Any]) -> AsyncIterator[str]:
+    async def _astream(
+        self, client: Any, kwargs: dict[str, Any], opened: list[Any]
+    ) -> AsyncIterator[str]:
         stream = await client.chat.completions.create(**kwargs)
+        opened.append(stream)
         try:
             async for chunk in stream:
                 for piece in self._pieces(chunk):
