@@ -202,3 +202,21 @@ class TrustsEvery200(ResilientClient):
 
 def trusts_every_200() -> ReferenceAdapter:
     return ReferenceAdapter(name="trusts-every-200", client_class=TrustsEvery200)
+
+
+class ProviderUsageOnly(ResilientClient):
+    """D: books only the usage the provider sent: a stream closed early records none."""
+
+    def _on_stream_end(self, call: Any, route_of: Any) -> Any:
+        end = super()._on_stream_end(call, route_of)
+
+        def only_sent(error: BaseException | None) -> None:
+            if call.info.usage is None:  # no usage chunk came: nothing recorded
+                call.info.usage = {}
+            end(error)
+
+        return only_sent
+
+
+def provider_usage_only() -> ReferenceAdapter:
+    return ReferenceAdapter(name="provider-usage-only", client_class=ProviderUsageOnly)

@@ -217,6 +217,7 @@ BROKEN_CASES = [
     ("ignores_retry_after", "10- or 11- or 12-", {10, 11, 12}, "retry-after 7"),
     ("no_deadline", "17- or 18-", {17, 18}, "deadline 3"),
     ("restarts_streams", "24-", {24}, "2 request(s)"),
+    ("provider_usage_only", "29-", {29}, "partial usage recorded: 0 in, 0 out (none)"),
     ("first_route_only", "30- or 31-", {30, 31}, "expected m1 m1 m2 m2 m3 m3"),
     ("no_breaker", "33- or 34-", {33, 34}, "expected 1"),
     ("drops_params", "48-", {48}, "top_p, seed"),
