@@ -176,6 +176,12 @@ def _verdicts_mode(value: Any, source: str) -> str:
     return check_mode(value, source)
 
 
+def _model_aliases(value: Any, source: str) -> dict[str, str]:
+    from ._aliases import parse_alias_option
+
+    return parse_alias_option(value, source)
+
+
 def _record_mode(value: Any, source: str) -> str:
     return check_record_mode(str(value), source)
 
@@ -290,6 +296,16 @@ OPTIONS: tuple[Option, ...] = (
         ini_help="off, report (default) or fail",
         env=True,
         convert=_verdicts_mode,
+    ),
+    Option(
+        "model_aliases",
+        "model names that match each other in recordings, opt-in (a recording for "
+        "gpt-4o-mini answers gpt-4o-mini-2024-07-18): a mapping, or ini lines "
+        "'name = alias, ...'",
+        default=None,
+        ini="linelist",
+        marker=True,
+        convert=_model_aliases,
     ),
     Option(
         "keep_headers",

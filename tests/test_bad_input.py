@@ -154,7 +154,7 @@ def test_unknown_marker_keyword(pytester: pytest.Pytester) -> None:
             "*_ ERROR at setup of test_x _*",
             "llm_cassette marker got an unknown keyword 'recrd'. Did you mean 'record'?",
             "Fix: use one of allow_playback_repeats, check_unused, ignore, keep_headers, "
-            "keep_host, match, null_as_absent, path, record, replay_timing.",
+            "keep_host, match, model_aliases, null_as_absent, path, record, replay_timing.",
             "*= short test summary info =*",
         ],
         consecutive=True,

@@ -766,3 +766,53 @@ def test_a_shared_cassette_keeps_every_tests_recordings(llm_project: pytest.Pyte
     ]
     # check_unused: each test answers for its own interactions, not the other's
     llm_project.runpytest("-o", "llm_check_unused=true").assert_outcomes(passed=2)
+
+
+ALIAS_TEST = """
+import os
+import openai
+import pytest
+
+@pytest.mark.llm_cassette("shared/alias.yaml"{marker})
+def test_alias():
+    client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"])
+    reply = client.chat.completions.create(
+        model={model!r}, messages=[{{"role": "user", "content": "hi"}}]
+    )
+    assert reply.choices[0].message.content == "Echo: hi"
+"""
+
+
+def test_a_recording_answers_a_model_alias_only_when_asked(
+    llm_project: pytest.Pytester, loopback: LoopbackServer
+) -> None:
+    llm_project.makepyfile(test_app=ALIAS_TEST.format(marker="", model="gpt-4o-mini"))
+    llm_project.runpytest("--llm-record=once").assert_outcomes(passed=1)
+    loopback.stop()
+    # the dated snapshot's name is another request: a miss that names the model
+    llm_project.makepyfile(test_app=ALIAS_TEST.format(marker="", model="gpt-4o-mini-2024-07-18"))
+    miss = llm_project.runpytest()
+    miss.assert_outcomes(failed=1)
+    miss.stdout.fnmatch_lines(["*model: 'gpt-4o-mini' != 'gpt-4o-mini-2024-07-18'*"])
+    # opted in on the marker: the recording answers for its alias
+    aliases = ", model_aliases={'gpt-4o-mini': 'gpt-4o-mini-2024-07-18'}"
+    llm_project.makepyfile(
+        test_app=ALIAS_TEST.format(marker=aliases, model="gpt-4o-mini-2024-07-18")
+    )
+    llm_project.runpytest().assert_outcomes(passed=1)
+    # and from the ini, as 'name = alias' lines
+    llm_project.makepyfile(test_app=ALIAS_TEST.format(marker="", model="gpt-4o-mini-2024-07-18"))
+    llm_project.makeini("[pytest]\nllm_model_aliases =\n    gpt-4o-mini = gpt-4o-mini-2024-07-18\n")
+    llm_project.runpytest().assert_outcomes(passed=1)
+    assert len(loopback.requests) == 1
+
+
+def test_a_bad_model_aliases_line_is_a_usage_error(llm_project: pytest.Pytester) -> None:
+    llm_project.makepyfile(test_app=ALIAS_TEST.format(marker="", model="gpt-4o-mini"))
+    llm_project.makeini("[pytest]\nllm_model_aliases =\n    gpt-4o-mini\n")
+    result = llm_project.runpytest()
+    assert result.stderr.lines[:2] == [
+        "ERROR: ini option llm_model_aliases: 'gpt-4o-mini' is not 'name = alias[, alias...]'.",
+        "Fix: model_aliases={'gpt-4o-mini': 'gpt-4o-mini-2024-07-18'}, or in the ini: "
+        "llm_model_aliases = gpt-4o-mini = gpt-4o-mini-2024-07-18.",
+    ]

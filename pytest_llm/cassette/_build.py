@@ -121,6 +121,7 @@ class CassetteOptions:
     match: str = "strict"
     null_as_absent: bool = False
     keep_headers: tuple[str, ...] = ()
+    model_aliases: dict[str, str] | None = None
     keep_host: bool = False
 
     @classmethod
@@ -144,6 +145,7 @@ class CassetteOptions:
             match=str(get("match")),
             null_as_absent=bool(get("null_as_absent")),
             keep_headers=tuple(get("keep_headers") or ()),
+            model_aliases=get("model_aliases"),
             keep_host=bool(get("keep_host")),
         )
 
@@ -238,5 +240,6 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
         match=opts.match,
         null_as_absent=opts.null_as_absent,
         keep_headers=opts.keep_headers,
+        model_aliases=opts.model_aliases,
         keep_host=opts.keep_host,
     )

@@ -16,12 +16,13 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._aliases import parse_alias_option
 from .._clock import Clock, current_clock
 from .._errors import CassetteError, CassetteMiss, CassetteNotFound, CassetteUnused
 from .._exchange import NOT_JSON, Exchange, Forward, Next, Outcome, Reply
@@ -71,6 +72,7 @@ class Cassette(Handler):
         null_as_absent: bool = False,
         keep_headers: Iterable[str] = (),
         keep_host: bool = False,
+        model_aliases: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -109,6 +111,10 @@ class Cassette(Handler):
         """Volatile response headers (``date``, request ids, ...) recorded anyway; ``*``: all."""
         self.keep_host = keep_host
         """Record a loopback URL's host and port instead of ``localhost``."""
+        self.model_aliases: dict[str, str] = (
+            parse_alias_option(dict(model_aliases), "model_aliases") if model_aliases else {}
+        )
+        """Model names that match each other (name -> its group), opt-in."""
         self._clock = clock
         self._lock = threading.Lock()
         self.file: CassetteFile | None = None
@@ -201,7 +207,7 @@ class Cassette(Handler):
 
     def _key_of_recorded(self, it: Interaction) -> str:
         ex = Exchange(it.method, it.url, [], it.request_body())
-        body_json, body = it.request_json(), ex.body
+        body_json, body = self._unalias(it.request_json()), ex.body
         if self.match == "migrate":
             body_json, body = NOT_JSON, b""
         key = match_key(
@@ -209,6 +215,14 @@ class Cassette(Handler):
         )
         sample = it.data.get("sample")
         return key if sample is None else f"#{sample} {key}"
+
+    def _unalias(self, body_json: Any) -> Any:
+        """The body with its ``model`` named by its alias group (``model_aliases``)."""
+        if self.model_aliases and isinstance(body_json, dict):
+            model = body_json.get("model")
+            if isinstance(model, str) and model in self.model_aliases:
+                return {**body_json, "model": self.model_aliases[model]}
+        return body_json
 
     def _lookup_key(self, ex: Exchange) -> str:
         parts = urlsplit(ex.url)
@@ -222,7 +236,9 @@ class Cassette(Handler):
         return key if self.sample is None else f"#{self.sample} {key}"
 
     def _key_of(self, ex: Exchange) -> str:
-        body_json, body = (NOT_JSON, b"") if self.match == "migrate" else (ex.json, ex.body)
+        body_json, body = (
+            (NOT_JSON, b"") if self.match == "migrate" else (self._unalias(ex.json), ex.body)
+        )
         key = match_key(
             ex.method, ex.path, self.redactor.query(ex.query), body_json, body, self.ignore
         )
@@ -700,6 +716,7 @@ def use_cassette(
     null_as_absent: bool = False,
     keep_headers: Iterable[str] = (),
     keep_host: bool = False,
+    model_aliases: Mapping[str, Any] | None = None,
 ) -> Iterator[Cassette]:
     """Record or replay LLM traffic outside pytest (scripts, notebooks, benchmarks).
 
@@ -719,6 +736,7 @@ def use_cassette(
         null_as_absent=null_as_absent,
         keep_headers=keep_headers,
         keep_host=keep_host,
+        model_aliases=model_aliases,
     ).open()
     with cassette:
         yield cassette

@@ -380,39 +380,11 @@ class FakeProvider(Handler):
         "gpt-4o-mini-2024-07-18"}`` lets a script for either name answer a request for
         the other (as the API serves an alias with its dated snapshot). Opt-in: without
         it, ``model=`` matches the exact name. Returns every group so far."""
-        where = "llm_fake.aliases()"
-        if not isinstance(names, Mapping):
-            raise ConfigError(
-                f"{where}: expected a mapping of model names, got {names!r}.\n"
-                "Fix: llm_fake.aliases({'gpt-4o-mini': 'gpt-4o-mini-2024-07-18'})."
-            )
+        from .._aliases import alias_groups
+
+        fix = "llm_fake.aliases({'gpt-4o-mini': 'gpt-4o-mini-2024-07-18'})"
         with self._lock:
-            for name, others in names.items():
-                more = (
-                    [others]
-                    if isinstance(others, str)
-                    else list(others)
-                    if isinstance(others, list | tuple)
-                    else []
-                )
-                if (
-                    not isinstance(name, str)
-                    or not name
-                    or not more
-                    or not all(isinstance(m, str) and m for m in more)
-                ):
-                    raise ConfigError(
-                        f"{where}: {name!r}: {others!r} is not a model name or a list of them.\n"
-                        "Fix: llm_fake.aliases({'gpt-4o-mini': 'gpt-4o-mini-2024-07-18'})."
-                    )
-                group = self._aliases.get(name, name)
-                for member in more:
-                    old = self._aliases.get(member, member)
-                    for k, v in list(self._aliases.items()):
-                        if v == old:
-                            self._aliases[k] = group
-                    self._aliases[member] = group
-                self._aliases[name] = group
+            self._aliases = alias_groups(names, "llm_fake.aliases()", fix, self._aliases)
             groups: dict[str, list[str]] = {}
             for k, v in self._aliases.items():
                 groups.setdefault(v, []).append(k)
