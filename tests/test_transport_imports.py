@@ -15,6 +15,7 @@ def test_a_library_imported_inside_a_handler_is_patched_and_none_imported_for_it
     probe = pytester.makepyfile(
         probe=textwrap.dedent(
             """
+            import asyncio
             import sys
             import openai  # openai 3.x: httpx2 only
             from pytest_llm import FakeProvider
@@ -36,6 +37,17 @@ def test_a_library_imported_inside_a_handler_is_patched_and_none_imported_for_it
                 )
                 print("httpx answered by the fake:", response.status_code,
                       "choices" in response.json())
+
+                async def ask_async():
+                    async with httpx.AsyncClient() as client:
+                        return await client.post(
+                            "https://api.openai.com/v1/chat/completions",
+                            json=ask,
+                            headers={"authorization": "Bearer sk-test"},
+                        )
+
+                response = asyncio.run(ask_async())
+                print("async httpx answered by the fake:", response.status_code)
                 print("patched:", sorted(_patch.installed_libraries()))
             print("after:", _patch.installed_libraries(),
                   [type(f).__name__ for f in sys.meta_path if "WhenImported" in type(f).__name__])
@@ -48,6 +60,7 @@ def test_a_library_imported_inside_a_handler_is_patched_and_none_imported_for_it
         "openai: True",
         "httpx imported for us: False",
         "httpx answered by the fake: 200 True",
+        "async httpx answered by the fake: 200",
         "patched: ['httpx', 'httpx2']",
         "after: [] []",
     ]
