@@ -7,8 +7,9 @@ import pytest
 
 
 def test_cassettes_share_the_sessions_redactor_and_options_yet_see_a_tests_environment(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("CI", raising=False)  # with CI set, an env record mode is ignored
     pytester.makeini("[pytest]\nllm_redact_headers = x-team-token\n")
     pytester.makepyfile(
         """

@@ -12,6 +12,10 @@ import pytest
 def test_a_library_imported_inside_a_handler_is_patched_and_none_imported_for_it(
     pytester: pytest.Pytester,
 ) -> None:
+    import openai
+
+    if int(openai.__version__.split(".")[0]) < 3:
+        pytest.skip("openai 1.x/2.x run on httpx: it is imported with the SDK")
     probe = pytester.makepyfile(
         probe=textwrap.dedent(
             """
