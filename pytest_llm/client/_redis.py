@@ -33,9 +33,10 @@ import math
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Never, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from .._clock import Clock, system_clock
+from .._urls import safe_url
 from ..assertions._base import did_you_mean
 from ._breaker import BreakerState, MemoryBreakerStore
 from ._budget import BudgetDecision
@@ -309,21 +310,6 @@ SCRIPTS = {
 
 class StoreUnavailable(Exception):
     """The shared store could not be reached (internal: components turn it into a status)."""
-
-
-def safe_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and reprs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 _OPTIONS = ("on_outage", "timeout", "retry_interval", "namespace", "max_connections", "clock")
