@@ -32,6 +32,7 @@ from typing import Any, Literal, Never, Protocol, TypeVar, get_args, runtime_che
 
 from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
+from ._booking import is_positive, reject_unknown
 from ._errors import ClientConfigError
 
 __all__ = [
@@ -349,8 +350,7 @@ class CircuitBreaker:
         on_change: Listener | None = None,
         **unknown: Never,
     ) -> None:
-        if unknown:
-            _unknown_option(next(iter(unknown)))
+        reject_unknown("CircuitBreaker", unknown, _OPTIONS)
         self.policy = BreakerPolicy(
             failure_threshold=_count("failure_threshold", failure_threshold, 5),
             reset_timeout=_seconds("reset_timeout", reset_timeout),
@@ -562,13 +562,6 @@ _OPTIONS = (
 )
 
 
-def _unknown_option(name: str) -> Never:
-    raise ClientConfigError(
-        f"CircuitBreaker() got an unknown option {name!r}{did_you_mean(name, _OPTIONS)}\n"
-        f"Fix: use one of {', '.join(_OPTIONS)}."
-    )
-
-
 def _count(field: str, value: object, example: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ClientConfigError(
@@ -579,12 +572,7 @@ def _count(field: str, value: object, example: int) -> int:
 
 
 def _seconds(field: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if not is_positive(value):
         raise ClientConfigError(
             f"CircuitBreaker({field}={value!r}): {field} must be a finite number of seconds "
             "above 0.\nFix: pass e.g. reset_timeout=30.0."

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Literal, Never, Protocol, runtime_checkable
 
 from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
+from ._booking import Booking, is_positive, reject_unknown
 from ._errors import BudgetExceeded, ClientConfigError
 from ._prices import PriceTable
 
@@ -159,24 +160,14 @@ class MemoryBudgetBackend:
         return f"MemoryBudgetBackend(counters={len(self._counters)})"
 
 
-class BudgetReservation:
+class BudgetReservation(Booking):
     """A booked estimate: settled or released once (later calls are no-ops).
 
     ``amount`` is the estimate in the budget's unit; ``status`` a degradation note for
     the call's events (``None`` when all was well).
     """
 
-    __slots__ = (
-        "_backend",
-        "_done",
-        "_keys",
-        "_lock",
-        "_scale",
-        "_units",
-        "amount",
-        "route_key",
-        "status",
-    )
+    __slots__ = ("_backend", "_keys", "_scale", "_units", "amount")
 
     def __init__(
         self,
@@ -189,27 +180,12 @@ class BudgetReservation:
         backend: BudgetBackend | None,
         status: str | None,
     ) -> None:
-        self.route_key = route_key
+        super().__init__(route_key, status)
         self.amount = amount
-        self.status = status
         self._units = units
         self._scale = scale
         self._keys = keys
         self._backend = backend
-        self._done: str | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def done(self) -> str | None:
-        """``"settled"``, ``"released"`` or ``None`` while the call is in flight."""
-        return self._done
-
-    def _finish(self, how: str) -> bool:
-        with self._lock:
-            if self._done is not None:
-                return False
-            self._done = how
-            return True
 
     def settle(self, actual: float | None) -> None:
         """The call finished: book ``actual`` (None: the estimate) instead of the estimate."""
@@ -219,24 +195,12 @@ class BudgetReservation:
             return
         units = math.ceil(max(0.0, float(actual)) * self._scale - 1e-6)
         if units != self._units:
-            note = self._backend.adjust(self._keys, units - self._units)
-            if note:
-                self.status = note
+            self._note(self._backend.adjust(self._keys, units - self._units))
 
-    def release(self) -> None:
-        """The call failed before spending, or was cancelled: un-book the estimate."""
-        if not self._finish("released"):
-            return
+    def _give_back(self) -> str | None:
         if self._backend is not None and self._keys and self._units:
-            note = self._backend.adjust(self._keys, -self._units)
-            if note:
-                self.status = note
-
-    def __enter__(self) -> BudgetReservation:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+            return self._backend.adjust(self._keys, -self._units)
+        return None
 
     def __repr__(self) -> str:
         return (
@@ -271,12 +235,7 @@ class Budget:
         store: RedisStore | None = None,
         **unknown: Never,
     ) -> None:
-        if unknown:
-            name = next(iter(unknown))
-            raise ClientConfigError(
-                f"Budget() got an unknown option {name!r}{did_you_mean(name, _OPTIONS)}\n"
-                f"Fix: use one of {', '.join(_OPTIONS)}."
-            )
+        reject_unknown("Budget", unknown, _OPTIONS)
         if unit not in UNITS:
             raise ClientConfigError(
                 f"Budget(unit={unit!r}): unknown unit{did_you_mean(str(unit), UNITS)}\n"
@@ -284,12 +243,7 @@ class Budget:
             )
         example = "5.0" if unit == "usd" else "200_000"
         for name, value in (("per_request", per_request), ("hourly", hourly), ("daily", daily)):
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
+            if value is not None and not is_positive(value):
                 raise ClientConfigError(
                     f"Budget({name}={value!r}): a budget limit is a finite amount of {unit} above "
                     f"0, or None for no limit.\nFix: pass e.g. {name}={example}, or leave it out."

@@ -15,6 +15,7 @@ from typing import Any
 
 from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
+from ._booking import is_positive
 from ._drive import drive_async, drive_sync, sdk_timeout
 from ._errors import ClientConfigError, LLMClientError
 from ._events import CallInfo, attach_info, attach_parsed, scrub_error
@@ -231,12 +232,7 @@ class _Core:
         self.retry = retry
 
         deadline = options.get("deadline")
-        if deadline is not None and (
-            isinstance(deadline, bool)
-            or not isinstance(deadline, int | float)
-            or math.isnan(deadline)
-            or deadline <= 0
-        ):
+        if deadline is not None and not is_positive(deadline, finite=False):
             raise ClientConfigError(
                 f"{where}(deadline={deadline!r}): the deadline is the whole call's time in "
                 "seconds, above 0 (or None for none).\nFix: pass e.g. deadline=30."

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Never, Protocol, runtime_checkable
 
 from .._clock import Clock, flow_clock
-from ..assertions._base import did_you_mean
+from ._booking import Booking, reject_unknown
 from ._errors import ClientConfigError, RateLimitExceeded
 
 if TYPE_CHECKING:
@@ -283,24 +283,14 @@ class MemoryLimiterBackend:
 # -- the limiter ---------------------------------------------------------------------
 
 
-class Reservation:
+class Reservation(Booking):
     """What an admitted request holds: its TPM reservation, settled or released once.
 
     ``waited`` is the limiter wait before the start (``Attempt.limiter_wait``),
     ``status`` a degradation note for the call's events (``None`` when all was well).
     """
 
-    __slots__ = (
-        "_done",
-        "_lock",
-        "_release",
-        "_settle",
-        "route_key",
-        "started",
-        "status",
-        "tokens",
-        "waited",
-    )
+    __slots__ = ("_release", "_settle", "started", "tokens", "waited")
 
     def __init__(
         self,
@@ -313,27 +303,12 @@ class Reservation:
         settle: Callable[[int], str | None] | None,
         release: Callable[[], str | None] | None,
     ) -> None:
-        self.route_key = route_key
+        super().__init__(route_key, status)
         self.tokens = tokens
         self.started = started
         self.waited = waited
-        self.status = status
         self._settle = settle
         self._release = release
-        self._done: str | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def done(self) -> str | None:
-        """``"settled"``, ``"released"`` or ``None`` while the request is in flight."""
-        return self._done
-
-    def _finish(self, how: str) -> bool:
-        with self._lock:
-            if self._done is not None:
-                return False
-            self._done = how
-            return True
 
     def settle(self, actual_tokens: int | None) -> None:
         """The request finished: count ``actual_tokens`` (None: the estimate) instead."""
@@ -341,27 +316,10 @@ class Reservation:
             return
         actual = self.tokens if actual_tokens is None else max(0, int(actual_tokens))
         if self._settle is not None:
-            note = self._settle(actual)
-            if note:
-                self.status = note
+            self._note(self._settle(actual))
 
-    def release(self) -> None:
-        """The request failed before using tokens, or was cancelled: give them back.
-
-        Idempotent, and a no-op after :meth:`settle`.
-        """
-        if not self._finish("released"):
-            return
-        if self._release is not None:
-            note = self._release()
-            if note:
-                self.status = note
-
-    def __enter__(self) -> Reservation:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    def _give_back(self) -> str | None:
+        return self._release() if self._release is not None else None
 
     def __repr__(self) -> str:
         return (
@@ -398,12 +356,7 @@ class RateLimiter:
         store: RedisStore | None = None,
         **unknown: Never,
     ) -> None:
-        if unknown:
-            name = next(iter(unknown))
-            raise ClientConfigError(
-                f"RateLimiter() got an unknown option {name!r}{did_you_mean(name, _OPTIONS)}\n"
-                f"Fix: use one of {', '.join(_OPTIONS)}."
-            )
+        reject_unknown("RateLimiter", unknown, _OPTIONS)
         for name, value in (("rpm", rpm), ("tpm", tpm)):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value <= 0

@@ -30,6 +30,7 @@ from typing import Any
 
 from .._clock import Clock
 from .._urls import public_url
+from ._booking import is_positive
 from ._errors import (
     CircuitOpenError,
     DeadlineExceeded,
@@ -68,12 +69,7 @@ class Timeouts:
             value = getattr(self, name)
             if value is None:
                 continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or math.isnan(value)
-                or value <= 0
-            ):
+            if not is_positive(value, finite=False):
                 from ._errors import ClientConfigError
 
                 raise ClientConfigError(

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 from .._clock import Clock, system_clock
 from .._urls import safe_url
 from ..assertions._base import did_you_mean
+from ._booking import is_positive, reject_unknown
 from ._breaker import BreakerState, MemoryBreakerStore
 from ._budget import BudgetDecision
 from ._errors import ClientConfigError
@@ -337,12 +338,7 @@ class RedisStore:
         clock: Clock | None = None,
         **unknown: Never,
     ) -> None:
-        if unknown:
-            name = next(iter(unknown))
-            raise ClientConfigError(
-                f"RedisStore() got an unknown option {name!r}{did_you_mean(name, _OPTIONS)}\n"
-                f"Fix: use one of {', '.join(_OPTIONS)}."
-            )
+        reject_unknown("RedisStore", unknown, _OPTIONS)
         shown = safe_url(url) if isinstance(url, str) else repr(url)
         scheme = urlsplit(url).scheme if isinstance(url, str) else ""
         if scheme not in SCHEMES:
@@ -358,12 +354,7 @@ class RedisStore:
                 'Fix: on_outage="open" (admit without the shared limits) or "closed" (refuse).'
             )
         for name, value in (("timeout", timeout), ("retry_interval", retry_interval)):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
+            if not is_positive(value):
                 raise ClientConfigError(
                     f"RedisStore({name}={value!r}): a finite number of seconds above 0.\n"
                     f"Fix: pass e.g. {name}={0.5 if name == 'timeout' else 1.0}."
