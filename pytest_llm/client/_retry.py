@@ -329,6 +329,14 @@ def _phrase(status: int) -> str:
         return "error"
 
 
+def _broken(kind: FailureKind, error: BaseException, pre_output: bool, reason: str) -> Failure:
+    """A stream that broke: counts against the route's breaker; retried and failed over
+    only while nothing reached the caller."""
+    return _failure(
+        kind, error, retryable=pre_output, breaker=True, fallback=pre_output, reason=reason
+    )
+
+
 def _in_band(
     error: BaseException, codes: list[str], message: str, *, stream: StreamError | None
 ) -> Failure:
@@ -349,14 +357,7 @@ def _in_band(
             fallback=pre_output,
             reason=label,
         )
-    return _failure(
-        FailureKind.STREAM,
-        error,
-        retryable=pre_output,
-        breaker=True,
-        fallback=pre_output,
-        reason=label,
-    )
+    return _broken(FailureKind.STREAM, error, pre_output, label)
 
 
 def _delivered(error: StreamError) -> bool:
@@ -406,14 +407,7 @@ def _stream(error: StreamError) -> Failure:
         codes = [error.code.lower()] if error.code else []
         return _in_band(error, codes, str(error), stream=error)
     if isinstance(error, FirstTokenTimeout):
-        return _failure(
-            FailureKind.FIRST_TOKEN_TIMEOUT,
-            error,
-            retryable=pre_output,
-            breaker=True,
-            fallback=pre_output,
-            reason="no first token in time",
-        )
+        return _broken(FailureKind.FIRST_TOKEN_TIMEOUT, error, pre_output, "no first token in time")
     reason = f"stream error ({type(error).__name__})"
     for cls, text in (
         (StreamIdleTimeout, "stream idle timeout"),
@@ -426,14 +420,7 @@ def _stream(error: StreamError) -> Failure:
             break
     if not pre_output:
         reason += " (after output)"
-    return _failure(
-        FailureKind.STREAM,
-        error,
-        retryable=pre_output,
-        breaker=True,
-        fallback=pre_output,
-        reason=reason,
-    )
+    return _broken(FailureKind.STREAM, error, pre_output, reason)
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
