@@ -126,7 +126,7 @@ class FakeProvider(Handler):
         strict: bool = False,
         dimensions: int | None = None,
         embed: Embed | str | None = None,
-        check_unused: bool = True,
+        check_unused: bool = Handler.check_unused,
         clock: Clock | None = None,
         tools: str = "forced",
         seed: int = 0,
@@ -145,7 +145,6 @@ class FakeProvider(Handler):
         self.strict = False
         self.dimensions: int | None = None
         self.embed: Embed | None = None
-        self.check_unused = True
         self.tools = "forced"
         """When nothing is scripted, call an offered tool: ``forced`` (only when the
         request forces one), ``auto`` (also when the user spoke last), ``off``."""
