@@ -178,6 +178,19 @@ class Ctx:
         out = await self.call(client, content, **params)
         return out, self.sleeps_since(mark)
 
+    async def call_seen(
+        self,
+        client: Any,
+        content: str | Request = QUESTION,
+        *,
+        seen: str | None = None,
+        **params: Any,
+    ) -> tuple[Outcome, int]:
+        """:meth:`call`, and how many requests for model ``seen`` (None: any) the
+        provider has seen by its end."""
+        out = await self.call(client, content, **params)
+        return out, self.seen(seen)
+
     def _request(
         self, content: str | Request, *, model: str | None = None, **params: Any
     ) -> Request:

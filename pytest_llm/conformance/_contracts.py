@@ -82,8 +82,7 @@ async def c01(ctx: Ctx) -> None:
     for status in (400, 401, 403, 404, 422):
         model = f"m{status}"
         ctx.fault(F.HTTPError(status=status), model=model, times=None)
-        out = await ctx.call(ctx.client(model, max_retries=2))
-        n = ctx.seen(model)
+        out, n = await ctx.call_seen(ctx.client(model, max_retries=2), seen=model)
         ctx.check(
             isinstance(out, Failed) and out.kind == "client_error" and n == 1,
             f"{status}: {n} request(s) seen, expected 1; {describe(out)}",
@@ -107,8 +106,7 @@ async def c02(ctx: Ctx) -> None:
     for name, fault in cases:
         model = f"m-{name}"
         ctx.fault(fault, model=model, times=None)
-        out = await ctx.call(ctx.client(model, max_retries=2))
-        n = ctx.seen(model)
+        out, n = await ctx.call_seen(ctx.client(model, max_retries=2), seen=model)
         ctx.check(
             isinstance(out, Failed) and n == 3,
             f"{name}: {n} requests seen, expected 3; {describe(out)}",
@@ -119,12 +117,10 @@ async def c02(ctx: Ctx) -> None:
 async def c03(ctx: Ctx) -> None:
     ctx.need("retries")
     ctx.fault(F.ServerError(503, should_retry=False), model="no", times=None)
-    out = await ctx.call(ctx.client("no", max_retries=2))
-    n = ctx.seen("no")
+    out, n = await ctx.call_seen(ctx.client("no", max_retries=2), seen="no")
     ctx.check(n == 1, f"503 with x-should-retry: false: {n} request(s) seen, expected 1")
     ctx.fault(F.HTTPError(status=400, should_retry=True), model="yes", times=None)
-    out = await ctx.call(ctx.client("yes", max_retries=2))
-    n = ctx.seen("yes")
+    out, n = await ctx.call_seen(ctx.client("yes", max_retries=2), seen="yes")
     ctx.check(
         2 <= n <= 3 and isinstance(out, Failed),
         f"400 with x-should-retry: true: {n} requests seen, expected 2..3 (max_retries 2)",
@@ -137,15 +133,13 @@ async def c04(ctx: Ctx) -> None:
     breaker = BreakerSpec(failure_threshold=1, reset_timeout=60) if ctx.has("breaker") else None
     client = ctx.client("m1", max_retries=2, breaker=breaker)
     ctx.fault(F.InsufficientQuota(), times=1)
-    out = await ctx.call(client)
-    n = ctx.seen()
+    out, n = await ctx.call_seen(client)
     ctx.check(
         isinstance(out, Failed) and out.kind == "quota" and n == 1,
         f"{n} request(s) seen, expected 1; {describe(out)}, expected a quota error",
     )
     if breaker is not None:
-        out = await ctx.call(client)
-        n = ctx.seen()
+        out, n = await ctx.call_seen(client)
         ctx.check(
             isinstance(out, Reply) and n == 2,
             f"next call (breaker threshold 1) {describe(out)}, {n} requests in all: "
@@ -160,15 +154,13 @@ async def c04(ctx: Ctx) -> None:
 async def c05(ctx: Ctx) -> None:
     ctx.need("retries")
     ctx.fault(F.ContextLengthExceeded(limit=100), model="small", times=None)
-    out = await ctx.call(ctx.client("small", max_retries=2))
-    n = ctx.seen("small")
+    out, n = await ctx.call_seen(ctx.client("small", max_retries=2), seen="small")
     ctx.check(n == 1, f"alone: {n} request(s) to the same model, expected 1; {describe(out)}")
     if not (ctx.has("routes") and ctx.has("context_fallback")):
         ctx.note("context fallback: not checked (no routes or context_fallback)")
         return
     client = ctx.client("small", R("big", fallback_on=frozenset({"context_length"})))
-    out = await ctx.call(client)
-    n = ctx.seen("small")
+    out, n = await ctx.call_seen(client, seen="small")
     ctx.check(
         isinstance(out, Reply) and out.model == "big" and n == 2,
         f"with a context fallback: {describe(out)}, 'small' saw {n - 1} more request(s) "
@@ -410,8 +402,7 @@ async def c18(ctx: Ctx) -> None:
 async def c19(ctx: Ctx) -> None:
     ctx.need("timeouts", "retries")
     ctx.fault(ConnectTimeout(seconds=5), times=1)
-    out = await ctx.call(ctx.client(timeout_retries=0, max_retries=2))
-    n = ctx.seen()
+    out, n = await ctx.call_seen(ctx.client(timeout_retries=0, max_retries=2))
     ctx.check(
         isinstance(out, Reply) and n == 2,
         f"connect timeout, then a reply (timeout_retries 0): {describe(out)}, {n} requests",
@@ -422,8 +413,9 @@ async def c19(ctx: Ctx) -> None:
 async def c20(ctx: Ctx) -> None:
     ctx.need("timeouts", "routes")
     ctx.fault(F.ReadTimeout(), model="m1", times=None)
-    out = await ctx.call(ctx.client("m1", "m2", read_timeout=5, timeout_retries=0, max_retries=2))
-    n = ctx.seen("m1")
+    out, n = await ctx.call_seen(
+        ctx.client("m1", "m2", read_timeout=5, timeout_retries=0, max_retries=2), seen="m1"
+    )
     ctx.check(
         n == 1 and isinstance(out, Reply) and out.model == "m2",
         f"timeout_retries 0: m1 saw {n} request(s), expected 1; {describe(out)}",
@@ -746,8 +738,7 @@ async def c33(ctx: Ctx) -> None:
     ctx.fault(F.ServerError(503), model="m1", times=None)
     client = ctx.client("m1", "m2", max_retries=0, breaker=BreakerSpec(1, 60))
     await ctx.call(client)
-    out = await ctx.call(client)
-    n = ctx.seen("m1")
+    out, n = await ctx.call_seen(client, seen="m1")
     ctx.check(
         n == 1 and isinstance(out, Reply) and out.model == "m2",
         f"breaker open on m1: m1 saw {n} request(s) over 2 calls, expected 1; {describe(out)}",
@@ -855,8 +846,7 @@ async def c37(ctx: Ctx) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    out = await ctx.call(client)
-    n = ctx.seen("c")
+    out, n = await ctx.call_seen(client, seen="c")
     ctx.check(
         isinstance(out, Reply) and n == 3,
         f"after a cancelled probe: {describe(out)}, {n} requests (expected a new probe)",
@@ -1307,8 +1297,7 @@ async def c53(ctx: Ctx) -> None:
 async def c54(ctx: Ctx) -> None:
     ctx.need("retries")
     ctx.fault(F.ServerError(500), times=None)
-    out = await ctx.call(ctx.client(max_retries=3))
-    n = ctx.seen()
+    out, n = await ctx.call_seen(ctx.client(max_retries=3))
     ctx.check(n == 4, f"max_retries 3: {n} requests seen at the provider, expected 4")
     if ctx.has("events"):
         own = len(ctx.adapter.events(out.error if isinstance(out, Failed) else out))
