@@ -372,6 +372,7 @@ def _dump_event(doc: Any) -> str:
 
 
 def _replaced(reply: Reply, **changes: Any) -> Reply:
+    """A plain :class:`Reply` with the same fields as ``reply`` except ``changes``."""
     fields = {f.name: getattr(reply, f.name) for f in dataclasses.fields(Reply)}
     fields.update(changes)
     return Reply(**fields)

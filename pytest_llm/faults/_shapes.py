@@ -19,6 +19,9 @@ from typing import Any
 from .._flow import Reply
 from .._sse import SSEEvent
 from . import _provider_shapes as _native
+from ._provider_shapes import _dump_body as _dump_body
+from ._provider_shapes import _dump_event as _dump_event
+from ._provider_shapes import _replaced as replaced
 
 __all__ = [
     "CHAT",
@@ -29,6 +32,7 @@ __all__ = [
     "content_end",
     "content_filter",
     "load_events",
+    "replaced",
     "rewrite_text",
     "shape_of",
     "stop_early",
@@ -97,22 +101,6 @@ def shape_of(reply: Reply) -> str | None:
 _NATIVE = frozenset(
     {_native.MESSAGES, _native.MESSAGES_STREAM, _native.GEMINI, _native.GEMINI_STREAM}
 )
-
-
-def _dump_body(original: bytes, doc: Any) -> bytes:
-    indent = 2 if b"\n" in original.strip() else None
-    return json.dumps(doc, indent=indent, ensure_ascii=False).encode()
-
-
-def _dump_event(doc: Any) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-
-
-def replaced(reply: Reply, **changes: Any) -> Reply:
-    """A plain :class:`Reply` with the same fields as ``reply`` except ``changes``."""
-    fields = {f.name: getattr(reply, f.name) for f in dataclasses.fields(Reply)}
-    fields.update(changes)
-    return Reply(**fields)
 
 
 # -- reading ------------------------------------------------------------------------

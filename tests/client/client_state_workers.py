@@ -8,11 +8,9 @@ different number of hours: the shared state decides on the Redis server's TIME.
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
 
-from shared_state_workers import SkewedClock
+from shared_state_workers import SkewedClock, _fire, _start
 
 from pytest_llm.client import BudgetExceeded, RateLimitExceeded, ResilientClient, Route
 from pytest_llm.client._budget import Budget
@@ -20,32 +18,6 @@ from pytest_llm.client._limits import RateLimiter
 from pytest_llm.client._redis import RedisStore
 
 MESSAGES = [{"role": "user", "content": "Capital of France?"}]
-
-
-def _start(store: RedisStore, ns: str) -> None:
-    store.client.incr(f"{ns}:ready")
-    for _ in range(60_000):  # real time: waiting for the other processes to spawn
-        if store.client.exists(f"{ns}:go"):
-            return
-        time.sleep(0.001)
-    raise RuntimeError("never got the go signal")
-
-
-def _fire(threads: int, one: Any) -> list[str]:
-    out: list[str] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        value = one()
-        with lock:
-            out.append(value)
-
-    ts = [threading.Thread(target=run) for _ in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return out
 
 
 def _outcome(call: Any) -> str:
@@ -71,7 +43,7 @@ def budget_worker(
         max_retries=0,
         clock=clock,
     )
-    _start(store, ns)
+    _start(store, ns, seconds=60)
     return _fire(
         threads,
         lambda: _outcome(lambda: client.chat.completions.create(messages=MESSAGES, max_tokens=100)),
@@ -90,7 +62,7 @@ def rpm_worker(
         max_retries=0,
         clock=clock,
     )
-    _start(store, ns)
+    _start(store, ns, seconds=60)
     return _fire(
         threads, lambda: _outcome(lambda: client.chat.completions.create(messages=MESSAGES))
     )

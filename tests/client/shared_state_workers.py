@@ -11,12 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from pytest_llm._clock import system_clock
 from pytest_llm.client import BudgetExceeded, RateLimitExceeded
 from pytest_llm.client._budget import Budget
 from pytest_llm.client._limits import RateLimiter
 from pytest_llm.client._redis import RedisStore
+
+T = TypeVar("T")
 
 ROUTE = "gpt-4o-mini@api.openai.com"
 
@@ -40,21 +44,21 @@ class SkewedClock:
         await system_clock.asleep(seconds)
 
 
-def _start(store: RedisStore, ns: str) -> None:
+def _start(store: RedisStore, ns: str, seconds: int = 30) -> None:
     store.client.incr(f"{ns}:ready")
-    for _ in range(30_000):  # real time: waiting for the other processes to spawn
+    for _ in range(seconds * 1000):  # real time: waiting for the other processes to spawn
         if store.client.exists(f"{ns}:go"):
             return
         time.sleep(0.001)
     raise RuntimeError("never got the go signal")
 
 
-def _fire(threads: int, one: object) -> list[object]:
-    out: list[object] = []
+def _fire(threads: int, one: Callable[[], T]) -> list[T]:
+    out: list[T] = []
     lock = threading.Lock()
 
     def run() -> None:
-        value = one()  # type: ignore[operator]
+        value = one()
         with lock:
             out.append(value)
 

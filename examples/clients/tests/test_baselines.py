@@ -15,25 +15,10 @@ from typing import Any
 
 import pytest
 
+from examples.clients.check_reports import BASELINES as SIMPLE
 from pytest_llm.conformance import Reply, Request, Setup
 from pytest_llm.conformance import RouteSpec as R
 
-SIMPLE = [
-    "openai_sdk",
-    "tenacity_retry",
-    "sliding_window",
-    "redis_cache",
-    "fallback_loop",
-    "daily_budget",
-    "inflight_coalescer",
-    "circuit_breaker",
-    "seed_timeouts",
-    "retry_loop",
-    "logged_calls",
-    "litellm_router",
-    "instructor_reask",
-    "broken_reference",
-]
 NEEDS = {"litellm_router": "litellm", "instructor_reask": "instructor", "redis_cache": "fakeredis"}
 QUESTION = Request(({"role": "user", "content": "Capital of France?"},), None, {"temperature": 0})
 
