@@ -275,7 +275,10 @@ def test_several_processes_share_one_sqlite_file(tmp_path: Path) -> None:
     # the file, its table and WAL mode exist before the processes start: several first
     # opens at one instant can meet "database is locked" while one switches the journal
     # mode (a miss plus a warning, as documented), which is not what this test is about
-    Cache(url).close()
+    # (the backend opens its file on first use: a lookup, not the constructor, makes it)
+    first = Cache(url)
+    assert first.get("nothing yet") is None
+    first.close()
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         results = list(pool.map(_write_many, [url] * workers, range(workers), [count] * workers))
     assert results == [(2 * count, count, 0)] * workers  # every write landed, no warning
