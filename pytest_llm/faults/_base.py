@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -107,6 +107,14 @@ class Fault:
             )
         if math.isinf(value) and not allow_inf:
             raise self._bad(f"{name} must be finite, got {value!r}.", f"pass e.g. {name}=30.")
+
+    def _choice(self, name: str, allowed: Sequence[str]) -> None:
+        value = getattr(self, name)
+        if value not in allowed:
+            hint = did_you_mean(str(value), allowed, template=" (did you mean {!r}?)")
+            raise self._bad(
+                f"unknown {name} {value!r}{hint}.", f"pass {name}= one of {', '.join(allowed)}."
+            )
 
     def _index(self, name: str, *, optional: bool = False, unit: str = "chunks") -> None:
         value = getattr(self, name)

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .._flow import Exchange, Next, Outcome, Reply
-from .._text import did_you_mean
 from . import _shapes
 from ._base import Context, Fault
 from ._errors import FaultNotApplicable
@@ -87,12 +86,7 @@ class MalformedJSON(Fault):
     at: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.variant not in VARIANTS:
-            hint = did_you_mean(str(self.variant), VARIANTS, template=" (did you mean {!r}?)")
-            raise self._bad(
-                f"unknown variant {self.variant!r}{hint}.",
-                f"pass variant= one of {', '.join(VARIANTS)}.",
-            )
+        self._choice("variant", VARIANTS)
         if self.field is not None and self.variant not in FIELD_VARIANTS:
             raise self._bad(
                 f"field= only applies to {', '.join(sorted(FIELD_VARIANTS))}.",

@@ -39,14 +39,15 @@ class MalformedInput(ValueError):
 def malform(text: str, variant: str, *, field: str | None = None, at: float = 0.5) -> str:
     """``text`` broken the way ``variant`` says."""
     out = _malform(text, variant, field, at)
-    if variant not in FIELD_VARIANTS and _parses(out):
+    if variant not in FIELD_VARIANTS and parses_as_json(out):
         raise MalformedInput(
             f"{variant} of {_preview(text)} would still be valid JSON: {_preview(out)}"
         )
     return out
 
 
-def _parses(text: str) -> bool:
+def parses_as_json(text: str) -> bool:
+    """Whether ``text`` is valid JSON."""
     try:
         json.loads(text)
     except ValueError:

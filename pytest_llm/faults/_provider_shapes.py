@@ -379,6 +379,7 @@ def _replaced(reply: Reply, **changes: Any) -> Reply:
 
 
 def _with_docs(reply: Reply, docs: list[Any], changed: set[int]) -> Reply:
+    """``reply`` with the events at ``changed`` written back from ``docs``."""
     events = []
     for i, ev in enumerate(reply.events or []):
         if i in changed:
@@ -388,6 +389,7 @@ def _with_docs(reply: Reply, docs: list[Any], changed: set[int]) -> Reply:
 
 
 def _split_like(text: str, sizes: list[int]) -> list[str]:
+    """``text`` cut into pieces of the given sizes; the last piece takes the rest."""
     pieces = []
     pos = 0
     for size in sizes[:-1]:
@@ -408,6 +410,13 @@ def _text_parts(candidate: Any) -> list[Doc]:
     ]
 
 
+def _text_delta(doc: Doc) -> Doc | None:
+    """The ``delta`` of an Anthropic ``content_block_delta`` event that carries text."""
+    delta = doc.get("delta")
+    text = isinstance(delta, dict) and delta.get("type") == "text_delta"
+    return delta if text and doc.get("type") == "content_block_delta" else None
+
+
 def _stream_pieces(shape: str, docs: list[Any]) -> dict[int, list[tuple[int, Doc, str]]]:
     """For each text block (Anthropic) or candidate (Gemini): (event, holder, key) in order;
     ``holder[key]`` is the piece of text."""
@@ -416,12 +425,8 @@ def _stream_pieces(shape: str, docs: list[Any]) -> dict[int, list[tuple[int, Doc
         if not isinstance(doc, dict):
             continue
         if shape == MESSAGES_STREAM:
-            delta = doc.get("delta")
-            if (
-                doc.get("type") == "content_block_delta"
-                and isinstance(delta, dict)
-                and delta.get("type") == "text_delta"
-            ):
+            delta = _text_delta(doc)
+            if delta is not None:
                 groups.setdefault(int(doc.get("index", 0)), []).append((i, delta, "text"))
         else:
             for c in doc.get("candidates") or []:
@@ -602,14 +607,10 @@ def stop_early(reply: Reply, keep_chars: int | None, reason: str) -> Reply | Non
     for ev, doc in zip(short.events or [], docs, strict=True):
         if isinstance(doc, dict):
             if shape == MESSAGES_STREAM:
-                delta = doc.get("delta")
-                if (
-                    doc.get("type") == "content_block_delta"
-                    and isinstance(delta, dict)
-                    and delta.get("type") == "text_delta"
-                    and delta.get("text") == ""
-                ):
+                text = _text_delta(doc)
+                if text is not None and text.get("text") == "":
                     continue  # text past the cut is never sent
+                delta = doc.get("delta")
                 if doc.get("type") == "message_delta" and isinstance(delta, dict):
                     delta["stop_reason"] = stop
                     ev = dataclasses.replace(ev, data=_dump_event(doc))

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from typing import Any
 
 from .._flow import Reply
 from .._sse import SSEEvent
 from . import _provider_shapes as _native
+from ._provider_shapes import Doc, TextFn, _split_like, _with_docs
 from ._provider_shapes import _dump_body as _dump_body
 from ._provider_shapes import _dump_event as _dump_event
 from ._provider_shapes import _replaced as replaced
@@ -43,9 +43,6 @@ CHAT = "chat completion"
 CHAT_STREAM = "chat completion stream"
 RESPONSES = "Responses API response"
 RESPONSES_STREAM = "Responses API stream"
-
-Doc = dict[str, Any]
-TextFn = Callable[[str], str]
 
 _RESPONSE_END = frozenset({"response.completed", "response.incomplete", "response.failed"})
 _RESPONSES_TAIL = frozenset(
@@ -184,17 +181,6 @@ def content_end(reply: Reply) -> int | None:
 # -- rewriting ----------------------------------------------------------------------
 
 
-def _split_like(text: str, sizes: list[int]) -> list[str]:
-    """``text`` cut into pieces of the given sizes; the last piece takes the rest."""
-    pieces = []
-    pos = 0
-    for size in sizes[:-1]:
-        pieces.append(text[pos : pos + size])
-        pos += size
-    pieces.append(text[pos:])
-    return pieces
-
-
 def rewrite_text(reply: Reply, fn: TextFn) -> tuple[Reply, int]:
     """Apply ``fn`` to each message's text; returns the new reply and how many texts changed.
 
@@ -224,15 +210,6 @@ def rewrite_text(reply: Reply, fn: TextFn) -> tuple[Reply, int]:
     if shape == RESPONSES_STREAM:
         return _rewrite_responses_stream(reply, fn)
     return reply, 0
-
-
-def _with_docs(reply: Reply, docs: list[Any], changed: set[int]) -> Reply:
-    events = []
-    for i, ev in enumerate(reply.events or []):
-        if i in changed:
-            ev = dataclasses.replace(ev, data=_dump_event(docs[i]))
-        events.append(ev)
-    return replaced(reply, events=events)
 
 
 def _rewrite_chat_stream(reply: Reply, fn: TextFn) -> tuple[Reply, int]:

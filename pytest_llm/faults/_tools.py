@@ -47,14 +47,7 @@ class BrokenToolCall(Fault):
     """The tool ``unknown_tool`` calls instead."""
 
     def __post_init__(self) -> None:
-        if self.variant not in TOOL_VARIANTS:
-            from .._text import did_you_mean
-
-            hint = did_you_mean(str(self.variant), TOOL_VARIANTS, template=" (did you mean {!r}?)")
-            raise self._bad(
-                f"unknown variant {self.variant!r}{hint}.",
-                f"pass variant= one of {', '.join(TOOL_VARIANTS)}.",
-            )
+        self._choice("variant", TOOL_VARIANTS)
         if not isinstance(self.name, str) or not self.name:
             raise self._bad(f"name is a tool name, got {self.name!r}.", "pass name='search_web'.")
 

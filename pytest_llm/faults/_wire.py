@@ -13,6 +13,7 @@ from .._sse import SSEEvent
 from . import _provider_shapes, _shapes
 from ._base import Context, Fault, scripted_reply
 from ._errors import FaultNotApplicable
+from ._malformed import parses_as_json
 
 __all__ = [
     "CORRUPTIONS",
@@ -141,43 +142,51 @@ class Stall(Fault):
 
 
 @dataclass(frozen=True, repr=False)
-class TruncatedStream(Fault):
-    """The stream ends cleanly but early: no ``[DONE]``, no finish_reason, no ``response.completed``."""
+class _CutStream(Fault):
+    """A stream cut after ``after_chunk`` chunks (default: all the content, before the ending)."""
 
-    kind: ClassVar[str] = "truncated_stream"
     stream_only: ClassVar[bool] = True
     after_chunk: int | None = None
-    """Keep this many chunks (default: every chunk of content, none of the ending)."""
 
     def __post_init__(self) -> None:
         self._index("after_chunk", optional=True)
 
-    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+    def _kept(self, exchange: Exchange, nxt: Next) -> tuple[Reply, list[SSEEvent]]:
+        """The rest of the chain's reply and the events before the cut."""
         reply = self._reply(exchange, nxt)
-        cut = _cut(self, exchange, reply, self.after_chunk)
-        kept = _shapes.replaced(reply, events=(reply.events or [])[:cut], failure=None)
-        return _provider_shapes.strip_ending(kept)
-
-
-def _cut(fault: Fault, exchange: Exchange, reply: Reply, after_chunk: int | None) -> int:
-    end = _shapes.content_end(reply)
-    events = reply.events or []
-    if end is None:
-        end = len(events)
-    if after_chunk is None:
-        return end
-    if after_chunk > end:
-        raise FaultNotApplicable(
-            f"{fault!r} cannot apply to {exchange.method} {exchange.url}: after_chunk="
-            f"{after_chunk} is past the end of the content; the stream has {end} chunks before "
-            f"its ending (valid: after_chunk=0..{end}).\n"
-            f"Fix: pass after_chunk={end} or less, or leave it out to cut just the ending."
-        )
-    return after_chunk
+        events = reply.events or []
+        end = _shapes.content_end(reply)
+        if end is None:
+            end = len(events)
+        cut = self.after_chunk
+        if cut is None:
+            return reply, events[:end]
+        if cut > end:
+            raise FaultNotApplicable(
+                f"{self!r} cannot apply to {exchange.method} {exchange.url}: after_chunk="
+                f"{cut} is past the end of the content; the stream has {end} chunks before "
+                f"its ending (valid: after_chunk=0..{end}).\n"
+                f"Fix: pass after_chunk={end} or less, or leave it out to cut just the ending."
+            )
+        return reply, events[:cut]
 
 
 @dataclass(frozen=True, repr=False)
-class StreamError(Fault):
+class TruncatedStream(_CutStream):
+    """The stream ends cleanly but early: no ``[DONE]``, no finish_reason, no ``response.completed``."""
+
+    kind: ClassVar[str] = "truncated_stream"
+    after_chunk: int | None = None
+    """Keep this many chunks (default: every chunk of content, none of the ending)."""
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        reply, events = self._kept(exchange, nxt)
+        kept = _shapes.replaced(reply, events=events, failure=None)
+        return _provider_shapes.strip_ending(kept)
+
+
+@dataclass(frozen=True, repr=False)
+class StreamError(_CutStream):
     """An error event inside a 200 stream, after chunk ``after_chunk``; the stream ends there.
 
     OpenAI: an ``{"error": ...}`` chunk (chat) or an ``error`` event (Responses);
@@ -186,7 +195,6 @@ class StreamError(Fault):
     """
 
     kind: ClassVar[str] = "stream_error"
-    stream_only: ClassVar[bool] = True
     after_chunk: int | None = None
     """Chunks sent before the error (default: all the content, before the ending)."""
     message: str = _DEFAULT_MESSAGE
@@ -196,13 +204,8 @@ class StreamError(Fault):
     ``UNAVAILABLE``...)."""
     code: str | None = None
 
-    def __post_init__(self) -> None:
-        self._index("after_chunk", optional=True)
-
     def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
-        reply = self._reply(exchange, nxt)
-        cut = _cut(self, exchange, reply, self.after_chunk)
-        events = (reply.events or [])[:cut]
+        reply, events = self._kept(exchange, nxt)
         t = events[-1].t if events else 0.0
         shape = _shapes.shape_of(reply)
         if shape in (_provider_shapes.MESSAGES_STREAM, _provider_shapes.GEMINI_STREAM):
@@ -265,20 +268,13 @@ class CorruptEvent(Fault):
 
     def __post_init__(self) -> None:
         self._index("after_chunk")
-        if self.variant not in CORRUPTIONS:
-            from .._text import did_you_mean
-
-            hint = did_you_mean(str(self.variant), CORRUPTIONS, template=" (did you mean {!r}?)")
-            raise self._bad(
-                f"unknown variant {self.variant!r}{hint}.",
-                f"pass variant= one of {', '.join(CORRUPTIONS)}.",
-            )
+        self._choice("variant", CORRUPTIONS)
         if self.text is not None and (not isinstance(self.text, str) or "\n" in self.text):
             raise self._bad(
                 f"text is one line of text, got {self.text!r}.",
                 "pass a str without line breaks, e.g. text='{\"choices\": [' .",
             )
-        if self.variant == "not_json" and self.text is not None and _is_json(self.text):
+        if self.variant == "not_json" and self.text is not None and parses_as_json(self.text):
             raise self._bad(
                 f"text {self.text!r} is valid JSON, so the event would not be corrupt.",
                 "pass text that does not parse, e.g. text='{\"choices\": ['.",
@@ -310,15 +306,7 @@ class CorruptEvent(Fault):
         return _shapes.replaced(reply, events=out, failure=reply.failure)
 
 
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _cut_json(data: str) -> str:
     """The first half of an event's data: not JSON any more (``{"id":"chat``)."""
     cut = data[: max(1, len(data) // 2)]
-    return cut if not _is_json(cut) else cut + "{"
+    return cut if not parses_as_json(cut) else cut + "{"
