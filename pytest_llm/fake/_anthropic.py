@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._shapes import Answer, Ids, completion_tokens, estimate_tokens, split_text
+from ._shapes import Answer, Ids, completion_tokens, estimate_tokens, last_text, split_text
 
 __all__ = [
     "STOP_REASONS",
@@ -48,12 +48,8 @@ def _text(content: Any) -> str:
 def last_user_message(body: dict[str, Any]) -> str:
     """The text of the last user turn that has text (tool results are not what was asked)."""
     messages = body.get("messages")
-    for item in reversed(messages if isinstance(messages, list) else []):
-        if isinstance(item, dict) and item.get("role") == "user":
-            text = _text(item.get("content"))
-            if text:
-                return text
-    return ""
+    turns = messages if isinstance(messages, list) else []
+    return last_text(turns, lambda turn: _text(turn.get("content")))
 
 
 def input_tokens(body: dict[str, Any]) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ConfigError
 from .._flow import Exchange, Outcome, Reply
 from ._script import check_options
+from ._shapes import error_body
 
 if TYPE_CHECKING:
     from ._provider import FakeProvider
@@ -237,15 +238,7 @@ class FakeBatches:
         return Reply(status, [("content-type", "application/json")], body=json.dumps(doc).encode())
 
     def _error(self, status: int, message: str, param: str | None, code: str | None) -> Reply:
-        doc = {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": param,
-                "code": code,
-            }
-        }
-        return self._json(doc, status)
+        return self._json(error_body(message, param=param, code=code), status)
 
     def _missing(self, kind: str, ident: str | None) -> Reply:
         return self._error(404, f"No such {kind}: '{ident}'", "id", None)
@@ -275,8 +268,7 @@ class FakeBatches:
                 "file_too_large",
             )
         with self._lock:
-            ident = f"file-fake{len(self.files) + 1:04d}"
-            self.files[ident] = _File(ident, filename, purpose.decode(), data, self._now())
+            ident = self._add_file(filename, purpose.decode(), data, self._now())
         return self._json(self.files[ident].doc())
 
     def _create(self, exchange: Exchange) -> Reply:
@@ -481,25 +473,21 @@ class FakeBatches:
         }
         now = self._now()
         if out:
-            ident = f"file-fake{len(self.files) + 1:04d}"
-            self.files[ident] = _File(
-                ident,
-                f"{batch.id}_output.jsonl",
-                "batch_output",
-                ("\n".join(out) + "\n").encode(),
-                now,
+            data = ("\n".join(out) + "\n").encode()
+            batch.output_file_id = self._add_file(
+                f"{batch.id}_output.jsonl", "batch_output", data, now
             )
-            batch.output_file_id = ident
         if err:
-            ident = f"file-fake{len(self.files) + 1:04d}"
-            self.files[ident] = _File(
-                ident,
-                f"{batch.id}_error.jsonl",
-                "batch_output",
-                ("\n".join(err) + "\n").encode(),
-                now,
+            data = ("\n".join(err) + "\n").encode()
+            batch.error_file_id = self._add_file(
+                f"{batch.id}_error.jsonl", "batch_output", data, now
             )
-            batch.error_file_id = ident
+
+    def _add_file(self, filename: str, purpose: str, data: bytes, now: int) -> str:
+        """Store a file (under the lock); its id."""
+        ident = f"file-fake{len(self.files) + 1:04d}"
+        self.files[ident] = _File(ident, filename, purpose, data, now)
+        return ident
 
     def _answer(self, endpoint: str, body: dict[str, Any]) -> tuple[int, Any]:
         """One request of the batch, answered by the fake itself (scripts apply)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._shapes import Answer, Ids, completion_tokens, estimate_tokens, split_text
+from ._shapes import Answer, Ids, completion_tokens, estimate_tokens, last_text, split_text
 
 __all__ = [
     "FINISH_REASONS",
@@ -50,12 +50,7 @@ def _contents(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def last_user_message(body: dict[str, Any]) -> str:
     """The text of the last user turn that has text (function responses are not asked)."""
-    for item in reversed(_contents(body)):
-        if item.get("role", "user") == "user":
-            text = _texts(item.get("parts"))
-            if text:
-                return text
-    return ""
+    return last_text(_contents(body), lambda turn: _texts(turn.get("parts")), role="user")
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:

@@ -10,7 +10,7 @@ API's own 400.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from .._exchange import Reply
 from .._sse import SSEEvent
@@ -19,26 +19,7 @@ from ._shapes import Answer, Ids
 
 if TYPE_CHECKING:
     from ._log import FakeRequest
-
-
-class _Fake(Protocol):
-    """What an Anthropic or Gemini answer needs of the fake (``FakeProvider``)."""
-
-    misses: list[str]
-
-    def answer_for(self, request: FakeRequest) -> tuple[Answer, list[tuple[str, str]]]: ...
-
-    def _json(
-        self,
-        request: FakeRequest,
-        doc: dict[str, Any],
-        extra: list[tuple[str, str]],
-        status: int = 200,
-    ) -> Reply: ...
-
-    def _stream(
-        self, request: FakeRequest, events: list[SSEEvent], extra: list[tuple[str, str]]
-    ) -> Reply: ...
+    from ._provider import FakeProvider
 
 
 __all__ = ["answer_native", "anthropic_error", "gemini_error"]
@@ -106,7 +87,7 @@ def _object_inputs(request: FakeRequest, answer: Answer) -> list[dict[str, Any]]
     return inputs
 
 
-def answer_native(fake: _Fake, request: FakeRequest, body: Any, ids: Ids) -> Reply:
+def answer_native(fake: FakeProvider, request: FakeRequest, body: Any, ids: Ids) -> Reply:
     """The reply to an Anthropic or Gemini request (the provider is on the request)."""
     from .._errors import FakeScriptError
 

@@ -32,6 +32,7 @@ from ._shapes import (
     chat_completion,
     completion_tokens,
     embeddings,
+    error_body,
     prompt_tokens,
     response_events,
     response_object,
@@ -636,15 +637,7 @@ class FakeProvider(Handler):
     def _error(
         self, request: FakeRequest, status: int, message: str, param: str | None, code: str | None
     ) -> Reply:
-        doc = {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": param,
-                "code": code,
-            }
-        }
-        return self._json(request, doc, [], status)
+        return self._json(request, error_body(message, param=param, code=code), [], status)
 
     def __repr__(self) -> str:
         scripts = self.scripts

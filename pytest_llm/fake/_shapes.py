@@ -26,6 +26,7 @@ __all__ = [
     "chat_completion",
     "embedding_vector",
     "embeddings",
+    "error_body",
     "estimate_tokens",
     "last_user_message",
     "prompt_tokens",
@@ -105,6 +106,17 @@ class Ids:
 # -- text and tokens ---------------------------------------------------------------------
 
 
+def error_body(
+    message: str,
+    *,
+    type: str | None = "invalid_request_error",
+    param: str | None = None,
+    code: str | int | None = None,
+) -> dict[str, Any]:
+    """An error as the OpenAI API sends it: ``{"error": {message, type, param, code}}``."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
 def estimate_tokens(text: str) -> int:
     """About four characters a token, as OpenAI's own rule of thumb says for English."""
     return math.ceil(len(text) / 4) if text else 0
@@ -140,6 +152,19 @@ def last_user_message(body: dict[str, Any]) -> str:
     for item in reversed(_items(body)):
         if item.get("role") == "user":
             return _content_text(item.get("content"))
+    return ""
+
+
+def last_text(
+    turns: Sequence[Any], text_of: Callable[[dict[str, Any]], str], *, role: str | None = None
+) -> str:
+    """The text of the last user turn that has text (Anthropic, Gemini: tool results are
+    not what was asked); ``role`` is a turn's role when it names none."""
+    for item in reversed(turns):
+        if isinstance(item, dict) and item.get("role", role) == "user":
+            text = text_of(item)
+            if text:
+                return text
     return ""
 
 

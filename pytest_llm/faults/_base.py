@@ -21,6 +21,7 @@ from .._flow import (
     router,
 )
 from .._text import did_you_mean
+from ..fake._shapes import error_body
 from ._errors import FaultError, FaultNotApplicable
 
 __all__ = ["KINDS", "Context", "Fault", "Pass", "ScriptedReply", "error_reply", "make_fault"]
@@ -213,7 +214,7 @@ def error_reply(
     headers: list[tuple[str, str]] | None = None,
 ) -> Reply:
     """An error response as the OpenAI API sends it: JSON ``{"error": {...}}`` and a request id."""
-    body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+    body = error_body(message, type=type, param=param, code=code)
     return Reply(
         status,
         [
