@@ -21,21 +21,39 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import openai
 
 from ._errors import ClientConfigError
 
 if TYPE_CHECKING:
+    from .._clock import Clock
     from ._route import Route
 
-__all__ = ["ContentBlocked", "NativeSDK"]
+__all__ = ["Adapter", "ContentBlocked", "NativeSDK", "StreamState"]
+
+E = TypeVar("E")
 
 ALWAYS = frozenset(
     {"model", "messages", "stream", "timeout", "extra_headers", "extra_query", "extra_body"}
 )
 """Chat-completions keywords every native route takes (the rest: per provider)."""
+
+TRANSLATED = frozenset(
+    {
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "tools",
+        "tool_choice",
+        "response_format",
+        "stream_options",
+    }
+)
+"""Keywords both providers translate (each adds its own to its ``KNOWN``)."""
 
 _STATUS_ERRORS: dict[int, type[openai.APIStatusError]] = {
     400: openai.BadRequestError,
@@ -214,6 +232,112 @@ def json_schema_of(response_format: Any, route: Route) -> tuple[str, dict[str, A
     )
 
 
+Part = dict[str, Any]
+
+
+def conversation(
+    route: Route,
+    messages: Any,
+    *,
+    key: str,
+    assistant: str,
+    text: Callable[[str], Part],
+    image: Callable[[str], Part],
+    call: Callable[[Mapping[str, Any]], Part],
+    result: Callable[[Mapping[str, Any]], Part],
+) -> tuple[str, list[Part]]:
+    """openai ``messages`` as the system text and a provider's turns: ``{"role": ...,
+    key: [parts]}``, consecutive turns of one role merged (tool results are the user's).
+
+    ``text``, ``image`` (its URL), ``call`` (an assistant's tool call) and ``result``
+    (a ``role="tool"`` message) make the provider's parts; ``assistant`` is its name
+    for the assistant's role."""
+    system: list[str] = []
+    out: list[Part] = []
+
+    def add(role: str, parts: list[Part]) -> None:
+        if out and out[-1]["role"] == role:  # consecutive turns of one role: one turn
+            out[-1][key].extend(parts)
+        else:
+            out.append({"role": role, key: parts})
+
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            system.append(text_of(content, route, role))
+        elif role == "user":
+            add("user", _user_parts(route, content, text, image))
+        elif role == "assistant":
+            said = text_of(content, route, role)
+            parts = [text(said)] if said else []
+            parts.extend(call(c) for c in message.get("tool_calls") or [])
+            add(assistant, parts)
+        elif role == "tool":
+            add("user", [result(message)])
+        else:
+            raise unsupported(
+                route, f"a message with role={role!r}", "use system, user, assistant or tool."
+            )
+    return "\n\n".join(s for s in system if s), out
+
+
+def _user_parts(
+    route: Route, content: Any, text: Callable[[str], Part], image: Callable[[str], Part]
+) -> list[Part]:
+    if isinstance(content, str):
+        return [text(content)]
+    parts: list[Part] = []
+    for part in content or []:
+        if isinstance(part, Mapping) and part.get("type") == "image_url":
+            parts.append(image(str((part.get("image_url") or {}).get("url", ""))))
+        else:
+            parts.append(text(text_of([part], route, "user")))
+    return parts
+
+
+def function_of(route: Route, tool: Any) -> Mapping[str, Any]:
+    """The ``function`` of an openai tool (only function tools translate)."""
+    if not isinstance(tool, Mapping) or tool.get("type") != "function":
+        raise unsupported(
+            route,
+            f"the tool {tool!r}",
+            'offer function tools: {"type": "function", "function": {...}}.',
+        )
+    function: Mapping[str, Any] = tool["function"]
+    return function
+
+
+def tool_choice_of(route: Route, choice: Any) -> tuple[str, str | None]:
+    """``("auto" | "none" | "required", None)`` or ``("function", its name)``."""
+    if choice in ("auto", "none", "required"):
+        return str(choice), None
+    if isinstance(choice, Mapping) and choice.get("type") == "function":
+        return "function", str(choice["function"]["name"])
+    raise unsupported(
+        route,
+        f"tool_choice={choice!r}",
+        'use "auto", "none", "required" or {"type": "function", "function": {"name": ...}}.',
+    )
+
+
+def api_error(
+    provider: str,
+    message: str,
+    *,
+    status: int,
+    code: str | None,
+    url: str,
+    headers: Mapping[str, str],
+    in_band: bool,
+) -> openai.APIError:
+    """The openai SDK's error for a provider's error answer: an in-band one (an error
+    event inside a stream that had started) or an HTTP ``status``."""
+    if in_band:
+        return in_band_error(f"{provider}: {message}", code=code, url=url)
+    return status_error(status, f"{provider}: {message}", code=code, headers=headers, url=url)
+
+
 def finish(reason: str, content: str | None, tool_calls: list[dict[str, Any]] | None) -> Any:
     return {
         "index": 0,
@@ -280,14 +404,89 @@ def usage(prompt: int, output: int, cached: int = 0) -> dict[str, Any]:
     }
 
 
-class Stream:
-    """A translated sync stream: one iterator of ``ChatCompletionChunk`` (iterating it
-    again resumes it, as the flow reads up to the first content, then hands it on)."""
+class StreamState:
+    """One stream's translation, provider events in, openai chunks out (a subclass per
+    provider: :meth:`take` one event, :meth:`end` after the last)."""
 
-    def __init__(self, events: Iterator[Any], close: Callable[[], None], response: Any) -> None:
+    def __init__(self, adapter: Adapter) -> None:
+        self.id = ""
+        self.model = adapter.route.model
+        self.created = adapter.created()
+        self.started = False
+        """Whether the provider's answer began: an error after that is an in-band one."""
+
+    def chunk(self, **kw: Any) -> Any:
+        return chunk(id=self.id, model=self.model, created=self.created, **kw)
+
+    def take(self, event: Any) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def end(self) -> Iterator[Any]:
+        return iter(())
+
+
+class Adapter:
+    """What the Anthropic and Gemini adapters share: the route, the clock, mapping the
+    provider SDK's errors (:meth:`error`, per provider) and reading a stream."""
+
+    def __init__(
+        self,
+        route: Route,
+        is_async: bool,
+        timeout: Any,
+        headers: Mapping[str, str],
+        clock: Clock,
+    ) -> None:
+        self.route = route
+        self.clock = clock
+        self.start(is_async, timeout, headers)
+
+    def start(self, is_async: bool, timeout: Any, headers: Mapping[str, str]) -> None:
+        """Import the provider's SDK and make its client (retries off)."""
+        raise NotImplementedError
+
+    def error(self, exc: BaseException, *, started: bool = False) -> BaseException:
+        raise NotImplementedError
+
+    def created(self) -> int:
+        return int(self.clock.now().timestamp())
+
+    def reraise(self, exc: BaseException, *, started: bool = False) -> NoReturn:
+        """Raise the openai SDK's error for ``exc`` (chained to it), or ``exc`` itself."""
+        mapped = self.error(exc, started=started)
+        if mapped is exc:
+            raise exc
+        raise mapped from exc
+
+    def events(self, state: StreamState, raw: Iterator[Any]) -> Iterator[Any]:
+        try:
+            for event in raw:
+                yield from state.take(event)
+        except Exception as exc:
+            self.reraise(exc, started=state.started)
+        yield from state.end()
+
+    async def aevents(self, state: StreamState, raw: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        try:
+            async for event in raw:
+                for out in state.take(event):
+                    yield out
+        except Exception as exc:
+            self.reraise(exc, started=state.started)
+        for out in state.end():
+            yield out
+
+
+class _Translated(Generic[E]):
+    def __init__(self, events: E, close: Callable[[], Any], response: Any) -> None:
         self._events = events
         self._close = close
         self.response = response
+
+
+class Stream(_Translated[Iterator[Any]]):
+    """A translated sync stream: one iterator of ``ChatCompletionChunk`` (iterating it
+    again resumes it, as the flow reads up to the first content, then hands it on)."""
 
     def __iter__(self) -> Iterator[Any]:
         return self._events
@@ -296,13 +495,8 @@ class Stream:
         self._close()
 
 
-class AsyncStream:
+class AsyncStream(_Translated[AsyncIterator[Any]]):
     """The async twin of :class:`Stream`."""
-
-    def __init__(self, events: AsyncIterator[Any], close: Callable[[], Any], response: Any) -> None:
-        self._events = events
-        self._close = close
-        self.response = response
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._events

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _native as n
 from ._errors import ClientConfigError
 
 if TYPE_CHECKING:
-    from .._clock import Clock
-    from ._route import Route
+    pass
 
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter"]
 
@@ -34,21 +33,7 @@ Claude model can write 4096 tokens."""
 JSON_TOOL = "json_answer"
 """The forced tool that carries a ``response_format`` answer (its input is the JSON)."""
 
-KNOWN = frozenset(
-    {
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "response_format",
-        "stream_options",
-        "user",
-    }
-)
+KNOWN = n.TRANSLATED | {"parallel_tool_calls", "user"}
 
 _STOP = {
     "end_turn": "stop",
@@ -66,18 +51,10 @@ _CODES = {
 _CONTEXT = re.compile(r"prompt is too long|context window", re.IGNORECASE)
 
 
-class AnthropicAdapter:
-    def __init__(
-        self,
-        route: Route,
-        is_async: bool,
-        timeout: Any,
-        headers: Mapping[str, str],
-        clock: Clock,
-    ) -> None:
+class AnthropicAdapter(n.Adapter):
+    def start(self, is_async: bool, timeout: Any, headers: Mapping[str, str]) -> None:
+        route = self.route
         self.sdk = n.import_sdk(route, "anthropic", "anthropic")
-        self.route = route
-        self.clock = clock
         cls = self.sdk.AsyncAnthropic if is_async else self.sdk.Anthropic
         self.client = cls(
             api_key=route.api_key,
@@ -153,76 +130,37 @@ class AnthropicAdapter:
 
     def _messages(self, messages: Any) -> tuple[str, list[dict[str, Any]]]:
         route = self.route
-        system: list[str] = []
-        out: list[dict[str, Any]] = []
 
-        def add(role: str, blocks: list[dict[str, Any]]) -> None:
-            if out and out[-1]["role"] == role:  # consecutive turns of one role: one turn
-                out[-1]["content"].extend(blocks)
-            else:
-                out.append({"role": role, "content": blocks})
+        def tool_use(call: Mapping[str, Any]) -> dict[str, Any]:
+            name = call["function"]["name"]
+            return {
+                "type": "tool_use",
+                "id": call["id"],
+                "name": name,
+                "input": n.arguments_of(call, route),
+            }
 
-        for message in messages:
-            role = message.get("role")
-            content = message.get("content")
-            if role in ("system", "developer"):
-                system.append(n.text_of(content, route, role))
-            elif role == "user":
-                add("user", self._user_blocks(content))
-            elif role == "assistant":
-                blocks: list[dict[str, Any]] = []
-                text = n.text_of(content, route, role)
-                if text:
-                    blocks.append({"type": "text", "text": text})
-                for call in message.get("tool_calls") or []:
-                    blocks.append(
-                        {
-                            "type": "tool_use",
-                            "id": call["id"],
-                            "name": call["function"]["name"],
-                            "input": n.arguments_of(call, route),
-                        }
-                    )
-                add("assistant", blocks)
-            elif role == "tool":
-                result = {
-                    "type": "tool_result",
-                    "tool_use_id": message.get("tool_call_id"),
-                    "content": n.text_of(content, route, role),
-                }
-                add("user", [result])
-            else:
-                raise n.unsupported(
-                    route, f"a message with role={role!r}", "use system, user, assistant or tool."
-                )
-        return "\n\n".join(s for s in system if s), out
+        def tool_result(message: Mapping[str, Any]) -> dict[str, Any]:
+            content = n.text_of(message.get("content"), route, "tool")
+            return {
+                "type": "tool_result",
+                "tool_use_id": message.get("tool_call_id"),
+                "content": content,
+            }
 
-    def _user_blocks(self, content: Any) -> list[dict[str, Any]]:
-        if isinstance(content, str):
-            return [{"type": "text", "text": content}]
-        blocks: list[dict[str, Any]] = []
-        for part in content or []:
-            if isinstance(part, Mapping) and part.get("type") == "image_url":
-                url = str((part.get("image_url") or {}).get("url", ""))
-                inline = n.data_url(url)
-                source: dict[str, Any]
-                if inline is not None:
-                    source = {"type": "base64", "media_type": inline[0], "data": inline[1]}
-                else:
-                    source = {"type": "url", "url": url}
-                blocks.append({"type": "image", "source": source})
-            else:
-                blocks.append({"type": "text", "text": n.text_of([part], self.route, "user")})
-        return blocks
+        return n.conversation(
+            route,
+            messages,
+            key="content",
+            assistant="assistant",
+            text=lambda text: {"type": "text", "text": text},
+            image=_image,
+            call=tool_use,
+            result=tool_result,
+        )
 
     def _tool(self, tool: Any) -> dict[str, Any]:
-        if not isinstance(tool, Mapping) or tool.get("type") != "function":
-            raise n.unsupported(
-                self.route,
-                f"the tool {tool!r}",
-                'offer function tools: {"type": "function", "function": {...}}.',
-            )
-        function = tool["function"]
+        function = n.function_of(self.route, tool)
         out = {
             "name": function["name"],
             "input_schema": function.get("parameters") or {"type": "object", "properties": {}},
@@ -234,22 +172,12 @@ class AnthropicAdapter:
     def _tool_choice(self, choice: Any) -> dict[str, Any] | None:
         if choice is None:
             return None
-        if choice in ("auto", "none"):
-            return {"type": choice}
-        if choice == "required":
-            return {"type": "any"}
-        if isinstance(choice, Mapping) and choice.get("type") == "function":
-            return {"type": "tool", "name": choice["function"]["name"]}
-        raise n.unsupported(
-            self.route,
-            f"tool_choice={choice!r}",
-            'use "auto", "none", "required" or {"type": "function", "function": {"name": ...}}.',
-        )
+        mode, name = n.tool_choice_of(self.route, choice)
+        if mode == "function":
+            return {"type": "tool", "name": name}
+        return {"type": "any" if mode == "required" else mode}
 
     # -- the answer ----------------------------------------------------------------------
-
-    def _created(self) -> int:
-        return int(self.clock.now().timestamp())
 
     def answer(self, message: Any, as_json: bool) -> Any:
         texts: list[str] = []
@@ -277,7 +205,7 @@ class AnthropicAdapter:
         return n.completion(
             id=message.id,
             model=message.model,
-            created=self._created(),
+            created=self.created(),
             choice=n.finish(reason, "".join(texts) if texts or not calls else None, calls),
             usage=self._usage(message.usage, None),
         )
@@ -296,31 +224,6 @@ class AnthropicAdapter:
         out = getattr(usage, "output_tokens", None) or 0 if output is None else output
         return n.usage(prompt, out, read)
 
-    def _events(self, events: Iterator[Any], as_json: bool, include_usage: bool) -> Iterator[Any]:
-        state = _StreamState(self, as_json, include_usage)
-        try:
-            for event in events:
-                yield from state.take(event)
-        except Exception as exc:
-            mapped = self.error(exc, started=state.started)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-
-    async def _aevents(
-        self, events: AsyncIterator[Any], as_json: bool, include_usage: bool
-    ) -> AsyncIterator[Any]:
-        state = _StreamState(self, as_json, include_usage)
-        try:
-            async for event in events:
-                for out in state.take(event):
-                    yield out
-        except Exception as exc:
-            mapped = self.error(exc, started=state.started)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-
     # -- errors --------------------------------------------------------------------------
 
     def error(self, exc: BaseException, *, started: bool = False) -> BaseException:
@@ -335,15 +238,14 @@ class AnthropicAdapter:
             code = _CODES.get(kind or "", kind)
             if _CONTEXT.search(message):
                 code = "context_length_exceeded"
-            url = str(exc.response.request.url)
-            if started or exc.status_code < 400:  # an error event inside the stream
-                return n.in_band_error(f"Anthropic: {message}", code=code, url=url)
-            return n.status_error(
-                exc.status_code,
-                f"Anthropic: {message}",
+            return n.api_error(
+                "Anthropic",
+                message,
+                status=exc.status_code,
                 code=code,
+                url=str(exc.response.request.url),
                 headers=dict(exc.response.headers),
-                url=url,
+                in_band=started or exc.status_code < 400,  # an error event inside the stream
             )
         if isinstance(exc, sdk.APIConnectionError):
             mapped = n.connection_error(exc, timeout=isinstance(exc, sdk.APITimeoutError))
@@ -370,11 +272,9 @@ class AnthropicAdapter:
                 return self.answer(self.client.messages.create(**request), as_json)
             raw = self.client.messages.create(**request, stream=True)
         except Exception as exc:
-            mapped = self.error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        return n.Stream(self._events(iter(raw), as_json, include_usage), raw.close, raw.response)
+            self.reraise(exc)
+        events = self.events(_StreamState(self, as_json, include_usage), iter(raw))
+        return n.Stream(events, raw.close, raw.response)
 
     async def acreate(self, **kwargs: Any) -> Any:
         request, as_json, stream, include_usage = self._options(kwargs)
@@ -383,11 +283,8 @@ class AnthropicAdapter:
                 return self.answer(await self.client.messages.create(**request), as_json)
             raw = await self.client.messages.create(**request, stream=True)
         except Exception as exc:
-            mapped = self.error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        events = self._aevents(raw.__aiter__(), as_json, include_usage)
+            self.reraise(exc)
+        events = self.aevents(_StreamState(self, as_json, include_usage), raw.__aiter__())
         return n.AsyncStream(events, raw.close, raw.response)
 
     def close(self) -> None:
@@ -397,33 +294,27 @@ class AnthropicAdapter:
         await self.client.close()
 
 
-class _StreamState:
-    """One stream's translation: Anthropic's events in, openai's chunks out."""
+class _StreamState(n.StreamState):
+    """One stream's translation: Anthropic's events in, openai's chunks out (``started``:
+    whether content went out)."""
 
     def __init__(self, adapter: AnthropicAdapter, as_json: bool, include_usage: bool) -> None:
+        super().__init__(adapter)
         self.adapter = adapter
         self.as_json = as_json
         self.include_usage = include_usage
-        self.id = ""
-        self.model = adapter.route.model
-        self.created = adapter._created()
-        self.started = False
-        """Whether content went out: an error after it is an in-band one."""
         self.tools: dict[int, int] = {}
         """Anthropic's block index -> openai's tool-call index."""
         self.json_blocks: set[int] = set()
         self.start_usage: Any = None
         self.output = 0
 
-    def _chunk(self, **kw: Any) -> Any:
-        return n.chunk(id=self.id, model=self.model, created=self.created, **kw)
-
     def take(self, event: Any) -> Iterator[Any]:
         kind = event.type
         if kind == "message_start":
             self.id, self.model = event.message.id, event.message.model
             self.start_usage = event.message.usage
-            yield self._chunk(delta={"role": "assistant", "content": ""})
+            yield self.chunk(delta={"role": "assistant", "content": ""})
         elif kind == "content_block_start":
             block = event.content_block
             if block.type == "tool_use":
@@ -438,22 +329,22 @@ class _StreamState:
                     "function": {"name": block.name, "arguments": ""},
                 }
                 self.started = True
-                yield self._chunk(delta={"tool_calls": [call]})
+                yield self.chunk(delta={"tool_calls": [call]})
         elif kind == "content_block_delta":
             delta = event.delta
             if delta.type == "text_delta" and delta.text:
                 self.started = True
-                yield self._chunk(delta={"content": delta.text})
+                yield self.chunk(delta={"content": delta.text})
             elif delta.type == "input_json_delta" and delta.partial_json:
                 self.started = True
                 if event.index in self.json_blocks:
-                    yield self._chunk(delta={"content": delta.partial_json})
+                    yield self.chunk(delta={"content": delta.partial_json})
                 else:
                     call = {
                         "index": self.tools[event.index],
                         "function": {"arguments": delta.partial_json},
                     }
-                    yield self._chunk(delta={"tool_calls": [call]})
+                    yield self.chunk(delta={"tool_calls": [call]})
         elif kind == "message_delta":
             self.output = getattr(event.usage, "output_tokens", 0) or 0
             reason = _STOP.get(str(event.delta.stop_reason), "stop")
@@ -461,7 +352,17 @@ class _StreamState:
                 reason = "stop"
             if reason == "content_filter" and not self.started:
                 raise self.adapter._blocked()
-            yield self._chunk(delta={}, finish_reason=reason)
+            yield self.chunk(delta={}, finish_reason=reason)
         elif kind == "message_stop" and self.include_usage:
             usage = AnthropicAdapter._usage(self.start_usage, self.output)
-            yield self._chunk(usage=usage)
+            yield self.chunk(usage=usage)
+
+
+def _image(url: str) -> dict[str, Any]:
+    inline = n.data_url(url)
+    source: dict[str, Any]
+    if inline is not None:
+        source = {"type": "base64", "media_type": inline[0], "data": inline[1]}
+    else:
+        source = {"type": "url", "url": url}
+    return {"type": "image", "source": source}

@@ -18,34 +18,18 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _native as n
 from ._errors import ClientConfigError
 
 if TYPE_CHECKING:
-    from .._clock import Clock
-    from ._route import Route
+    pass
 
 __all__ = ["GeminiAdapter"]
 
-KNOWN = frozenset(
-    {
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "tools",
-        "tool_choice",
-        "response_format",
-        "stream_options",
-    }
-)
+KNOWN = n.TRANSLATED | {"seed", "presence_penalty", "frequency_penalty"}
 
 _BLOCKED = frozenset(
     {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
@@ -62,19 +46,11 @@ def _reason(finish: Any) -> str | None:
     return str(getattr(finish, "name", None) or getattr(finish, "value", None) or finish)
 
 
-class GeminiAdapter:
-    def __init__(
-        self,
-        route: Route,
-        is_async: bool,
-        timeout: Any,
-        headers: Mapping[str, str],
-        clock: Clock,
-    ) -> None:
+class GeminiAdapter(n.Adapter):
+    def start(self, is_async: bool, timeout: Any, headers: Mapping[str, str]) -> None:
+        route = self.route
         self.genai = n.import_sdk(route, "google.genai", "google-genai")
         self.errors = n.import_sdk(route, "google.genai.errors", "google-genai")
-        self.route = route
-        self.clock = clock
         options: dict[str, Any] = {}  # no retry_options: the SDK does not retry
         if route.base_url:
             options["base_url"] = route.base_url
@@ -156,85 +132,51 @@ class GeminiAdapter:
 
     def _contents(self, messages: Any) -> tuple[str, list[dict[str, Any]]]:
         route = self.route
-        system: list[str] = []
-        out: list[dict[str, Any]] = []
         names: dict[str, str] = {}  # tool call id -> function name (Gemini names results)
 
-        def add(role: str, parts: list[dict[str, Any]]) -> None:
-            if out and out[-1]["role"] == role:
-                out[-1]["parts"].extend(parts)
-            else:
-                out.append({"role": role, "parts": parts})
+        def function_call(call: Mapping[str, Any]) -> dict[str, Any]:
+            name = names[call["id"]] = call["function"]["name"]
+            return {"function_call": {"name": name, "args": n.arguments_of(call, route)}}
 
-        for message in messages:
-            role = message.get("role")
-            content = message.get("content")
-            if role in ("system", "developer"):
-                system.append(n.text_of(content, route, role))
-            elif role == "user":
-                add("user", self._user_parts(content))
-            elif role == "assistant":
-                parts: list[dict[str, Any]] = []
-                text = n.text_of(content, route, role)
-                if text:
-                    parts.append({"text": text})
-                for call in message.get("tool_calls") or []:
-                    name = call["function"]["name"]
-                    names[call["id"]] = name
-                    parts.append(
-                        {"function_call": {"name": name, "args": n.arguments_of(call, route)}}
-                    )
-                add("model", parts)
-            elif role == "tool":
-                call_id = message.get("tool_call_id")
-                if call_id not in names:
-                    raise ClientConfigError(
-                        f"route {route.key!r}: the tool result for {call_id!r} answers no tool "
-                        "call of an earlier assistant message; Gemini names a result after its "
-                        "function.\nFix: send the assistant message with that tool call first."
-                    )
-                text = n.text_of(content, route, role)
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    value = text
-                response = value if isinstance(value, dict) else {"result": value}
-                part = {"function_response": {"name": names[call_id], "response": response}}
-                add("user", [part])
-            else:
-                raise n.unsupported(
-                    route, f"a message with role={role!r}", "use system, user, assistant or tool."
+        def function_response(message: Mapping[str, Any]) -> dict[str, Any]:
+            call_id = message.get("tool_call_id")
+            if call_id not in names:
+                raise ClientConfigError(
+                    f"route {route.key!r}: the tool result for {call_id!r} answers no tool "
+                    "call of an earlier assistant message; Gemini names a result after its "
+                    "function.\nFix: send the assistant message with that tool call first."
                 )
-        return "\n\n".join(s for s in system if s), out
+            text = n.text_of(message.get("content"), route, "tool")
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = text
+            response = value if isinstance(value, dict) else {"result": value}
+            return {"function_response": {"name": names[call_id], "response": response}}
 
-    def _user_parts(self, content: Any) -> list[dict[str, Any]]:
-        if isinstance(content, str):
-            return [{"text": content}]
-        parts: list[dict[str, Any]] = []
-        for part in content or []:
-            if isinstance(part, Mapping) and part.get("type") == "image_url":
-                url = str((part.get("image_url") or {}).get("url", ""))
-                inline = n.data_url(url)
-                if inline is None:
-                    raise n.unsupported(
-                        self.route,
-                        f"the image URL {url[:60]!r}",
-                        "send the image as a data: URL (base64), which Gemini takes inline.",
-                    )
-                blob = {"mime_type": inline[0], "data": base64.b64decode(inline[1])}
-                parts.append({"inline_data": blob})
-            else:
-                parts.append({"text": n.text_of([part], self.route, "user")})
-        return parts
+        def inline_data(url: str) -> dict[str, Any]:
+            inline = n.data_url(url)
+            if inline is None:
+                raise n.unsupported(
+                    route,
+                    f"the image URL {url[:60]!r}",
+                    "send the image as a data: URL (base64), which Gemini takes inline.",
+                )
+            return {"inline_data": {"mime_type": inline[0], "data": base64.b64decode(inline[1])}}
+
+        return n.conversation(
+            route,
+            messages,
+            key="parts",
+            assistant="model",
+            text=lambda text: {"text": text},
+            image=inline_data,
+            call=function_call,
+            result=function_response,
+        )
 
     def _tool(self, tool: Any) -> Any:
-        if not isinstance(tool, Mapping) or tool.get("type") != "function":
-            raise n.unsupported(
-                self.route,
-                f"the tool {tool!r}",
-                'offer function tools: {"type": "function", "function": {...}}.',
-            )
-        function = tool["function"]
+        function = n.function_of(self.route, tool)
         out: dict[str, Any] = {"name": function["name"]}
         if function.get("description"):
             out["description"] = function["description"]
@@ -244,22 +186,12 @@ class GeminiAdapter:
         return self.genai.types.FunctionDeclaration(**out)
 
     def _tool_choice(self, choice: Any) -> dict[str, Any]:
-        if choice in ("auto", "none"):
-            return {"mode": str(choice).upper()}
-        if choice == "required":
-            return {"mode": "ANY"}
-        if isinstance(choice, Mapping) and choice.get("type") == "function":
-            return {"mode": "ANY", "allowed_function_names": [choice["function"]["name"]]}
-        raise n.unsupported(
-            self.route,
-            f"tool_choice={choice!r}",
-            'use "auto", "none", "required" or {"type": "function", "function": {"name": ...}}.',
-        )
+        mode, name = n.tool_choice_of(self.route, choice)
+        if mode == "function":
+            return {"mode": "ANY", "allowed_function_names": [name]}
+        return {"mode": "ANY" if mode == "required" else mode.upper()}
 
     # -- the answer ----------------------------------------------------------------------
-
-    def _created(self) -> int:
-        return int(self.clock.now().timestamp())
 
     def _blocked(self, why: str) -> n.ContentBlocked:
         return n.ContentBlocked(
@@ -318,7 +250,7 @@ class GeminiAdapter:
         return n.completion(
             id=response.response_id or "gemini",
             model=response.model_version or self.route.model,
-            created=self._created(),
+            created=self.created(),
             choice=n.finish(reason, "".join(texts) if texts or not calls else None, calls),
             usage=self._usage(response.usage_metadata),
         )
@@ -349,11 +281,14 @@ class GeminiAdapter:
         if request is not None and getattr(request, "url", None) is not None:
             url = str(request.url)
         status_code = getattr(getattr(exc, "response", None), "status_code", None)
-        if started or (isinstance(status_code, int) and status_code < 400):  # in the stream
-            return n.in_band_error(f"Gemini: {message}", code=code, url=url)
-        headers = {"retry-after": delay} if delay is not None else {}
-        return n.status_error(
-            int(exc.code or 500), f"Gemini: {message}", code=code, headers=headers, url=url
+        return n.api_error(
+            "Gemini",
+            message,
+            status=int(exc.code or 500),
+            code=code,
+            url=url,
+            headers={"retry-after": delay} if delay is not None else {},
+            in_band=started or (isinstance(status_code, int) and status_code < 400),
         )
 
     # -- the calls -----------------------------------------------------------------------
@@ -364,13 +299,10 @@ class GeminiAdapter:
             try:
                 response = self.models.generate_content(**request)
             except Exception as exc:
-                mapped = self.error(exc)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
+                self.reraise(exc)
             return self.answer(response)
         raw = self.models.generate_content_stream(**request)  # sent on the first read
-        return n.Stream(self._events(raw, include_usage), raw.close, None)
+        return n.Stream(self.events(_StreamState(self, include_usage), raw), raw.close, None)
 
     async def acreate(self, **kwargs: Any) -> Any:
         request, stream, include_usage = self.request(kwargs)
@@ -379,38 +311,9 @@ class GeminiAdapter:
                 return self.answer(await self.models.generate_content(**request))
             raw = await self.models.generate_content_stream(**request)
         except Exception as exc:
-            mapped = self.error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+            self.reraise(exc)
         close = getattr(raw, "aclose", None) or (lambda: None)
-        return n.AsyncStream(self._aevents(raw, include_usage), close, None)
-
-    def _events(self, raw: Iterator[Any], include_usage: bool) -> Iterator[Any]:
-        state = _StreamState(self, include_usage)
-        try:
-            for response in raw:
-                yield from state.take(response)
-        except Exception as exc:
-            mapped = self.error(exc, started=state.started)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        yield from state.end()
-
-    async def _aevents(self, raw: AsyncIterator[Any], include_usage: bool) -> AsyncIterator[Any]:
-        state = _StreamState(self, include_usage)
-        try:
-            async for response in raw:
-                for out in state.take(response):
-                    yield out
-        except Exception as exc:
-            mapped = self.error(exc, started=state.started)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        for out in state.end():
-            yield out
+        return n.AsyncStream(self.aevents(_StreamState(self, include_usage), raw), close, None)
 
     def close(self) -> None:
         self.client.close()
@@ -419,24 +322,19 @@ class GeminiAdapter:
         await self.client.aio.aclose()
 
 
-class _StreamState:
-    """One stream's translation: Gemini's responses in, openai's chunks out."""
+class _StreamState(n.StreamState):
+    """One stream's translation: Gemini's responses in, openai's chunks out (``started``:
+    whether a response came)."""
 
     def __init__(self, adapter: GeminiAdapter, include_usage: bool) -> None:
+        super().__init__(adapter)
         self.adapter = adapter
         self.include_usage = include_usage
         self.id = "gemini"
-        self.model = adapter.route.model
-        self.created = adapter._created()
-        self.started = False
-        """Whether a response came: an error after one is an in-band error."""
         self.content = False
         self.calls = 0
         self.usage: dict[str, Any] | None = None
         self.finished = False
-
-    def _chunk(self, **kw: Any) -> Any:
-        return n.chunk(id=self.id, model=self.model, created=self.created, **kw)
 
     def take(self, response: Any) -> Iterator[Any]:
         if not self.started:
@@ -445,16 +343,16 @@ class _StreamState:
             self.model = response.model_version or self.model
             if not response.candidates:
                 self.adapter._prompt_blocked(response)
-            yield self._chunk(delta={"role": "assistant", "content": ""})
+            yield self.chunk(delta={"role": "assistant", "content": ""})
         self.usage = self.adapter._usage(response.usage_metadata) or self.usage
         candidate = (response.candidates or [None])[0]
         texts, calls = self.adapter._parts(candidate, self.calls)
         if texts:
             self.content = True
-            yield self._chunk(delta={"content": "".join(texts)})
+            yield self.chunk(delta={"content": "".join(texts)})
         for call in calls:
             self.content = True
-            yield self._chunk(delta={"tool_calls": [{"index": self.calls, **call}]})
+            yield self.chunk(delta={"tool_calls": [{"index": self.calls, **call}]})
             self.calls += 1
         finish = _reason(getattr(candidate, "finish_reason", None))
         if finish and not self.finished:
@@ -465,8 +363,8 @@ class _StreamState:
             else:
                 reason = "tool_calls" if self.calls else _STOP.get(finish, "stop")
             self.finished = True
-            yield self._chunk(delta={}, finish_reason=reason)
+            yield self.chunk(delta={}, finish_reason=reason)
 
     def end(self) -> Iterator[Any]:
         if self.finished and self.include_usage and self.usage is not None:
-            yield self._chunk(usage=self.usage)
+            yield self.chunk(usage=self.usage)

@@ -30,8 +30,6 @@ def native_sdk(
     clock: Clock,
 ) -> NativeSDK:
     """The SDK object of a native ``route`` (its provider's SDK imported now)."""
-    if route.provider == "anthropic":
-        adapter: Any = AnthropicAdapter(route, is_async, timeout, headers, clock)
-    else:
-        adapter = GeminiAdapter(route, is_async, timeout, headers, clock)
+    cls = AnthropicAdapter if route.provider == "anthropic" else GeminiAdapter
+    adapter = cls(route, is_async, timeout, headers, clock)
     return NativeSDK(route, adapter, timeout=timeout, is_async=is_async)
