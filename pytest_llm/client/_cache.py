@@ -24,8 +24,11 @@ import importlib
 import json
 import logging
 import math
+import os
+import struct
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -319,8 +322,9 @@ class CachedEntry:
     _built: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
     """What is derived from the entry, computed once: :func:`rebuild`'s memo per SDK type
     (the payload as JSON bytes, and whether the SDK type validates it back to exactly
-    the stored JSON), the usage a hit reports (``_memo.py``). An entry is read-only: a
-    decoded one is shared by every hit on the same stored bytes."""
+    the stored JSON), the usage a hit reports (``_memo.py``), the :class:`Lookup` of a
+    shared hit. An entry is read-only: a decoded one is shared by every hit on the same
+    stored bytes."""
 
     def encode(self) -> bytes:
         doc = {
@@ -587,11 +591,70 @@ class SQLiteFile:
         return f"{type(self).__name__}({self.path!r})"
 
 
+_WAL_INDEX_VERSION = 3007000
+"""The WAL-index header's ``iVersion`` in every SQLite since 3.7.0 (the unix VFS's
+``-shm`` file, documented in SQLite's ``walformat.html``)."""
+_WAL_HEADER = 48
+"""Bytes in the WAL-index header (its first copy, at offset 0 of ``-shm``), which SQLite
+rewrites on every commit: the change counter, the last frame, salts and checksums."""
+_ROWS_MAX = 256
+_ROWS_BYTES = 32 * 1024 * 1024
+_SHM_FDS: dict[tuple[int, int], int] = {}
+"""``-shm`` files this process reads, by (device, inode): opened once and **never
+closed**. POSIX drops every lock a process holds on a file when it closes *any*
+descriptor of it, so closing one would drop the locks SQLite's own connections hold on
+that ``-shm`` (SQLite keeps such descriptors open too). Read with ``pread``, never
+mapped: a file shortened under a mapping would kill the process (SIGBUS); a short read
+is only a changed header."""
+_SHM_LOCK = threading.Lock()
+_abandoned: list[Any] = []
+"""Connections a forked child inherited: never used nor closed there (SQLite forbids
+carrying a connection across fork)."""
+_backends: weakref.WeakSet[SQLiteBackend] = weakref.WeakSet()
+
+
+def _shm_fd(path: str) -> int:
+    """The process's descriptor of the ``-shm`` file at ``path`` (see ``_SHM_FDS``)."""
+    with _SHM_LOCK:
+        st = os.stat(path)
+        known = _SHM_FDS.get((st.st_dev, st.st_ino))
+        if known is not None:
+            return known
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        st = os.fstat(fd)  # the file opened, if the path changed since the stat
+        return _SHM_FDS.setdefault((st.st_dev, st.st_ino), fd)
+
+
 class SQLiteBackend(SQLiteFile):
     """An embedded file, persistent across runs: WAL plus a busy timeout make it safe for
-    several processes on one machine. Expired rows are purged as entries are written."""
+    several processes on one machine. Expired rows are purged as entries are written.
+
+    A hit does not query the file when nothing was committed to it since its row was
+    read: the backend keeps the rows it read (at most 256, 32 MiB) beside the WAL-index
+    header they were read under, and reads that header (48 bytes of SQLite's ``-shm``
+    file) on each hit. SQLite rewrites it on every commit, by any process or tool (a
+    delete, an overwrite, a ``clear()``, a purge, an insert), so the first hit after any
+    change queries its row again; no writer has to remember to signal, and a writer that
+    dies leaves nothing stale (the header is rewritten as part of the commit). Where the
+    header cannot be read (no ``-shm`` file, an unknown WAL-index version; not on
+    Windows) a warning says so and every hit queries its row, as before."""
 
     name = "sqlite"
+
+    def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
+        super().__init__(path, timeout=timeout)
+        self._shm: int | None = None
+        """The ``-shm`` descriptor while this backend's connection is open and watched."""
+        self._rows: dict[str, tuple[bytes, bytes]] = {}
+        """key -> (the WAL-index header read before the row, the row's value)."""
+        self._row_bytes = 0
+        self._watch = hasattr(os, "pread") and self.path not in ("", ":memory:")
+        _backends.add(self)
+
+    @property
+    def shm_path(self) -> str:
+        """SQLite's shared-memory file beside the database (the WAL-index)."""
+        return f"{self.path}-shm"
 
     def _open(self) -> Any:
         db = connect_sqlite(self.path, timeout=self.timeout)
@@ -601,35 +664,163 @@ class SQLiteBackend(SQLiteFile):
         )
         return db
 
-    def _run(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        return self._locked(lambda db: list(db.execute(sql, args).fetchall()))
+    def _conn(self) -> Any:
+        if self._db is None:
+            self._db = self._open()
+            if self._watch:  # the connection has read the file: its -shm is open and live
+                self._shm = self._watch_header()
+        return self._db
+
+    def _watch_header(self) -> int | None:
+        """The ``-shm`` descriptor to read the header from; ``None`` (warned) when it
+        cannot be read or is not a WAL-index header this code knows."""
+        try:
+            fd = _shm_fd(self.shm_path)
+            header = os.pread(fd, _WAL_HEADER, 0)
+        except OSError as exc:
+            self._unwatched(f"{type(exc).__name__}: {exc}")
+            return None
+        if len(header) < _WAL_HEADER:
+            self._unwatched(f"{len(header)} bytes long, shorter than a WAL-index header")
+            return None
+        version, _, _, initialised = struct.unpack_from("=IIIB", header)
+        if version != _WAL_INDEX_VERSION or initialised != 1:
+            self._unwatched(
+                f"a WAL-index header of version {version} (initialised: {initialised}); "
+                f"this client reads version {_WAL_INDEX_VERSION}"
+            )
+            return None
+        return fd
+
+    def _unwatched(self, why: str) -> None:
+        message = (
+            f"the sqlite cache backend {self!r} cannot watch {self.shm_path!r} for changes "
+            f"by other processes ({why}); every hit queries its row instead (slower, "
+            "nothing is lost)"
+        )
+        logger.warning("%s", message)
+        warnings.warn(
+            f"pytest_llm.client: {message}.\nFix: keep the cache file on a local disk, in "
+            "WAL mode with normal locking (as the backend opens it), and leave its -wal and "
+            "-shm files to SQLite (never delete or replace them while a cache is open); "
+            "the next connection watches it again.",
+            CacheBackendWarning,
+            stacklevel=2,
+        )
+
+    def _drop(self) -> None:
+        self._shm = None
+        self._forget()
+        super()._drop()
+
+    def _forget(self, key: str | None = None) -> None:
+        if key is None:
+            self._rows, self._row_bytes = {}, 0
+        else:
+            row = self._rows.pop(key, None)
+            if row is not None:
+                self._row_bytes -= len(row[1])
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's connection is not this process's (its locks
+        were not inherited), so the child opens its own on first use."""
+        if self._db is not None:
+            _abandoned.append(self._db)
+        self._db, self._lock, self._shm = None, threading.Lock(), None
+        self._forget()
+
+    def _remembered(self, key: str) -> bytes | None:
+        """The row read before, if nothing was committed to the file since."""
+        fd = self._shm
+        if fd is not None:
+            row = self._rows.get(key)
+            if row is not None:
+                try:
+                    if os.pread(fd, _WAL_HEADER, 0) == row[0]:
+                        return row[1]
+                except OSError:
+                    pass
+        return None
+
+    async def aget(self, key: str) -> bytes | None:
+        """A remembered row at once; a query in a worker thread (it may wait on a lock)."""
+        value = self._remembered(key)
+        if value is not None:
+            return value
+        return await asyncio.to_thread(self.get, key)
 
     def get(self, key: str) -> bytes | None:
-        with self._lock:  # _run's work, on the path of every hit: one row, no list
+        value = self._remembered(key)
+        if value is not None:
+            return value
+        with self._lock:  # _locked's work, inline: one row, no list
             try:
-                row = (self._db or self._conn()).execute(_SELECT, (key,)).fetchone()
+                db = self._db or self._conn()
+                fd = self._shm
+                header = None if fd is None else os.pread(fd, _WAL_HEADER, 0)
+                row = db.execute(_SELECT, (key,)).fetchone()
             except Exception:
                 self._drop()
                 raise
-        return None if row is None else bytes(row[0])
+            if row is None:
+                self._forget(key)
+                return None
+            value = bytes(row[0])
+            if header is not None:
+                self._remember(key, header, value)
+        return value
+
+    def _remember(self, key: str, header: bytes, value: bytes) -> None:
+        """Keep a row read under ``header`` (read *before* the row: a commit after that
+        read changes the header, so a row that may predate it is queried again)."""
+        self._forget(key)
+        if len(header) < _WAL_HEADER or len(value) > _ROWS_BYTES // 4:
+            return
+        rows = self._rows
+        while rows and (len(rows) >= _ROWS_MAX or self._row_bytes + len(value) > _ROWS_BYTES):
+            self._forget(next(iter(rows)))
+        rows[key] = (header, value)
+        self._row_bytes += len(value)
+
+    def _write(self, sql: str, args: tuple[Any, ...], key: str | None) -> None:
+        """Run a write, first forgetting the row it changes (``key``) or every row
+        (``None``); the header it changes on commit would make them miss anyway."""
+
+        def write(db: Any) -> None:
+            self._forget(key)
+            db.execute(sql, args)
+
+        self._locked(write)
 
     def set(self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None) -> None:
-        self._run(
+        self._write(
             "INSERT OR REPLACE INTO cache_entries (key, value, expires_at) VALUES (?, ?, ?)",
             (key, value, expires_at),
+            key,
         )
 
     def purge(self, now: float) -> None:
         """Drop rows whose expiry (on the cache's clock) has passed."""
-        self._run(
-            "DELETE FROM cache_entries WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+        self._write(
+            "DELETE FROM cache_entries WHERE expires_at IS NOT NULL AND expires_at <= ?",
+            (now,),
+            None,
         )
 
     def delete(self, key: str) -> None:
-        self._run("DELETE FROM cache_entries WHERE key = ?", (key,))
+        self._write("DELETE FROM cache_entries WHERE key = ?", (key,), key)
 
     def clear(self) -> None:
-        self._run("DELETE FROM cache_entries", ())
+        self._write("DELETE FROM cache_entries", (), None)
+
+
+def _after_fork_in_child() -> None:
+    for backend in list(_backends):
+        backend._after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class RedisBackend:
@@ -826,8 +1017,8 @@ class Cache:
     def _read(self, key: str, raw: bytes | None, shared: bool = False) -> Lookup:
         if raw is None:
             return Lookup("miss")
-        if not isinstance(raw, bytes | str):  # a custom backend's bytearray: hashable bytes
-            raw = bytes(raw)
+        if type(raw) is not bytes and not isinstance(raw, (bytes, str)):
+            raw = bytes(raw)  # a custom backend's bytearray: hashable bytes
         try:
             entry = self._decode(raw) if shared else CachedEntry.decode(raw)
         except (ValueError, KeyError, TypeError) as exc:
@@ -838,7 +1029,12 @@ class Cache:
             return Lookup("miss")
         if entry.expires_at is not None and entry.expired(self._now()):
             return Lookup("expired")
-        return Lookup("hit", entry=entry)
+        if not shared:
+            return Lookup("hit", entry=entry)
+        found = entry._built.get(Lookup)  # a shared entry's hit is one read-only Lookup
+        if found is None:
+            found = entry._built[Lookup] = Lookup("hit", entry=entry)
+        return cast("Lookup", found)
 
     def _entry(
         self,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import multiprocessing
+import os
 import sqlite3
 import warnings
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import redis
 from redis_server import RedisServer, redis_available
 
 from pytest_llm import VirtualClock
+from pytest_llm.client import _cache
 from pytest_llm.client._cache import (
     Cache,
     CacheBackendWarning,
@@ -295,6 +297,220 @@ def test_several_processes_share_one_sqlite_file(tmp_path: Path) -> None:
     }
     with sqlite3.connect(tmp_path / "shared.db") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    cache.close()
+
+
+# -- SQLite: a hit queries the file only after a commit ---------------------------------
+#
+# The backend keeps the rows it read beside the WAL-index header (SQLite's -shm file) they
+# were read under; SQLite rewrites that header on every commit, by any process. The other
+# process below is a real one (forked where the platform can: it inherits this process's
+# open cache, which the backend must not carry across the fork).
+
+_FORK = multiprocessing.get_context(
+    "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+)
+
+
+def _in_another_process(target: Any, *args: Any) -> None:
+    proc = _FORK.Process(target=target, args=args)
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0, f"{target.__name__} failed in the other process"
+
+
+def _delete(path: str) -> None:
+    with Cache(f"sqlite:///{path}") as cache:
+        cache.delete("k")
+
+
+def _overwrite(path: str) -> None:
+    with Cache(f"sqlite:///{path}") as cache:
+        assert cache.put("k", payload("two"), meta={"by": "the other process"}) == "stored"
+
+
+def _clear(path: str) -> None:
+    with Cache(f"sqlite:///{path}") as cache:
+        cache.clear()
+
+
+def _purge(path: str) -> None:
+    backend = SQLiteBackend(path)  # a process whose clock is a year ahead purges the row
+    backend.purge(VirtualClock().now().timestamp() + 365 * 86400)
+    backend.close()
+
+
+def _raw_delete(path: str) -> None:
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None, timeout=5)) as db:
+        db.execute("DELETE FROM cache_entries WHERE key = 'k'")  # a tool, not pytest-llm
+
+
+def _put_other(path: str) -> None:
+    with Cache(f"sqlite:///{path}") as cache:
+        cache.put("other", payload("other"))
+
+
+def _zero_shm_header(path: str) -> None:
+    fd = os.open(f"{path}-shm", os.O_RDWR)  # this process's locks only: it exits anyway
+    os.pwrite(fd, b"\0" * 136, 0)
+    os.close(fd)
+
+
+def _queries(cache: Cache) -> list[str]:
+    """The statements the cache's SQLite connection runs from now on."""
+    statements: list[str] = []
+    backend = cache.backend
+    assert isinstance(backend, SQLiteBackend)
+    backend._conn().set_trace_callback(statements.append)
+    return statements
+
+
+def _selects(statements: list[str]) -> int:
+    return sum(s.startswith("SELECT") for s in statements)
+
+
+def test_sqlite_hit_queries_the_file_only_after_a_commit(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "cache.db"
+    cache = Cache(f"sqlite:///{path}", clock=clock, ttl=60)
+    cache.put("k", payload("one"))
+    statements = _queries(cache)
+    for _ in range(3):
+        found = cache.lookup("k")
+        assert found.entry is not None
+        assert found.entry.payload == payload("one")
+    assert _selects(statements) == 1  # the first hit read the row; the others did not
+    _in_another_process(_put_other, str(path))  # any commit, even of another key
+    assert cache.lookup("k").status == "hit"
+    assert cache.lookup("k").status == "hit"
+    assert _selects(statements) == 2
+    clock.advance(60)  # expiry is still checked on every hit, on the cache's clock
+    assert cache.lookup("k") == Lookup("expired")
+    assert _selects(statements) == 2
+    cache.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "expect"),
+    [
+        (_delete, None),
+        (_overwrite, "two"),
+        (_clear, None),
+        (_purge, None),
+        (_raw_delete, None),
+        (_zero_shm_header, "one"),  # SQLite rebuilds the header: the row is read again
+    ],
+    ids=["delete", "overwrite", "clear", "purge", "raw-sqlite3-delete", "zeroed-shm-header"],
+)
+def test_sqlite_sees_another_process_change_on_the_next_hit(
+    tmp_path: Path, clock: VirtualClock, change: Any, expect: str | None
+) -> None:
+    path = tmp_path / "cache.db"
+    cache = Cache(f"sqlite:///{path}", clock=clock, ttl=60)
+    cache.put("k", payload("one"))
+    cache.put("kept", payload("kept"))
+    statements = _queries(cache)
+
+    async def alookup(key: str) -> Lookup:
+        return await cache.alookup(key)
+
+    for _ in range(2):  # remembered by the sync and the async read
+        assert cache.lookup("k").status == "hit"
+        assert asyncio.run(alookup("kept")).status == "hit"
+    assert _selects(statements) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none of this is a backend failure
+        _in_another_process(change, str(path))
+        found = cache.lookup("k")
+        again = asyncio.run(alookup("k"))
+    if expect is None:
+        assert (found.status, again.status) == ("miss", "miss")
+    else:
+        assert found.entry is not None
+        assert again.entry is not None
+        assert found.entry.payload == again.entry.payload == payload(expect)
+    kept = cache.get("kept")
+    if change in (_clear, _purge):
+        assert kept is None
+    else:
+        assert kept is not None
+        assert kept.payload == payload("kept")
+    cache.close()
+
+
+def test_sqlite_open_cache_survives_a_fork(tmp_path: Path) -> None:
+    """A forked child inherits an open, watched cache: it opens its own connection (the
+    parent's locks are not the child's) and its writes are seen by the parent."""
+    path = tmp_path / "cache.db"
+    cache = Cache(f"sqlite:///{path}")
+    cache.put("k", payload("one"))
+    assert cache.lookup("k").status == "hit"
+    assert cache.lookup("k").status == "hit"
+    if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover
+        pytest.skip("no fork here")
+
+    def child() -> None:
+        found = cache.lookup("k")  # the inherited object, on a connection of its own
+        assert found.entry is not None
+        assert found.entry.payload == payload("one")
+        assert cache.put("k", payload("from the child")) == "stored"
+
+    proc = multiprocessing.get_context("fork").Process(target=child)
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0
+    entry = cache.get("k")
+    assert entry is not None
+    assert entry.payload == payload("from the child")
+    cache.close()
+
+
+def _exclusive(path: str, *, timeout: float, extensions: bool = False) -> Any:
+    """A connection whose SQLite keeps the WAL-index in private memory: no -shm file."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
+    db.execute("PRAGMA locking_mode = EXCLUSIVE")
+    db.execute("PRAGMA journal_mode = WAL")
+    return db
+
+
+@pytest.mark.parametrize("why", ["no-shm", "unknown-version"])
+def test_sqlite_unwatchable_file_queries_every_hit_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    path = tmp_path / "cache.db"
+    shm = f"{path}-shm"
+    if why == "no-shm":
+        monkeypatch.setattr(_cache, "connect_sqlite", _exclusive)
+        reason = f"FileNotFoundError: [Errno 2] No such file or directory: {shm!r}"
+    else:  # what a future SQLite with another WAL-index layout would show
+        monkeypatch.setattr(_cache, "_WAL_INDEX_VERSION", 4000000)
+        reason = (
+            "a WAL-index header of version 3007000 (initialised: 1); this client reads "
+            "version 4000000"
+        )
+    cache = Cache(f"sqlite:///{path}")
+    with backend_warnings() as record:
+        assert cache.put("k", payload("one")) == "stored"
+    assert [str(w.message) for w in record] == [
+        f"pytest_llm.client: the sqlite cache backend SQLiteBackend({str(path)!r}) cannot "
+        f"watch {shm!r} for changes by other processes ({reason}); every hit queries its "
+        "row instead (slower, nothing is lost).\n"
+        "Fix: keep the cache file on a local disk, in WAL mode with normal locking (as the "
+        "backend opens it), and leave its -wal and -shm files to SQLite (never delete or "
+        "replace them while a cache is open); the next connection watches it again."
+    ]
+    statements = _queries(cache)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            found = cache.lookup("k")
+            assert found.entry is not None
+            assert found.entry.payload == payload("one")
+        assert _selects(statements) == 3  # every hit queried its row: nothing stale
+    if why == "unknown-version":  # shared: another process's delete is seen at once
+        _in_another_process(_delete, str(path))
+        assert cache.lookup("k").status == "miss"
     cache.close()
 
 
