@@ -5,6 +5,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import multiprocessing
+import sqlite3
 import threading
 import warnings
 from collections.abc import Iterator
@@ -290,6 +293,54 @@ def test_cache_url_on_the_client_follows_the_clients_clock(
     assert call_info(hit).cache == "hit"
     assert call_info(hit).route == "m@llm.test"  # who served the stored reply
     assert client.cache.clock is client.clock  # TTLs follow llm_clock with no clock= to pass
+
+
+def _rewrite_in_another_process(path: str, key: str | None) -> None:
+    """A real second process: overwrite ``key``'s reply, or ``clear()`` the cache."""
+    ctx = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    proc = ctx.Process(target=_rewrite, args=(path, key))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode == 0
+
+
+def _rewrite(path: str, key: str | None) -> None:
+    with Cache(f"sqlite:///{path}") as cache:
+        if key is None:
+            cache.clear()
+            return
+        entry = cache.get(key)
+        assert entry is not None
+        payload = copy.deepcopy(entry.payload)
+        payload["choices"][0]["message"]["content"] = "Rewritten by another process."
+        assert cache.put(key, payload, meta=entry.meta) == "stored"
+
+
+@pytest.mark.parametrize("change", ["overwrite", "clear"])
+def test_sqlite_hits_see_another_process_change_at_once(
+    mode: Mode, llm_fake: Any, tmp_path: Path, change: str
+) -> None:
+    path = tmp_path / "c.db"
+    client = _client(mode, cache=Cache(f"sqlite:///{path}", clock=mode.clock))
+    first = mode.call(client.chat.completions.create, temperature=0)
+    for _ in range(2):  # the second hit answers from the row the first one read
+        hit = mode.call(client.chat.completions.create, temperature=0)
+        assert call_info(hit).cache == "hit"
+        assert hit == first
+    with sqlite3.connect(path) as db:
+        [(key,)] = db.execute("SELECT key FROM cache_entries").fetchall()
+    _rewrite_in_another_process(str(path), key if change == "overwrite" else None)
+    after = mode.call(client.chat.completions.create, temperature=0)
+    if change == "overwrite":
+        assert after.choices[0].message.content == "Rewritten by another process."
+        assert call_info(after).cache == "hit"
+        assert reached(llm_fake) == 1
+    else:
+        assert after.choices[0].message.content == first.choices[0].message.content
+        assert call_info(after).cache == "miss"
+        assert reached(llm_fake) == 2
 
 
 def test_a_backend_failure_is_a_miss_plus_a_warning(
