@@ -20,7 +20,10 @@ median at the same size. Peak memory: ``tracemalloc``'s peak during one more loa
 per contender (tracemalloc slows the load, so it is not timed). Nothing asserts on
 time.
 
-    python benchmarks/cassette_load.py [--sizes 10,100,1000,10000] [--rounds N]
+    python benchmarks/cassette_load.py [--sizes 10,100,1000,10000] [--rounds N] [--keep DIR]
+
+With ``--keep DIR`` the cassettes are written there and reused by the next run with
+the same folder (generating 10,000 interactions takes many minutes).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import shutil
 import statistics
 import sys
@@ -147,12 +151,28 @@ class Row:
     notes: dict[str, str]
 
 
-def measure(stack: Stack, n: int, rounds: int, workdir: Path) -> Row:
-    floor = Floor(stack, n)
+def cassettes(stack: Stack, n: int, where: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """The cassettes of size ``n``: generated, or those a ``--keep`` folder already holds
+    (``generated.json`` lists them once every tool has written its own)."""
+    listing = where / "generated.json"
+    if listing.exists():
+        saved = json.loads(listing.read_text())
+        paths = {name: where / file for name, file in saved["paths"].items()}
+        if all(p.exists() for p in paths.values()):
+            print(f"  N={n}: cassettes reused from {where}", flush=True)
+            return paths, dict(saved["notes"])
     notes: dict[str, str] = {}
     t0 = time.perf_counter()
-    paths = generate(stack, n, workdir / f"n{n}", floor, notes)
+    paths = generate(stack, n, where, Floor(stack, n), notes)
     print(f"  N={n}: cassettes generated in {time.perf_counter() - t0:.1f} s", flush=True)
+    listing.write_text(
+        json.dumps({"paths": {k: p.name for k, p in paths.items()}, "notes": notes}, indent=1)
+    )
+    return paths, notes
+
+
+def measure(stack: Stack, n: int, rounds: int, workdir: Path) -> Row:
+    paths, notes = cassettes(stack, n, workdir / f"n{n}")
     cs = contenders(paths)
     for c in cs:  # warm-up: imports, first-use caches
         timed(c)

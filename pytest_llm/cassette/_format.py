@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import json
 import os
 import tempfile
 from collections.abc import Callable, Collection
@@ -131,37 +132,126 @@ HEADER = (
 )
 
 
-@dataclass
-class Interaction:
-    """One recorded request and its response, as stored (``data``) and as used."""
+class _Source:
+    """A cassette file's bytes, shared by its interactions read by :func:`_load.scan`."""
 
-    data: dict[str, Any]
-    line: int | None = None
-    _reply: Reply | None = field(default=None, repr=False)
-    _bodies: tuple[Any, bytes, Any, bytes | None] | None = field(default=None, repr=False)
-    """Memo: (request section, its body, response section, its body or None), valid
-    while ``data`` holds those very sections; filled from the load cache or on use."""
+    __slots__ = ("path", "raw")
+
+    def __init__(self, path: Path, raw: bytes) -> None:
+        self.path = path
+        self.raw = raw
+
+
+# what _facts keeps of an interaction read from the file's text, by position
+_LINE, _KEYS, _BOUNDS, _METHOD, _URL, _SAMPLE, _TEST, _DIGEST, _IS_JSON, _BODY = range(10)
+
+
+class Interaction:
+    """One recorded request and its response, as stored (``data``) and as used.
+
+    Read from a cassette in pytest-llm's layout, it holds only what a lookup needs
+    (method, URL, the request body's bytes, ``sample``, ``meta.test``, the wire digest)
+    and where its sections are in the file's bytes: a section is parsed when it is
+    asked for (:meth:`get`, :meth:`reply`) and not kept; ``data`` parses them all
+    and keeps them (the interaction is then as if built from ``data``).
+    """
+
+    __slots__ = ("_bodies", "_data", "_facts", "_reply", "_src", "line")
+
+    def __init__(self, data: dict[str, Any], line: int | None = None) -> None:
+        self._data: dict[str, Any] | None = data
+        self.line = line
+        self._reply: Reply | None = None
+        self._bodies: tuple[Any, bytes, Any, bytes | None] | None = None
+        """Memo: (request section, its body, response section, its body or None), valid
+        while ``data`` holds those very sections; filled from the load cache or on use."""
+        self._src: _Source | None = None
+        self._facts: tuple[Any, ...] = ()
+
+    @classmethod
+    def _read(cls, src: _Source, facts: tuple[Any, ...]) -> Interaction:
+        it = cls.__new__(cls)
+        it._data, it.line, it._reply, it._bodies = None, facts[_LINE], None, None
+        it._src, it._facts = src, facts
+        return it
+
+    def __repr__(self) -> str:
+        return f"Interaction({self.method} {self.url}, line={self.line})"
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = {key: self._section(key) for key in self._facts[_KEYS]}
+            self._src, self._facts = None, ()
+        return self._data
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._data, self._src, self._facts = value, None, ()
+        self._reply = self._bodies = None
+
+    def get(self, key: str) -> Any:
+        """``data.get(key)``, parsed afresh (and not kept) while it is only in the file."""
+        if self._data is not None:
+            return self._data.get(key)
+        return self._section(key) if key in self._facts[_KEYS] else None
+
+    def _section(self, key: str) -> Any:
+        src = self._src
+        assert src is not None
+        try:
+            return _load.section(src.raw, self._facts[_KEYS], self._facts[_BOUNDS], key)
+        except yaml.YAMLError as exc:  # the file changed under it, or the scan erred
+            where = f"{src.path}:{self.line}" if self.line else str(src.path)
+            raise CassetteError(
+                f"cassette {where}: the {key!r} of this interaction cannot be read ({exc}).\n"
+                "Fix: restore it from version control, or re-record with --llm-record=all.",
+                path=str(src.path),
+                line=self.line,
+            ) from None
 
     @property
     def request(self) -> dict[str, Any]:
-        req: dict[str, Any] = self.data["request"]
+        req: dict[str, Any] = self.get("request") if self._data is None else self._data["request"]
         return req
 
     @property
     def method(self) -> str:
+        if self._data is None:
+            return str(self._facts[_METHOD])
         return str(self.request["method"]).upper()
 
     @property
     def url(self) -> str:
+        if self._data is None:
+            return str(self._facts[_URL])
         return str(self.request["url"])
 
+    @property
+    def sample(self) -> Any:
+        """``llm_samples``: the sample that recorded it (``None``: not a sample)."""
+        return self._facts[_SAMPLE] if self._data is None else self._data.get("sample")
+
+    @property
+    def test(self) -> Any:
+        """``meta.test``: the node id of the test that recorded it."""
+        if self._data is None:
+            return self._facts[_TEST]
+        meta = self._data.get("meta")
+        return meta.get("test") if isinstance(meta, dict) else None
+
     def request_json(self) -> Any:
+        if self._data is None:
+            return json.loads(self._facts[_BODY]) if self._facts[_IS_JSON] else NOT_JSON
         req = self.request
         if "json" in req:
             return req["json"]
         return NOT_JSON
 
     def request_body(self) -> bytes:
+        if self._data is None:
+            body: bytes = self._facts[_BODY]
+            return body
         req = self.request
         memo = self._bodies
         if memo is not None and memo[0] is req:
@@ -175,20 +265,22 @@ class Interaction:
         """The digest of the request body as the SDK sent it, from ``meta.request_digest``,
         while the stored body is still the one recorded (a hand edit of the request
         voids it: such a request is matched by its content only)."""
-        meta = self.data.get("meta")
-        digest = meta.get("request_digest") if isinstance(meta, dict) else None
-        if not isinstance(digest, str):
-            return None
-        wire, _, stored = digest.partition("/")
-        return wire if stored == wire_digest(self.request_body()) else None
+        if self._data is None:
+            return self._facts[_DIGEST]  # type: ignore[no-any-return]
+        return _wire_digest_of(self._data.get("meta"), self.request_body())
 
     def reply(self, timing: float | None = None) -> Reply:
         """The response, built once and shared (replies are immutable once built)."""
         if self._reply is None:
-            resp = self.data["response"]
-            memo = self._bodies
-            body = memo[3] if memo is not None and memo[2] is resp else None
-            self._reply = _reply_from(resp, body, self.data.get("meta"))
+            if self._data is None:  # parsed now, from the file's text, and not kept
+                resp = self._section("response")
+                meta = self.get("meta") if "events" in resp else None
+                self._reply = _reply_from(resp, None, meta)
+            else:
+                resp = self._data["response"]
+                memo = self._bodies
+                body = memo[3] if memo is not None and memo[2] is resp else None
+                self._reply = _reply_from(resp, body, self._data.get("meta"))
         if timing == self._reply.timing:
             return self._reply
         r = self._reply
@@ -243,6 +335,14 @@ class Interaction:
         if reply.failure is not None:
             resp["failure"] = {"kind": reply.failure.kind, "message": reply.failure.message}
         return cls({"request": req, "response": resp, "meta": meta})
+
+
+def _wire_digest_of(meta: Any, body: bytes) -> str | None:
+    digest = meta.get("request_digest") if isinstance(meta, dict) else None
+    if not isinstance(digest, str):
+        return None
+    wire, _, stored = digest.partition("/")
+    return wire if stored == wire_digest(body) else None
 
 
 def wire_digest(body: bytes) -> str:
@@ -308,7 +408,13 @@ def load(path: Path, *, redact: bool = True, redactor: Any = None) -> CassetteFi
     the file as committed.
     """
     try:
-        doc, lines, bodies = _load.read_document(path, _interaction_lines, _derive_bodies)
+        got = _load.read(path, _interaction_lines, _derive_bodies, _facts, _PEEK)
+        if isinstance(got, _load.Layout):
+            read = _from_layout(path, got)
+            if read is not None:
+                return read
+            got = _load.read_document(path, _interaction_lines)  # it says what is wrong
+        doc, lines, bodies = got
     except UnicodeDecodeError as exc:
         raise CassetteError(
             f"cassette {path} is not UTF-8 text ({exc.reason} at byte {exc.start}).\n"
@@ -345,6 +451,61 @@ def load(path: Path, *, redact: bool = True, redactor: Any = None) -> CassetteFi
     items = _vcr.read_items(path, doc, lines, redact, redactor)
     out = [Interaction(item, line) for item, line in items]
     return CassetteFile(path, {"converted_from": "vcrpy"}, out, "vcrpy")
+
+
+def _from_layout(path: Path, layout: _load.Layout) -> CassetteFile | None:
+    """A cassette :func:`_load.scan` read, if :func:`_load_ours` would accept it as is;
+    else ``None`` (the full reader then reads it, and says what is wrong)."""
+    head, n = layout.head, len(layout.items)
+    meta = head.get("meta", {})
+    if (
+        head.get("format") != FORMAT
+        or head.get("version") not in READS
+        or not isinstance(meta, dict)
+        or head.get("end") != n
+        or (isinstance(meta.get("interactions"), int) and meta["interactions"] != n)
+    ):
+        return None
+    src = _Source(path, layout.raw)
+    read = Interaction._read
+    return CassetteFile(path, dict(meta), [read(src, facts) for facts in layout.items], FORMAT)
+
+
+_PEEK = {"meta": ("test", "request_digest")}
+"""What a lookup needs of an interaction's ``meta``: read from their lines, not parsed."""
+
+
+def _facts(line: int, keys: tuple[str, ...], bounds: bytes, item: dict[str, Any]) -> Any:
+    """What an :class:`Interaction` read from the file's text keeps (see ``_LINE``...),
+    from its parsed sections but the response; ``None`` for anything :func:`_load_ours`
+    would refuse or that the request body's bytes would not give back exactly."""
+    req, meta = item.get("request"), item.get("meta")
+    if (
+        "response" not in keys
+        or not isinstance(req, dict)
+        or "method" not in req
+        or "url" not in req
+    ):
+        return None
+    try:
+        body = _body_bytes(req)
+        if "json" in req and json.loads(body) != req["json"]:
+            return None  # e.g. a YAML key that is not a string: keep the parsed request
+    except Exception:
+        return None
+    test = meta.get("test") if isinstance(meta, dict) else None
+    return (
+        line,
+        keys,
+        bounds,
+        str(req["method"]).upper(),
+        str(req["url"]),
+        item.get("sample"),
+        test,
+        _wire_digest_of(meta, body),
+        "json" in req,
+        body,
+    )
 
 
 def _interaction_lines(text: str) -> list[int]:

@@ -19,6 +19,15 @@ long as the YAML is byte for byte the same, and re-parses and rewrites it when t
 YAML changed. The cache directory holds a ``.gitignore`` of ``*``, so it is never
 committed; it is written atomically (safe under pytest-xdist), and a cache that
 cannot be read or written is ignored. The YAML stays the only source of truth.
+
+A cassette in the layout pytest-llm writes is not even parsed whole (:func:`scan`):
+libyaml checks the whole file's syntax in C, a scan of the lines that start at
+column 0 and 2 cuts it into interactions and their sections, and only the sections a
+lookup needs (the request, the interaction's ``meta``) are parsed when it opens; a
+response is parsed when it is first replayed, from the file's bytes, which are kept
+instead of any parsed copy. Whatever the scan is not sure of (another layout,
+anchors, aliases or tags, a problem the full reader reports) goes to the full reader,
+so results and errors are the same.
 """
 
 from __future__ import annotations
@@ -28,16 +37,28 @@ import gc
 import hashlib
 import marshal
 import os
+import re
+import struct
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["CACHE_DIR", "CACHE_MIN_BYTES", "cache_path", "gc_paused", "parse", "read_document"]
+__all__ = [
+    "CACHE_DIR",
+    "CACHE_MIN_BYTES",
+    "Layout",
+    "cache_path",
+    "gc_paused",
+    "parse",
+    "read",
+    "read_document",
+    "scan",
+]
 
 CACHE_DIR = ".pytest-llm-cache"
 CACHE_MIN_BYTES = 64 * 1024
@@ -54,7 +75,7 @@ CParser: Any = getattr(yaml, "CParser", None) or getattr(
 """libyaml's event parser; ``None`` in a PyYAML built without it (the safe loader then)."""
 
 _TAG = (
-    f"pytest-llm cassette cache 1 py{sys.version_info[0]}.{sys.version_info[1]} "
+    f"pytest-llm cassette cache 2 py{sys.version_info[0]}.{sys.version_info[1]} "
     f"marshal {marshal.version}\n"
 ).encode()
 
@@ -85,10 +106,40 @@ def cache_path(path: Path) -> Path:
     return path.parent / CACHE_DIR / f"{path.name}.marshal"
 
 
+def read(
+    path: Path,
+    lines_of: Callable[[str], list[int]],
+    derive: Callable[[Any], Any],
+    facts_of: FactsOf,
+    peek: Mapping[str, Sequence[str]] = {},
+) -> Layout | tuple[Any, list[int], Any]:
+    """The cassette as a :class:`Layout` (:func:`scan`), else as :func:`read_document` reads it."""
+    if not enabled:
+        return read_document(path, lines_of, derive)
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).digest() if len(raw) >= CACHE_MIN_BYTES else None
+    cached = cache_path(path)
+    if digest is not None:
+        hit = _read_cache(cached, digest)
+        if isinstance(hit, tuple) and len(hit) == 3 and hit[0] == "layout":
+            return Layout(raw, hit[1], hit[2])
+        if isinstance(hit, tuple) and len(hit) == 4 and hit[0] == "document":
+            return hit[1], hit[2], hit[3]
+    with gc_paused():
+        layout = scan(raw, facts_of, peek)
+    if layout is not None:
+        if digest is not None:
+            _write_cache(cached, digest, ("layout", layout.head, layout.items))
+        return layout
+    return read_document(path, lines_of, derive, raw, digest)
+
+
 def read_document(
     path: Path,
     lines_of: Callable[[str], list[int]],
     derive: Callable[[Any], Any] = lambda doc: None,
+    raw: bytes | None = None,
+    digest: bytes | None = None,
 ) -> tuple[Any, list[int], Any]:
     """The parsed YAML document, ``lines_of(text)`` and ``derive(doc)``, cached together.
 
@@ -100,13 +151,10 @@ def read_document(
     if not enabled:
         text = path.read_text(encoding="utf-8")
         return yaml.load(text, Loader=Loader), lines_of(text), None
-    raw = path.read_bytes()
-    digest = hashlib.sha256(raw).digest() if len(raw) >= CACHE_MIN_BYTES else None
+    if raw is None:
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).digest() if len(raw) >= CACHE_MIN_BYTES else None
     cached = cache_path(path)
-    if digest is not None:
-        hit = _read_cache(cached, digest)
-        if isinstance(hit, tuple) and len(hit) == 3:
-            return hit
     text = raw.decode("utf-8")
     del raw  # one copy of the file at a time: the peak is the document's
     with gc_paused():
@@ -115,8 +163,205 @@ def read_document(
         del text
         extra = derive(doc) if digest is not None else None
     if digest is not None:
-        _write_cache(cached, digest, (doc, lines, extra))
+        _write_cache(cached, digest, ("document", doc, lines, extra))
     return doc, lines, extra
+
+
+# -- the layout pytest-llm writes, read without parsing what a lookup does not need ----
+
+
+class Layout:
+    """A cassette read by :func:`scan`: its bytes (the responses are read from them
+    when used), its top-level keys but ``interactions``, parsed, and per interaction
+    what ``facts_of`` made of its parsed sections."""
+
+    __slots__ = ("head", "items", "raw")
+
+    def __init__(self, raw: bytes, head: dict[str, Any], items: list[Any]) -> None:
+        self.raw = raw
+        self.head = head
+        self.items = items
+
+
+LAZY_SECTIONS = frozenset({"response", "summary", "meta"})
+"""An interaction's sections left as text when it opens: parsed when first used."""
+
+FactsOf = Callable[[int, tuple[str, ...], bytes, dict[str, Any]], Any]
+"""``facts_of(line, keys, bounds, sections)``: see :func:`scan`."""
+
+_LINE = re.compile(rb"\n {0,3}[^ \n]")
+"""A line less indented than an interaction's section contents (4 spaces)."""
+_SECTION = re.compile(rb"(?:- |  )([A-Za-z_][A-Za-z0-9_]*):[ \n]")
+_STATUS = re.compile(rb"  response:\n    status: [1-9][0-9][0-9]\n")
+_TOKEN_BEFORE = frozenset(b" \t\n[{,")
+
+
+def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) -> Layout | None:
+    """``raw`` read as a :class:`Layout`, or ``None``: the full reader's business.
+
+    The layout is the one :func:`~._format.dump` writes: top-level keys at column 0,
+    ``interactions:`` a block list of mappings whose keys (the sections) sit at column
+    2 and whose contents are indented further. The whole file's syntax is checked by
+    libyaml first (in C: no Python objects), so a section left as text is known to
+    parse later; then the lines at columns 0-3 cut the list into interactions and
+    sections, each interaction's sections but :data:`LAZY_SECTIONS` are parsed (one
+    parse of their text) and handed to ``facts_of(line, keys, bounds, sections)``,
+    where ``bounds`` are the offsets of each section in ``raw`` and one past the last
+    (:func:`pack`). A lazy section named in ``peek`` (``{"meta": ["test"]}``) is
+    handed over as a mapping of just those keys, read from their lines when their
+    values are one-line plain scalars, else parsed whole.
+    ``None`` from it, or anything unusual on the way (anchors, aliases or tags, which
+    would tie a section to another; comments or odd indentation between sections; a
+    duplicate section; a response not starting with its status; carriage returns)
+    gives ``None``: the full reader then reads the file, and reports its problems.
+    """
+    if CParser is None or b"\r" in raw or _has_node_properties(raw):
+        return None
+    start = raw.find(b"\ninteractions:\n")
+    if start < 0 or not raw.startswith(b"- ", start + 15):
+        return None
+    try:
+        CParser(raw).raw_parse()  # the syntax of the whole file, in C
+    except Exception:
+        return None
+    item_at: list[int] = []
+    keys: list[list[tuple[str, int]]] = []
+    footer = len(raw)
+    for m in _LINE.finditer(raw, start + 14):
+        at = m.start() + 1
+        lead = raw[at : at + 2]
+        if lead == b"- " or lead == b"  ":
+            key = _SECTION.match(raw, at)
+            if key is None:
+                return None  # odd indentation, a comment, an indentless list...
+            if lead == b"- ":
+                item_at.append(at)
+                keys.append([])
+            keys[-1].append((key.group(1).decode(), at))
+        elif lead[:1].isalpha():
+            footer = at  # the next top-level key: the list ended
+            break
+        else:
+            return None  # a comment, a tab, a document marker...
+    try:
+        head = _from_events(raw[: start + 1] + raw[footer:])
+    except Exception:
+        return None
+    if not isinstance(head, dict) or "interactions" in head:
+        return None
+    items = []
+    orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+    line = raw.count(b"\n", 0, item_at[0] if item_at else 0) + 1
+    prev = item_at[0] if item_at else 0
+    for n, sections in enumerate(keys):
+        stop = item_at[n + 1] if n + 1 < len(item_at) else footer
+        line += raw.count(b"\n", prev, sections[0][1])
+        prev = sections[0][1]
+        names = tuple(k for k, _ in sections)
+        if len(set(names)) != len(names):
+            return None  # a key given twice: the full reader keeps the last
+        order = orders.setdefault(names, names)
+        bounds = (*(at for _, at in sections), stop)
+        parts = []
+        peeked: dict[str, Any] = {}
+        for i, name in enumerate(names):
+            if name == "response" and _STATUS.match(raw, bounds[i]) is None:
+                return None
+            if name in LAZY_SECTIONS:
+                wanted = peek.get(name)
+                if not wanted:
+                    continue
+                found = _peek(raw, bounds[i], bounds[i + 1], wanted)
+                if found is not None:
+                    peeked[name] = found
+                    continue
+            parts.append(raw[bounds[i] : bounds[i + 1]])
+        try:
+            parsed = _from_events(b"".join(parts)) if parts else {}
+        except Exception:
+            return None
+        if type(parsed) is list and len(parsed) == 1:
+            parsed = parsed[0]
+        if type(parsed) is not dict or len(parsed) != len(parts):
+            return None
+        parsed.update(peeked)
+        facts = facts_of(line, order, pack(bounds), parsed)
+        if facts is None:
+            return None
+        items.append(facts)
+    return Layout(raw, head, items)
+
+
+_PEEK_VALUE = re.compile(rb" ([A-Za-z0-9_./][^\s#'\"]*)\n(?=    [^ ]|\Z)")
+"""A key's value on its line, plain and unquoted, with no line of the value below."""
+
+
+def _peek(raw: bytes, start: int, stop: int, keys: Sequence[str]) -> dict[str, Any] | None:
+    """The values of ``keys`` in the section ``raw[start:stop]`` (a mapping whose keys
+    are at column 4), where each is absent or a one-line plain scalar; else ``None``."""
+    colon = raw.find(b":", start)
+    if not raw.startswith(b":\n    ", colon) or raw[colon + 6] == 32:  # (32: a space)
+        return None  # not a block mapping under its key with its keys at column 4
+    out: dict[str, Any] = {}
+    for key in keys:
+        at = raw.find(b"\n    " + key.encode() + b":", start, stop)
+        if at < 0:
+            continue
+        m = _PEEK_VALUE.match(raw, at + 6 + len(key), stop)
+        if m is None or m.group(1)[-1:] == b":":
+            return None
+        try:
+            out[key] = _plain(m.group(1).decode())
+        except Exception:
+            return None
+    return out
+
+
+def pack(bounds: Sequence[int]) -> bytes:
+    """Offsets kept by the thousand: 8 bytes each, not a tuple of int objects."""
+    return struct.pack(f"<{len(bounds)}Q", *bounds)
+
+
+def unpack(bounds: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(bounds) // 8}Q", bounds)
+
+
+def _has_node_properties(raw: bytes) -> bool:
+    """Whether ``raw`` may hold an anchor, an alias or a tag (``&a``, ``*a``, ``!t``):
+    each would tie a section to another or change how it reads. Text that only looks
+    like one (``*bold*`` in a message) gives ``True`` too: the full reader is right
+    for everything."""
+    before = _TOKEN_BEFORE
+    for ch in b"&*!":
+        at = raw.find(ch)
+        while at >= 0:
+            if (at == 0 or raw[at - 1] in before) and raw[at + 1 : at + 2].strip():
+                return True
+            at = raw.find(ch, at + 1)
+    return False
+
+
+def section(raw: bytes, keys: Sequence[str], bounds: bytes, key: str) -> Any:
+    """The parsed value of section ``key`` of an interaction :func:`scan` cut out."""
+    i = keys.index(key)
+    start, stop = struct.unpack_from("<2Q", bounds, 8 * i)
+    doc = parse_bytes(raw[start:stop])
+    if type(doc) is list and len(doc) == 1:
+        doc = doc[0]
+    if not isinstance(doc, dict) or key not in doc:
+        raise yaml.YAMLError(f"section {key!r} did not read back as a mapping")
+    return doc[key]
+
+
+def parse_bytes(text: bytes) -> Any:
+    """:func:`parse` of UTF-8 bytes."""
+    with gc_paused():
+        if CParser is not None:
+            try:
+                return _from_events(text)
+            except Exception:
+                pass
+        return yaml.load(text, Loader=Loader)
 
 
 def parse(text: str) -> Any:
@@ -162,7 +407,7 @@ def _plain(value: str) -> Any:
     return out
 
 
-def _from_events(text: str) -> Any:
+def _from_events(text: str | bytes) -> Any:
     events = yaml.events
     scalar, map_start, seq_start = (
         events.ScalarEvent,

@@ -13,6 +13,7 @@ as ``NAME.yaml.broken`` (``NAME.yaml.2.broken``, ... : never overwritten).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import threading
@@ -157,8 +158,7 @@ class Cassette(Handler):
 
     def owns(self, it: Interaction) -> bool:
         """Whether ``it`` is this test's to replace: recorded by it, or naming no test."""
-        meta = it.data.get("meta")
-        test = meta.get("test") if isinstance(meta, dict) else None
+        test = it.test
         return test is None or test == self.test
 
     @property
@@ -185,36 +185,37 @@ class Cassette(Handler):
         return [i for i in self._new if i is not None]
 
     def _build_index(self, items: list[Interaction]) -> None:
+        paths: dict[str, str] = {}  # one string per URL path, not one per interaction
         for n, it in enumerate(items):
             key = self._key_of_recorded(it)
-            self._index.setdefault(key, []).append(n)
+            self._index.setdefault(_sampled(key, it.sample), []).append(n)
             # Fast path: the SDKs send compact JSON in the order the cassette keeps, so
             # the wire bytes usually equal the stored body; equal bytes (and URL) mean
             # an equal canonical key, without parsing and re-serialising per request.
             parts = urlsplit(it.url)
-            unprefixed = key.split(" ", 1)[1] if it.data.get("sample") is not None else key
-            self._exact.setdefault(
-                (it.method, parts.path or "/", parts.query, it.request_body()), unprefixed
-            )
+            path = paths.setdefault(parts.path or "/", parts.path or "/")
+            self._exact.setdefault((it.method, path, parts.query, it.request_body()), key)
             # the file sorts a body's keys; the digest of the bytes as the SDK sent
             # them (meta.request_digest) finds it as cheaply
             digest = it.wire_digest
             if digest is not None:
-                self._digest.setdefault(
-                    (it.method, parts.path or "/", parts.query, digest), unprefixed
-                )
-            it.reply(self.timing)  # built now, while loading, not on the first replay
+                self._digest.setdefault((it.method, path, parts.query, digest), key)
 
     def _key_of_recorded(self, it: Interaction) -> str:
+        """The lookup key of a recording, without its sample."""
         ex = Exchange(it.method, it.url, [], it.request_body())
-        body_json, body = self._unalias(it.request_json()), ex.body
+        return self._match_key(ex, it.request_json())
+
+    def _match_key(self, ex: Exchange, body_json: Any) -> str:
+        """The canonical match key of a request (:func:`match_key`), as a short digest:
+        the index holds one per recording, and a canonical body can be long."""
+        body_json, body = self._unalias(body_json), ex.body
         if self.match == "migrate":
             body_json, body = NOT_JSON, b""
         key = match_key(
-            it.method, ex.path, self.redactor.query(ex.query), body_json, body, self.ignore
+            ex.method, ex.path, self.redactor.query(ex.query), body_json, body, self.ignore
         )
-        sample = it.data.get("sample")
-        return key if sample is None else f"#{sample} {key}"
+        return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
     def _unalias(self, body_json: Any) -> Any:
         """The body with its ``model`` named by its alias group (``model_aliases``)."""
@@ -233,16 +234,10 @@ class Cassette(Handler):
             )
         if key is None:
             return self._key_of(ex)
-        return key if self.sample is None else f"#{self.sample} {key}"
+        return _sampled(key, self.sample)
 
     def _key_of(self, ex: Exchange) -> str:
-        body_json, body = (
-            (NOT_JSON, b"") if self.match == "migrate" else (self._unalias(ex.json), ex.body)
-        )
-        key = match_key(
-            ex.method, ex.path, self.redactor.query(ex.query), body_json, body, self.ignore
-        )
-        return key if self.sample is None else f"#{self.sample} {key}"
+        return _sampled(self._match_key(ex, ex.json), self.sample)
 
     # -- the chain ------------------------------------------------------------
 
@@ -426,7 +421,7 @@ class Cassette(Handler):
             # the parts of the match key besides the body: method, sample, path, query
             if it.method != ex.method:
                 diff.append(f"method: {it.method!r} != {ex.method!r}")
-            sample = it.data.get("sample")
+            sample = it.sample
             if sample != self.sample:
                 diff.append(f"sample: {_sample(sample)} != {_sample(self.sample)}")
             rec = Exchange(it.method, it.url, [])
@@ -613,6 +608,11 @@ def _umask() -> int:
 
 def _redacted_headers(headers: list[tuple[str, str]], red: Redactor) -> dict[str, Any]:
     return header_map([(k, red.header_value(k.lower(), v)) for k, v in headers])
+
+
+def _sampled(key: str, sample: Any) -> str:
+    """An index key with the ``llm_samples`` sample it belongs to, if any."""
+    return key if sample is None else f"#{sample} {key}"
 
 
 def _query(pairs: list[tuple[str, str]]) -> str:
