@@ -93,6 +93,11 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _repeatable(parser: argparse.ArgumentParser, flag: str, metavar: str, help: str) -> None:
+    """An option given once per value (``--allow A --allow B``)."""
+    parser.add_argument(flag, action="append", default=[], metavar=metavar, help=help)
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(
         prog=PROG,
@@ -122,26 +127,23 @@ def _build_parser() -> _Parser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_paths(check)
-    check.add_argument(
+    _repeatable(
+        check,
         "--redact-header",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="one more header that must hold REDACTED (like the ini option llm_redact_headers)",
+        "NAME",
+        "one more header that must hold REDACTED (like the ini option llm_redact_headers)",
     )
-    check.add_argument(
+    _repeatable(
+        check,
         "--secret-pattern",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="one more regex of key-shaped strings (like llm_secret_patterns)",
+        "REGEX",
+        "one more regex of key-shaped strings (like llm_secret_patterns)",
     )
-    check.add_argument(
+    _repeatable(
+        check,
         "--allow",
-        action="append",
-        default=[],
-        metavar="REGEX",
-        help="a regex of strings that look like keys but are not (like llm_secret_allow)",
+        "REGEX",
+        "a regex of strings that look like keys but are not (like llm_secret_allow)",
     )
     check.set_defaults(run=_run_check)
 
@@ -189,12 +191,11 @@ def _add_convert(sub: Any) -> None:
     conv.add_argument(
         "--no-backup", action="store_true", help="do not keep the original as NAME.yaml.vcrpy"
     )
-    conv.add_argument(
+    _repeatable(
+        conv,
         "--redact-header",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="one more header to redact (like the ini option llm_redact_headers)",
+        "NAME",
+        "one more header to redact (like the ini option llm_redact_headers)",
     )
     conv.set_defaults(run=_run_convert)
 

@@ -291,6 +291,29 @@ def _transcript(older: Sequence[Mapping[str, Any]], max_tokens: int, model: str 
     return f"<transcript>\n{body}\n</transcript>"
 
 
+def _plan(
+    messages: Sequence[Any],
+    model: str,
+    context_window: int,
+    max_output_tokens: int,
+    summary_tokens: int,
+    summary_model: str | None,
+    tools: Sequence[Any] | None,
+) -> tuple[Trim, dict[str, Any] | None]:
+    """The trim, and the summary request to send (``None``: the messages fit)."""
+    trim = plan_trim(
+        messages,
+        model=model,
+        context_window=context_window,
+        max_output_tokens=max_output_tokens,
+        summary_tokens=summary_tokens,
+        tools=tools,
+    )
+    if trim.fits:
+        return trim, None
+    return trim, _summary_request(trim, model, summary_model, summary_tokens)
+
+
 def _summary_request(
     trim: Trim, model: str | None, summary_model: str | None, summary_tokens: int
 ) -> dict[str, Any]:
@@ -336,20 +359,12 @@ def trim_conversation(
 ) -> list[dict[str, Any]]:
     """``messages`` fitted to ``context_window``: unchanged if they fit; else the system
     prompt, a summary of the older turns (asked through ``client``) and the recent ones."""
-    trim = plan_trim(
-        messages,
-        model=model,
-        context_window=context_window,
-        max_output_tokens=max_output_tokens,
-        summary_tokens=summary_tokens,
-        tools=tools,
+    trim, request = _plan(
+        messages, model, context_window, max_output_tokens, summary_tokens, summary_model, tools
     )
-    if trim.fits:
+    if request is None:
         return [*trim.head, *trim.recent]
-    reply = client.chat.completions.create(
-        **_summary_request(trim, model, summary_model, summary_tokens)
-    )
-    return _result(trim, _summary_text(reply))
+    return _result(trim, _summary_text(client.chat.completions.create(**request)))
 
 
 async def atrim_conversation(
@@ -364,17 +379,9 @@ async def atrim_conversation(
     tools: Sequence[Any] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`trim_conversation` for an async client."""
-    trim = plan_trim(
-        messages,
-        model=model,
-        context_window=context_window,
-        max_output_tokens=max_output_tokens,
-        summary_tokens=summary_tokens,
-        tools=tools,
+    trim, request = _plan(
+        messages, model, context_window, max_output_tokens, summary_tokens, summary_model, tools
     )
-    if trim.fits:
+    if request is None:
         return [*trim.head, *trim.recent]
-    reply = await client.chat.completions.create(
-        **_summary_request(trim, model, summary_model, summary_tokens)
-    )
-    return _result(trim, _summary_text(reply))
+    return _result(trim, _summary_text(await client.chat.completions.create(**request)))

@@ -657,17 +657,19 @@ class SemanticCache:
             return Lookup("semantic", entry=entry, similarity=min(1.0, sim))
         return Lookup("miss", similarity=min(1.0, best_sim))
 
-    def _encode(self, query: SemanticQuery, payload: Any, meta: Any) -> bytes:
+    def _encode(self, query: SemanticQuery, payload: Any, meta: Any) -> tuple[bytes, float | None]:
+        """The stored entry and when it expires."""
         now = self._now()
+        expires = None if self.ttl is None else now + self.ttl
         entry = CachedEntry(
             key=query.scope,
             payload=payload_of(payload),
             meta=dict(meta or {}),
             stored_at=now,
-            expires_at=None if self.ttl is None else now + self.ttl,
+            expires_at=expires,
             text=query.text,
         )
-        return entry.encode()
+        return entry.encode(), expires
 
     # -- sync --
 
@@ -702,8 +704,7 @@ class SemanticCache:
             self._failed(self.embed, "embed", exc)
             return "error"
         try:
-            value = self._encode(query, payload, meta)
-            expires = None if self.ttl is None else self._now() + self.ttl
+            value, expires = self._encode(query, payload, meta)
             self.backend.add(query.scope, vector, value, expires_at=expires)
         except Exception as exc:
             self._failed(self.backend, "add", exc)
@@ -741,8 +742,7 @@ class SemanticCache:
             self._failed(self.embed, "embed", exc)
             return "error"
         try:
-            value = self._encode(query, payload, meta)
-            expires = None if self.ttl is None else self._now() + self.ttl
+            value, expires = self._encode(query, payload, meta)
             if isinstance(self.backend, MemoryVectors):
                 self.backend.add(query.scope, vector, value, expires_at=expires)
             else:
