@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
+import openai
 import pytest
 import yaml
 
+import pytest_llm
 from pytest_llm import CassetteError
 from pytest_llm.cassette import _load
 from pytest_llm.cassette._format import CassetteFile, Interaction, dump, load
@@ -229,3 +234,315 @@ def test_the_event_reader_reads_cassettes_without_the_safe_loader(
     assert asked == []
     assert _load.parse(TRICKY["anchor and alias"]) == {"a": {"k": 1}, "b": {"k": 1}}
     assert asked == [TRICKY["anchor and alias"]]
+
+
+# -- the lazy reader: only the requests are parsed when a cassette opens ----------------
+
+
+def _completion(i: int) -> dict[str, object]:
+    return {
+        "id": f"chatcmpl-{i}",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"answer {i}\n" * 5},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+    }
+
+
+def _sdk_cassette(path: Path, n: int) -> Path:
+    items = []
+    for i in range(n):
+        it = _interaction(i)
+        it.data["response"]["json"] = _completion(i)
+        it.data["meta"]["test"] = "tests/test_x.py::test_x"
+        items.append(it)
+    path.write_text(dump(CassetteFile(path, {}, items)))
+    return path
+
+
+def _ask(client: openai.OpenAI, i: int) -> str | None:
+    out = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": f"q{i} " * 20}]
+    )
+    return out.choices[0].message.content
+
+
+def _sections_read(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Each section parsed after the cassette opened: (key, offset in the file)."""
+    seen: list[tuple[str, int]] = []
+    real = _load.section
+
+    def spy(raw: bytes, keys: tuple[str, ...], bounds: bytes, key: str) -> object:
+        seen.append((key, _load.unpack(bounds)[keys.index(key)]))
+        return real(raw, keys, bounds, key)
+
+    monkeypatch.setattr(_load, "section", spy)
+    return seen
+
+
+def test_a_response_is_parsed_only_when_it_is_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _sdk_cassette(tmp_path / "c.yaml", 5)
+    text = path.read_text()
+    seen = _sections_read(monkeypatch)
+    client = openai.OpenAI(base_url="http://llm.test/v1", api_key="sk-test", max_retries=0)
+    with pytest_llm.use_cassette(path, allow_playback_repeats=True, check_unused=False) as c:
+        assert seen == []  # opened, indexed: no response parsed
+        assert _ask(client, 3) == "answer 3\n" * 5
+        assert _ask(client, 3) == "answer 3\n" * 5  # the reply is built once
+        assert _ask(client, 1) == "answer 1\n" * 5
+        assert c.file is not None
+        assert c.file.interactions[0].line == text.splitlines().index("- request:") + 1
+    assert [key for key, _ in seen] == ["response", "response"]
+    at = [text.encode().index(b"  response:", start) for start in (0,)]  # the first one
+    responses = []
+    while at[-1] >= 0:
+        responses.append(at[-1])
+        at.append(text.encode().find(b"  response:", at[-1] + 1))
+    assert [offset for _, offset in seen] == [responses[3], responses[1]]
+
+
+def test_async_replay_reads_the_response_when_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _sdk_cassette(tmp_path / "c.yaml", 3)
+    seen = _sections_read(monkeypatch)
+
+    async def ask() -> str | None:
+        client = openai.AsyncOpenAI(base_url="http://llm.test/v1", api_key="sk-test", max_retries=0)
+        out = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "q2 " * 20}]
+        )
+        return out.choices[0].message.content
+
+    with pytest_llm.use_cassette(path, check_unused=False):
+        assert seen == []
+        assert asyncio.run(ask()) == "answer 2\n" * 5
+    assert [key for key, _ in seen] == ["response"]
+
+
+def _plain_load(path: Path) -> CassetteFile:
+    _load.enabled = False
+    try:
+        return load(path)
+    finally:
+        _load.enabled = True
+
+
+def _as_seen(cassette: CassetteFile) -> list[tuple[object, ...]]:
+    return [
+        (it.data, it.line, it.method, it.url, it.request_body(), it.wire_digest, it.reply())
+        for it in cassette.interactions
+    ]
+
+
+def _error_of(read: Callable[[Path], CassetteFile], path: Path) -> str | None:
+    try:
+        read(path)
+    except CassetteError as exc:
+        return str(exc)
+    return None
+
+
+def _lazy(cassette: CassetteFile) -> bool:
+    return all(it._data is None for it in cassette.interactions)
+
+
+def test_every_cassette_in_the_repository_reads_the_same_lazily() -> None:
+    root = Path(__file__).parent.parent
+    files = sorted({*root.glob("**/cassettes/**/*.yaml"), *root.glob("**/cassettes/**/*.yml")})
+    lazy = 0
+    for path in files:
+        error = _error_of(_plain_load, path)
+        if error is not None:
+            assert _error_of(load, path) == error, path
+            continue
+        plain, got = _plain_load(path), load(path)
+        lazy += _lazy(got) and bool(got.interactions)
+        seen = _as_seen(got)  # before dump: each section still read from the text
+        assert seen == _as_seen(plain), path
+        assert dump(got) == dump(plain), path  # the same keys in the same order
+    assert lazy >= 3
+
+
+BASE = (
+    "format: pytest-llm-cassette\n"
+    "version: 2\n"
+    "meta:\n"
+    "  interactions: 2\n"
+    "interactions:\n"
+    "- request:\n"
+    "    method: POST\n"
+    "    url: http://llm.test/v1/chat/completions\n"
+    "    json:\n"
+    "      messages:\n"
+    "      - content: hi\n"
+    "        role: user\n"
+    "      model: m\n"
+    "  response:\n"
+    "    status: 200\n"
+    "    headers:\n"
+    "      content-type: application/json\n"
+    "    json:\n"
+    "      choices:\n"
+    "      - message:\n"
+    "          content: |-\n"
+    "            line one\n"
+    "            line two\n"
+    "  meta:\n"
+    "    model: m\n"
+    "    test: tests/test_x.py::test_x[a-b]\n"
+    "- request:\n"
+    "    method: GET\n"
+    "    url: http://llm.test/v1/models\n"
+    "  response:\n"
+    "    status: 200\n"
+    "    text: plain\n"
+    "end: 2\n"
+)
+
+LAYOUTS = {
+    "ours": (BASE, True),
+    "a sample and a summary first": (
+        BASE.replace(
+            "- request:\n    method: GET",
+            "- summary:\n    text: s\n  sample: 1\n  request:\n    method: GET",
+        ),
+        True,
+    ),
+    "a test id that needs quotes": (
+        BASE.replace("test_x[a-b]", "test_x[a b]'").replace("test: t", "test: 't"),
+        True,
+    ),
+    "a stream with its times": (
+        BASE.replace(
+            "    text: plain\n",
+            "    events:\n    - {data: '{\"a\":1}'}\n    - {data: '[DONE]'}\n  meta:\n    event_times: [0.0, 0.5]\n",
+        ),
+        True,
+    ),
+    "a request digest": (
+        BASE.replace(
+            "    model: m\n    test:",
+            "    model: m\n    request_digest: 0123456789abcdef01234567/89abcdef0123456789abcdef\n    test:",
+        ),
+        True,
+    ),
+    "markdown that looks like an alias": (BASE.replace("line two", "a *bold* word"), False),
+    "an anchor and an alias across sections": (
+        BASE.replace("      model: m\n  response:", "      model: &m m\n  response:").replace(
+            "    model: m\n    test", "    model: *m\n    test"
+        ),
+        False,
+    ),
+    "crlf line ends": (BASE.replace("\n", "\r\n"), False),
+    "a comment between interactions": (
+        BASE.replace("- request:\n    method: GET", "# next\n- request:\n    method: GET"),
+        False,
+    ),
+    "three-space indentation": (
+        BASE.replace(
+            "  response:\n    status: 200\n    text", "  response:\n     status: 200\n     text"
+        ),
+        False,
+    ),
+    "a duplicate section": (
+        BASE.replace("    text: plain\n", "    text: plain\n  response:\n    status: 201\n"),
+        False,
+    ),
+    "a status that is not first": (
+        BASE.replace("    status: 200\n    text: plain", "    text: plain\n    status: 200"),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "lazy"), list(LAYOUTS.values()), ids=list(LAYOUTS))
+def test_the_lazy_reader_reads_what_the_full_reader_reads(
+    tmp_path: Path, text: str, lazy: bool
+) -> None:
+    """Whatever the scan is not sure of goes to the full reader; what it reads, it
+    reads the same."""
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text.encode())
+    plain = _plain_load(path)
+    got = load(path)
+    assert _lazy(got) is lazy
+    assert _as_seen(got) == _as_seen(plain)
+    assert got.meta == plain.meta
+
+
+BROKEN = {
+    "a syntax error in the last response": ("    text: plain\n", "    text: [plain\n"),
+    "a tab in a response": ("    text: plain\n", "    text: plain\n\t\n"),
+    "a response without a status": ("    status: 200\n    text: plain\n", "    text: plain\n"),
+    "a status that is a string": (
+        "    status: 200\n    text: plain\n",
+        "    status: '200'\n    text: plain\n",
+    ),
+    "a response that is a list": (
+        "  response:\n    status: 200\n    text: plain\n",
+        "  response:\n  - 200\n",
+    ),
+    "an unknown tag in a response": ("    text: plain\n", "    text: !python/name:os.system x\n"),
+    "an alias nobody defined": ("    text: plain\n", "    text: *nowhere\n"),
+    "not UTF-8 in a response": ("    text: plain\n", "    text: pl\xffain\n"),
+    "truncated": ("end: 2\n", ""),
+    "a wrong count": ("  interactions: 2\n", "  interactions: 3\n"),
+    "a request without a url": ("    url: http://llm.test/v1/models\n", ""),
+}
+
+
+@pytest.mark.parametrize(("old", "new"), list(BROKEN.values()), ids=list(BROKEN))
+def test_a_broken_cassette_fails_when_it_opens_as_the_full_reader_says(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    """Every section is checked when the cassette opens, also those only parsed when
+    replayed: the same error, naming file and line, as the full reader's."""
+    path = tmp_path / "c.yaml"
+    assert old in BASE
+    text = BASE.replace(old, new)
+    path.write_bytes(text.encode("latin-1") if "\xff" in new else text.encode())
+    with pytest.raises(CassetteError) as plain:
+        _plain_load(path)
+    with pytest.raises(CassetteError) as lazy:
+        Cassette(path).open()
+    assert str(lazy.value) == str(plain.value)
+    assert str(path) in str(lazy.value)
+    assert "Fix:" in str(lazy.value)
+
+
+def _kept(path: Path) -> int:
+    """The memory a replaying cassette keeps once open (tracemalloc)."""
+    Cassette(path).open()  # imports and first-use caches, not counted
+    gc.collect()
+    tracemalloc.start()
+    try:
+        cassette = Cassette(path).open()
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert cassette.file is not None
+    return kept
+
+
+def test_an_open_cassette_keeps_its_text_not_its_parsed_document(tmp_path: Path) -> None:
+    path = _sdk_cassette(tmp_path / "big.yaml", 400)
+    size = path.stat().st_size
+    lazy = _kept(path)
+    _load.enabled = False
+    try:
+        plain = _kept(path)  # the whole document parsed, every reply built
+    finally:
+        _load.enabled = True
+    assert plain > 4 * size
+    assert lazy < 2.5 * size  # the file's bytes and the index (~1.8x), with room
+    assert lazy < plain / 2
