@@ -20,7 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 from .._aliases import parse_alias_option
@@ -36,7 +36,7 @@ from ._format import CassetteFile, Interaction, dump, load, wire_digest, write_a
 from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
 from ._redact import Redactor
 
-__all__ = ["RECORD_MODES", "Cassette", "parse_timing", "use_cassette"]
+__all__ = ["RECORD_MODES", "Cassette", "CassetteOptions", "parse_timing", "use_cassette"]
 
 PROMPT_HEADER = "x-pytest-llm-prompt"
 """Names a request's prompt file (``name@vN``): recorded as metadata, not as a header."""
@@ -700,43 +700,32 @@ def _interaction_meta(ex: Exchange, reply: Reply, duration: float, started: Any)
     return meta
 
 
+class CassetteOptions(TypedDict, total=False):
+    """The keywords of :func:`use_cassette`: :class:`Cassette`'s own, but those the
+    plugin sets for a test (``rerecord_hint``, ``test``, ``record_blocked``)."""
+
+    record: str
+    ignore: Iterable[str]
+    allow_playback_repeats: bool
+    replay_timing: Any
+    allow_network: bool
+    check_unused: bool | None
+    redactor: Redactor | None
+    clock: Clock | None
+    match: str
+    null_as_absent: bool
+    keep_headers: Iterable[str]
+    keep_host: bool
+    model_aliases: Mapping[str, Any] | None
+
+
 @contextlib.contextmanager
-def use_cassette(
-    path: str | Path,
-    *,
-    record: str = "none",
-    ignore: Iterable[str] = (),
-    allow_playback_repeats: bool = False,
-    replay_timing: Any = None,
-    allow_network: bool = False,
-    check_unused: bool | None = None,
-    redactor: Redactor | None = None,
-    clock: Clock | None = None,
-    match: str = "strict",
-    null_as_absent: bool = False,
-    keep_headers: Iterable[str] = (),
-    keep_host: bool = False,
-    model_aliases: Mapping[str, Any] | None = None,
-) -> Iterator[Cassette]:
+def use_cassette(path: str | Path, **options: Unpack[CassetteOptions]) -> Iterator[Cassette]:
     """Record or replay LLM traffic outside pytest (scripts, notebooks, benchmarks).
 
-    ``with pytest_llm.use_cassette("cassettes/demo.yaml", record="once"): ...``
+    ``with pytest_llm.use_cassette("cassettes/demo.yaml", record="once"): ...``; the
+    keywords are :class:`Cassette`'s (:class:`CassetteOptions`).
     """
-    cassette = Cassette(
-        path,
-        record=record,
-        ignore=ignore,
-        allow_playback_repeats=allow_playback_repeats,
-        replay_timing=replay_timing,
-        redactor=redactor,
-        allow_network=allow_network,
-        check_unused=check_unused,
-        clock=clock,
-        match=match,
-        null_as_absent=null_as_absent,
-        keep_headers=keep_headers,
-        keep_host=keep_host,
-        model_aliases=model_aliases,
-    ).open()
+    cassette = Cassette(path, **options).open()
     with cassette:
         yield cassette
