@@ -251,6 +251,7 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
         return None
     items = []
     orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+    seen: dict[Any, Any] = {}
     line = raw.count(b"\n", 0, item_at[0] if item_at else 0) + 1
     prev = item_at[0] if item_at else 0
     for n, sections in enumerate(keys):
@@ -271,7 +272,7 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
                 wanted = peek.get(name)
                 if not wanted:
                     continue
-                found = _peek(raw, bounds[i], bounds[i + 1], wanted)
+                found = _peek(raw, bounds[i], bounds[i + 1], wanted, seen)
                 if found is not None:
                     peeked[name] = found
                     continue
@@ -296,7 +297,9 @@ _PEEK_VALUE = re.compile(rb" ([A-Za-z0-9_./][^\s#'\"]*)\n(?=    [^ ]|\Z)")
 """A key's value on its line, plain and unquoted, with no line of the value below."""
 
 
-def _peek(raw: bytes, start: int, stop: int, keys: Sequence[str]) -> dict[str, Any] | None:
+def _peek(
+    raw: bytes, start: int, stop: int, keys: Sequence[str], seen: dict[Any, Any]
+) -> dict[str, Any] | None:
     """The values of ``keys`` in the section ``raw[start:stop]`` (a mapping whose keys
     are at column 4), where each is absent or a one-line plain scalar; else ``None``."""
     colon = raw.find(b":", start)
@@ -311,9 +314,11 @@ def _peek(raw: bytes, start: int, stop: int, keys: Sequence[str]) -> dict[str, A
         if m is None or m.group(1)[-1:] == b":":
             return None
         try:
-            out[key] = _plain(m.group(1).decode())
+            value = _plain(m.group(1).decode(), remember=False)  # digests: one of a kind
         except Exception:
             return None
+        # a test's id: one string for all its interactions (1 and True stay apart)
+        out[key] = seen.setdefault((type(value), value), value)
     return out
 
 
@@ -387,7 +392,7 @@ _plain_values: dict[str, Any] = {}
 _constructor = yaml.constructor.SafeConstructor()
 
 
-def _plain(value: str) -> Any:
+def _plain(value: str, remember: bool = True) -> Any:
     """A plain (unquoted) scalar as the safe loader resolves it: ``200``, ``null``, ``yes``.
 
     Remembered (they repeat: keys, statuses, header values), strings included."""
@@ -402,7 +407,7 @@ def _plain(value: str) -> Any:
         out = _CONSTRUCT[tag](_constructor, yaml.nodes.ScalarNode(tag, value))
     else:
         raise _Unsupported(tag)  # a merge key (<<) or the value key (=)
-    if len(_plain_values) < 8192 and len(value) <= 64:
+    if remember and len(_plain_values) < 8192 and len(value) <= 64:
         _plain_values[value] = out
     return out
 
