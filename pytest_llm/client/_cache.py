@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 from urllib.parse import urlsplit
 
 from .._clock import Clock, flow_clock
@@ -233,13 +233,22 @@ def cache_key(api: str, params: Mapping[str, Any], *, scope: str) -> str | None:
         fields = _request_fields(params)
         if not _cacheable_fields(api, fields):
             return None
-        for name in _NOT_OUTPUT.intersection(fields):
-            del fields[name]
-        request = _canon(fields)
+        request: dict[str, Any] = {}  # _canon(fields) without the ignored fields, inline
+        for k, v in fields.items():
+            if k in _NOT_OUTPUT:
+                continue
+            if type(k) is not str and not isinstance(k, str):
+                raise _Uncacheable(f"key {k!r}")
+            kind = type(v)
+            request[k] = v if kind is str or kind is bool else _canon(v)
     except _Uncacheable:
         return None
-    doc = {"v": _VERSION, "api": api, "scope": scope, "request": request}
-    text = _key_json(doc)
+    # the canonical JSON of {"v": _VERSION, "api": api, "scope": scope, "request": request}
+    # (keys sorted), the constant parts written once
+    text = (
+        f'{{"api":{_key_str(api)},"request":{_key_json(request)},'
+        f'"scope":{_key_str(scope)},"v":{_VERSION}}}'
+    )
     return f"{api}:{hashlib.sha256(text.encode()).hexdigest()}"
 
 
@@ -270,6 +279,8 @@ def _key_encoder() -> Any:
 
 
 _key_json = _key_encoder()
+_key_str = functools.lru_cache(maxsize=256)(_key_json)
+"""A string's canonical JSON (the key's API name and scope: a few per process)."""
 
 
 # -- what may be stored -----------------------------------------------------------------
@@ -599,30 +610,81 @@ _WAL_HEADER = 48
 rewrites on every commit: the change counter, the last frame, salts and checksums."""
 _ROWS_MAX = 256
 _ROWS_BYTES = 32 * 1024 * 1024
-_SHM_FDS: dict[tuple[int, int], int] = {}
-"""``-shm`` files this process reads, by (device, inode): opened once and **never
-closed**. POSIX drops every lock a process holds on a file when it closes *any*
-descriptor of it, so closing one would drop the locks SQLite's own connections hold on
-that ``-shm`` (SQLite keeps such descriptors open too). Read with ``pread``, never
-mapped: a file shortened under a mapping would kill the process (SIGBUS); a short read
-is only a changed header."""
-_SHM_LOCK = threading.Lock()
 _abandoned: list[Any] = []
-"""Connections a forked child inherited: never used nor closed there (SQLite forbids
-carrying a connection across fork)."""
+"""What a forked child inherited and must neither use nor close: the parent's
+connections (SQLite forbids carrying one across fork) and ``-shm`` descriptors."""
 _backends: weakref.WeakSet[SQLiteBackend] = weakref.WeakSet()
 
 
-def _shm_fd(path: str) -> int:
-    """The process's descriptor of the ``-shm`` file at ``path`` (see ``_SHM_FDS``)."""
-    with _SHM_LOCK:
-        st = os.stat(path)
-        known = _SHM_FDS.get((st.st_dev, st.st_ino))
-        if known is not None:
-            return known
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        st = os.fstat(fd)  # the file opened, if the path changed since the stat
-        return _SHM_FDS.setdefault((st.st_dev, st.st_ino), fd)
+class _ShmFile:
+    """This process's descriptor of one ``-shm`` file (by device and inode), shared by
+    its backends on that file; the header is read with ``pread`` (never mapped: a file
+    shortened under a mapping would kill the process; a short read is only a change).
+
+    POSIX drops every lock a process holds on a file when it closes *any* descriptor of
+    it, so the descriptor is closed only when no backend of this process watches the
+    file *and* nothing in this process maps it any more (SQLite maps the ``-shm`` of
+    every connection it has open: another connection's locks would go with it). Where
+    the mappings cannot be listed (no ``/proc``), it is closed with this process's last
+    backend on the file."""
+
+    files: ClassVar[dict[tuple[int, int], _ShmFile]] = {}
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, key: tuple[int, int], fd: int) -> None:
+        self.key, self.fd, self.users = key, fd, 0
+
+    @classmethod
+    def open(cls, path: str) -> _ShmFile:
+        with cls.lock:
+            st = os.stat(path)
+            key = (st.st_dev, st.st_ino)
+            shm = cls.files.get(key)
+            if shm is None:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != key:  # replaced since the stat: not closed
+                    _abandoned.append(fd)
+                    raise OSError(f"{path} was replaced while it was being opened")
+                shm = cls.files[key] = cls(key, fd)
+            shm.users += 1
+            return shm
+
+    def release(self) -> None:
+        """One backend less (its connection closed); close what nothing uses."""
+        with self.lock:
+            self.users -= 1
+            idle = [f for f in self.files.values() if f.users <= 0]
+            if not idle:
+                return
+            mapped = _mapped_files()
+            for f in idle:
+                if f.key not in mapped:
+                    del self.files[f.key]
+                    with contextlib.suppress(OSError):
+                        os.close(f.fd)
+
+    @classmethod
+    def after_fork(cls) -> None:
+        _abandoned.extend(f.fd for f in cls.files.values())
+        cls.files, cls.lock = {}, threading.Lock()
+
+
+def _mapped_files() -> set[tuple[int, int]]:
+    """(device, inode) of every file this process maps; empty where that is unknown."""
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return set()
+    mapped = set()
+    for line in lines:
+        parts = line.split(maxsplit=5)
+        if len(parts) >= 5 and parts[4] != "0":
+            major, _, minor = parts[3].partition(":")
+            with contextlib.suppress(ValueError):
+                mapped.add((os.makedev(int(major, 16), int(minor, 16)), int(parts[4])))
+    return mapped
 
 
 class SQLiteBackend(SQLiteFile):
@@ -643,8 +705,10 @@ class SQLiteBackend(SQLiteFile):
 
     def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
         super().__init__(path, timeout=timeout)
+        self._shm_file: _ShmFile | None = None
+        """The ``-shm`` file held while this backend's connection is open."""
         self._shm: int | None = None
-        """The ``-shm`` descriptor while this backend's connection is open and watched."""
+        """Its descriptor, when its header is one this code reads: hits are watched."""
         self._rows: dict[str, tuple[bytes, bytes]] = {}
         """key -> (the WAL-index header read before the row, the row's value)."""
         self._row_bytes = 0
@@ -675,7 +739,8 @@ class SQLiteBackend(SQLiteFile):
         """The ``-shm`` descriptor to read the header from; ``None`` (warned) when it
         cannot be read or is not a WAL-index header this code knows."""
         try:
-            fd = _shm_fd(self.shm_path)
+            self._shm_file = _ShmFile.open(self.shm_path)
+            fd = self._shm_file.fd
             header = os.pread(fd, _WAL_HEADER, 0)
         except OSError as exc:
             self._unwatched(f"{type(exc).__name__}: {exc}")
@@ -709,9 +774,11 @@ class SQLiteBackend(SQLiteFile):
         )
 
     def _drop(self) -> None:
-        self._shm = None
+        shm, self._shm_file, self._shm = self._shm_file, None, None
         self._forget()
         super()._drop()
+        if shm is not None:  # after the connection: SQLite has let go of it first
+            shm.release()
 
     def _forget(self, key: str | None = None) -> None:
         if key is None:
@@ -726,7 +793,8 @@ class SQLiteBackend(SQLiteFile):
         were not inherited), so the child opens its own on first use."""
         if self._db is not None:
             _abandoned.append(self._db)
-        self._db, self._lock, self._shm = None, threading.Lock(), None
+        self._db, self._lock = None, threading.Lock()
+        self._shm_file, self._shm = None, None
         self._forget()
 
     def _remembered(self, key: str) -> bytes | None:
@@ -815,6 +883,7 @@ class SQLiteBackend(SQLiteFile):
 
 
 def _after_fork_in_child() -> None:
+    _ShmFile.after_fork()
     for backend in list(_backends):
         backend._after_fork()
 

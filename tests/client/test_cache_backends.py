@@ -466,6 +466,67 @@ def test_sqlite_open_cache_survives_a_fork(tmp_path: Path) -> None:
     cache.close()
 
 
+def _locked_by_another_process(shm: str) -> bool:
+    """Whether a process holds SQLite's dead-man-switch lock (byte 128) on ``shm``: the
+    lock each process keeps while it has a connection using the file."""
+    import fcntl
+
+    try:
+        fd = os.open(shm, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # this process's locks only
+    return False
+
+
+def _report_lock(shm: str, out: Any) -> None:
+    out.put(_locked_by_another_process(shm))
+
+
+def _dms_held(shm: str) -> bool:
+    out = _FORK.Queue()
+    _in_another_process(_report_lock, shm, out)
+    return bool(out.get(timeout=10))
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="lists mappings via /proc")
+def test_closing_a_cache_keeps_other_connections_locks_on_the_file(tmp_path: Path) -> None:
+    """The backend reads the -shm through a descriptor of its own; closing a descriptor
+    drops every POSIX lock the process holds on the file, so it must stay open while any
+    other connection of this process still uses the file."""
+    path = tmp_path / "cache.db"
+    shm = f"{path}-shm"
+    cache = Cache(f"sqlite:///{path}")
+    cache.put("k", payload("one"))
+    own = sqlite3.connect(path, isolation_level=None)  # the application's own connection
+    assert own.execute("SELECT count(*) FROM cache_entries").fetchone() == (1,)
+    assert cache.lookup("k").status == "hit"
+    cache.close()
+    assert _dms_held(shm)  # still this process's: another process cannot reset the file
+    assert own.execute("SELECT count(*) FROM cache_entries").fetchone() == (1,)
+    reopened = Cache(f"sqlite:///{path}")  # the same file again: the kept descriptor
+    assert reopened.lookup("k").status == "hit"
+    own.close()
+    reopened.close()
+    assert not _dms_held(shm)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts descriptors via /proc")
+def test_closed_sqlite_caches_leave_no_descriptor_open(tmp_path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(30):
+        cache = Cache(f"sqlite:///{tmp_path}/c{i}.db")
+        cache.put("k", payload(str(i)))
+        assert cache.lookup("k").status == "hit"
+        cache.close()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
 def _exclusive(path: str, *, timeout: float, extensions: bool = False) -> Any:
     """A connection whose SQLite keeps the WAL-index in private memory: no -shm file."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
