@@ -208,13 +208,26 @@ class VirtualClock:
         self.seed = seed
         self.sleeps: list[float] = []
         """Every wait, in the order the waits began, in seconds."""
-        self.jitter = random.Random(seed)
-        """Randomness for retry jitter on this clock (the openai SDK's, while installed)."""
+        self._jitter: random.Random | None = None
         self._t = 0.0
         self._lock = threading.RLock()
         self._seq = itertools.count()
         self._loops: weakref.WeakKeyDictionary[Any, _Sleepers] = weakref.WeakKeyDictionary()
         self._installed: list[tuple[Clock, Callable[[], None]]] = []
+
+    @property
+    def jitter(self) -> random.Random:
+        """Randomness for retry jitter on this clock (the openai SDK's, while installed),
+        seeded with :attr:`seed`; made at its first draw (most tests never retry)."""
+        if self._jitter is None:
+            with self._lock:
+                if self._jitter is None:
+                    self._jitter = random.Random(self.seed)
+        return self._jitter
+
+    @jitter.setter
+    def jitter(self, generator: random.Random) -> None:
+        self._jitter = generator
 
     # -- reading ---------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ once (:mod:`pytest_llm._canary`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import sys
 import threading
@@ -156,6 +157,11 @@ async def _tenacity_asleep(seconds: float) -> None:
     await _portable_async_sleep(seconds)
 
 
+def _draw(clock: VirtualClock) -> float:
+    """The clock's next jitter draw (its generator is made at the first one)."""
+    return clock.jitter.random()
+
+
 def _stand_in(name: str, real: Any, clock: VirtualClock) -> Any:
     if name == "time":
         return _Time(real, clock)
@@ -164,7 +170,7 @@ def _stand_in(name: str, real: Any, clock: VirtualClock) -> Any:
     if name == "random":
         if isinstance(real, types.ModuleType | _StandIn):
             return _Random(real, clock)
-        return clock.jitter.random  # ``from random import random``
+        return functools.partial(_draw, clock)  # ``from random import random``
     if name == "tenacity":
         return _Tenacity(real, clock)
     raise AssertionError(name)
@@ -183,11 +189,13 @@ class _Capture:
     def take(self, provider: Provider) -> None:
         self.done.add(provider.name)
         for swap in provider.clock:
-            try:
-                module = importlib.import_module(swap.module)
-            except ImportError:  # an SDK version without this module
-                warn(f"module {swap.module}", _LOST, provider)
-                continue
+            module = sys.modules.get(swap.module)
+            if module is None:
+                try:
+                    module = importlib.import_module(swap.module)
+                except ImportError:  # an SDK version without this module
+                    warn(f"module {swap.module}", _LOST, provider)
+                    continue
             for name in swap.names:
                 self._swap(provider, module, name)
 

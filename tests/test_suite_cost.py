@@ -43,3 +43,139 @@ def test_cassettes_share_the_sessions_redactor_and_options_yet_see_a_tests_envir
     )
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=5)
+
+
+# -- per-test work made cheap, not dropped ------------------------------------------------
+
+
+def test_per_test_patching_makes_its_wrappers_once_and_leaves_nothing_patched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every test's handler patches the transports and its end restores them (issue 8);
+    the wrappers it sets are made by the first test of the process, later ones only set
+    them: the same objects each time, and all originals back after each."""
+    import sys
+
+    import httpx
+
+    from pytest_llm import FakeProvider
+    from pytest_llm.transport import _http, _patch
+
+    made: list[str] = []
+    real_wrap = _http._wrap
+
+    def counting(attr: str, *args: object) -> object:
+        made.append(attr)
+        return real_wrap(attr, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_http, "_wrap", counting)
+    monkeypatch.setattr(_http, "_wrappers", {})
+    original = httpx.HTTPTransport.handle_request
+    seen = []
+    for _ in range(4):
+        with FakeProvider(check_unused=False):
+            assert "httpx" in _patch.patched()
+            seen.append(httpx.HTTPTransport.handle_request)
+        assert not set(_patch.HTTP_TARGETS) & set(_patch.patched())
+        assert httpx.HTTPTransport.handle_request is original
+        assert not any(type(f).__name__ == "_WhenImported" for f in sys.meta_path)
+    assert seen[0] is not original
+    assert all(wrapper is seen[0] for wrapper in seen)
+    assert made.count("handle_request") == sum(m in sys.modules for m in _patch.LIBRARIES)
+    assert len(made) == len(_http._wrappers)  # none after the first test
+
+
+def test_a_library_imported_between_tests_is_wrapped_for_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wrappers are kept per class and original: one that changed (another tool put
+    its own in, a library imported afresh) gets a wrapper of its own."""
+    import httpx
+
+    from pytest_llm import FakeProvider
+    from pytest_llm.transport import _http
+
+    monkeypatch.setattr(_http, "_wrappers", {})
+
+    def replaced(self: object, request: object) -> object:
+        raise AssertionError("not called")
+
+    with FakeProvider(check_unused=False):
+        first = httpx.HTTPTransport.handle_request
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", replaced)
+    with FakeProvider(check_unused=False):
+        second = httpx.HTTPTransport.handle_request
+        assert second is not first
+        assert second.__pytest_llm_original__ is replaced  # type: ignore[attr-defined]
+    assert httpx.HTTPTransport.handle_request is replaced
+
+
+def test_a_clock_makes_its_jitter_generator_at_the_first_draw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each replayed test installs a virtual clock for the SDK's sleeps; seeding its
+    jitter generator cost more than the rest of the clock, and most tests never retry.
+    The draws are those of ``random.Random(seed)`` all the same."""
+    import random
+
+    import openai
+
+    from pytest_llm import _clock
+    from pytest_llm._clock import VirtualClock
+
+    made: list[int] = []
+
+    class Counting(random.Random):
+        def __init__(self, seed: int) -> None:
+            made.append(seed)
+            super().__init__(seed)
+
+    monkeypatch.setattr(_clock.random, "Random", Counting)
+    real = openai._base_client.random
+    clock = VirtualClock(seed=7)
+    with clock:
+        assert openai._base_client.random is not real  # the SDK's jitter is captured
+    assert made == []
+    with clock:
+        first = openai._base_client.random()  # openai: ``from random import random``
+        second = clock.jitter.uniform(0, 1)
+    assert made == [7]
+    expected = random.Random(7)
+    assert (first, second) == (expected.random(), expected.uniform(0, 1))
+
+
+def test_the_dummy_key_of_a_replayed_test_goes_with_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replayed test without ``OPENAI_API_KEY`` (a fixture took the session's away) gets
+    a dummy one for the SDK; at the cassette's end the variable is as it was before,
+    whatever the test set meanwhile."""
+    monkeypatch.delenv("CI", raising=False)
+    pytester.makepyfile(
+        """
+        import os
+
+        import pytest
+
+        from pytest_llm._settings import DUMMY_KEY
+
+        seen = []
+
+        @pytest.fixture(params=[None, ""])
+        def key(request, monkeypatch):
+            if request.param is None:
+                monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+            else:
+                monkeypatch.setenv("OPENAI_API_KEY", request.param)
+            yield
+            seen.append(os.environ.get("OPENAI_API_KEY"))  # after the cassette's end
+
+        def test_replayed(key, llm_cassette):
+            assert os.environ["OPENAI_API_KEY"] == DUMMY_KEY
+            os.environ["OPENAI_API_KEY"] = "sk-mine"
+
+        def test_after():
+            assert seen == [None, ""]
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)

@@ -626,3 +626,39 @@ def test_async_clients_are_judged_the_same(project: pytest.Pytester) -> None:
     assert verdict_lines(result)[1:2] == [
         f"  no_backoff: {CALL}: 2 retries after transient failures, none of them waited",
     ]
+
+
+def test_one_plain_request_is_judged_without_working_out_its_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Most tests make one request: no verdict can fire on one plain reply (each needs a
+    second request, or a stream that ended early), so nothing of it is parsed; a lone
+    stream, and two requests, are still worked out (issue 14: the suite's cost)."""
+    from pytest_llm import _verdicts
+    from pytest_llm._exchange import Exchange, Reply, TransportFailure
+
+    built: list[int] = []
+    real = _verdicts.attempt_of
+
+    def counting(index: int, entry: _verdicts.Entry) -> _verdicts.Attempt | None:
+        built.append(index)
+        return real(index, entry)
+
+    monkeypatch.setattr(_verdicts, "attempt_of", counting)
+    body = b'{"model": "gpt-4o-mini"}'
+    ex = Exchange("POST", "https://api.openai.com/v1/chat/completions", [], body)
+    for alone in (
+        Reply(200, [], b"{}"),
+        Reply(500, [], b"{}"),
+        TransportFailure("read_error", "reset"),
+    ):
+        assert _verdicts.analyse([(0.0, ex, alone)], passed=True) == []
+    assert built == []
+    sse = [("content-type", "text/event-stream")]
+    cut = Reply(200, sse, b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\n')
+    found = _verdicts.analyse([(0.0, ex, cut)], passed=True)
+    assert [f.verdict for f in found] == ["truncated_stream_accepted"]
+    assert len(built) == 1
+    twice = [(0.0, ex, Reply(500, [], b"{}")), (0.0, ex, Reply(200, [], b"{}"))]
+    assert [f.verdict for f in _verdicts.analyse(twice, passed=True)] == ["no_backoff"]
+    assert len(built) == 3

@@ -43,20 +43,33 @@ def llm_cassette(
 
     item = request.node
     cassette = build_cassette(request, llm_cassette_config).open()
-    annotate(item, lambda rep: _report_written(rep, cassette))
-    annotate(item, lambda rep: report_drift(rep, cassette))
+    annotate(item, lambda rep: _annotate(rep, cassette))
     on_sample(item, lambda sample: setattr(cassette, "sample", sample))
-    mp = pytest.MonkeyPatch()
-    if not cassette.recording and not os.environ.get("OPENAI_API_KEY"):
-        mp.setenv("OPENAI_API_KEY", DUMMY_KEY)
+    key = os.environ.get(_KEY)
+    dummy = not cassette.recording and not key
+    if dummy:
+        os.environ[_KEY] = DUMMY_KEY
     uninstall = _virtual_time(cassette)
     try:
         with guarded(None):
             yield from serve(item, cassette)
     finally:
-        mp.undo()
+        if dummy:  # what was there before, whatever the test did meanwhile
+            if key is None:
+                os.environ.pop(_KEY, None)
+            else:
+                os.environ[_KEY] = key
         if uninstall is not None:
             uninstall()
+
+
+_KEY = "OPENAI_API_KEY"
+"""Set to a dummy in replay if unset: the SDK refuses to build a client without one."""
+
+
+def _annotate(rep: pytest.TestReport, cassette: Cassette) -> None:
+    _report_written(rep, cassette)
+    report_drift(rep, cassette)
 
 
 def _virtual_time(cassette: Cassette) -> Callable[[], None] | None:

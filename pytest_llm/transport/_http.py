@@ -20,6 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._canary import AIOHTTP_SWITCH, aiohttp_switch_missing, warn
+from .._providers import GEMINI
 from .._sdk import catch_up
 from ._adapter import handle_async, handle_sync
 from ._common import AIOHTTP, LIBRARIES, MARK, forwarding, restore
@@ -44,7 +46,10 @@ def patch_http(
     ``eager``: httpx and httpx2 are patched also when imported later: ``on_import`` is
     called right after either one loads (:class:`_WhenImported`, removed by
     :func:`forget_imports`), instead of importing both now (~20 ms for the one the
-    process never uses); else only what is loaded is patched."""
+    process never uses); else only what is loaded is patched.
+
+    Called as each handler becomes active (per test): the wrappers are made once per
+    process (:func:`_patch`) and only set here, so patching is a few ``setattr``."""
     for name in list(patched):
         # another tool restored the originals under us (pytest-httpx's teardown): redo
         if not all(hasattr(getattr(o, a), MARK) for o, a, _ in patched[name]):
@@ -82,12 +87,13 @@ class _WhenImported(importlib.abc.MetaPathFinder):
     ``sys.modules``): the transports of a library imported while a handler is active
     are patched before anyone can build a client from it."""
 
-    def __init__(self, then: Callable[[], None]) -> None:
-        self.then = then
+    def __init__(self) -> None:
+        self.then: Callable[[], None] | None = None
         self.looking = threading.local()
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname not in LIBRARIES or getattr(self.looking, "on", False):
+        then = self.then
+        if fullname not in LIBRARIES or then is None or getattr(self.looking, "on", False):
             return None
         self.looking.on = True
         try:  # the spec the other finders give; only its loader is wrapped
@@ -97,7 +103,7 @@ class _WhenImported(importlib.abc.MetaPathFinder):
         loader = getattr(spec, "loader", None)
         if loader is None or not hasattr(loader, "exec_module"):
             return None
-        exec_module, then = loader.exec_module, self.then
+        exec_module = loader.exec_module
 
         def exec_then_patch(module: Any) -> None:
             exec_module(module)
@@ -107,17 +113,36 @@ class _WhenImported(importlib.abc.MetaPathFinder):
         return spec
 
 
+_finder = _WhenImported()
+"""The one hook of this module, put in ``sys.meta_path`` and taken out again per test."""
+
+
 def _when_imported(then: Callable[[], None]) -> None:
+    _finder.then = then
+    if _finder in sys.meta_path:
+        return
     for finder in sys.meta_path:
-        if type(finder).__name__ == "_WhenImported":  # this module's or an older copy's
+        if type(finder).__name__ == "_WhenImported":  # an older copy of this module's
             finder.then = then  # type: ignore[attr-defined]
             return
-    sys.meta_path.insert(0, _WhenImported(then))
+    sys.meta_path.insert(0, _finder)
 
 
 def forget_imports() -> None:
     """Take :class:`_WhenImported` out of ``sys.meta_path`` (nothing is patched now)."""
-    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_WhenImported"]
+    _finder.then = None
+    for finder in sys.meta_path:
+        if type(finder).__name__ == "_WhenImported":  # this module's or an older copy's
+            sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_WhenImported"]
+            return
+
+
+_wrappers: dict[tuple[Any, str, Any, Any, str, Any], Any] = {}
+"""(class, attribute, original, module, name, chain_of) -> its wrapper: made once per
+process, set and taken off per test."""
+_WRAPPERS_KEPT = 64
+"""A library imported afresh (pytester's in-process runs) has new classes: past this
+many wrappers the old ones are dropped."""
 
 
 def _patch(
@@ -127,7 +152,17 @@ def _patch(
     # drop modules between runs), wrap the true original again, not our old patch.
     current = getattr(cls, attr)
     orig = getattr(current, MARK, current)
+    key = (cls, attr, orig, m, name, chain_of)
+    wrapper = _wrappers.get(key)
+    if wrapper is None:
+        if len(_wrappers) >= _WRAPPERS_KEPT:
+            _wrappers.clear()
+        wrapper = _wrappers[key] = _wrap(attr, orig, m, name, chain_of)
+    setattr(cls, attr, wrapper)
+    return cls, attr, orig
 
+
+def _wrap(attr: str, orig: Any, m: Any, name: str, chain_of: Callable[[], Chain | None]) -> Any:
     if attr == "handle_request":
 
         @functools.wraps(orig)
@@ -149,14 +184,13 @@ def _patch(
             return await handle_async(router.dispatch, m, name, lambda r: orig(self, r), request)
 
     setattr(wrapper, MARK, orig)
-    setattr(cls, attr, wrapper)
-    return cls, attr, orig
+    return wrapper
 
 
 @functools.cache
 def _check_aiohttp() -> None:
     """Once per process: each test's patching would look the SDK's version up again."""
-    from .._canary import aiohttp_missing, sdk_version, warn
+    from .._canary import aiohttp_missing, sdk_version
 
     gone = aiohttp_missing(sdk_version() or "")
     if gone is not None:
@@ -169,9 +203,6 @@ SWITCH_KEY = "google.genai._api_client"
 
 def _switch_off_aiohttp() -> tuple[Any, str, Any] | None:
     """Make google-genai's async calls use its httpx client (if it is imported)."""
-    from .._canary import AIOHTTP_SWITCH, aiohttp_switch_missing, warn
-    from .._providers import GEMINI
-
     module_name, cls_name, attr = AIOHTTP_SWITCH
     if module_name not in sys.modules:
         return None

@@ -160,7 +160,12 @@ def install(*, eager: bool = True) -> None:
 def _patch_http(eager: bool) -> None:
     from ._http import patch_http  # the adapters load with the first handler, not before
 
-    patch_http(_state.http, lambda: _state.chain, eager=eager, on_import=_imported_later)
+    patch_http(_state.http, _chain, eager=eager, on_import=_imported_later)
+
+
+def _chain() -> Chain | None:
+    """The router the patches hand requests to (one function: the wrappers are cached)."""
+    return _state.chain
 
 
 def _imported_later() -> None:
