@@ -2,8 +2,10 @@
 
 Runs ``python -m pytest --co -q -p no:cacheprovider`` on a tiny temporary project
 (one trivial test) many times in fresh subprocesses, the two arms interleaved so
-machine noise hits both alike, and prints the median wall time of each arm and
-their difference. Nothing asserts on time: the machines are shared and noisy.
+machine noise hits both alike, and prints the median time of each arm and their
+difference: CPU time (user + system) of the pytest process by default, which a loaded
+machine disturbs far less than elapsed time (``--clock wall`` for that). Nothing
+asserts on time: the machines are shared and noisy.
 
 Two ways to build the arms (``--mode``):
 
@@ -27,14 +29,19 @@ write bytecode:
   shells set it: pytest parses, rewrites and compiles the plugin's modules on every
   run (installed packages still use the ``.pyc`` files written at install time).
 
+``--llm-src LABEL=DIR`` adds one more "with pytest-llm" arm running the ``pytest_llm``
+package in DIR (e.g. a ``git archive`` of an older commit, put first on
+``PYTHONPATH``), so a before/after comparison is measured side by side in one run.
+
     python benchmarks/import_overhead.py [--runs 30] [--mode autoload|explicit|both]
-        [--bytecode cached|off|both]
+        [--bytecode cached|off|both] [--llm-src LABEL=DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -81,26 +88,51 @@ def base_env(bytecode: str, project: Path) -> dict[str, str]:
     return env
 
 
-def arms(mode: str, bytecode: str, project: Path) -> list[Arm]:
+def with_source(env: dict[str, str], source: str) -> dict[str, str]:
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))}
+
+
+def arms(mode: str, bytecode: str, project: Path, sources: dict[str, str]) -> list[Arm]:
+    """The arms with pytest-llm (this tree, then one per ``--llm-src``), the one without last."""
     env = base_env(bytecode, project)
     if mode == "autoload":
         others = [arg for name in other_plugins() for arg in ("-p", f"no:{name}")]
         return [
             Arm("plugin installed, unused", others, env),
+            *(
+                Arm(f"plugin installed, unused ({label})", others, with_source(env, src))
+                for label, src in sources.items()
+            ),
             Arm("-p no:llm", [*others, "-p", f"no:{PLUGIN}"], env),
         ]
     quiet = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return [
         Arm("-p pytest_llm.plugin", ["-p", "pytest_llm.plugin"], quiet),
+        *(
+            Arm(
+                f"-p pytest_llm.plugin ({label})",
+                ["-p", "pytest_llm.plugin"],
+                with_source(quiet, src),
+            )
+            for label, src in sources.items()
+        ),
         Arm("no plugin", [], quiet),
     ]
 
 
+CLOCK = "cpu"
+"""``cpu``: user + system time of the pytest process; ``wall``: elapsed time (``--clock``)."""
+
+
 def run(arm: Arm, project: Path, extra: list[str] | None = None) -> tuple[float, str]:
     cmd = [sys.executable, *BASE_ARGS, *arm.args, *(extra or [])]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=project, env=arm.env, capture_output=True, text=True)
     ms = (time.perf_counter() - t0) * 1000
+    if CLOCK == "cpu":
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ms = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
     if extra is None and (proc.returncode != 0 or "1 test collected" not in proc.stdout):
         raise SystemExit(
             f"{arm.name}: pytest did not collect the one test (exit {proc.returncode}):\n"
@@ -109,15 +141,16 @@ def run(arm: Arm, project: Path, extra: list[str] | None = None) -> tuple[float,
     return ms, proc.stdout + proc.stderr
 
 
-def check_arms(pair: list[Arm], project: Path) -> None:
-    """Prove which arm loads pytest-llm: only that one accepts --llm-record."""
-    loaded = [run(arm, project, ["--llm-record=none"])[1] for arm in pair]
-    with_plugin, without = loaded
-    if "1 test collected" not in with_plugin or "unrecognized arguments" not in without:
-        raise SystemExit(
-            "the arms do not differ by pytest-llm alone:\n"
-            f"{pair[0].name}: {with_plugin.strip()[-300:]}\n{pair[1].name}: {without.strip()[-300:]}"
-        )
+def check_arms(group: list[Arm], project: Path) -> None:
+    """Prove which arms load pytest-llm: only those accept --llm-record."""
+    *withs, without = group
+    for arm in withs:
+        out = run(arm, project, ["--llm-record=none"])[1]
+        if "1 test collected" not in out:
+            raise SystemExit(f"{arm.name} does not load pytest-llm:\n{out.strip()[-300:]}")
+    out = run(without, project, ["--llm-record=none"])[1]
+    if "unrecognized arguments" not in out:
+        raise SystemExit(f"{without.name} loads pytest-llm:\n{out.strip()[-300:]}")
 
 
 def plugin_import_ms(project: Path) -> float:
@@ -140,16 +173,18 @@ def plugin_import_ms(project: Path) -> float:
     return statistics.median(out)
 
 
-def measure(mode: str, bytecode: str, runs: int, project: Path) -> list[Arm]:
-    pair = arms(mode, bytecode, project)
-    check_arms(pair, project)
+def measure(
+    mode: str, bytecode: str, runs: int, project: Path, sources: dict[str, str]
+) -> list[Arm]:
+    group = arms(mode, bytecode, project, sources)
+    check_arms(group, project)
     for _ in range(3):  # warm-up: bytecode caches, page cache
-        for arm in pair:
+        for arm in group:
             run(arm, project)
     for r in range(runs):
-        for arm in pair if r % 2 == 0 else pair[::-1]:
+        for arm in group if r % 2 == 0 else group[::-1]:
             arm.ms.append(run(arm, project)[0])
-    return pair
+    return group
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,9 +192,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=30, help="timed runs per arm (default 30)")
     ap.add_argument("--mode", choices=["autoload", "explicit", "both"], default="autoload")
     ap.add_argument("--bytecode", choices=["cached", "off", "both"], default="both")
+    ap.add_argument(
+        "--clock",
+        choices=["cpu", "wall"],
+        default="cpu",
+        help="cpu (default): user + system time of each pytest process, steadier on a "
+        "shared machine; wall: elapsed time",
+    )
+    ap.add_argument(
+        "--llm-src",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="one more arm with the pytest_llm package in DIR (e.g. a `git archive` of an "
+        "older commit), labelled LABEL",
+    )
     args = ap.parse_args(argv)
+    global CLOCK
+    CLOCK = args.clock
     if args.runs < 1:
         ap.error("--runs must be positive")
+    sources: dict[str, str] = {}
+    for item in args.llm_src:
+        label, _, folder = item.partition("=")
+        if not label or not (Path(folder) / "pytest_llm" / "plugin.py").exists():
+            ap.error(f"--llm-src {item}: expected LABEL=DIR with a pytest_llm package in DIR")
+        sources[label] = str(Path(folder).resolve())
     modes = ["autoload", "explicit"] if args.mode == "both" else [args.mode]
     codes = ["cached", "off"] if args.bytecode == "both" else [args.bytecode]
     print(
@@ -176,11 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for mode in modes:
             for code in codes:
-                with_plugin, without = measure(mode, code, args.runs, project)
-                paired = statistics.median(
-                    a - b for a, b in zip(with_plugin.ms, without.ms, strict=True)
-                )
-                rows.append((mode, code, with_plugin, without, paired))
+                *withs, without = measure(mode, code, args.runs, project, sources)
+                for with_plugin in withs:
+                    paired = statistics.median(
+                        a - b for a, b in zip(with_plugin.ms, without.ms, strict=True)
+                    )
+                    rows.append((mode, code, with_plugin, without, paired))
         imp = plugin_import_ms(project)
     print()
     print("| mode | bytecode | arm with pytest-llm | ms | arm without | ms | difference, ms |")
@@ -192,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     print(
-        f"medians of {args.runs} interleaved runs per arm; difference = median of the paired "
+        f"{args.clock} time, medians of {args.runs} interleaved runs per arm; difference = "
+        "median of the paired "
         "differences (with - without); target: at most 20 ms."
     )
     print(f"import of pytest_llm.plugin after pytest: {imp:.1f} ms (median of 9 processes)")

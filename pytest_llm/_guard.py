@@ -11,20 +11,17 @@ import contextlib
 import fnmatch
 import os
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ._errors import ConfigError, NetworkBlocked
-from ._providers import llm_hosts
 from ._settings import GUARD_MODES
 from .transport._patch import guarded, is_loopback
 
-__all__ = ["GUARD_MODES", "LLM_HOSTS", "Guard", "guard_session", "where_now"]
+if TYPE_CHECKING:
+    from ._errors import ConfigError
 
-
-LLM_HOSTS: tuple[str, ...] = llm_hosts()
-"""Host patterns of hosted LLM APIs (fnmatch): every provider's in :mod:`pytest_llm._providers`;
-extend with the ini option llm_hosts."""
+__all__ = ["GUARD_MODES", "Guard", "guard_session", "where_now"]
 
 
 class Guard:
@@ -38,15 +35,28 @@ class Guard:
     def __init__(
         self,
         mode: str,
-        hosts: Iterable[str] = LLM_HOSTS,
+        hosts: Iterable[str] = (),
         where: str | None = "this test",
         on_block: Callable[[], None] | None = None,
     ) -> None:
         self.mode = mode
-        self.hosts = tuple(h.lower() for h in hosts)
+        self.extra_hosts = tuple(h.lower() for h in hosts)
+        """Host patterns blocked besides every known LLM API's (the ini option llm_hosts)."""
+        self._hosts: tuple[str, ...] | None = None
         self.where = where
         """Named in the message; ``None``: the running test, and nothing outside a test."""
         self.on_block = on_block
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every host pattern blocked in ``llm-hosts`` mode: every provider's in
+        :mod:`pytest_llm._providers` (loaded on the first host that is not loopback, not
+        at pytest start-up) and :attr:`extra_hosts`."""
+        if self._hosts is None:
+            from ._providers import llm_hosts
+
+            self._hosts = (*(h.lower() for h in llm_hosts()), *self.extra_hosts)
+        return self._hosts
 
     def blocks(self, host: str) -> bool:
         if is_loopback(host):
@@ -64,6 +74,8 @@ class Guard:
             self.on_block()
         where = f"{host}:{port}" if port is not None else host
         what = "the network" if self.mode == "all" else "hosted LLM APIs"
+        from ._errors import NetworkBlocked
+
         raise NetworkBlocked(
             f"pytest-llm blocked a connection to {where}: {test} has no cassette, and "
             f"llm_guard = {self.mode} keeps tests from reaching {what} unrecorded.\n"
@@ -100,17 +112,18 @@ def guard_session(
 
         stack.enter_context(router.allow_network())
     elif mode not in GUARD_MODES:
+        from ._errors import ConfigError
+
         config.stash[guard_error_key] = ConfigError(
             f"ini option llm_guard={mode!r} is not a guard mode.\n"
             f"Fix: use one of {', '.join(GUARD_MODES)}."
         )
     elif mode != "off":
-        hosts = (*LLM_HOSTS, *config.getini("llm_hosts"))
-        guard = Guard(mode, hosts, where=None, on_block=on_block)
+        guard = Guard(mode, config.getini("llm_hosts"), where=None, on_block=on_block)
     # always set, None included: a session run inside another (pytester) has its own say
     stack.enter_context(guarded(guard))
     return stack
 
 
-guard_error_key = pytest.StashKey[ConfigError]()
+guard_error_key: pytest.StashKey[ConfigError] = pytest.StashKey()
 """An unusable ``llm_guard`` value: every test errors with it, as a fixture would."""

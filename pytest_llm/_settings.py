@@ -3,6 +3,11 @@
 CLI > environment > marker > fixture (``llm_cassette_config``) > ini > default.
 Every resolved value remembers where it came from, for error messages and for the
 CI rule (in CI, recording needs the flag given on the command line).
+
+This module loads at every pytest start-up (the plugin's options come from it), so it
+imports nothing that an unused run does not need: the errors and the did-you-mean
+helper load with the first mistake, and its records are plain classes (a dataclass
+builds its methods with ``exec`` when the module loads).
 """
 
 from __future__ import annotations
@@ -10,14 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
-
-from ._errors import ConfigError
-from ._text import did_you_mean
 
 if TYPE_CHECKING:
     import pytest
+
+    from ._errors import ConfigError
 
 __all__ = [
     "CONFIG_KEYS",
@@ -29,6 +32,7 @@ __all__ = [
     "MATCH_MODES",
     "OPTIONS",
     "RECORD_MODES",
+    "VCR_RECORD_MODES",
     "Option",
     "Resolved",
     "add_options",
@@ -44,10 +48,21 @@ __all__ = [
 ]
 
 RECORD_MODES = ("none", "once", "new", "all")
-GUARD_MODES = ("llm-hosts", "all", "off")
-"""What ``llm_guard`` keeps tests without a cassette from reaching (see ``_guard``)."""
 """none: replay only; once: record missing cassettes; new: add missing interactions;
 all: re-record everything."""
+GUARD_MODES = ("llm-hosts", "all", "off")
+"""What ``llm_guard`` keeps tests without a cassette from reaching (see ``_guard``)."""
+
+VCR_RECORD_MODES = {
+    "none": "none",
+    "once": "once",
+    "new_episodes": "new",
+    "all": "all",
+    "rewrite": "all",
+    "any": "new",
+}
+"""vcrpy / pytest-recording record mode -> pytest-llm's (``--record-mode``, the ``vcr``
+marker's ``record_mode``)."""
 
 DUMMY_KEY = "pytest-llm-replay-key"
 """Put in ``OPENAI_API_KEY`` when it is unset and nothing is recorded: clients need a key
@@ -59,12 +74,38 @@ T = TypeVar("T")
 _MISSING: Any = object()
 
 
-@dataclass(frozen=True)
 class Resolved(Generic[T]):
-    value: T
-    source: str
-    """``command line``, ``environment variable X``, ``marker``, ``llm_cassette_config``,
-    ``ini option X`` or ``default``."""
+    """An option's value and where it came from: ``command line``, ``environment
+    variable X``, ``marker``, ``llm_cassette_config``, ``ini option X`` or ``default``."""
+
+    __slots__ = ("source", "value")
+
+    def __init__(self, value: T, source: str) -> None:
+        self.value = value
+        self.source = source
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Resolved:
+            return NotImplemented
+        return (self.value, self.source) == (other.value, other.source)
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.source))
+
+    def __repr__(self) -> str:
+        return f"Resolved(value={self.value!r}, source={self.source!r})"
+
+
+def _error(message: str) -> ConfigError:
+    from ._errors import ConfigError
+
+    return ConfigError(message)
+
+
+def _hint(word: str, choices: tuple[str, ...]) -> str:
+    from ._text import did_you_mean
+
+    return did_you_mean(word, choices, template=" (did you mean {!r}?)")
 
 
 def resolve(
@@ -102,7 +143,7 @@ def parse_bool(value: Any, source: str) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"{source}={value!r} is not a boolean.\nFix: use true or false.")
+    raise _error(f"{source}={value!r} is not a boolean.\nFix: use true or false.")
 
 
 def in_ci(environ: Mapping[str, str] | None = None) -> bool:
@@ -114,9 +155,9 @@ def in_ci(environ: Mapping[str, str] | None = None) -> bool:
 def check_record_mode(value: Any, source: str = "record") -> str:
     """``value`` if it is a record mode, else a :class:`ConfigError` naming ``source``."""
     if value not in RECORD_MODES:
-        hint = did_you_mean(str(value), RECORD_MODES, template=" (did you mean {!r}?)")
+        hint = _hint(str(value), RECORD_MODES)
         where = f"{source}: " if source else ""
-        raise ConfigError(
+        raise _error(
             f"{where}{value!r} is not a record mode{hint}; use one of: {', '.join(RECORD_MODES)}"
         )
     return str(value)
@@ -128,21 +169,20 @@ MATCH_MODES = ("strict", "migrate")
 
 def _choice(value: Any, source: str, allowed: tuple[str, ...], what: str) -> str:
     if value not in allowed:
-        hint = did_you_mean(str(value), allowed, template=" (did you mean {!r}?)")
-        raise ConfigError(
-            f"{source}: {value!r} is not a {what}{hint}; use one of: {', '.join(allowed)}"
-        )
+        hint = _hint(str(value), allowed)
+        raise _error(f"{source}: {value!r} is not a {what}{hint}; use one of: {', '.join(allowed)}")
     return str(value)
 
 
 def _record_mode_arg(value: str) -> str:
+    if value in RECORD_MODES:
+        return value
     try:
         return check_record_mode(value, source="")
-    except ConfigError as exc:
+    except ValueError as exc:  # the ConfigError above
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-@dataclass(frozen=True)
 class Option:
     """One option, said once: where it can be given, its default, its help.
 
@@ -153,21 +193,52 @@ class Option:
     ``Cassette`` and ``use_cassette``; ``config``: a key of ``llm_cassette_config`` only.
     """
 
-    name: str
-    help: str
-    default: Any = None
-    cli: Mapping[str, Any] | None = None
-    ini: Literal["string", "bool", "linelist"] | None = None
-    ini_help: str = ""
-    ini_name: str = ""
-    env: bool = False
-    marker: bool = False
-    config: bool = False
-    convert: Callable[[Any, str], Any] | None = None
+    __slots__ = (
+        "cli",
+        "config",
+        "convert",
+        "default",
+        "env",
+        "help",
+        "ini",
+        "ini_help",
+        "ini_name",
+        "marker",
+        "name",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        default: Any = None,
+        cli: Mapping[str, Any] | None = None,
+        ini: Literal["string", "bool", "linelist"] | None = None,
+        ini_help: str = "",
+        ini_name: str = "",
+        env: bool = False,
+        marker: bool = False,
+        config: bool = False,
+        convert: Callable[[Any, str], Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.default = default
+        self.cli = cli
+        self.ini = ini
+        self.ini_help = ini_help
+        self.ini_name = ini_name
+        self.env = env
+        self.marker = marker
+        self.config = config
+        self.convert = convert
 
     @property
     def ini_key(self) -> str:
         return self.ini_name or f"llm_{self.name}"
+
+    def __repr__(self) -> str:
+        return f"Option({self.name!r})"
 
 
 def _verdicts_mode(value: Any, source: str) -> str:
@@ -337,6 +408,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("redact_headers", "extra headers to redact", ini="linelist"),
     Option("secret_patterns", "extra regexes of key-shaped strings", ini="linelist"),
     Option("secret_allow", "regexes of key-shaped strings that are not secrets", ini="linelist"),
+    Option(
+        "conformance",
+        "run the 57 behavioural contracts against the client adapter(s) that "
+        "MODULE.FACTORY() returns, and print the verdict table.",
+        cli={"metavar": "MODULE:FACTORY"},
+    ),
 )
 """Every option of pytest-llm: the command line, ini, environment, marker and config
 fixture are all made from this table (see docs/options.md)."""
@@ -395,7 +472,7 @@ def parse_timing(value: Any, source: str = "replay_timing") -> float | None:
     except (TypeError, ValueError):
         scale = -1.0
     if scale < 0 or scale != scale:
-        raise ConfigError(
+        raise _error(
             f"{source}={value!r} is not a timing.\n"
             "Fix: use 'off' (no waits), 'real' (the recorded gaps), or a scale such as 0.5."
         )
@@ -429,7 +506,11 @@ def validate(config: pytest.Config) -> None:
                 continue
             try:
                 check(value, source)
-            except ConfigError as exc:
+            except Exception as exc:
+                from ._errors import ConfigError
+
+                if not isinstance(exc, ConfigError):
+                    raise
                 raise pytest.UsageError(str(exc)) from None
 
 
@@ -446,7 +527,7 @@ def session_mode(config: pytest.Config) -> str:
             ini=config.getini("llm_record"),
             default="none",
         )
-    except (ConfigError, ValueError):
+    except ValueError:  # a ConfigError: the plugin reports it at configure
         return "none"
     if mode.source != "command line" and in_ci():
         return "none"

@@ -1,22 +1,32 @@
 """The pytest plugin (entry point ``llm``): thin hooks over the parts that do the work.
 
-Options live in :mod:`pytest_llm._settings`, the guard in :mod:`pytest_llm._guard`,
-per-test outcomes in :mod:`pytest_llm._outcome`, reports in :mod:`pytest_llm._report`,
-and each feature's fixtures beside it. A project whose tests use none of it pays for
-no fixture and no hook per test: the per-test hooks are registered only once a test
-uses the plugin (a marker, a fixture, an active handler, a guard that blocked).
+Every pytest run of a project with pytest-llm installed imports this module, whether
+or not a test uses it, so it and what it imports stay small: the options table
+(:mod:`pytest_llm._settings`), the guard (:mod:`pytest_llm._guard`) and nothing else.
+The fixtures below are declarations whose bodies live beside what they serve and load
+with the first test that asks for one; the per-test hooks (outcomes, reports, samples)
+are registered only once a test uses the plugin (a marker, a fixture, an active
+handler, a guard that blocked); ``--llm-conformance`` loads the conformance suite's
+side only when given. ``tests/test_startup.py`` holds the list of what may load.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import _settings
-from ._guard import guard_error_key, guard_session
-from ._settings import allow_network
+
+if TYPE_CHECKING:
+    from ._clock import VirtualClock
+    from .cassette import Cassette
+    from .fake import FakeProvider
+    from .faults import FaultPlan
+    from .transport import LLMServer
 
 _stack_key = pytest.StashKey[contextlib.ExitStack]()
 _sessions: list[pytest.Config] = []
@@ -27,8 +37,9 @@ USES_PLUGIN = frozenset(
 )
 """Fixtures that make a test one "that uses the plugin" (so do its markers)."""
 
-# The conformance suite keeps its options and hooks in its own plugin module.
-pytest_plugins = ["pytest_llm.conformance._plugin", "pytest_llm._vcr_compat"]
+# pytest-recording's surface (the `vcr` marker and fixtures) when pytest-recording is not
+# active: the decision is made before the conftests load.
+pytest_plugins = ["pytest_llm._vcr_compat"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -39,16 +50,22 @@ def pytest_configure(config: pytest.Config) -> None:
     _settings.validate(config)
     for line in _settings.MARKERS:
         config.addinivalue_line("markers", line)
+    from ._guard import guard_session
     from .transport import _patch
 
     _sessions.append(config)
-    stack = guard_session(config, allow_network=allow_network(config), on_block=lambda: arm(config))
-    listener = lambda: arm(config)  # noqa: E731 - a handler became active in a test
-    _patch.on_first_use.append(listener)
-    stack.callback(_patch.on_first_use.remove, listener)
+    on_block = lambda: arm(config)  # noqa: E731 - the guard blocked, or a handler became active
+    stack = guard_session(config, allow_network=_settings.allow_network(config), on_block=on_block)
+    _patch.on_first_use.append(on_block)
+    stack.callback(_patch.on_first_use.remove, on_block)
     config.stash[_stack_key] = stack
     if config.getoption("llm_report") or _xdist_controller(config):
         arm(config)  # asked for a report, or the reports come from workers
+    spec = config.getoption("llm_conformance")
+    if spec:
+        from .conformance._plugin import configure
+
+        configure(config, spec)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -80,6 +97,8 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Attach per-test work to the tests that use the plugin, and to no other."""
+    from ._guard import guard_error_key
+
     guard_error = config.stash.get(guard_error_key, None)
     for item in items:
         names = getattr(item, "fixturenames", None)
@@ -120,11 +139,6 @@ def _xdist_controller(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
-@pytest.fixture
-def _llm_config_error(request: pytest.FixtureRequest) -> None:
-    raise request.config.stash[guard_error_key]
-
-
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
     """Explain ``text == IContains("paris") & NotContains("berlin")`` when it fails."""
     import sys
@@ -136,9 +150,89 @@ def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str]
     return matcher_repr_compare(op, left, right)
 
 
-# -- fixtures, each kept beside what it serves ----------------------------------------
-from ._clock_fixture import llm_clock  # noqa: E402, F401
-from .cassette._fixtures import llm_cassette, llm_cassette_config  # noqa: E402, F401
-from .fake._fixtures import llm_fake, llm_fake_config  # noqa: E402, F401
-from .faults._fixtures import llm_faults  # noqa: E402, F401
-from .transport._fixtures import llm_server  # noqa: E402, F401
+# -- fixtures: declared here, each body beside what it serves (loaded on first use) -----
+
+
+@pytest.fixture
+def _llm_config_error(request: pytest.FixtureRequest) -> None:
+    from ._guard import guard_error_key
+
+    raise request.config.stash[guard_error_key]
+
+
+@pytest.fixture
+def llm_clock() -> Iterator[VirtualClock]:
+    """Virtual time for the test: every wait of pytest-llm and the openai SDK returns at
+    once and is recorded in ``llm_clock.sleeps`` (see docs/clock.md)."""
+    from ._clock_fixture import llm_clock
+
+    yield from llm_clock()
+
+
+@pytest.fixture
+def llm_cassette_config() -> dict[str, Any]:
+    """Override in a conftest to set cassette options for a directory of tests."""
+    return {}
+
+
+@pytest.fixture
+def llm_cassette(
+    request: pytest.FixtureRequest, llm_cassette_config: dict[str, Any]
+) -> Iterator[Cassette]:
+    """The test's cassette, active for the whole test: replays, or records when asked.
+
+    A test marked ``llm_cassette`` gets it without asking. The cassette governs the
+    test instead of the guard (``llm_guard``).
+    """
+    from .cassette._fixtures import llm_cassette
+
+    # cassette/_fixtures.py still marks its body a fixture: only this declaration is registered
+    body = getattr(llm_cassette, "__wrapped__", llm_cassette)
+    yield from body(request, llm_cassette_config)
+
+
+@pytest.fixture
+def llm_fake_config() -> dict[str, Any]:
+    """Override in a conftest to set ``llm_fake`` options for a directory of tests.
+
+    The keys are :class:`~pytest_llm.FakeProvider`'s keywords, e.g.
+    ``{"strict": True, "dimensions": 8}``.
+    """
+    return {}
+
+
+@pytest.fixture
+def llm_fake(
+    request: pytest.FixtureRequest, llm_fake_config: dict[str, Any]
+) -> Iterator[FakeProvider]:
+    """An OpenAI-compatible fake provider, active for the whole test.
+
+    Script replies with ``llm_fake.add(...)``; read what was asked in
+    ``llm_fake.requests``. At teardown the test fails if a strict-mode miss was
+    swallowed by the code under test, or if scripted replies were never used.
+    """
+    from .fake._fixtures import llm_fake
+
+    yield from llm_fake(request, llm_fake_config)
+
+
+@pytest.fixture
+def llm_faults(request: pytest.FixtureRequest, llm_clock: VirtualClock) -> Iterator[FaultPlan]:
+    """The test's fault plan, on the virtual clock; at the end every scripted fault must
+    have been used (see docs/faults.md)."""
+    from .faults._fixtures import llm_faults
+
+    yield from llm_faults(request, llm_clock)
+
+
+@pytest.fixture
+def llm_server(request: pytest.FixtureRequest) -> Iterator[LLMServer]:
+    """A real HTTP server on 127.0.0.1 serving the request chain (faults, cassettes, fake).
+
+    Sets each SDK's base URL variable to it (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``,
+    ``GOOGLE_GEMINI_BASE_URL``; and each ``*_API_KEY`` to a dummy if unset) for the
+    test, so subprocesses and clients built in the test use it.
+    """
+    from .transport._fixtures import llm_server
+
+    yield from llm_server(request)

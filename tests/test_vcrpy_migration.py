@@ -710,7 +710,7 @@ def test_convert_rewrites_in_our_format_and_keeps_the_original(
 
 
 def test_vcr_config_and_marker_keywords_map_to_llm_cassette_keywords(tmp_path: Path) -> None:
-    from pytest_llm._vcr_shim import translate
+    from pytest_llm._vcr_map import translate
 
     marks = [
         pytest.mark.vcr(record_mode="new_episodes", match_on=["method", "uri", "headers"]).mark,

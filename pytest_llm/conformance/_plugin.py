@@ -1,5 +1,9 @@
-"""The pytest side of the conformance suite: ``--llm-conformance``, the verdict table,
-the ``conformance`` section of ``--llm-report``.
+"""The pytest side of the conformance suite: a ``--llm-conformance`` run, the verdict
+table, the ``conformance`` section of ``--llm-report``.
+
+The option is one row of the plugin's options table (``_settings.OPTIONS``); the
+plugin calls :func:`configure` only when it is given, so a run without it loads
+none of this.
 
 Verdicts travel on the test reports (``report.llm_conformance``), so under
 pytest-xdist the controller sees every worker's and prints the one table.
@@ -11,29 +15,19 @@ import importlib
 import inspect
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._protocol import Adapter
+if TYPE_CHECKING:
+    from ._protocol import Adapter
 
-__all__ = ["RECORD_KEY", "ConformanceReport", "adapters_of", "load_adapters"]
+__all__ = ["RECORD_KEY", "ConformanceReport", "adapters_of", "configure", "load_adapters"]
 
 RECORD_KEY = pytest.StashKey[dict[str, Any]]()
-_ADAPTERS_KEY = pytest.StashKey[list[Adapter]]()
+_ADAPTERS_KEY = pytest.StashKey["list[Adapter]"]()
 SECTION_VERSION = 1
 SUITE = str(Path(__file__).with_name("_suite.py"))
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("llm", "pytest-llm: record and replay LLM traffic")
-    group.addoption(
-        "--llm-conformance",
-        default=None,
-        metavar="MODULE:FACTORY",
-        help="run the 57 behavioural contracts against the client adapter(s) that "
-        "MODULE.FACTORY() returns, and print the verdict table.",
-    )
 
 
 def _is_adapter(obj: Any) -> bool:
@@ -104,10 +98,8 @@ def adapters_of(config: pytest.Config) -> list[Adapter]:
     return config.stash.get(_ADAPTERS_KEY, [])
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    spec = config.getoption("llm_conformance", None)
-    if not spec:
-        return
+def configure(config: pytest.Config, spec: str) -> None:
+    """Add the suite to the session and register its report hooks (``--llm-conformance``)."""
     config.stash[_ADAPTERS_KEY] = load_adapters(spec)
     explicit = config.args_source == pytest.Config.ArgsSource.ARGS
     if explicit and SUITE not in config.args:

@@ -1,7 +1,6 @@
-"""The ``llm_fake`` and ``llm_fake_config`` fixtures.
+"""The body of the ``llm_fake`` fixture (declared in :mod:`pytest_llm.plugin`).
 
-Imported by the plugin at start-up, so it imports nothing heavy: the provider loads
-when a test first asks for it.
+It loads when a test first asks for the fake; the provider loads when it first runs.
 """
 
 from __future__ import annotations
@@ -19,29 +18,13 @@ from .._settings import DUMMY_KEY
 if TYPE_CHECKING:
     from ._provider import FakeProvider
 
-__all__ = ["llm_fake", "llm_fake_config"]
+__all__ = ["llm_fake"]
 
 
-@pytest.fixture
-def llm_fake_config() -> dict[str, Any]:
-    """Override in a conftest to set ``llm_fake`` options for a directory of tests.
-
-    The keys are :class:`~pytest_llm.FakeProvider`'s keywords, e.g.
-    ``{"strict": True, "dimensions": 8}``.
-    """
-    return {}
-
-
-@pytest.fixture
 def llm_fake(
     request: pytest.FixtureRequest, llm_fake_config: dict[str, Any]
 ) -> Iterator[FakeProvider]:
-    """An OpenAI-compatible fake provider, active for the whole test.
-
-    Script replies with ``llm_fake.add(...)``; read what was asked in
-    ``llm_fake.requests``. At teardown the test fails if a strict-mode miss was
-    swallowed by the code under test, or if scripted replies were never used.
-    """
+    """The test's fake provider (``llm_fake``), built from ``llm_fake_config``."""
     from ._provider import FakeProvider
 
     try:

@@ -41,10 +41,8 @@ def _seed(item: pytest.Item) -> int:
     return zlib.crc32(item.nodeid.encode())
 
 
-@pytest.fixture
 def llm_faults(request: pytest.FixtureRequest, llm_clock: VirtualClock) -> Iterator[FaultPlan]:
-    """The test's fault plan, on the virtual clock; at the end every scripted fault must
-    have been used (see docs/faults.md)."""
+    """The test's fault plan, on the virtual clock (``llm_faults``)."""
     from ._errors import FaultError
     from ._plan import FaultPlan
 

@@ -20,14 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["llm_server"]
 
 
-@pytest.fixture
 def llm_server(request: pytest.FixtureRequest) -> Iterator[LLMServer]:
-    """A real HTTP server on 127.0.0.1 serving the request chain (faults, cassettes, fake).
-
-    Sets each SDK's base URL variable to it (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``,
-    ``GOOGLE_GEMINI_BASE_URL``; and each ``*_API_KEY`` to a dummy if unset) for the
-    test, so subprocesses and clients built in the test use it.
-    """
+    """The loopback server for the test (``llm_server``), with each SDK's base URL
+    variable set to it."""
     from ._server import LLMServer
 
     server = LLMServer()

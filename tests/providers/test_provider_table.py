@@ -6,7 +6,7 @@ import pytest
 
 from pytest_llm import ConfigError
 from pytest_llm._exchange import Exchange
-from pytest_llm._guard import LLM_HOSTS, Guard
+from pytest_llm._guard import Guard
 from pytest_llm._providers import (
     ANTHROPIC,
     GEMINI,
@@ -82,7 +82,7 @@ def test_model_and_usage_in_each_providers_shape() -> None:
 
 def test_the_guard_redactor_and_scan_read_the_table() -> None:
     for p in PROVIDERS:
-        assert set(p.hosts) <= set(LLM_HOSTS)
+        assert set(p.hosts) <= set(Guard("llm-hosts").hosts)
         assert p.credential_headers <= SENSITIVE_HEADERS
         assert set(p.secret_patterns.items()) <= set(DEFAULT_SECRET_PATTERNS.items())
     guard = Guard("llm-hosts")

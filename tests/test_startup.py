@@ -1,0 +1,130 @@
+"""What pytest start-up loads of pytest-llm when no test uses it (issue 14).
+
+Every pytest run of a project with pytest-llm installed pays for what the plugin
+imports, and with bytecode writing off (``PYTHONDONTWRITEBYTECODE=1``, as in many
+Docker images) every one of those modules is compiled from source on every run. The
+cost is measured in ``benchmarks/import_overhead.py``; these tests guard it without
+timing: the exact set of modules an unused run loads, so a heavy import creeping back
+into the start-up path fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STARTUP = {
+    "pytest_llm",  # the package (its facade loads names on first use)
+    "pytest_llm._lazy",  # the facade's __getattr__
+    "pytest_llm.plugin",  # the entry point: hooks and fixture declarations
+    "pytest_llm._settings",  # the options table: --help lists every option
+    "pytest_llm._guard",  # the session's socket guard (llm_guard)
+    "pytest_llm.transport",
+    "pytest_llm.transport._common",
+    "pytest_llm.transport._patch",  # the socket patch the guard needs
+    "pytest_llm._errors",  # NetworkBlocked, raised by that patch
+    "pytest_llm._vcr_compat",  # is pytest-recording active? decided before conftests
+    "pytest_llm._vcr_shim",  # if not: its marker, fixtures and flags, declared
+}
+"""Every pytest-llm module a run loads when no test uses the plugin, and nothing else."""
+
+PROBE = """
+import json, sys, pytest
+code = pytest.main(sys.argv[1:])
+print(json.dumps([code, sorted(m for m in sys.modules if m.split(".")[0] == "pytest_llm")]))
+"""
+
+
+def _loaded(project: Path, *args: str) -> tuple[int, set[str]]:
+    """Run pytest in a fresh interpreter in ``project``; its exit code and the
+    pytest_llm modules loaded by the end of the session."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "-p", "no:cacheprovider", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    last = done.stdout.strip().splitlines()[-1:] or [""]
+    try:
+        code, modules = json.loads(last[0])
+    except ValueError:
+        pytest.fail(f"the probe printed no result:\n{done.stdout}\n{done.stderr}")
+    return code, set(modules)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_plain.py").write_text(
+        "def test_plain():\n    assert 1 + 1 == 2\n\n\ndef test_other(tmp_path):\n    assert tmp_path\n"
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize("args", [["--co", "-q"], ["-q"]], ids=["collect", "run"])
+def test_an_unused_run_loads_only_the_start_up_modules(project: Path, args: list[str]) -> None:
+    code, modules = _loaded(project, *args)
+    assert code == 0
+    assert sorted(modules - STARTUP) == [], "loaded at start-up, not needed until a test uses it"
+    assert sorted(STARTUP - modules) == []
+
+
+def test_help_loads_no_more_and_lists_every_option(project: Path) -> None:
+    code, modules = _loaded(project, "--help")
+    assert code == 0
+    assert modules <= STARTUP
+
+
+def test_without_the_plugin_nothing_loads(project: Path) -> None:
+    code, modules = _loaded(project, "-q", "-p", "no:llm")
+    assert (code, modules) == (0, set())
+
+
+def test_a_test_that_uses_a_fixture_loads_its_body(project: Path) -> None:
+    (project / "test_fake.py").write_text(
+        "def test_fake(llm_fake):\n    assert len(llm_fake.requests) == 0\n"
+    )
+    code, modules = _loaded(project, "-q")
+    assert code == 0
+    assert {"pytest_llm.fake._fixtures", "pytest_llm.fake._provider", "pytest_llm._report"} <= (
+        modules - STARTUP
+    )
+
+
+def test_the_distribution_declares_one_pytest_entry_point() -> None:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        project = tomllib.load(f)["project"]
+    assert project["entry-points"]["pytest11"] == {"llm": "pytest_llm.plugin"}
+
+
+def test_every_fixture_is_declared_with_its_docstring(pytester: pytest.Pytester) -> None:
+    """The fixtures are declared in the plugin module (their bodies load on first use):
+    ``pytest --fixtures`` still shows each with its help."""
+    result = pytester.runpytest("--fixtures", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines_random(
+        [
+            "llm_clock -- *plugin.py:*",
+            "*Virtual time for the test: every wait of pytest-llm and the openai SDK returns at",
+            "llm_cassette_config -- *plugin.py:*",
+            "*Override in a conftest to set cassette options for a directory of tests.",
+            "llm_cassette -- *plugin.py:*",
+            "*The test's cassette, active for the whole test: replays, or records when asked.",
+            "llm_fake_config -- *plugin.py:*",
+            "llm_fake -- *plugin.py:*",
+            "*An OpenAI-compatible fake provider, active for the whole test.",
+            "llm_faults -- *plugin.py:*",
+            "*The test's fault plan, on the virtual clock; at the end every scripted fault must",
+            "llm_server -- *plugin.py:*",
+            "*A real HTTP server on 127.0.0.1 serving the request chain (faults, cassettes, fake).",
+            "vcr -- *_vcr_shim.py:*",
+        ]
+    )
