@@ -11,6 +11,9 @@ fake, a real ``redis-server`` on loopback, real processes):
   HTTP round trip gets, with the SDK building its reply;
 - **memory**, **sqlite**, **redis**: ``cache=True`` / ``"sqlite:///..."`` /
   ``"redis://..."``, filled by one call before timing: every timed call is a hit.
+  Nothing writes to the SQLite file while it is timed, so an SQLite hit answers from
+  the row it read before, after checking SQLite's WAL-index header (the ``-shm`` file)
+  is unchanged; a hit after any commit queries its row again (``docs/client-cache.md``).
 
 Rounds are interleaved (every arm one batch per round, in a rotating order) and a
 ratio is the median over rounds of (replay per-call time / hit per-call time in the

@@ -732,7 +732,11 @@ class SQLiteBackend(SQLiteFile):
         if self._db is None:
             self._db = self._open()
             if self._watch:  # the connection has read the file: its -shm is open and live
-                self._shm = self._watch_header()
+                (mode,) = self._db.execute("PRAGMA journal_mode").fetchone()
+                if str(mode).lower() == "wal":
+                    self._shm = self._watch_header()
+                else:  # another process holds it in a rollback mode: no live -shm
+                    self._unwatched(f"the database is in journal mode {mode!r}, not WAL")
         return self._db
 
     def _watch_header(self) -> int | None:

@@ -535,7 +535,27 @@ def _exclusive(path: str, *, timeout: float, extensions: bool = False) -> Any:
     return db
 
 
-@pytest.mark.parametrize("why", ["no-shm", "unknown-version"])
+def _stale_shm(tmp_path: Path) -> bytes:
+    """A -shm file's bytes with a valid header that no SQLite updates any more."""
+    path = tmp_path / "elsewhere.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE t (x)")
+        return Path(f"{path}-shm").read_bytes()
+
+
+def _rollback(stale: bytes) -> Any:
+    def connect(path: str, *, timeout: float, extensions: bool = False) -> Any:
+        """A file kept in a rollback journal mode, a crash's -shm file left beside it."""
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = DELETE")
+        Path(f"{path}-shm").write_bytes(stale)
+        return db
+
+    return connect
+
+
+@pytest.mark.parametrize("why", ["no-shm", "unknown-version", "rollback-journal"])
 def test_sqlite_unwatchable_file_queries_every_hit_with_a_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, why: str
 ) -> None:
@@ -544,6 +564,9 @@ def test_sqlite_unwatchable_file_queries_every_hit_with_a_warning(
     if why == "no-shm":
         monkeypatch.setattr(_cache, "connect_sqlite", _exclusive)
         reason = f"FileNotFoundError: [Errno 2] No such file or directory: {shm!r}"
+    elif why == "rollback-journal":  # a -shm left beside it must not be taken for live
+        monkeypatch.setattr(_cache, "connect_sqlite", _rollback(_stale_shm(tmp_path)))
+        reason = "the database is in journal mode 'delete', not WAL"
     else:  # what a future SQLite with another WAL-index layout would show
         monkeypatch.setattr(_cache, "_WAL_INDEX_VERSION", 4000000)
         reason = (
@@ -569,7 +592,7 @@ def test_sqlite_unwatchable_file_queries_every_hit_with_a_warning(
             assert found.entry is not None
             assert found.entry.payload == payload("one")
         assert _selects(statements) == 3  # every hit queried its row: nothing stale
-    if why == "unknown-version":  # shared: another process's delete is seen at once
+    if why != "no-shm":  # shared: another process's delete is seen at once
         _in_another_process(_delete, str(path))
         assert cache.lookup("k").status == "miss"
     cache.close()
