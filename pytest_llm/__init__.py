@@ -206,6 +206,4 @@ _WHERE = {
     "wrap_transport": ".transport",
     "LLMServer": ".transport._server",
 }
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)

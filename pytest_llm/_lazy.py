@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 __all__ = ["lazy_facade"]
 
 
 def lazy_facade(
-    package: str, where: Mapping[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``__getattr__`` and ``__dir__`` for ``package``: ``where`` maps each name to its
-    module (relative, like ``"._kinds"``); the package's ``__all__`` comes from it too."""
+    package: str, where: Mapping[str, str], *, hidden: Collection[str] = ()
+) -> tuple[list[str], Callable[[str], Any], Callable[[], list[str]]]:
+    """``__all__``, ``__getattr__`` and ``__dir__`` for ``package``: ``where`` maps each
+    name to its module (relative, like ``"._kinds"``); ``hidden`` names load like the
+    others but stay out of ``__all__`` (helpers)."""
     public = frozenset(where)
 
     def __getattr__(name: str) -> Any:
@@ -32,4 +33,5 @@ def lazy_facade(
     def __dir__() -> list[str]:
         return sorted(public)
 
-    return __getattr__, __dir__
+    names = sorted(public.difference(hidden)) if hidden else sorted(public)
+    return names, __getattr__, __dir__

@@ -200,6 +200,4 @@ _WHERE = {
 }
 _HELPERS = frozenset({"matcher_repr_compare"})
 """Importable from here, but helpers, not part of the public surface."""
-__all__ = sorted(set(_WHERE) - _HELPERS)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE, hidden=_HELPERS)

@@ -43,6 +43,4 @@ _WHERE = {
     "Cassette": "._session",
     "use_cassette": "._session",
 }
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)

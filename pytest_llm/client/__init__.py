@@ -315,6 +315,4 @@ _WHERE = {
     "count_tokens": "._tokens",
     "tokenizer_for": "._tokens",
 }
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)

@@ -83,6 +83,4 @@ _WHERE = {
     "Setup": "._protocol",
     "markdown": "._render",
 }
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)

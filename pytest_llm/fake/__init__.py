@@ -47,6 +47,4 @@ _WHERE = {
     "FakeUnused": "._provider",
     "Script": "._script",
 }
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)

@@ -135,6 +135,4 @@ _WHERE = {
     "FaultPlan": "._plan",
     "Rule": "._plan",
 }
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)

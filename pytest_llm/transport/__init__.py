@@ -19,6 +19,4 @@ _WHERE = {
     "LLMServer": "._server",
     "wrap_transport": "._wrap",
 }
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)

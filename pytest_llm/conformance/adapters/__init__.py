@@ -10,6 +10,4 @@ from ..._lazy import lazy_facade
 
 # The one table (empty: the adapters are modules of their own).
 _WHERE: dict[str, str] = {}
-__all__ = sorted(_WHERE)
-
-__getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+__all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)
