@@ -220,21 +220,26 @@ class Batches:
             )
         return data
 
-    def _retrying(self, fn: Callable[[], Any]) -> Any:
+    def _backoff(self, exc: Exception, retries: int) -> float:
+        """The wait before retrying a failed call after ``retries`` retries; ``exc``
+        itself when the client's retry policy says stop."""
         from ._retry import classify
 
         client = self._client
+        failure = classify(exc, now=client.clock.now())
+        decision = client.retry.decide(failure, retries_done=retries, rng=client._rng)
+        if not decision.retry:
+            raise exc
+        return float(decision.wait)
+
+    def _retrying(self, fn: Callable[[], Any]) -> Any:
         retries = 0
         while True:
             try:
                 return fn()
             except Exception as exc:
-                failure = classify(exc, now=client.clock.now())
-                decision = client.retry.decide(failure, retries_done=retries, rng=client._rng)
-                if not decision.retry:
-                    raise
+                self._client.clock.sleep(self._backoff(exc, retries))
                 retries += 1
-                client.clock.sleep(decision.wait)
 
     def _job(
         self,
@@ -413,20 +418,13 @@ class AsyncBatches(Batches):
     """``AsyncResilientClient.batches``: :meth:`run` awaits, polling with ``clock.asleep``."""
 
     async def _aretrying(self, fn: Callable[[], Any]) -> Any:
-        from ._retry import classify
-
-        client = self._client
         retries = 0
         while True:
             try:
                 return await fn()
             except Exception as exc:
-                failure = classify(exc, now=client.clock.now())
-                decision = client.retry.decide(failure, retries_done=retries, rng=client._rng)
-                if not decision.retry:
-                    raise
+                await self._client.clock.asleep(self._backoff(exc, retries))
                 retries += 1
-                await client.clock.asleep(decision.wait)
 
     async def run(  # type: ignore[override]
         self,
