@@ -513,9 +513,11 @@ class Verdicts:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         rep = yield
-        held = item.stash.get(_LOG, None)
-        if held is None or rep.when != "call" or not held[0] or not rep.passed:
+        if rep.when != "call" or not rep.passed:
             return rep  # a failed test's failure says what went wrong: no verdicts
+        held = item.stash.get(_LOG, None)
+        if held is None or not held[0]:
+            return rep  # not watched, or nothing answered
         try:
             findings = analyse(held[0], passed=rep.passed)
         except Exception as exc:  # a bug here must never break the user's run
