@@ -420,6 +420,22 @@ class CircuitBreaker:
         self._changed(route_key, old, new.state)
         return None if admission is None else Ticket(self, route_key, admission)
 
+    def admit_closed(self, route_key: str) -> Ticket | None:
+        """:meth:`admit` when the route is closed in the in-memory store (a route not yet
+        on record is closed, and now on record, as :meth:`admit` leaves it): the same
+        ticket, without the admission's clock reading and update. ``None``, having done
+        nothing, for any other state or store: :meth:`admit` decides those."""
+        store = self.store
+        if type(store) is not MemoryBreakerStore:
+            return None
+        s = store._records.get(route_key)
+        if s is None:
+            with store._lock:
+                s = store._records.setdefault(route_key, BreakerState())
+        if s.state != "closed":
+            return None
+        return Ticket(self, route_key, Admission(s.generation, False, "closed"))
+
     def record(
         self, ticket: Ticket, outcome: Outcome, *, retry_after: float | None = None
     ) -> StateName:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import functools
@@ -16,13 +17,33 @@ from typing import Any
 from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
 from ._booking import is_positive
-from ._drive import drive_async, drive_sync, sdk_timeout
+from ._drive import (
+    drive_async,
+    drive_sync,
+    not_on_asyncio,
+    open_stream_async,
+    open_stream_sync,
+    sdk_timeout,
+)
 from ._errors import ClientConfigError, LLMClientError
 from ._events import CallInfo, attach_info, attach_parsed, scrub_error
 from ._gate import Gate
 from ._memo import Memo
-from ._plan import Call, Hedge, Send, Timeouts, counted_request, run_call
+from ._plan import (
+    Call,
+    Hedge,
+    Lane,
+    Outcome,
+    Send,
+    Timeouts,
+    _begin,
+    _breaker_outcome,
+    counted_request,
+    run_call,
+    succeed,
+)
 from ._prompts import prompt_of
+from ._retry import classify
 from ._route import Route, check_routes
 from ._stream import AsyncResilientStream, ResilientStream
 from ._usage import estimate_request_tokens
@@ -41,6 +62,54 @@ _PER_CALL = (
     "timeouts",
 )
 """Options :meth:`with_options` can change; the rest is shared state, fixed at construction."""
+
+_LANE_INPUTS = frozenset(
+    {
+        "_routes",
+        "breaker",
+        "budget",
+        "cache",
+        "coalescer",
+        "deadline",
+        "gate",
+        "hedge",
+        "limiter",
+        "retry_budget",
+        "semantic_cache",
+        "tier",
+        "timeouts",
+    }
+)
+"""Attributes whose change may make a policy act on a call shape: setting one forgets
+the client's lanes (:meth:`_Core._lane`)."""
+
+_HOOKS = (
+    "_call",
+    "_finish_error",
+    "_finish_value",
+    "_memo",
+    "_method",
+    "_on_stream_end",
+    "_request",
+    "_result",
+    "_run",
+    "_sdk",
+    "_sdk_for",
+    "_send",
+)
+"""Methods of the full flow a subclass may override (the conformance suite's broken
+clients do): a class that overrides one keeps every call on the full flow."""
+
+
+_KEPT: dict[tuple[type[Any], type[Any]], bool] = {}
+
+
+def _hooks_kept(cls: type[Any], base: type[Any]) -> bool:
+    kept = _KEPT.get((cls, base))
+    if kept is None:
+        kept = _KEPT[cls, base] = all(getattr(cls, n) is getattr(base, n) for n in _HOOKS)
+    return kept
+
 
 _OPTIONS = (
     "api_key",
@@ -143,9 +212,15 @@ class _Core:
     """What the sync and async clients share: configuration, routes, SDK clients."""
 
     _async = False
+    _lanes: dict[tuple[str, str | None, bool], Lane | None]
 
     def _resources(self) -> None:
         raise NotImplementedError
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _LANE_INPUTS:  # a policy may act now where it did not: decide again
+            object.__setattr__(self, "_lanes", {})
 
     def __init__(self, routes: Any = None, **options: Any) -> None:
         _reject_unknown(f"{type(self).__name__}()", options, _OPTIONS)
@@ -287,6 +362,7 @@ class _Core:
             )
         self.tier: int | None = tier
         self._route_memo: dict[str | None, tuple[Route, ...]] = {}
+        self._lanes = {}
 
     # -- routes and SDK clients ------------------------------------------------------
 
@@ -359,6 +435,46 @@ class _Core:
             if len(self._route_memo) < 64:
                 self._route_memo[model] = routes
         return routes
+
+    def _lane(self, api: str, model: str | None, stream: bool, routes: tuple[Route, ...]) -> Any:
+        """The call shape's :class:`Lane` when no policy acts on its calls before the first
+        reply, else ``None``; decided once per shape, again after a change of
+        configuration (``with_options``, setting a policy attribute, ``close``)."""
+        key = (api, model, stream)
+        try:
+            return self._lanes[key]
+        except KeyError:
+            pass
+        lane = self._lane_for(stream, routes)
+        if len(self._lanes) < 64:
+            self._lanes[key] = lane
+        return lane
+
+    def _lane_for(self, stream: bool, routes: tuple[Route, ...]) -> Lane | None:
+        from ._breaker import CircuitBreaker
+
+        base = AsyncResilientClient if self._async else ResilientClient
+        if not _hooks_kept(type(self), base):
+            return None
+        if (
+            self.gate is not None
+            or self.hedge is not None
+            or self.deadline is not None
+            or self.retry_budget is not None
+            or (self.breaker is not None and type(self.breaker) is not CircuitBreaker)
+        ):
+            return None
+        # a stream is never cached nor coalesced (Memo.of)
+        if not stream and (
+            self.cache is not None or self.semantic_cache is not None or self.coalescer is not None
+        ):
+            return None
+        route = routes[0]
+        if route.context_window is not None:  # checked against the request: the full flow
+            return None
+        sdk = self._sdk(route)
+        timeout = sdk_timeout(self.timeouts, None, stream)
+        return Lane(route, sdk, None if timeout is getattr(sdk, "timeout", None) else timeout)
 
     def _candidates_for(self, model: str | None) -> list[Route]:
         routes = list(self._routes)
@@ -442,6 +558,9 @@ class _Core:
         if handle is None:
             handle = self.telemetry.start(api, model, base_url=routes[0].base_url)
             info.extra["telemetry"] = handle
+        lane = None
+        if structured is None and timeouts is self.timeouts:
+            lane = self._lane(api, model, stream, routes)
         return Call(
             api=api,
             kwargs=kwargs,
@@ -463,6 +582,7 @@ class _Core:
             handle=handle,
             gate=self.gate,
             prepare=prepare,
+            lane=lane,
         )
 
     def _request(self, action: Send, timeout: Any) -> Any:
@@ -486,9 +606,6 @@ class _Core:
         def end(error: BaseException | None) -> None:
             ticket = info.extra.pop("breaker_ticket", None)
             if ticket is not None and call.breaker is not None:  # the stream's verdict (38)
-                from ._plan import _breaker_outcome
-                from ._retry import classify
-
                 verdict = "success"
                 if error is not None:
                     verdict = _breaker_outcome(classify(error, now=call.clock.now()))
@@ -554,6 +671,7 @@ class _Core:
         with self._sdk_lock:
             clients, self._sdk_clients = list(self._sdk_clients.values()), {}
             self._sdk_of = {}
+            self._lanes = {}  # they hold the SDK clients
         return clients
 
     def _finish_error(self, info: CallInfo, error: BaseException) -> None:
@@ -710,6 +828,8 @@ class ResilientClient(_Core):
         structured: _StructuredCall | None = None,
     ) -> Any:
         call = self._call(api, kwargs, structured)
+        if call.lane is not None:
+            return self._fast(call)
         memo = self._memo(call, kwargs, structured)
         try:
             if memo.key is None:  # no cache, no coalescing: lookup, coalesce, store are no-ops
@@ -726,6 +846,51 @@ class ResilientClient(_Core):
             self._finish_error(call.info, exc)
             raise
         return self._result(call, value, structured)
+
+    def _fast(self, call: Call) -> Any:
+        """A call on a :class:`Lane` (no policy acts before the first reply): its first
+        attempt made here, recorded as the full flow records it. A failure (an error, an
+        unusable reply, a stream broken before its first content) goes to the full flow
+        as that attempt's outcome, to be retried, failed over or raised there; a route
+        whose breaker is not closed goes to the full flow whole."""
+        lane = call.lane
+        assert lane is not None
+        route = lane.route
+        try:
+            ticket = None
+            if call.breaker is not None:
+                ticket = call.breaker.admit_closed(route.key)
+            if ticket is None and call.breaker is not None:
+                value = drive_sync(run_call(call), self._send, self.clock)
+            else:
+                call.info.started = call.clock.monotonic()
+                attempt = _begin(call, route, state="closed")
+                kwargs = call.kwargs
+                if kwargs.get("model") != route.model:  # _plan._route_kwargs
+                    kwargs = {**kwargs, "model": route.model}
+                try:
+                    create = self._method(lane.sdk, call.api)
+                    if lane.timeout is None:
+                        value = create(**kwargs)
+                    else:
+                        value = create(**kwargs, timeout=lane.timeout)
+                    if call.stream:
+                        value = open_stream_sync(
+                            value, call.api, attempt.started, call.timeouts.first_token, call.clock
+                        )
+                except BaseException as exc:
+                    call.resumed = (ticket, Outcome(error=exc))
+                else:
+                    if call.validate is None or call.validate(call.api, value) is None:
+                        succeed(call, route, attempt, ticket, None, value)
+                    else:
+                        call.resumed = (ticket, Outcome(value=value))
+                if call.resumed is not None:
+                    value = drive_sync(run_call(call), self._send, self.clock)
+        except BaseException as exc:
+            self._finish_error(call.info, exc)
+            raise
+        return self._result(call, value, None)
 
     def close(self) -> None:
         """Close the SDK clients underneath (their connection pools), as ``OpenAI.close()``."""
@@ -796,6 +961,8 @@ class AsyncResilientClient(_Core):
         structured: _StructuredCall | None = None,
     ) -> Any:
         call = self._call(api, kwargs, structured)
+        if call.lane is not None:
+            return await self._fast(call)
         memo = self._memo(call, kwargs, structured)
         try:
             if memo.key is None:  # no cache, no coalescing: lookup, coalesce, store are no-ops
@@ -812,6 +979,56 @@ class AsyncResilientClient(_Core):
             self._finish_error(call.info, exc)
             raise
         return self._result(call, value, structured)
+
+    async def _fast(self, call: Call) -> Any:
+        """The async twin of :meth:`ResilientClient._fast`."""
+        lane = call.lane
+        assert lane is not None
+        route = lane.route
+        try:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                raise not_on_asyncio() from None
+            ticket = None
+            if call.breaker is not None:
+                ticket = call.breaker.admit_closed(route.key)
+            if ticket is None and call.breaker is not None:
+                value = await drive_async(run_call(call), self._send, self.clock)
+            else:
+                call.info.started = call.clock.monotonic()
+                attempt = _begin(call, route, state="closed")
+                kwargs = call.kwargs
+                if kwargs.get("model") != route.model:  # _plan._route_kwargs
+                    kwargs = {**kwargs, "model": route.model}
+                try:
+                    create = self._method(lane.sdk, call.api)
+                    if lane.timeout is None:
+                        value = await create(**kwargs)
+                    else:
+                        value = await create(**kwargs, timeout=lane.timeout)
+                    if call.stream:
+                        value = await open_stream_async(
+                            value,
+                            call.api,
+                            attempt.started,
+                            call.timeouts.first_token,
+                            call.clock,
+                            None,
+                        )
+                except BaseException as exc:
+                    call.resumed = (ticket, Outcome(error=exc))
+                else:
+                    if call.validate is None or call.validate(call.api, value) is None:
+                        succeed(call, route, attempt, ticket, None, value)
+                    else:
+                        call.resumed = (ticket, Outcome(value=value))
+                if call.resumed is not None:
+                    value = await drive_async(run_call(call), self._send, self.clock)
+        except BaseException as exc:
+            self._finish_error(call.info, exc)
+            raise
+        return self._result(call, value, None)
 
     async def close(self) -> None:
         """Close the SDK clients underneath, as ``await AsyncOpenAI.close()``."""

@@ -20,7 +20,15 @@ from ._plan import Admit, Outcome, Send, Timeouts, Wait
 from ._stream import Tracker, sdk_stream_error
 from ._timers import TimerFired, alarm, race
 
-__all__ = ["TimerFired", "drive_async", "drive_sync", "race"]
+__all__ = [
+    "TimerFired",
+    "drive_async",
+    "drive_sync",
+    "not_on_asyncio",
+    "open_stream_async",
+    "open_stream_sync",
+    "race",
+]
 
 T = TypeVar("T")
 
@@ -89,18 +97,22 @@ def _send_sync(action: Send, send: SendSync, clock: Clock) -> Outcome:
         timeout = sdk_timeout(action.timeouts, action.deadline_left, action.stream)
         value = send(action, timeout)
         if action.stream:
-            value = open_stream_sync(value, action, clock)
+            value = open_stream_sync(
+                value, action.api, action.attempt.started, action.timeouts.first_token, clock
+            )
     except BaseException as exc:
         return Outcome(error=exc)
     return Outcome(value=value)
 
 
-def open_stream_sync(raw: Any, action: Send, clock: Clock) -> tuple[Any, Tracker, list[Any]]:
-    """Read a stream up to its first content; failures here are pre-output (retryable)."""
-    tracker = Tracker(_api_of(action), clock)
-    tracker.started = action.attempt.started
+def open_stream_sync(
+    raw: Any, api: str, started: float, first: float | None, clock: Clock
+) -> tuple[Any, Tracker, list[Any]]:
+    """Read a stream up to its first content; failures here are pre-output (retryable).
+
+    ``started``: when the attempt began; ``first``: the time-to-first-token limit (22)."""
+    tracker = Tracker(api, clock, started)
     buffered: list[Any] = []
-    first = action.timeouts.first_token
     iterator = iter(raw)
     try:
         while True:
@@ -138,12 +150,7 @@ async def drive_async(
         asyncio.get_running_loop()
     except RuntimeError:
         flow.close()
-        raise ClientConfigError(
-            "AsyncResilientClient runs on asyncio (its timers and hedged attempts are asyncio "
-            "tasks), and no asyncio event loop is running here (trio?).\n"
-            "Fix: run it under asyncio (with anyio: anyio_backend='asyncio'), or call "
-            "ResilientClient from a worker thread (anyio.to_thread.run_sync)."
-        ) from None
+        raise not_on_asyncio() from None
     try:
         action = next(flow)
         while True:
@@ -169,6 +176,16 @@ async def drive_async(
             action = flow.send(reply)
     except StopIteration as stop:
         return stop.value
+
+
+def not_on_asyncio() -> ClientConfigError:
+    """The error of an async call made with no asyncio event loop running (trio?)."""
+    return ClientConfigError(
+        "AsyncResilientClient runs on asyncio (its timers and hedged attempts are asyncio "
+        "tasks), and no asyncio event loop is running here (trio?).\n"
+        "Fix: run it under asyncio (with anyio: anyio_backend='asyncio'), or call "
+        "ResilientClient from a worker thread (anyio.to_thread.run_sync)."
+    )
 
 
 async def _one(action: Send, send: SendAsync, clock: Clock, *, hedge: bool) -> Any:
@@ -197,7 +214,14 @@ async def _one(action: Send, send: SendAsync, clock: Clock, *, hedge: bool) -> A
             raw = await race(send(route_action, timeout), left, clock)
         if action.stream:
             remaining = None if deadline_at is None else deadline_at - clock.monotonic()
-            return await open_stream_async(raw, route_action, clock, remaining)
+            return await open_stream_async(
+                raw,
+                route_action.api,
+                route_action.attempt.started,
+                route_action.timeouts.first_token,
+                clock,
+                remaining,
+            )
         return raw
     except TimerFired:
         raise DeadlineExceeded(
@@ -277,25 +301,27 @@ def _settle(task: asyncio.Future[Any], outcome: Outcome, name: str) -> None:
 
 
 async def open_stream_async(
-    raw: Any, action: Send, clock: Clock, left: float | None
+    raw: Any, api: str, started: float, first: float | None, clock: Clock, left: float | None
 ) -> tuple[Any, Tracker, list[Any]]:
-    """Read an async stream up to its first content, with the first-token timer (22)."""
-    tracker = Tracker(_api_of(action), clock)
-    tracker.started = action.attempt.started
+    """Read an async stream up to its first content, with the first-token timer (22) and
+    ``left``, the seconds the deadline leaves (``None``: no deadline)."""
+    tracker = Tracker(api, clock, started)
     buffered: list[Any] = []
-    first = action.timeouts.first_token
     iterator = raw.__aiter__()
     try:
         while True:
-            now = clock.monotonic()
             limits = []
-            if first is not None:
-                limits.append(tracker.started + first - now)
-            if left is not None:
-                limits.append(left - (now - tracker.started))
-            limit = max(0.0, min(limits)) if limits else None
+            if first is not None or left is not None:
+                now = clock.monotonic()
+                if first is not None:
+                    limits.append(started + first - now)
+                if left is not None:
+                    limits.append(left - (now - started))
             try:
-                event = await race(iterator.__anext__(), limit, clock)
+                if not limits:  # no timer to race: no coroutine around the read
+                    event = await iterator.__anext__()
+                else:
+                    event = await race(iterator.__anext__(), max(0.0, min(limits)), clock)
             except StopAsyncIteration:
                 if not tracker.complete:
                     raise tracker.incomplete() from None
@@ -320,10 +346,6 @@ async def open_stream_async(
             await raw.close()
         raise
     return raw, tracker, buffered
-
-
-def _api_of(action: Send) -> str:
-    return action.api
 
 
 def _timed_out(error: BaseException) -> bool:

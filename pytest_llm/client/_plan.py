@@ -46,7 +46,7 @@ from ._retry import FailureKind, classify
 from ._route import Route
 from ._usage import usage_of
 
-__all__ = ["Call", "Hedge", "Outcome", "Send", "Timeouts", "Wait", "run_call"]
+__all__ = ["Call", "Hedge", "Lane", "Outcome", "Send", "Timeouts", "Wait", "run_call"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,23 @@ class Outcome:
     """``primary`` or ``hedge``: whose answer is :attr:`value`."""
 
 
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """A call shape (api, model, stream) on which no policy acts before the first reply:
+    no cache, coalescing, gate, hedge, deadline, retry budget or context-window check,
+    and a breaker that needs no more than a closed route's ticket. Decided once per
+    shape and configuration (``_client._Core._lane``); its calls make their first
+    attempt in one short function (``_fast`` of each client) that records exactly
+    what :func:`_flow` records, and hand any failure to :func:`_flow` (``Call.resumed``)."""
+
+    route: Route
+    """The first route: the one the first attempt goes to."""
+    sdk: Any
+    """The route's SDK client."""
+    timeout: Any
+    """The ``timeout=`` to pass, or ``None`` when it is the SDK client's own."""
+
+
 @dataclass
 class Call:
     """Everything one call needs, fixed before the flow starts."""
@@ -196,6 +213,11 @@ class Call:
     prepare: Callable[[Route], dict[str, Any]] | None = None
     """The request for a route, when it is not the caller's as it is (structured output)."""
     hooks: list[Any] = field(default_factory=list)
+    lane: Lane | None = None
+    """Set when no policy acts before the first reply (see :class:`Lane`)."""
+    resumed: tuple[Any, Outcome] | None = None
+    """The first attempt made outside the flow (``_fast``): its breaker ticket and
+    outcome; :func:`_flow` takes it up from there, as if it had sent it."""
 
 
 class _Stop(Exception):
@@ -297,6 +319,27 @@ def _record_success(call: Call, attempt: Attempt, route: Route, value: Any) -> N
         call.latency.observe(route.key, attempt.duration)
 
 
+def succeed(call: Call, route: Route, attempt: Attempt, ticket: Any, hold: Any, value: Any) -> None:
+    """``attempt`` on ``route`` answered ``value``, a usable reply: record it, give the
+    breaker its verdict (a stream's waits for the stream's end: 38), count what it used
+    at the gate, emit the attempt's event and name the route that served the call."""
+    _record_success(call, attempt, route, value)
+    if hold is not None:
+        if call.stream:  # settled when the stream ends, with what it used
+            call.holds.remove(hold)
+            call.info.extra["gate_hold"] = hold
+        else:
+            hold.settle(attempt.usage)
+    if call.stream and ticket is not None and not getattr(ticket, "probe", True):
+        # the verdict waits for the stream's end: a failure after content
+        # counts too (38); a closed-state ticket holds no slot meanwhile
+        call.info.extra["breaker_ticket"] = ticket
+    elif ticket is not None:
+        _record(call, ticket, "success")
+    _emit(call, attempt)
+    _served(call, route)
+
+
 def _cost_unfinished(call: Call, attempt: Attempt, route: Route) -> None:
     """A request cancelled in flight (the loser of a hedge race) was sent all the same:
     the provider bills at least its prompt, so it is costed on an estimate (47)."""
@@ -394,69 +437,81 @@ def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
         retries = 0
         timeout_retries = 0
         while True:
-            ticket = None
-            if call.breaker is not None:
-                ticket = call.breaker.admit(route.key)
-                _note_store(call, call.breaker)
-                if ticket is None:
-                    open_skipped += 1
-                    _skip(call, route, "circuit open: skipped without I/O")
-                    break
-            left = _remaining(call)
-            if left is not None and left <= 0:
-                if ticket is not None:
-                    _record(call, ticket, "cancelled")
-                raise _deadline_error(call, last, "before the next attempt")
-            kwargs = _route_kwargs(call, route)
-            hold = None
-            if call.gate is not None:
-                deadline_at = None if left is None else call.clock.monotonic() + left
-                admitted = yield Admit(call.gate, route, kwargs, deadline_at)
-                assert admitted is not None
-                if admitted.error is not None:
-                    _record(call, ticket, "cancelled")
-                    refused = admitted.error
-                    if isinstance(refused, RateLimitExceeded) and index < len(routes):
-                        _skip(call, route, str(refused).splitlines()[0])
-                        last, last_failure_kind = refused, "rate_limit"
+            resumed = call.resumed
+            if resumed is not None:  # the first attempt, made by the client's _fast
+                call.resumed = None
+                ticket, outcome = resumed
+                attempt = info.attempts[-1]
+                hold = None
+                hedged: Route | None = None
+            else:
+                ticket = None
+                if call.breaker is not None:
+                    ticket = call.breaker.admit(route.key)
+                    _note_store(call, call.breaker)
+                    if ticket is None:
+                        open_skipped += 1
+                        _skip(call, route, "circuit open: skipped without I/O")
                         break
-                    if isinstance(refused, LLMClientError) and refused.info is None:
-                        refused.info = info
-                    raise refused
-                hold = admitted.value
-                call.holds.append(hold)
                 left = _remaining(call)
-            # the admission's state, unless the gate may have waited since
-            state = getattr(ticket, "state", None) if hold is None else None
-            attempt = _begin(call, route, state=state)
-            if hold is not None:
-                attempt.limiter_wait = hold.waited
-                if hold.notes:
-                    info.extra.setdefault("degraded", []).extend(hold.notes)
-            send = Send(route, kwargs, attempt, call.timeouts, left, call.stream, api=call.api)
-            hedge_ticket = None
-            hedge_route = _hedge_route(call, routes, index) if not info.reasks else None
-            if hedge_route is not None and len(info.attempts) == 1:
-                hedge_ticket = (
-                    call.breaker.admit(hedge_route.key) if call.breaker is not None else True
-                )
-                if hedge_ticket is not None:
-                    send.hedge_route = hedge_route
-                    send.hedge_delay = _hedge_delay(call, route)
-                    send.hedge_kwargs = _route_kwargs(call, hedge_route)
-                    send.hedge_attempt = Attempt(
-                        number=0,
-                        route=hedge_route.key,
-                        model=hedge_route.model,
-                        base_url=hedge_route.base_url or "",
-                        started=0.0,
-                        breaker=call.breaker.state(hedge_route.key) if call.breaker else "closed",
-                        hedge=True,
+                if left is not None and left <= 0:
+                    if ticket is not None:
+                        _record(call, ticket, "cancelled")
+                    raise _deadline_error(call, last, "before the next attempt")
+                kwargs = _route_kwargs(call, route)
+                hold = None
+                if call.gate is not None:
+                    deadline_at = None if left is None else call.clock.monotonic() + left
+                    admitted = yield Admit(call.gate, route, kwargs, deadline_at)
+                    assert admitted is not None
+                    if admitted.error is not None:
+                        _record(call, ticket, "cancelled")
+                        refused = admitted.error
+                        if isinstance(refused, RateLimitExceeded) and index < len(routes):
+                            _skip(call, route, str(refused).splitlines()[0])
+                            last, last_failure_kind = refused, "rate_limit"
+                            break
+                        if isinstance(refused, LLMClientError) and refused.info is None:
+                            refused.info = info
+                        raise refused
+                    hold = admitted.value
+                    call.holds.append(hold)
+                    left = _remaining(call)
+                # the admission's state, unless the gate may have waited since
+                state = getattr(ticket, "state", None) if hold is None else None
+                attempt = _begin(call, route, state=state)
+                if hold is not None:
+                    attempt.limiter_wait = hold.waited
+                    if hold.notes:
+                        info.extra.setdefault("degraded", []).extend(hold.notes)
+                send = Send(route, kwargs, attempt, call.timeouts, left, call.stream, api=call.api)
+                hedge_ticket = None
+                hedge_route = _hedge_route(call, routes, index) if not info.reasks else None
+                if hedge_route is not None and len(info.attempts) == 1:
+                    hedge_ticket = (
+                        call.breaker.admit(hedge_route.key) if call.breaker is not None else True
                     )
-            outcome = yield send
-            assert outcome is not None
+                    if hedge_ticket is not None:
+                        send.hedge_route = hedge_route
+                        send.hedge_delay = _hedge_delay(call, route)
+                        send.hedge_kwargs = _route_kwargs(call, hedge_route)
+                        send.hedge_attempt = Attempt(
+                            number=0,
+                            route=hedge_route.key,
+                            model=hedge_route.model,
+                            base_url=hedge_route.base_url or "",
+                            started=0.0,
+                            breaker=call.breaker.state(hedge_route.key)
+                            if call.breaker
+                            else "closed",
+                            hedge=True,
+                        )
+                sent = yield send
+                assert sent is not None
+                outcome = sent
+                hedged = send.hedge_route
             # -- the hedge, when one was started ---------------------------------------
-            if send.hedge_route is not None:
+            if hedged is not None:
                 if outcome.hedge_started:
                     hattempt = send.hedge_attempt
                     assert hattempt is not None
@@ -466,8 +521,8 @@ def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
                     if herr is None and outcome.winner == "hedge":
                         herr = _invalid(call, outcome.hedge_value)
                     if herr is None and outcome.winner == "hedge":
-                        _record_success(call, hattempt, send.hedge_route, outcome.hedge_value)
-                        _charge(call, send.hedge_route, hattempt)
+                        _record_success(call, hattempt, hedged, outcome.hedge_value)
+                        _charge(call, hedged, hattempt)
                         if call.breaker is not None and hedge_ticket is not True:
                             _record(call, hedge_ticket, "success")
                         _emit(call, hattempt)
@@ -476,8 +531,8 @@ def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
                         _record_failure(call, hattempt, hfail)
                         if outcome.winner == "primary" and (herr is None or _is_cancel(herr)):
                             hattempt.reason = "hedge lost: cancelled"
-                            _cost_unfinished(call, hattempt, send.hedge_route)
-                            _charge(call, send.hedge_route, hattempt)
+                            _cost_unfinished(call, hattempt, hedged)
+                            _charge(call, hedged, hattempt)
                         if call.breaker is not None and hedge_ticket is not True:
                             _record(call, hedge_ticket, _breaker_outcome(hfail))
                         _emit(call, hattempt)
@@ -494,28 +549,14 @@ def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
                     if hold is not None:
                         hold.settle(attempt.usage)  # sent, so billed: on its estimate (47)
                     _emit(call, attempt)
-                    _served(call, send.hedge_route)
+                    _served(call, hedged)
                     return outcome.hedge_value
             # -- the primary ----------------------------------------------------------
             error = outcome.error
             if error is None:
                 error = _invalid(call, outcome.value)
             if error is None:
-                _record_success(call, attempt, route, outcome.value)
-                if hold is not None:
-                    if call.stream:  # settled when the stream ends, with what it used
-                        call.holds.remove(hold)
-                        info.extra["gate_hold"] = hold
-                    else:
-                        hold.settle(attempt.usage)
-                if call.stream and ticket is not None and not getattr(ticket, "probe", True):
-                    # the verdict waits for the stream's end: a failure after content
-                    # counts too (38); a closed-state ticket holds no slot meanwhile
-                    info.extra["breaker_ticket"] = ticket
-                elif ticket is not None:
-                    _record(call, ticket, "success")
-                _emit(call, attempt)
-                _served(call, route)
+                succeed(call, route, attempt, ticket, hold, outcome.value)
                 return outcome.value
             failure = classify_(error, now=call.clock.now())
             _record_failure(call, attempt, failure)

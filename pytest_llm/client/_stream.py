@@ -18,19 +18,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
 
 from .._clock import Clock
 from ._errors import (
+    DeadlineExceeded,
     FirstTokenTimeout,
     IncompleteStream,
+    LLMClientError,
     ProviderStreamError,
     StreamError,
     StreamIdleTimeout,
     StreamInterrupted,
     StreamProtocolError,
 )
-from ._events import CallInfo
+from ._events import CallInfo, attach_info, scrub_error
+from ._timers import TimerFired, race
+from ._usage import usage_of
 
 __all__ = ["AsyncResilientStream", "ResilientStream", "Tracker"]
 
@@ -51,10 +56,11 @@ _ERROR_EVENTS = ("response.failed", "error")
 class Tracker:
     """Reads one stream's events: content, partial text, usage, the end."""
 
-    def __init__(self, api: str, clock: Clock) -> None:
+    def __init__(self, api: str, clock: Clock, started: float | None = None) -> None:
         self.api = api
         self.clock = clock
-        self.started = clock.monotonic()
+        self.started = clock.monotonic() if started is None else started
+        """When the attempt began (the first-token timer counts from it: 22)."""
         self.last_content: float | None = None
         self.last_progress: float | None = None
         """Content, or an event that ends a part of the answer (finish_reason, ``*.done``):
@@ -67,6 +73,9 @@ class Tracker:
         self.timed = True
         """Whether content and progress read the clock: only an idle timer needs the times
         (off for a stream without ``chunk`` timeout: one clock reading less per chunk)."""
+        self.observe: Callable[[Any], bool] = self._responses if api == "responses" else self._chat
+        """Take one event; True if it is content. Raises on an in-band error event. (The
+        API's reader, picked once: it runs for every event.)"""
 
     @property
     def has_content(self) -> bool:
@@ -76,14 +85,8 @@ class Tracker:
     def partial_text(self) -> str:
         return "".join(self.text)
 
-    def observe(self, event: Any) -> bool:
-        """Take one event; True if it is content. Raises on an in-band error event."""
-        self.events += 1
-        if self.api == "responses":
-            return self._responses(event)
-        return self._chat(event)
-
     def _chat(self, chunk: Any) -> bool:
+        self.events += 1
         content = False
         usage = getattr(chunk, "usage", None)
         if usage is not None:
@@ -119,6 +122,7 @@ class Tracker:
         return content
 
     def _responses(self, event: Any) -> bool:
+        self.events += 1
         kind = getattr(event, "type", "")
         if kind in _ERROR_EVENTS:
             response = getattr(event, "response", None)
@@ -280,9 +284,6 @@ class _Base(Generic[T]):
 
     def _finish(self, error: BaseException | None) -> None:
         if error is not None:
-            from ._errors import LLMClientError
-            from ._events import attach_info, scrub_error
-
             scrub_error(error)
             attach_info(error, self.info)
             if isinstance(error, LLMClientError) and error.info is None:
@@ -307,10 +308,6 @@ class _Base(Generic[T]):
 def _flat(usage: dict[str, Any] | None) -> dict[str, int] | None:
     if usage is None:
         return None
-    from types import SimpleNamespace
-
-    from ._usage import usage_of
-
     return usage_of(SimpleNamespace(usage=usage))  # no class built per stream
 
 
@@ -390,20 +387,19 @@ class AsyncResilientStream(_Base[T]):
         return self._events()
 
     async def _events(self) -> AsyncIterator[T]:
-        from ._timers import TimerFired, race
-
         tracker = self._tracker
+        # no chunk timer and no deadline: no limit to compute, no timer to race per chunk
+        timed = self._chunk_timeout is not None or self._deadline_at is not None
         try:
             while self._buffered:
                 yield self._buffered.pop(0)
             iterator = self._raw.__aiter__()
             while True:
-                limit = self._limit()
                 try:
-                    if limit is None:  # no timer to race: no task per chunk
+                    if not timed:
                         event = await iterator.__anext__()
                     else:
-                        event = await race(iterator.__anext__(), limit, tracker.clock)
+                        event = await race(iterator.__anext__(), self._limit(), tracker.clock)
                 except StopAsyncIteration:
                     break
                 except TimerFired:
@@ -453,8 +449,6 @@ class AsyncResilientStream(_Base[T]):
         tracker = self._tracker
         now = tracker.clock.monotonic()
         if self._deadline_at is not None and now >= self._deadline_at:
-            from ._errors import DeadlineExceeded
-
             err = DeadlineExceeded(
                 "pytest-llm client: the call's deadline ran out while streaming.", info=self.info
             )

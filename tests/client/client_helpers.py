@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import pytest
 
-from pytest_llm import VirtualClock
+from pytest_llm import VirtualClock, faults
+from pytest_llm._exchange import Exchange, Next, Outcome, Reply
 from pytest_llm.client import AsyncResilientClient, ResilientClient, Route
+from pytest_llm.faults._base import Context
 
 BASE_URL = "http://llm.test/v1"
 MESSAGES = [{"role": "user", "content": "Capital of France?"}]
@@ -52,6 +55,21 @@ def seen(llm_faults: Any, model: str | None = None) -> int:
 def reached(llm_fake: Any, model: str | None = None) -> int:
     """Requests that reached the fake provider (not answered by a fault)."""
     return sum(1 for r in llm_fake.requests if model is None or r.model == model)
+
+
+@dataclass(frozen=True, repr=False)
+class Body200(faults.Fault):
+    """A 200 whose JSON body is ``body`` (an error object, no choices...)."""
+
+    kind: ClassVar[str] = ""
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
+        return Reply(
+            200,
+            [("content-type", "application/json"), ("x-request-id", ctx.request_id())],
+            json.dumps(self.body).encode(),
+        )
 
 
 async def _await(value: Any) -> Any:

@@ -7,17 +7,16 @@ wait on the virtual clock (``llm_clock.sleeps``) and in ``call_info(...).waits``
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import openai
 import pytest
-from client_helpers import reached, route, seen
+from client_helpers import Body200, reached, route, seen
 
 from pytest_llm import faults
-from pytest_llm._exchange import Exchange, Next, Outcome, Reply
+from pytest_llm._exchange import Exchange, Next, Outcome
 from pytest_llm.client import (
     Backoff,
     CircuitBreaker,
@@ -50,21 +49,6 @@ class RawError(faults.Fault):
             type="requests",
             code="rate_limit_exceeded",
             headers=list(self.headers),
-        )
-
-
-@dataclass(frozen=True, repr=False)
-class Body200(faults.Fault):
-    """A 200 whose JSON body is ``body`` (an error object, no choices...)."""
-
-    kind: ClassVar[str] = ""
-    body: dict[str, Any] = field(default_factory=dict)
-
-    def apply(self, exchange: Exchange, nxt: Next, ctx: Context) -> Outcome:
-        return Reply(
-            200,
-            [("content-type", "application/json"), ("x-request-id", ctx.request_id())],
-            json.dumps(self.body).encode(),
         )
 
 

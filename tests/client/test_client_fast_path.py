@@ -1,0 +1,419 @@
+"""The fast path agrees with the full flow (issue 7's per-call overhead).
+
+A call on a *lane* (``_plan.Lane``: no policy acts before the first reply) makes its
+first attempt in the client's ``_fast``, one function; any failure there (an error, an
+unusable 200, a stream broken before its first content) goes to the full flow
+(``_plan._flow``) as that attempt's outcome, to be retried, failed over or raised.
+
+Each scenario runs twice on the same fake provider, fault plan and virtual clock: on the
+client as users build it (the fast path) and on a subclass that overrides a hook of the
+full flow (``_client._HOOKS``: every call then takes the full flow). Both arms must agree
+on everything a user can see: the result, ``call_info`` (route, attempts, waits, cache
+status, tokens, cost, times), the error, the log events, the spans and metrics, the
+breaker, the waits on the clock, and what the provider saw (requests, bodies, headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+import prometheus_client
+import pytest
+from client_helpers import Body200, Mode, key_for, route
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from pytest_llm import VirtualClock, faults
+from pytest_llm.client import (
+    AsyncResilientClient,
+    CircuitBreaker,
+    InvalidResponse,
+    QuotaExceeded,
+    ResilientClient,
+    Telemetry,
+    call_info,
+)
+from pytest_llm.client import _client as client_module
+from pytest_llm.client._plan import Lane
+
+LOGGER = "pytest_llm.client"
+MESSAGES = [{"role": "user", "content": "Capital of France?"}]
+
+
+class FullFlow(ResilientClient):
+    """Overrides a hook of the full flow, so every call takes it."""
+
+    def _send(self, action: Any, timeout: Any) -> Any:
+        return super()._send(action, timeout)
+
+
+class AsyncFullFlow(AsyncResilientClient):
+    async def _send(self, action: Any, timeout: Any) -> Any:
+        return await super()._send(action, timeout)
+
+
+@dataclass
+class Scenario:
+    routes: tuple[str, ...] = ("a",)
+    options: Callable[[], dict[str, Any]] = dict
+    setup: Callable[[Any, Any], None] = lambda fake, plan: None
+    """Scripts the fake and the fault plan for one arm (called before each arm)."""
+    api: str = "chat"
+    kwargs: dict[str, Any] = field(default_factory=lambda: {"messages": MESSAGES})
+    calls: int = 1
+    error: type[BaseException] | None = None
+    handover: bool = False
+    """Whether the fast arm's first call goes to the full flow after its first attempt."""
+
+
+def _ok(fake: Any, plan: Any, times: int = 1) -> None:
+    fake.add("Paris.", times=times)
+
+
+STREAM = {"messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
+
+SCENARIOS = {
+    "ok": Scenario(setup=_ok),
+    "ok-stream": Scenario(
+        setup=lambda fake, plan: fake.add(
+            "Paris is the capital.", chunks=["Paris", " is", " the capital."]
+        ),
+        kwargs=STREAM,
+    ),
+    "ok-responses": Scenario(setup=_ok, api="responses", kwargs={"input": "Capital of France?"}),
+    "ok-responses-stream": Scenario(
+        setup=_ok, api="responses", kwargs={"input": "Capital of France?", "stream": True}
+    ),
+    "ok-embeddings": Scenario(api="embeddings", kwargs={"input": "Paris"}),
+    "ok-named-model": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: fake.add("from b", model="b"),
+        kwargs={"messages": MESSAGES, "model": "b"},
+    ),
+    "ok-three-calls": Scenario(setup=lambda fake, plan: _ok(fake, plan, times=3), calls=3),
+    "retry-503": Scenario(
+        setup=lambda fake, plan: (plan.add(faults.ServerError(503), model="a"), _ok(fake, plan)),
+        options=lambda: {"seed": 7},
+        handover=True,
+    ),
+    "retry-after-429": Scenario(
+        setup=lambda fake, plan: (
+            plan.add(faults.RateLimited(retry_after=7), model="a"),
+            _ok(fake, plan),
+        ),
+        handover=True,
+    ),
+    "fallback": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: (
+            plan.add(faults.ServerError(503), model="a", times=2),
+            fake.add("from b", model="b"),
+        ),
+        options=lambda: {"max_retries": 1, "seed": 3},
+        handover=True,
+    ),
+    "invalid-200": Scenario(
+        setup=lambda fake, plan: (
+            plan.add(Body200(body={"object": "chat.completion", "choices": []}), model="a"),
+            _ok(fake, plan),
+        ),
+        options=lambda: {"seed": 1},
+        handover=True,
+    ),
+    "stream-broken-before-content": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: (
+            plan.add(faults.StreamError(after_chunk=1, code="server_error"), model="a"),
+            fake.add("Hello", chunks=["Hel", "lo"]),
+        ),
+        kwargs=STREAM,
+        options=lambda: {"max_retries": 0},
+        handover=True,
+    ),
+    "bad-request-400": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: plan.add(faults.HTTPError(status=400), model="a"),
+        error=openai.BadRequestError,
+        handover=True,
+    ),
+    "quota": Scenario(
+        setup=lambda fake, plan: plan.add(faults.InsufficientQuota(), model="a"),
+        error=QuotaExceeded,
+        handover=True,
+    ),
+    "every-route-fails": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: plan.add(faults.ServerError(503), times=4),
+        options=lambda: {"max_retries": 1, "seed": 5},
+        error=openai.InternalServerError,
+        handover=True,
+    ),
+    "invalid-200-every-time": Scenario(
+        setup=lambda fake, plan: plan.add(
+            Body200(body={"error": {"message": "upstream failed", "type": "server_error"}}),
+            model="a",
+            times=2,
+        ),
+        options=lambda: {"max_retries": 1, "seed": 2},
+        error=InvalidResponse,
+        handover=True,
+    ),
+    "breaker-opens-then-skips": Scenario(
+        # call 1: a fails on the fast path, the breaker opens, b serves; calls 2 and 3:
+        # a's circuit is open, so they take the full flow whole and skip a without I/O
+        routes=("a", "b"),
+        setup=lambda fake, plan: (
+            plan.add(faults.ServerError(503), model="a"),
+            fake.add("from b", model="b", times=3),
+        ),
+        options=lambda: {
+            "max_retries": 0,
+            "breaker": CircuitBreaker(failure_threshold=1, reset_timeout=30),
+        },
+        calls=3,
+        handover=True,
+    ),
+}
+
+
+# -- one arm ----------------------------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    """Everything a user can see of one arm's calls, with times made relative."""
+
+    results: list[Any]
+    errors: list[Any]
+    infos: list[Any]
+    events: list[Any]
+    spans: list[Any]
+    metrics: list[Any]
+    requests: list[Any]
+    faults_seen: list[Any]
+    sleeps: list[float]
+    breaker: Any
+    resumed: list[bool] = field(compare=False)
+    """For each entry into the full flow: whether it took up a fast first attempt."""
+    lanes: dict[Any, Any] = field(compare=False)
+
+
+def _dump(obj: Any) -> Any:
+    """A reply or chunk as data, without the ids and timestamps the fake makes per request."""
+    data = obj.model_dump() if hasattr(obj, "model_dump") else obj
+    return _strip(data)
+
+
+def _strip(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {
+            k: _strip(v)
+            for k, v in data.items()
+            if k not in ("id", "created", "created_at", "item_id", "sequence_number")
+        }
+    if isinstance(data, list):
+        return [_strip(v) for v in data]
+    return data
+
+
+def _info(info: Any, t0: float) -> dict[str, Any]:
+    out = {f.name: getattr(info, f.name) for f in dataclasses.fields(info) if f.name != "extra"}
+    out["attempts"] = [
+        {**dataclasses.asdict(a), "started": a.started - t0, "ended": a.ended - t0}
+        for a in info.attempts
+    ]
+    out["started"] = info.started - t0
+    out["ended"] = info.ended - t0
+    out["extra"] = {k: v for k, v in info.extra.items() if k != "telemetry"}
+    out["summary"] = info.summary()
+    return out
+
+
+def _span(span: Any) -> tuple[Any, ...]:
+    return (
+        span.name,
+        span.kind,
+        span.parent is not None,
+        dict(span.attributes),
+        span.status.status_code,
+        [(e.name, dict(e.attributes)) for e in span.events],
+        span.end_time - span.start_time,
+    )
+
+
+def _metrics(registry: Any) -> list[tuple[Any, ...]]:
+    return sorted(
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for metric in registry.collect()
+        for s in metric.samples
+        if not s.name.endswith("_created")  # the real time a series was first seen
+    )
+
+
+def _method(client: Any, api: str) -> Any:
+    if api == "chat":
+        return client.chat.completions.create
+    return client.responses.create if api == "responses" else client.embeddings.create
+
+
+def run_arm(
+    *,
+    fast: bool,
+    mode: Mode,
+    scenario: Scenario,
+    observed: bool,
+    llm_fake: Any,
+    llm_faults: Any,
+    llm_clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Seen:
+    scenario.setup(llm_fake, llm_faults)
+    options = scenario.options()
+    exporter = InMemorySpanExporter()
+    registry = prometheus_client.CollectorRegistry()
+    if observed:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        options["telemetry"] = Telemetry(
+            clock=llm_clock,
+            tracer_provider=provider,
+            registry=registry,
+            secrets=[key_for(m) for m in scenario.routes],
+        )
+    if mode.is_async:
+        cls: Any = AsyncResilientClient if fast else AsyncFullFlow
+    else:
+        cls = ResilientClient if fast else FullFlow
+    client = cls([route(m) for m in scenario.routes], clock=llm_clock, **options)
+
+    resumed: list[bool] = []
+    run_call = client_module.run_call
+
+    def spy(call: Any) -> Any:
+        resumed.append(call.resumed is not None)
+        return run_call(call)
+
+    monkeypatch.setattr(client_module, "run_call", spy)
+    n_requests, n_faults, n_sleeps = (
+        len(llm_fake.requests),
+        len(llm_faults.log),
+        len(llm_clock.sleeps),
+    )
+    n_records = len(caplog.records)
+    t0 = llm_clock.monotonic()
+    results: list[Any] = []
+    errors: list[Any] = []
+    infos: list[Any] = []
+    stream = bool(scenario.kwargs.get("stream"))
+
+    async def acall() -> Any:
+        got = await _method(client, scenario.api)(**scenario.kwargs)
+        if stream:
+            return got, [event async for event in got]
+        return got, None
+
+    for _ in range(scenario.calls):
+        try:
+            if mode.is_async:
+                got, events = asyncio.run(acall())
+            else:
+                got = _method(client, scenario.api)(**scenario.kwargs)
+                events = list(got) if stream else None
+        except Exception as exc:
+            errors.append((type(exc), str(exc), type(exc.__cause__)))
+            infos.append(_info(call_info(exc), t0))
+            continue
+        results.append([_dump(e) for e in events] if stream else _dump(got))
+        infos.append(_info(call_info(got), t0))
+    monkeypatch.setattr(client_module, "run_call", run_call)
+
+    records = [r for r in caplog.records[n_records:] if r.name == LOGGER]
+    return Seen(
+        results=results,
+        errors=errors,
+        infos=infos,
+        events=[(r.levelno, r.getMessage(), r.llm) for r in records],
+        spans=[_span(s) for s in exporter.get_finished_spans()],
+        metrics=_metrics(registry),
+        requests=[
+            (r.method, r.path, r.json, sorted(r.exchange.headers))
+            for r in llm_fake.requests[n_requests:]
+        ],
+        faults_seen=[
+            (a.method, a.url, a.model, type(a.fault).__name__ if a.fault else None)
+            for a in llm_faults.log[n_faults:]
+        ],
+        sleeps=llm_clock.sleeps[n_sleeps:],
+        breaker=client.breaker.snapshot(),
+        resumed=resumed,
+        lanes=dict(client._lanes),
+    )
+
+
+# -- the tests --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["default-telemetry", "logs-spans-metrics"])
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_fast_path_and_the_full_flow_agree(
+    name: str,
+    observed: bool,
+    mode: Mode,
+    llm_fake: Any,
+    llm_faults: Any,
+    llm_clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario = SCENARIOS[name]
+    caplog.set_level(logging.DEBUG if observed else logging.WARNING, logger=LOGGER)
+    arm = dict(
+        mode=mode,
+        scenario=scenario,
+        observed=observed,
+        llm_fake=llm_fake,
+        llm_faults=llm_faults,
+        llm_clock=llm_clock,
+        caplog=caplog,
+        monkeypatch=monkeypatch,
+    )
+    full = run_arm(fast=False, **arm)
+    fast = run_arm(fast=True, **arm)
+
+    # what each arm did: the full arm always ran the full flow, the fast arm only where
+    # its first attempt failed (handed over) or a breaker was not closed
+    assert full.resumed == [False] * scenario.calls
+    assert not full.lanes or set(full.lanes.values()) == {None}
+    assert any(isinstance(lane, Lane) for lane in fast.lanes.values())
+    assert (fast.resumed[:1] == [True]) is scenario.handover
+    if not scenario.handover:
+        assert fast.resumed == []
+
+    # ... and what a user sees: the same
+    assert fast.requests == full.requests
+    assert fast.faults_seen == full.faults_seen
+    assert fast.results == full.results
+    assert fast.errors == full.errors
+    assert fast.infos == full.infos
+    assert fast.sleeps == full.sleeps
+    assert fast.events == full.events
+    assert fast.spans == full.spans
+    assert fast.metrics == full.metrics
+    assert fast.breaker == full.breaker
+    if scenario.error is not None:
+        assert [e[0] for e in fast.errors] == [scenario.error] * scenario.calls
+    else:
+        assert fast.errors == []
+        assert len(fast.results) == scenario.calls
+    if observed:  # the arms were observed: not an agreement on nothing
+        assert fast.events
+        assert fast.spans
+        assert fast.metrics
