@@ -6,10 +6,17 @@ entering its cassette for replay (so the time includes whatever index the tool
 builds for lookups):
 
 - pytest-llm before: ``Cassette(path).open()`` with the load path of before issue 14
-  (``_load.enabled = False``: the YAML parsed with the GC running, no cache);
-- pytest-llm cold: the new path with no cache file yet (parse with the GC paused,
-  then the derived cache ``.pytest-llm-cache/<name>.marshal`` written);
-- pytest-llm warm: the new path reading that cache (the YAML unchanged since);
+  (``_load.enabled = False``: the whole YAML parsed by PyYAML with the GC running, no
+  cache; replies are built when first replayed, as on every path now);
+- pytest-llm whole: the whole document parsed by the event reader with the GC paused
+  (``_load.lazy = False``), no cache file yet: the cold path before the lazy reader;
+- pytest-llm cold: the lazy reader with no cache file yet (the syntax checked in C,
+  only the requests parsed, then the derived cache
+  ``.pytest-llm-cache/<name>.marshal`` written);
+- pytest-llm warm: the lazy reader reading that cache (the YAML unchanged since);
+- pytest-llm cold+replies: a cold load, then every interaction's reply built (what
+  the lazy reader leaves to the first replay of each: the others build every reply
+  as they load);
 - vcrpy: entering ``vcr.use_cassette(path, record_mode="none")``;
 - cassetter: entering ``cassetter.use_cassette(path, record_mode="none")``.
 
@@ -54,7 +61,15 @@ from replay_cost import (
     versions,
 )
 
-NAMES = ("pytest-llm before", "pytest-llm cold", "pytest-llm warm", "vcrpy", "cassetter")
+NAMES = (
+    "pytest-llm before",
+    "pytest-llm whole",
+    "pytest-llm cold",
+    "pytest-llm warm",
+    "pytest-llm cold+replies",
+    "vcrpy",
+    "cassetter",
+)
 
 
 @dataclass
@@ -76,27 +91,36 @@ def contenders(paths: dict[str, Path]) -> list[Contender]:
     ours = paths["pytest-llm"]
     cache = ours.parent / _load.CACHE_DIR
 
-    def load_ours(enabled: bool) -> Callable[[], Any]:
+    def load_ours(enabled: bool, lazy: bool = True) -> Callable[[], Any]:
         def run() -> Any:
-            _load.enabled = enabled
+            _load.enabled, _load.lazy = enabled, lazy
             try:
                 return Cassette(ours).open()
             finally:
-                _load.enabled = True
+                _load.enabled = _load.lazy = True
 
         return run
+
+    def every_reply() -> Any:
+        cassette = Cassette(ours).open()
+        assert cassette.file is not None
+        for it in cassette.file.interactions:
+            it.reply()
+        return cassette
 
     def drop_cache() -> None:
         shutil.rmtree(cache, ignore_errors=True)
 
-    def ensure_cache() -> None:
-        if not _load.cache_path(ours).exists():
-            Cassette(ours).open()
+    def ensure_cache() -> None:  # the lazy reader's (the whole reader writes another)
+        drop_cache()
+        Cassette(ours).open()
 
     out = [
         Contender("pytest-llm before", ours, load_ours(False)),
+        Contender("pytest-llm whole", ours, load_ours(True, lazy=False), drop_cache),
         Contender("pytest-llm cold", ours, load_ours(True), drop_cache),
         Contender("pytest-llm warm", ours, load_ours(True), ensure_cache),
+        Contender("pytest-llm cold+replies", ours, every_reply, drop_cache),
     ]
     vcr = optional("vcr")
     if vcr is not None and "vcrpy" in paths:

@@ -67,6 +67,9 @@ CACHE_MIN_BYTES = 64 * 1024
 enabled = True
 """Off: the plain path (the GC running, no cache), kept for benchmarks/cassette_load.py."""
 
+lazy = True
+"""Off: every file parsed whole (:func:`read_document`), for benchmarks/cassette_load.py."""
+
 Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 CParser: Any = getattr(yaml, "CParser", None) or getattr(
@@ -114,7 +117,7 @@ def read(
     peek: Mapping[str, Sequence[str]] = {},
 ) -> Layout | tuple[Any, list[int], Any]:
     """The cassette as a :class:`Layout` (:func:`scan`), else as :func:`read_document` reads it."""
-    if not enabled:
+    if not enabled or not lazy:
         return read_document(path, lines_of, derive)
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).digest() if len(raw) >= CACHE_MIN_BYTES else None
