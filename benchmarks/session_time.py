@@ -39,7 +39,12 @@ beside the venv instead and passed with ``--path``:
 then ``python benchmarks/session_time.py --path /tmp/rec``.
 
     python benchmarks/session_time.py [--tests 200,2000] [--rounds 5] [--jobs 0,2]
-        [--path DIR] [--keep DIR]
+        [--path DIR] [--llm-src LABEL=DIR] [--arms NAMES] [--keep DIR] [--phases]
+
+``--phases`` then runs each arm once per round and size, serial, with a probe plugin
+that sums ``time.process_time`` over each test phase (setup, call, teardown, the
+reports, the rest of the protocol): where a replayed test's extra CPU goes; with
+``--jobs ''`` only that.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ import argparse
 import contextlib
 import dataclasses
 import importlib.util
+import json
 import os
 import re
 import resource
@@ -126,6 +132,56 @@ def pytest_unconfigure(config):
     with open(os.path.join(out, str(os.getpid())), "w") as fh:
         fh.write(str(kib))
 '''
+
+PHASE_PROBE = '''\
+"""CPU time (``time.process_time``) of each phase of every test, for --phases."""
+
+import json
+import os
+import time
+
+import pytest
+
+SPENT = {"setup": 0.0, "call": 0.0, "teardown": 0.0, "reports": 0.0, "protocol": 0.0}
+TESTS = [0]
+
+
+def _timed(name):
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def hook(*args, **kwargs):
+        t0 = time.process_time()
+        try:
+            return (yield)
+        finally:
+            SPENT[name] += time.process_time() - t0
+
+    return hook
+
+
+pytest_runtest_setup = _timed("setup")
+pytest_runtest_call = _timed("call")
+pytest_runtest_teardown = _timed("teardown")
+pytest_runtest_makereport = _timed("reports")
+pytest_runtest_logreport = _timed("reports")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    t0 = time.process_time()
+    TESTS[0] += 1
+    try:
+        return (yield)
+    finally:
+        SPENT["protocol"] += time.process_time() - t0
+
+
+def pytest_unconfigure(config):
+    with open(os.environ["SUITE_PHASES_OUT"], "w") as fh:
+        json.dump({"tests": TESTS[0], "spent": SPENT}, fh)
+'''
+
+PHASES = ("setup", "call", "teardown", "reports", "rest")
+"""``rest``: the protocol of a test beyond its phases and reports (logging, hooks)."""
 
 VCR_BODY = """
 
@@ -279,11 +335,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--arms", default=None, help="comma-separated arm names to run (floor always)")
     ap.add_argument("--keep", type=Path, default=None, help="build the projects here, keep them")
+    ap.add_argument(
+        "--phases",
+        action="store_true",
+        help="then, per arm and size, serial: CPU per test in each test phase "
+        "(setup, call, teardown, reports, the rest of the protocol), median of --rounds runs",
+    )
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.tests.split(",") if s]
     jobs = [int(j) for j in args.jobs.split(",") if j]
-    if min(sizes) < 1 or args.rounds < 1 or min(jobs) < 0:
+    if min(sizes) < 1 or args.rounds < 1 or min(jobs, default=0) < 0:
         ap.error("--tests and --rounds must be positive, --jobs not negative")
+    if not jobs and not args.phases:
+        ap.error("--jobs '' (no timed runs) only makes sense with --phases")
     for p in reversed(args.path):
         sys.path.insert(0, str(Path(p).resolve()))
     wanted = None if args.arms is None else {a.strip() for a in args.arms.split(",")}
@@ -331,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             return run(roots[spec.name, n], spec, env, extra, arm, n)
 
         for spec in specs:  # warm-up: bytecode caches, page cache
-            one(spec, min(sizes), max(jobs))
-        for r in range(args.rounds):
+            one(spec, min(sizes), max(jobs, default=0))
+        for r in range(args.rounds if jobs else 0):
             t1 = time.perf_counter()
             k = r % len(specs)
             for j in jobs:
@@ -346,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  round {r + 1}/{args.rounds}: {time.perf_counter() - t1:.0f} s", flush=True)
             if r + 1 < args.rounds:  # a long run shows what it has so far
                 print(table(specs, sizes, jobs, cells), flush=True)
+        if args.phases:
+            print()
+            print(phase_table(specs, sizes, args.rounds, roots, env, others))
+    if not jobs:
+        return 0
     print()
     print(table(specs, sizes, jobs, cells))
     print()
@@ -355,6 +424,62 @@ def main(argv: list[str] | None = None) -> int:
         "wall time within 1.10x the floor, memory flat in the number of tests."
     )
     return 0
+
+
+def phase_table(
+    specs: list[ArmSpec],
+    sizes: list[int],
+    rounds: int,
+    roots: dict[tuple[str, int], Path],
+    env: dict[str, str],
+    others: list[str],
+) -> str:
+    """CPU per test in each phase (serial, a probe plugin in each project), rounds
+    interleaved; each figure the median over rounds, ms per test."""
+    runs: dict[tuple[str, int], list[dict[str, float]]] = {
+        (s.name, n): [] for s in specs for n in sizes
+    }
+    for r in range(rounds):
+        k = r % len(specs)
+        for n in sizes:
+            for spec in specs[k:] + specs[:k]:
+                root = roots[spec.name, n]
+                (root / "suite_phases.py").write_text(PHASE_PROBE)
+                out = root / "phases.json"
+                arm = "floor" if spec.name == "floor" else "replay"
+                run(
+                    root,
+                    spec,
+                    {**env, "SUITE_PHASES_OUT": str(out)},
+                    [*others, "-p", "suite_phases"],
+                    arm,
+                    n,
+                )
+                doc = json.loads(out.read_text())
+                spent = doc["spent"]
+                rest = spent["protocol"] - sum(spent[p] for p in PHASES[:-1])
+                per = {p: spent[p] for p in PHASES[:-1]} | {"rest": rest}
+                runs[spec.name, n].append({p: 1000 * v / doc["tests"] for p, v in per.items()})
+    lines = [
+        "CPU per test, ms (serial; median over rounds); in brackets: more than the floor",
+        "",
+        "| tests | arm | " + " | ".join(PHASES) + " | total |",
+        "| ---: | --- | " + " | ".join("---:" for _ in PHASES) + " | ---: |",
+    ]
+    for n in sizes:
+        floor = {p: statistics.median(x[p] for x in runs["floor", n]) for p in PHASES}
+        for spec in specs:
+            mine = {p: statistics.median(x[p] for x in runs[spec.name, n]) for p in PHASES}
+            cells = [
+                f"{mine[p]:.3f}" + ("" if spec.name == "floor" else f" (+{mine[p] - floor[p]:.3f})")
+                for p in PHASES
+            ]
+            total, base = sum(mine.values()), sum(floor.values())
+            cells.append(
+                f"{total:.3f}" + ("" if spec.name == "floor" else f" (+{total - base:.3f})")
+            )
+            lines.append(f"| {n:,} | {spec.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def table(
