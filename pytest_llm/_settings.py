@@ -45,6 +45,7 @@ __all__ = [
     "resolve",
     "session_mode",
     "validate",
+    "xdist_controller",
 ]
 
 RECORD_MODES = ("none", "once", "new", "all")
@@ -532,6 +533,12 @@ def session_mode(config: pytest.Config) -> str:
     if mode.source != "command line" and in_ci():
         return "none"
     return str(mode.value)
+
+
+def xdist_controller(config: pytest.Config) -> bool:
+    """Whether this process is pytest-xdist's controller: it collects nothing, the
+    reports come from its workers."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
 
 
 def allow_network(config: pytest.Config) -> bool:

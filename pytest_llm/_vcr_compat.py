@@ -10,7 +10,8 @@ it is not called: there is no vcrpy ``VCR`` object to configure). What maps is m
 what does not is named once in the terminal summary. When pytest-recording is active,
 the marker is its business, and the summary says how to choose.
 
-This module decides, before the conftests load; :mod:`pytest_llm._vcr_shim` holds the
+This module decides, before the conftests load (:func:`install`, called from the
+plugin's ``pytest_load_initial_conftests``); :mod:`pytest_llm._vcr_shim` holds the
 fixtures and hooks it registers.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["recording_plugin"]
+__all__ = ["install", "recording_plugin"]
 
 _OTHERS = ("pytest_recording.plugin", "pytest_vcr")
 """Modules of the plugins that own ``@pytest.mark.vcr`` when installed and active."""
@@ -35,10 +36,12 @@ def recording_plugin(pm: pytest.PytestPluginManager) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser) -> None:
-    # Before the conftests: they may implement pytest_recording_configure, add
-    # options pytest-recording would add, or override its fixtures.
+def install(early_config: pytest.Config, parser: pytest.Parser) -> None:
+    """pytest-recording's surface answered by pytest-llm, or a note that it is not.
+
+    Before the conftests: they may implement pytest_recording_configure, add options
+    pytest-recording would add, or override its fixtures.
+    """
     pm = early_config.pluginmanager
     if pm.has_plugin("llm-vcr") or pm.has_plugin("llm-vcr-other"):
         return

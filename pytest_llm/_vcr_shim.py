@@ -18,7 +18,7 @@ import pluggy
 import pytest
 
 from ._settings import VCR_RECORD_MODES as RECORD_MODES
-from .plugin import _xdist_controller
+from ._settings import xdist_controller
 
 if TYPE_CHECKING:
     from ._vcr_map import VcrCassette
@@ -74,7 +74,7 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = config.getoption("record_mode", None)
     if mode and config.getoption("llm_record", None) is None:
         config.option.llm_record = RECORD_MODES[mode]
-    if _xdist_controller(config):  # it collects nothing: the reports come from workers
+    if xdist_controller(config):  # it collects nothing: the reports come from workers
         from ._vcr_map import VcrSummary
 
         config.pluginmanager.register(VcrSummary(config), "llm-vcr-summary")
@@ -98,8 +98,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             names.remove("vcr")
         names.insert(0, "vcr")
     if marked:
+        from ._hooks import arm
         from ._vcr_map import VcrSummary
-        from .plugin import arm
 
         arm(config)
         if not config.pluginmanager.has_plugin("llm-vcr-summary"):

@@ -5,9 +5,13 @@ or not a test uses it, so it and what it imports stay small: the options table
 (:mod:`pytest_llm._settings`), the guard (:mod:`pytest_llm._guard`) and nothing else.
 The fixtures below are declarations whose bodies live beside what they serve and load
 with the first test that asks for one; the per-test hooks (outcomes, reports, samples)
-are registered only once a test uses the plugin (a marker, a fixture, an active
-handler, a guard that blocked); ``--llm-conformance`` loads the conformance suite's
-side only when given. ``tests/test_startup.py`` holds the list of what may load.
+are registered only once a test uses the plugin (:mod:`pytest_llm._hooks`);
+``--llm-conformance`` loads the conformance suite's side only when given.
+``tests/test_startup.py`` holds the list of what may load.
+
+No ``pytest_plugins`` here: pytest looks each entry of it up among the entry points of
+every installed distribution, a scan of all their metadata files at every start-up.
+The pytest-recording switch is installed from ``pytest_load_initial_conftests``.
 """
 
 from __future__ import annotations
@@ -37,10 +41,6 @@ USES_PLUGIN = frozenset(
 )
 """Fixtures that make a test one "that uses the plugin" (so do its markers)."""
 
-# pytest-recording's surface (the `vcr` marker and fixtures) when pytest-recording is not
-# active: the decision is made before the conftests load.
-pytest_plugins = ["pytest_llm._vcr_compat"]
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     _settings.add_options(parser)
@@ -54,13 +54,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from .transport import _patch
 
     _sessions.append(config)
-    on_block = lambda: arm(config)  # noqa: E731 - the guard blocked, or a handler became active
+    on_block = lambda: _arm(config)  # noqa: E731 - the guard blocked, or a handler became active
     stack = guard_session(config, allow_network=_settings.allow_network(config), on_block=on_block)
     _patch.on_first_use.append(on_block)
     stack.callback(_patch.on_first_use.remove, on_block)
     config.stash[_stack_key] = stack
-    if config.getoption("llm_report") or _xdist_controller(config):
-        arm(config)  # asked for a report, or the reports come from workers
+    if config.getoption("llm_report") or _settings.xdist_controller(config):
+        _arm(config)  # asked for a report, or the reports come from workers
     spec = config.getoption("llm_conformance")
     if spec:
         from .conformance._plugin import configure
@@ -81,9 +81,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    # Runs before conftests are imported: clients built at import time need a key to
-    # construct, and replay never sends it.
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser) -> None:
+    # Runs before conftests are imported: they may use pytest-recording's surface, and
+    # clients built at import time need a key to construct (replay never sends it).
+    from ._vcr_compat import install
+
+    install(early_config, parser)
     if os.environ.get("OPENAI_API_KEY") or _settings.session_mode(early_config) != "none":
         return
     os.environ["OPENAI_API_KEY"] = _settings.DUMMY_KEY
@@ -108,35 +111,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         samples = item.get_closest_marker("llm_samples") is not None
         if not (cassette or samples or (names and USES_PLUGIN.intersection(names))):
             continue
-        arm(config, samples=samples)
+        _arm(config, samples=samples)
         if cassette and names is not None and "llm_cassette" not in names:
             names.insert(0, "llm_cassette")  # first: active before the test's own fixtures
 
 
-def arm(config: pytest.Config, *, samples: bool = False) -> None:
-    """Register the per-test hooks (once): outcomes, reports, and ``llm_samples`` runs."""
-    pm = config.pluginmanager
-    if not pm.has_plugin("llm-outcomes"):
-        from ._drift import DriftSummary
-        from ._report import CassetteSummary, Outcomes, SamplesReport
+def _arm(config: pytest.Config, *, samples: bool = False) -> None:
+    from ._hooks import arm
 
-        pm.register(Outcomes(), "llm-outcomes")
-        pm.register(CassetteSummary(config), "llm-summary")
-        pm.register(SamplesReport(config, config.getoption("llm_report")), "llm-report")
-        pm.register(DriftSummary(config), "llm-drift")
-        mode = _settings.option(config, "verdicts").value
-        if mode != "off":
-            from ._verdicts import Verdicts
-
-            pm.register(Verdicts(config, mode), "llm-verdicts")
-    if samples and not pm.has_plugin("llm-samples"):
-        from .assertions._fixtures import SamplesHook
-
-        pm.register(SamplesHook(), "llm-samples")
-
-
-def _xdist_controller(config: pytest.Config) -> bool:
-    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+    arm(config, samples=samples)
 
 
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:

@@ -1,0 +1,38 @@
+"""The hooks a session gets once a test uses pytest-llm, and not before.
+
+A project whose tests use none of pytest-llm pays for no hook per test: :func:`arm`
+registers the per-test hooks (outcomes, the summary, the reports, drift, verdicts,
+``llm_samples`` runs) when the first test that uses the plugin is collected (a marker,
+a fixture, a ``vcr`` marker), when a handler becomes active or the guard blocks, or
+at start-up when ``--llm-report`` or pytest-xdist's controller needs them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from . import _settings
+
+__all__ = ["arm"]
+
+
+def arm(config: pytest.Config, *, samples: bool = False) -> None:
+    """Register the per-test hooks (once): outcomes, reports, and ``llm_samples`` runs."""
+    pm = config.pluginmanager
+    if not pm.has_plugin("llm-outcomes"):
+        from ._drift import DriftSummary
+        from ._report import CassetteSummary, Outcomes, SamplesReport
+
+        pm.register(Outcomes(), "llm-outcomes")
+        pm.register(CassetteSummary(config), "llm-summary")
+        pm.register(SamplesReport(config, config.getoption("llm_report")), "llm-report")
+        pm.register(DriftSummary(config), "llm-drift")
+        mode = _settings.option(config, "verdicts").value
+        if mode != "off":
+            from ._verdicts import Verdicts
+
+            pm.register(Verdicts(config, mode), "llm-verdicts")
+    if samples and not pm.has_plugin("llm-samples"):
+        from .assertions._fixtures import SamplesHook
+
+        pm.register(SamplesHook(), "llm-samples")
