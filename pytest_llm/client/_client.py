@@ -189,6 +189,15 @@ def _platform() -> Any:
     return get_platform()
 
 
+def _resource(sdk: Any, api: str) -> Any:
+    """The SDK client's resource for ``api``: what has its ``create``."""
+    if api == "chat":
+        return sdk.chat.completions
+    if api == "responses":
+        return sdk.responses
+    return sdk.embeddings
+
+
 def validate_reply(api: str, value: Any) -> str | None:
     """Why a 200 reply is not a usable result (CONTRACTS 55), or ``None``."""
     if isinstance(value, tuple):  # an opened stream: its own rules apply
@@ -445,12 +454,12 @@ class _Core:
             return self._lanes[key]
         except KeyError:
             pass
-        lane = self._lane_for(stream, routes)
+        lane = self._lane_for(api, stream, routes)
         if len(self._lanes) < 64:
             self._lanes[key] = lane
         return lane
 
-    def _lane_for(self, stream: bool, routes: tuple[Route, ...]) -> Lane | None:
+    def _lane_for(self, api: str, stream: bool, routes: tuple[Route, ...]) -> Lane | None:
         from ._breaker import CircuitBreaker
 
         base = AsyncResilientClient if self._async else ResilientClient
@@ -474,7 +483,12 @@ class _Core:
             return None
         sdk = self._sdk(route)
         timeout = sdk_timeout(self.timeouts, None, stream)
-        return Lane(route, sdk, None if timeout is getattr(sdk, "timeout", None) else timeout)
+        return Lane(
+            route,
+            sdk,
+            _resource(sdk, api),
+            None if timeout is getattr(sdk, "timeout", None) else timeout,
+        )
 
     def _candidates_for(self, model: str | None) -> list[Route]:
         routes = list(self._routes)
@@ -594,11 +608,7 @@ class _Core:
         return method(**action.kwargs, timeout=timeout)
 
     def _method(self, sdk: Any, api: str) -> Any:
-        if api == "chat":
-            return sdk.chat.completions.create
-        if api == "responses":
-            return sdk.responses.create
-        return sdk.embeddings.create
+        return _resource(sdk, api).create
 
     def _on_stream_end(self, call: Call, route_of: Callable[[], Route | None]) -> Any:
         info = call.info
@@ -869,7 +879,7 @@ class ResilientClient(_Core):
                 if kwargs.get("model") != route.model:  # _plan._route_kwargs
                     kwargs = {**kwargs, "model": route.model}
                 try:
-                    create = self._method(lane.sdk, call.api)
+                    create = lane.resource.create
                     if lane.timeout is None:
                         value = create(**kwargs)
                     else:
@@ -1002,7 +1012,7 @@ class AsyncResilientClient(_Core):
                 if kwargs.get("model") != route.model:  # _plan._route_kwargs
                     kwargs = {**kwargs, "model": route.model}
                 try:
-                    create = self._method(lane.sdk, call.api)
+                    create = lane.resource.create
                     if lane.timeout is None:
                         value = await create(**kwargs)
                     else:

@@ -172,6 +172,9 @@ class Lane:
     """The first route: the one the first attempt goes to."""
     sdk: Any
     """The route's SDK client."""
+    resource: Any
+    """Its resource for the API (``sdk.chat.completions``, ``sdk.responses``, ...): the
+    attempt calls its ``create``, looked up per call as the full flow does."""
     timeout: Any
     """The ``timeout=`` to pass, or ``None`` when it is the SDK client's own."""
 
@@ -709,14 +712,17 @@ def _invalid(call: Call, value: Any) -> BaseException | None:
 
 
 def _served(call: Call, route: Route) -> None:
-    call.info.route = route.key
-    call.info.model = route.model
-    call.info.base_url = public_url(route.base_url)
-    key = route.key
-    call.info.usage = next(
-        (a.usage for a in reversed(call.info.attempts) if a.route == key and a.ok), None
-    )
-    call.info.ended = call.clock.monotonic()
+    info = call.info
+    key = info.route = route.key
+    info.model = route.model
+    info.base_url = public_url(route.base_url)
+    attempts = info.attempts
+    last = attempts[-1] if attempts else None
+    if last is not None and last.route == key and last.ok:  # the usual case: no scan
+        info.usage = last.usage
+    else:  # the latest attempt of the route that served (a hedge's loser may come after)
+        info.usage = next((a.usage for a in reversed(attempts) if a.route == key and a.ok), None)
+    info.ended = call.clock.monotonic()
 
 
 def clone_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
