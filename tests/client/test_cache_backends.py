@@ -518,13 +518,22 @@ def test_closing_a_cache_keeps_other_connections_locks_on_the_file(tmp_path: Pat
 
 @pytest.mark.skipif(not Path("/proc/self/fd").exists(), reason="counts descriptors via /proc")
 def test_closed_sqlite_caches_leave_no_descriptor_open(tmp_path: Path) -> None:
-    before = len(os.listdir("/proc/self/fd"))
+    def open_here() -> list[str]:
+        found = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/self/fd/{fd}")
+                if target.startswith(str(tmp_path)):
+                    found.append(target)
+        return found
+
     for i in range(30):
         cache = Cache(f"sqlite:///{tmp_path}/c{i}.db")
         cache.put("k", payload(str(i)))
         assert cache.lookup("k").status == "hit"
+        assert any(t.endswith(f"c{i}.db-shm") for t in open_here())  # watched while open
         cache.close()
-    assert len(os.listdir("/proc/self/fd")) == before
+    assert open_here() == []
 
 
 def _exclusive(path: str, *, timeout: float, extensions: bool = False) -> Any:
