@@ -40,8 +40,10 @@ package in DIR (e.g. a ``git archive`` of an older commit, put first on
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,6 +56,7 @@ from pathlib import Path
 TEST_FILE = "def test_trivial():\n    assert 1 + 1 == 2\n"
 BASE_ARGS = ["-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"]
 PLUGIN = "llm"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -92,25 +95,40 @@ def with_source(env: dict[str, str], source: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))}
 
 
+def clean_copy(package_dir: Path, into: Path) -> str:
+    """A copy of the ``pytest_llm`` package in ``package_dir`` without ``__pycache__``
+    (pytest would read a rewritten ``.pyc`` left there by an earlier run even with
+    bytecode writing off); the folder to put on ``PYTHONPATH``."""
+    shutil.copytree(
+        package_dir / "pytest_llm",
+        into / "pytest_llm",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    return str(into)
+
+
 def arms(mode: str, bytecode: str, project: Path, sources: dict[str, str]) -> list[Arm]:
-    """The arms with pytest-llm (this tree, then one per ``--llm-src``), the one without last."""
+    """The arms with pytest-llm (this tree, labelled "", then one per ``--llm-src``),
+    each from its clean copy, and the one without last."""
     env = base_env(bytecode, project)
     if mode == "autoload":
         others = [arg for name in other_plugins() for arg in ("-p", f"no:{name}")]
         return [
-            Arm("plugin installed, unused", others, env),
             *(
-                Arm(f"plugin installed, unused ({label})", others, with_source(env, src))
+                Arm(
+                    "plugin installed, unused" + (f" ({label})" if label else ""),
+                    others,
+                    with_source(env, src),
+                )
                 for label, src in sources.items()
             ),
             Arm("-p no:llm", [*others, "-p", f"no:{PLUGIN}"], env),
         ]
     quiet = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return [
-        Arm("-p pytest_llm.plugin", ["-p", "pytest_llm.plugin"], quiet),
         *(
             Arm(
-                f"-p pytest_llm.plugin ({label})",
+                "-p pytest_llm.plugin" + (f" ({label})" if label else ""),
                 ["-p", "pytest_llm.plugin"],
                 with_source(quiet, src),
             )
@@ -173,6 +191,33 @@ def plugin_import_ms(project: Path) -> float:
     return statistics.median(out)
 
 
+PROBE = """
+import json, sys, pytest
+pytest.main(sys.argv[1:])
+print(json.dumps(sorted(
+    m.__file__ for n, m in list(sys.modules.items())
+    if n.split(".")[0] == "pytest_llm" and getattr(m, "__file__", None)
+)))
+"""
+
+
+def startup_modules(project: Path, source: str) -> tuple[int, int]:
+    """How many pytest-llm modules an unused ``pytest --co`` run loads, and their lines:
+    each is read, parsed, assertion-rewritten and compiled when bytecode is off."""
+    env = with_source(base_env("off", project), source)
+    others = [arg for name in other_plugins() for arg in ("-p", f"no:{name}")]
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *BASE_ARGS[2:], *others],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    files = json.loads(proc.stdout.strip().splitlines()[-1])
+    return len(files), sum(len(Path(f).read_text().splitlines()) for f in files)
+
+
 def measure(
     mode: str, bytecode: str, runs: int, project: Path, sources: dict[str, str]
 ) -> list[Arm]:
@@ -212,12 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     CLOCK = args.clock
     if args.runs < 1:
         ap.error("--runs must be positive")
-    sources: dict[str, str] = {}
+    folders = {"": ROOT}
     for item in args.llm_src:
         label, _, folder = item.partition("=")
         if not label or not (Path(folder) / "pytest_llm" / "plugin.py").exists():
             ap.error(f"--llm-src {item}: expected LABEL=DIR with a pytest_llm package in DIR")
-        sources[label] = str(Path(folder).resolve())
+        folders[label] = Path(folder).resolve()
     modes = ["autoload", "explicit"] if args.mode == "both" else [args.mode]
     codes = ["cached", "off"] if args.bytecode == "both" else [args.bytecode]
     print(
@@ -228,7 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         f"other pytest11 plugins disabled in both arms (autoload mode): {', '.join(other_plugins())}"
     )
     with tempfile.TemporaryDirectory(prefix="import-overhead-") as tmp:
-        project = Path(tmp)
+        project = Path(tmp) / "project"
+        project.mkdir()
+        sources = {
+            label: clean_copy(folder, Path(tmp) / f"src-{n}")
+            for n, (label, folder) in enumerate(folders.items())
+        }
         (project / "pytest.ini").write_text("[pytest]\n")
         (project / "test_trivial.py").write_text(TEST_FILE)
         rows = []
@@ -241,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     rows.append((mode, code, with_plugin, without, paired))
         imp = plugin_import_ms(project)
+        loaded = {label: startup_modules(project, src) for label, src in sources.items()}
     print()
     print("| mode | bytecode | arm with pytest-llm | ms | arm without | ms | difference, ms |")
     print("| --- | --- | --- | ---: | --- | ---: | ---: |")
@@ -256,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         "differences (with - without); target: at most 20 ms."
     )
     print(f"import of pytest_llm.plugin after pytest: {imp:.1f} ms (median of 9 processes)")
+    for label, (count, lines) in loaded.items():
+        name = f" ({label})" if label else ""
+        print(f"pytest-llm modules loaded by an unused run{name}: {count}, {lines:,} lines")
     return 0
 
 

@@ -3,6 +3,8 @@
 ``llm_guard = llm-hosts`` (default) fails a request to a known LLM provider from a
 test that has no cassette; ``all`` fails any request that is not loopback; ``off``
 lets everything through. Tests with a cassette are governed by the cassette instead.
+
+Loaded at every pytest start-up: PYTEST_DONT_REWRITE (see :mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Lazy package facades (PEP 562): public names load from their module on first use.
 
-The plugin imports fixtures from these packages at pytest start-up; a run that never
-uses a part should not pay for importing it.
+Importing a package then costs next to nothing: every pytest start-up imports
+``pytest_llm`` (the plugin lives in it), and a run that never uses a part should not pay
+for it. Loaded at every pytest start-up: PYTEST_DONT_REWRITE (see :mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ CI rule (in CI, recording needs the flag given on the command line).
 This module loads at every pytest start-up (the plugin's options come from it), so it
 imports nothing that an unused run does not need: the errors and the did-you-mean
 helper load with the first mistake, and its records are plain classes (a dataclass
-builds its methods with ``exec`` when the module loads).
+builds its methods with ``exec`` when the module loads). PYTEST_DONT_REWRITE: no
+asserts to rewrite here (see :mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ it is not called: there is no vcrpy ``VCR`` object to configure). What maps is m
 what does not is named once in the terminal summary. When pytest-recording is active,
 the marker is its business, and the summary says how to choose.
 
-This module decides, before the conftests load (:func:`install`, called from the
-plugin's ``pytest_load_initial_conftests``); :mod:`pytest_llm._vcr_shim` holds the
-fixtures and hooks it registers.
+:mod:`pytest_llm._vcr_shim` decides, before the conftests load, and holds the fixtures
+and hooks it registers; :mod:`pytest_llm._vcr_map` does the mapping. This module holds
+what is registered when pytest-recording is active instead (loaded only then).
 """
 
 from __future__ import annotations
@@ -21,44 +21,10 @@ from typing import Any
 
 import pytest
 
-__all__ = ["install", "recording_plugin"]
-
-_OTHERS = ("pytest_recording.plugin", "pytest_vcr")
-"""Modules of the plugins that own ``@pytest.mark.vcr`` when installed and active."""
+__all__ = ["OtherPlugin"]
 
 
-def recording_plugin(pm: pytest.PytestPluginManager) -> str | None:
-    """The module name of an active pytest-recording / pytest-vcr, if any."""
-    for plugin in pm.get_plugins():
-        name = getattr(plugin, "__name__", "")
-        if name in _OTHERS:
-            return str(name)
-    return None
-
-
-def install(early_config: pytest.Config, parser: pytest.Parser) -> None:
-    """pytest-recording's surface answered by pytest-llm, or a note that it is not.
-
-    Before the conftests: they may implement pytest_recording_configure, add options
-    pytest-recording would add, or override its fixtures.
-    """
-    pm = early_config.pluginmanager
-    if pm.has_plugin("llm-vcr") or pm.has_plugin("llm-vcr-other"):
-        return
-    other = recording_plugin(pm)
-    if other is not None:
-        pm.register(_OtherPlugin(other), "llm-vcr-other")
-        return
-    from . import _vcr_shim
-
-    caller = getattr(pm.hook, "pytest_recording_configure", None)
-    if caller is None or caller.spec is None:
-        pm.add_hookspecs(_vcr_shim.Hookspecs)
-    _vcr_shim.add_options(parser)
-    pm.register(_vcr_shim, "llm-vcr")
-
-
-class _OtherPlugin:
+class OtherPlugin:
     """pytest-recording is active: ``@pytest.mark.vcr`` stays with it; say how to choose."""
 
     def __init__(self, module: str) -> None:

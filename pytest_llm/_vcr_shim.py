@@ -1,15 +1,19 @@
 """pytest-recording's marker, fixtures, flags and hook, answered by pytest-llm.
 
-Registered by :mod:`pytest_llm._vcr_compat` only when pytest-recording is not active,
-which is at every start-up of most projects: so this module holds the declarations
-only. A test marked ``vcr`` gets the ``vcr`` fixture first; it turns the merged
+:func:`install` (called by the plugin before the conftests load) registers this module
+when pytest-recording is not active, which is at every start-up of most projects: so
+it holds the declarations only (see :mod:`pytest_llm._vcr_compat` for the whole
+switch). A test marked ``vcr`` gets the ``vcr`` fixture first; it turns the merged
 ``vcr_config`` and marker keywords into an ``llm_cassette`` marker (the keywords that
 map) and a list of those that do not (:mod:`pytest_llm._vcr_map`, loaded then), and
 opens the test's ``llm_cassette``.
+
+Loaded at every pytest start-up: PYTEST_DONT_REWRITE (see :mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,9 +27,43 @@ from ._settings import xdist_controller
 if TYPE_CHECKING:
     from ._vcr_map import VcrCassette
 
-__all__ = ["add_options"]
+__all__ = ["add_options", "install", "recording_plugin"]
 
 _hookspec = pluggy.HookspecMarker("pytest")
+
+_OTHERS = ("pytest_recording.plugin", "pytest_vcr")
+"""Modules of the plugins that own ``@pytest.mark.vcr`` when installed and active."""
+
+
+def recording_plugin(pm: pytest.PytestPluginManager) -> str | None:
+    """The module name of an active pytest-recording / pytest-vcr, if any."""
+    for plugin in pm.get_plugins():
+        name = getattr(plugin, "__name__", "")
+        if name in _OTHERS:
+            return str(name)
+    return None
+
+
+def install(early_config: pytest.Config, parser: pytest.Parser) -> None:
+    """pytest-recording's surface answered by pytest-llm, or a note that it is not.
+
+    Before the conftests: they may implement pytest_recording_configure, add options
+    pytest-recording would add, or override its fixtures.
+    """
+    pm = early_config.pluginmanager
+    if pm.has_plugin("llm-vcr") or pm.has_plugin("llm-vcr-other"):
+        return
+    other = recording_plugin(pm)
+    if other is not None:
+        from ._vcr_compat import OtherPlugin
+
+        pm.register(OtherPlugin(other), "llm-vcr-other")
+        return
+    caller = getattr(pm.hook, "pytest_recording_configure", None)
+    if caller is None or caller.spec is None:
+        pm.add_hookspecs(Hookspecs)
+    add_options(parser)
+    pm.register(sys.modules[__name__], "llm-vcr")
 
 
 class Hookspecs:

@@ -12,6 +12,10 @@ are registered only once a test uses the plugin (:mod:`pytest_llm._hooks`);
 No ``pytest_plugins`` here: pytest looks each entry of it up among the entry points of
 every installed distribution, a scan of all their metadata files at every start-up.
 The pytest-recording switch is installed from ``pytest_load_initial_conftests``.
+
+PYTEST_DONT_REWRITE: pytest rewrites the asserts of every module of a plugin's package
+it imports, reading, parsing and compiling each anew when bytecode is not written; the
+modules loaded at start-up say so, as they have no asserts worth rewriting.
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser) -> None:
     # Runs before conftests are imported: they may use pytest-recording's surface, and
     # clients built at import time need a key to construct (replay never sends it).
-    from ._vcr_compat import install
+    from ._vcr_shim import install
 
     install(early_config, parser)
     if os.environ.get("OPENAI_API_KEY") or _settings.session_mode(early_config) != "none":
