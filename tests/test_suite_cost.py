@@ -3,6 +3,8 @@ worked out by the first, and what a test can still change is still read per test
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 
@@ -179,3 +181,32 @@ def test_the_dummy_key_of_a_replayed_test_goes_with_it(
         """
     )
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
+def test_each_modules_cassette_folder_is_worked_out_once(pytester: pytest.Pytester) -> None:
+    """A cassette's path is ``<dir>/<module path>/<test name>.yaml``; the folder part is
+    the same for every test of a module, so it is worked out once per module."""
+    replayed = """
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_replayed(llm_cassette, request, n):
+            root = request.config.rootpath
+            assert llm_cassette.path == root / "cassettes" / {folder!r} / f"test_replayed[{{n}}].yaml"
+        """
+    last = """
+        from pytest_llm.cassette import _build
+
+        def test_folders(request):
+            root = request.config.rootpath
+            folders = _build._shared(request.config).folders.values()
+            assert sorted(str(f.relative_to(root)) for f in folders) == [
+                "cassettes/test_a",
+                "cassettes/z_sub/test_b",
+            ]
+        """
+    pytester.makepyfile(test_a=replayed.format(folder="test_a"))
+    pytester.mkpydir("z_sub")  # collected after test_a.py
+    text = textwrap.dedent(replayed.format(folder="z_sub/test_b")) + textwrap.dedent(last)
+    pytester.path.joinpath("z_sub", "test_b.py").write_text(text)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=5)

@@ -61,15 +61,21 @@ def cassette_name(item: pytest.Item) -> str:
 
 
 def cassette_path(item: pytest.Item, cassette_dir: str) -> Path:
-    root = item.config.rootpath
-    try:
-        module = item.path.relative_to(root)
-    except ValueError:
-        module = Path(item.path.name)
-    base = Path(cassette_dir)
-    if not base.is_absolute():
-        base = root / base
-    return base / module.with_suffix("") / cassette_name(item)
+    """``<cassette dir>/<test module's path, no suffix>/<cassette_name(item)>``; the
+    folder is worked out once per module and directory in a session."""
+    folders = _shared(item.config).folders
+    folder = folders.get((item.path, cassette_dir))
+    if folder is None:
+        root = item.config.rootpath
+        try:
+            module = item.path.relative_to(root)
+        except ValueError:
+            module = Path(item.path.name)
+        base = Path(cassette_dir)
+        if not base.is_absolute():
+            base = root / base
+        folder = folders[item.path, cassette_dir] = base / module.with_suffix("")
+    return folder / cassette_name(item)
 
 
 def _vcrpy_path(item: pytest.Item) -> Path:
@@ -162,13 +168,16 @@ class CassetteOptions:
 
 class _PerConfig:
     """What every test of a session shares, worked out by its first cassette: the
-    redactor (from ini options only) and the options of tests that set none (no
-    marker keywords, an empty ``llm_cassette_config``), per value of the environment
-    variables they read, since a test may set them."""
+    redactor (from ini options only), each test module's cassette folder, and the
+    options of tests that set none (no marker keywords, an empty
+    ``llm_cassette_config``), per value of the environment variables they read, since
+    a test may set them."""
 
     def __init__(self) -> None:
         self.redactor: Redactor | None = None
         self.options: dict[tuple[str | None, ...], CassetteOptions] = {}
+        self.folders: dict[tuple[Path, str], Path] = {}
+        """(test module, cassette dir) -> the module's cassette folder."""
 
 
 _per_config = pytest.StashKey[_PerConfig]()
