@@ -456,9 +456,15 @@ def test_sqlite_open_cache_survives_a_fork(tmp_path: Path) -> None:
         assert found.entry.payload == payload("one")
         assert cache.put("k", payload("from the child")) == "stored"
 
-    proc = multiprocessing.get_context("fork").Process(target=child)
-    proc.start()
-    proc.join(60)
+    backend = cache.backend
+    assert isinstance(backend, SQLiteBackend)
+    with backend._lock:  # as if another thread were inside the backend at the fork
+        proc = multiprocessing.get_context("fork").Process(target=child)
+        proc.start()
+    proc.join(30)
+    if proc.exitcode is None:  # pragma: no cover - the failure this test is about
+        proc.kill()
+        pytest.fail("the child hung on the lock it inherited")
     assert proc.exitcode == 0
     entry = cache.get("k")
     assert entry is not None
