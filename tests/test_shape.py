@@ -185,6 +185,7 @@ def test_one_options_table_feeds_every_source() -> None:
     """The marker, the config fixture, Cassette, use_cassette, the CLI, env and ini all
     come from ``_settings.OPTIONS``: adding an option is one row there."""
     import inspect
+    import typing
 
     from pytest_llm import Cassette, use_cassette
     from pytest_llm._settings import CONFIG_KEYS, ENV, MARKER_KEYWORDS, MARKERS, OPTIONS
@@ -192,9 +193,12 @@ def test_one_options_table_feeds_every_source() -> None:
     marker = {o.name for o in OPTIONS if o.marker}
     assert set(MARKER_KEYWORDS) == {"path"} | marker
     assert set(CONFIG_KEYS) == marker | {o.name for o in OPTIONS if o.config}
-    for fn in (Cassette.__init__, use_cassette):
-        params = set(inspect.signature(fn).parameters)
-        assert marker | {"allow_network"} <= params, fn
+    params = set(inspect.signature(Cassette.__init__).parameters) - {"self", "path"}
+    assert marker | {"allow_network"} <= params
+    # use_cassette takes Cassette's keywords, typed by one TypedDict that must list them all
+    assert set(inspect.signature(use_cassette).parameters) == {"path", "options"}
+    (keywords,) = typing.get_args(typing.get_type_hints(use_cassette)["options"])
+    assert marker | {"allow_network"} <= set(keywords.__annotations__) <= params
     assert all(f"{name}=None" in MARKERS[0] for name in marker)
     assert sorted(ENV.values()) == [
         "PYTEST_LLM_ALLOW_NETWORK",
