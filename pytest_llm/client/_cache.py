@@ -630,8 +630,8 @@ class _ShmFile:
     files: ClassVar[dict[tuple[int, int], _ShmFile]] = {}
     lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, key: tuple[int, int], fd: int) -> None:
-        self.key, self.fd, self.users = key, fd, 0
+    def __init__(self, key: tuple[int, int], fd: int, path: str) -> None:
+        self.key, self.fd, self.path, self.users = key, fd, path, 0
 
     @classmethod
     def open(cls, path: str) -> _ShmFile:
@@ -645,7 +645,7 @@ class _ShmFile:
                 if (st.st_dev, st.st_ino) != key:  # replaced since the stat: not closed
                     _abandoned.append(fd)
                     raise OSError(f"{path} was replaced while it was being opened")
-                shm = cls.files[key] = cls(key, fd)
+                shm = cls.files[key] = cls(key, fd, os.path.realpath(path))
             shm.users += 1
             return shm
 
@@ -656,9 +656,9 @@ class _ShmFile:
             idle = [f for f in self.files.values() if f.users <= 0]
             if not idle:
                 return
-            mapped = _mapped_files()
+            keys, paths = _mapped_files()
             for f in idle:
-                if f.key not in mapped:
+                if f.key not in keys and f.path not in paths:
                     del self.files[f.key]
                     with contextlib.suppress(OSError):
                         os.close(f.fd)
@@ -669,21 +669,25 @@ class _ShmFile:
         cls.files, cls.lock = {}, threading.Lock()
 
 
-def _mapped_files() -> set[tuple[int, int]]:
-    """(device, inode) of every file this process maps; empty where that is unknown."""
+def _mapped_files() -> tuple[set[tuple[int, int]], set[str]]:
+    """(device, inode) and path of every file this process maps (either may be what a
+    layered file system shows); empty where that is unknown."""
+    keys: set[tuple[int, int]] = set()
+    paths: set[str] = set()
     try:
-        with open("/proc/self/maps", encoding="ascii", errors="replace") as f:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     except OSError:
-        return set()
-    mapped = set()
+        return keys, paths
     for line in lines:
         parts = line.split(maxsplit=5)
-        if len(parts) >= 5 and parts[4] != "0":
-            major, _, minor = parts[3].partition(":")
-            with contextlib.suppress(ValueError):
-                mapped.add((os.makedev(int(major, 16), int(minor, 16)), int(parts[4])))
-    return mapped
+        if len(parts) < 6 or parts[4] == "0":
+            continue
+        paths.add(parts[5].removesuffix(" (deleted)"))
+        major, _, minor = parts[3].partition(":")
+        with contextlib.suppress(ValueError):
+            keys.add((os.makedev(int(major, 16), int(minor, 16)), int(parts[4])))
+    return keys, paths
 
 
 class SQLiteBackend(SQLiteFile):
