@@ -142,7 +142,8 @@ class _Source:
         self.raw = raw
 
 
-# what _facts keeps of an interaction read from the file's text, by position
+# what _facts keeps of an interaction read from the file's text, by position (the load
+# cache holds these tuples: a change here bumps _load._TAG)
 _LINE, _KEYS, _BOUNDS, _METHOD, _URL, _SAMPLE, _TEST, _DIGEST, _IS_JSON, _BODY = range(10)
 
 
