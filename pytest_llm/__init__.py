@@ -1,7 +1,8 @@
 """pytest-llm: record, replay, fault-inject and assert on LLM API traffic in pytest.
 
 The public names are loaded on first use, so that pytest start-up with the plugin
-installed costs next to nothing when no test uses it.
+installed costs next to nothing when no test uses it (PYTEST_DONT_REWRITE: see
+:mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Two roots, on purpose:
   ``APIConnectionError`` and really sleeps between the tries; a ``BaseException``
   passes through that loop, and through application code that catches
   ``Exception``, so the test fails at once with the miss itself.
+
+Loaded at every pytest start-up (the session's guard): PYTEST_DONT_REWRITE (see
+:mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations

@@ -77,6 +77,24 @@ def test_an_unused_run_loads_only_the_start_up_modules(project: Path, args: list
     assert sorted(STARTUP - modules) == []
 
 
+def test_every_start_up_module_opts_out_of_assertion_rewriting() -> None:
+    """pytest rewrites every module of a plugin's package it imports: with bytecode off
+    it reads, parses, rewrites and compiles each on every run. The docstring marker
+    skips the rewriter's pass (the modules have no asserts worth rewriting)."""
+    import ast
+    import importlib.util
+
+    missing = []
+    for name in sorted(STARTUP):
+        spec = importlib.util.find_spec(name)
+        assert spec is not None
+        assert spec.origin is not None
+        doc = ast.get_docstring(ast.parse(Path(spec.origin).read_text())) or ""
+        if "PYTEST_DONT_REWRITE" not in doc:
+            missing.append(name)
+    assert missing == []
+
+
 def test_help_loads_no_more_and_lists_every_option(project: Path) -> None:
     code, modules = _loaded(project, "--help")
     assert code == 0

@@ -1,4 +1,8 @@
-"""HTTP adapters: the patched httpx/httpx2 transports, an explicit wrapper, the server."""
+"""HTTP adapters: the patched httpx/httpx2 transports, an explicit wrapper, the server.
+
+Loaded at every pytest start-up (the session's guard): PYTEST_DONT_REWRITE (see
+:mod:`pytest_llm.plugin`).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 ``forwarding`` is set by an adapter around the real send, so inner transports and
 the socket guard let it pass; the socket guard loads at start-up without the adapters.
+
+Loaded at every pytest start-up (the session's guard): PYTEST_DONT_REWRITE (see
+:mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ user (an active handler, or the session's guard for the socket) arrives and puts
 every original back when the last one leaves. :func:`restore_all` is the backstop
 the plugin calls at ``pytest_unconfigure``. The router is passed in by whoever
 opens a scope, so this module never imports it.
+
+Loaded at every pytest start-up (the session's guard): PYTEST_DONT_REWRITE (see
+:mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations
