@@ -122,7 +122,8 @@ def arms(mode: str, bytecode: str, project: Path, sources: dict[str, str]) -> li
                 )
                 for label, src in sources.items()
             ),
-            Arm("-p no:llm", [*others, "-p", f"no:{PLUGIN}"], env),
+            # the same PYTHONPATH as this tree's arm: every import looks there first
+            Arm("-p no:llm", [*others, "-p", f"no:{PLUGIN}"], with_source(env, sources[""])),
         ]
     quiet = {**env, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return [
@@ -134,7 +135,7 @@ def arms(mode: str, bytecode: str, project: Path, sources: dict[str, str]) -> li
             )
             for label, src in sources.items()
         ),
-        Arm("no plugin", [], quiet),
+        Arm("no plugin", [], with_source(quiet, sources[""])),
     ]
 
 
