@@ -444,6 +444,10 @@ LAYOUTS = {
         False,
     ),
     "crlf line ends": (BASE.replace("\n", "\r\n"), False),
+    "a quoted string running on over a section's line": (
+        BASE.replace("    text: plain\n", '    text: "plain\n  meta:\n    test: y"\n'),
+        False,
+    ),
     "a comment between interactions": (
         BASE.replace("- request:\n    method: GET", "# next\n- request:\n    method: GET"),
         False,

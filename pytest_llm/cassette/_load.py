@@ -21,9 +21,10 @@ committed; it is written atomically (safe under pytest-xdist), and a cache that
 cannot be read or written is ignored. The YAML stays the only source of truth.
 
 A cassette in the layout pytest-llm writes is not even parsed whole (:func:`scan`):
-libyaml checks the whole file's syntax in C, a scan of the lines that start at
-column 0 and 2 cuts it into interactions and their sections, and only the sections a
-lookup needs (the request, the interaction's ``meta``) are parsed when it opens; a
+a scan of the lines that start at columns 0-3 cuts it into interactions and their
+sections, only the sections a lookup needs (the request; ``meta.test`` and
+``meta.request_digest`` from their lines) are parsed when it opens, and libyaml checks
+the syntax of the others in C, without building anything; a
 response is parsed when it is first replayed, from the file's bytes, which are kept
 instead of any parsed copy. Whatever the scan is not sure of (another layout,
 anchors, aliases or tags, a problem the full reader reports) goes to the full reader,
@@ -204,11 +205,13 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
 
     The layout is the one :func:`~._format.dump` writes: top-level keys at column 0,
     ``interactions:`` a block list of mappings whose keys (the sections) sit at column
-    2 and whose contents are indented further. The whole file's syntax is checked by
-    libyaml first (in C: no Python objects), so a section left as text is known to
-    parse later; then the lines at columns 0-3 cut the list into interactions and
-    sections, each interaction's sections but :data:`LAZY_SECTIONS` are parsed (one
-    parse of their text) and handed to ``facts_of(line, keys, bounds, sections)``,
+    2 and whose contents are indented further. The lines at columns 0-3 cut the list
+    into interactions and sections; the text before and after the list is parsed, and
+    so are each interaction's sections but :data:`LAZY_SECTIONS`, together (one parse
+    of their text); the syntax of each of those is checked on its own by libyaml (in
+    C: no Python objects), so it is known to parse the same when used, and a quoted
+    string running on into the next section is caught. The parsed sections are
+    handed to ``facts_of(line, keys, bounds, sections)``,
     where ``bounds`` are the offsets of each section in ``raw`` and one past the last
     (:func:`pack`). A lazy section named in ``peek`` (``{"meta": ["test"]}``) is
     handed over as a mapping of just those keys, read from their lines when their
@@ -222,10 +225,6 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
         return None
     start = raw.find(b"\ninteractions:\n")
     if start < 0 or not raw.startswith(b"- ", start + 15):
-        return None
-    try:
-        CParser(raw).raw_parse()  # the syntax of the whole file, in C
-    except Exception:
         return None
     item_at: list[int] = []
     keys: list[list[tuple[str, int]]] = []
@@ -271,7 +270,12 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
         for i, name in enumerate(names):
             if name == "response" and _STATUS.match(raw, bounds[i]) is None:
                 return None
+            text = raw[bounds[i] : bounds[i + 1]]
             if name in LAZY_SECTIONS:
+                try:  # its syntax, on its own, in C: it parses when it is used
+                    CParser(text).raw_parse()
+                except Exception:
+                    return None
                 wanted = peek.get(name)
                 if not wanted:
                     continue
@@ -279,7 +283,7 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
                 if found is not None:
                     peeked[name] = found
                     continue
-            parts.append(raw[bounds[i] : bounds[i + 1]])
+            parts.append(text)
         try:
             parsed = _from_events(b"".join(parts)) if parts else {}
         except Exception:
