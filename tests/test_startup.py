@@ -29,7 +29,6 @@ STARTUP = {
     "pytest_llm.transport",
     "pytest_llm.transport._common",
     "pytest_llm.transport._patch",  # the socket patch the guard needs
-    "pytest_llm._errors",  # NetworkBlocked, raised by that patch
     "pytest_llm._vcr_shim",  # pytest-recording's marker, fixtures and flags, declared
 }
 """Every pytest-llm module a run loads when no test uses the plugin, and nothing else."""

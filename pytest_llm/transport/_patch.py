@@ -25,7 +25,6 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._errors import NetworkBlocked
 from ._common import HTTP_TARGETS, LIBRARIES, MARK, forwarding, restore
 
 if TYPE_CHECKING:
@@ -221,6 +220,8 @@ def _guard(host: Any, port: Any) -> None:
         return
     if router.active and router.network_allowed <= 0 and not is_loopback(host):
         where = f"{host}:{port}" if port is not None else str(host)
+        from .._errors import NetworkBlocked  # here: the guard loads at every start-up
+
         raise NetworkBlocked(
             f"pytest-llm blocked a network connection to {where}: it did not go through an "
             "httpx or httpx2 transport (or the openai SDK's aiohttp backend), so pytest-llm can "
