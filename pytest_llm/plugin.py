@@ -173,9 +173,7 @@ def llm_cassette(
     """
     from .cassette._fixtures import llm_cassette
 
-    # cassette/_fixtures.py still marks its body a fixture: only this declaration is registered
-    body = getattr(llm_cassette, "__wrapped__", llm_cassette)
-    yield from body(request, llm_cassette_config)
+    yield from llm_cassette(request, llm_cassette_config)
 
 
 @pytest.fixture

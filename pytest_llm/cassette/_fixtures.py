@@ -1,7 +1,7 @@
-"""The ``llm_cassette`` and ``llm_cassette_config`` fixtures.
+"""The body of the ``llm_cassette`` fixture (declared in :mod:`pytest_llm.plugin`).
 
-The plugin imports this module at start-up, so it imports nothing heavy at the top:
-naming, YAML, the adapters and the cassette itself load when a test first uses one.
+It loads when a test first uses a cassette; naming, YAML, the adapters and the
+cassette itself load when it first runs.
 """
 
 from __future__ import annotations
@@ -20,24 +20,14 @@ from .._settings import DUMMY_KEY
 if TYPE_CHECKING:
     from ._session import Cassette
 
-__all__ = ["llm_cassette", "llm_cassette_config"]
+__all__ = ["llm_cassette"]
 
 
-@pytest.fixture
-def llm_cassette_config() -> dict[str, Any]:
-    """Override in a conftest to set cassette options for a directory of tests."""
-    return {}
-
-
-@pytest.fixture
 def llm_cassette(
     request: pytest.FixtureRequest, llm_cassette_config: dict[str, Any]
 ) -> Iterator[Cassette]:
-    """The test's cassette, active for the whole test: replays, or records when asked.
-
-    A test marked ``llm_cassette`` gets it without asking. The cassette governs the
-    test instead of the guard (``llm_guard``).
-    """
+    """The test's cassette, active for the whole test (``llm_cassette``); it governs the
+    test instead of the guard (``llm_guard``)."""
     from ..transport._patch import guarded
     from ._build import build_cassette
 
