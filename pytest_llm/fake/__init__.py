@@ -1,7 +1,6 @@
 """A fake provider: scripted replies in the real APIs' shapes (OpenAI, Anthropic, Gemini).
 
-Names load on first use: the plugin imports this package's fixtures at start-up, and
-a run that never uses the fake should not pay for it.
+Names load on first use: a run that never uses the fake should not pay for it.
 """
 
 from __future__ import annotations

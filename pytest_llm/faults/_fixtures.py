@@ -1,7 +1,7 @@
-"""The ``llm_faults`` fixture.
+"""The body of the ``llm_faults`` fixture (declared in :mod:`pytest_llm.plugin`).
 
-The plugin imports this module at start-up, so it imports nothing heavy at the top:
-the flow and the fault kinds load when a test asks for the fixture.
+It loads when a test first asks for the fixture; the flow and the fault kinds load
+when it first runs.
 """
 
 from __future__ import annotations

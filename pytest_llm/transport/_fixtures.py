@@ -1,7 +1,5 @@
-"""The ``llm_server`` fixture, beside the server it serves.
-
-Imported by the plugin at start-up, so it imports nothing heavy: the server loads
-when a test first asks for it.
+"""The body of the ``llm_server`` fixture (declared in :mod:`pytest_llm.plugin`), beside
+the server it serves; the server loads when it first runs.
 """
 
 from __future__ import annotations
