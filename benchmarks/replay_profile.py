@@ -56,7 +56,7 @@ STEPS = [
     (
         "pytest_llm.cassette._format",
         "Interaction.reply",
-        "Interaction.reply: the Reply built at open, handed back",
+        "Interaction.reply: the Reply parsed on first replay (lazy reader), then shared",
     ),
     (
         "pytest_llm.transport._adapter",
