@@ -36,7 +36,7 @@ from ._format import CassetteFile, Interaction, dump, load, wire_digest, write_a
 from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
 from ._redact import Redactor
 
-__all__ = ["RECORD_MODES", "Cassette", "CassetteOptions", "parse_timing", "use_cassette"]
+__all__ = ["RECORD_MODES", "Cassette", "CassetteKeywords", "parse_timing", "use_cassette"]
 
 PROMPT_HEADER = "x-pytest-llm-prompt"
 """Names a request's prompt file (``name@vN``): recorded as metadata, not as a header."""
@@ -700,7 +700,7 @@ def _interaction_meta(ex: Exchange, reply: Reply, duration: float, started: Any)
     return meta
 
 
-class CassetteOptions(TypedDict, total=False):
+class CassetteKeywords(TypedDict, total=False):
     """The keywords of :func:`use_cassette`: :class:`Cassette`'s own, but those the
     plugin sets for a test (``rerecord_hint``, ``test``, ``record_blocked``)."""
 
@@ -720,11 +720,11 @@ class CassetteOptions(TypedDict, total=False):
 
 
 @contextlib.contextmanager
-def use_cassette(path: str | Path, **options: Unpack[CassetteOptions]) -> Iterator[Cassette]:
+def use_cassette(path: str | Path, **options: Unpack[CassetteKeywords]) -> Iterator[Cassette]:
     """Record or replay LLM traffic outside pytest (scripts, notebooks, benchmarks).
 
     ``with pytest_llm.use_cassette("cassettes/demo.yaml", record="once"): ...``; the
-    keywords are :class:`Cassette`'s (:class:`CassetteOptions`).
+    keywords are :class:`Cassette`'s (:class:`CassetteKeywords`).
     """
     cassette = Cassette(path, **options).open()
     with cassette:
