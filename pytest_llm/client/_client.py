@@ -33,14 +33,13 @@ from ._plan import (
     Call,
     Hedge,
     Lane,
-    Outcome,
     Send,
     Timeouts,
-    _begin,
     _breaker_outcome,
     counted_request,
+    lane_settle,
+    lane_start,
     run_call,
-    succeed,
 )
 from ._prompts import prompt_of
 from ._retry import classify
@@ -865,19 +864,11 @@ class ResilientClient(_Core):
         whose breaker is not closed goes to the full flow whole."""
         lane = call.lane
         assert lane is not None
-        route = lane.route
         try:
-            ticket = None
-            if call.breaker is not None:
-                ticket = call.breaker.admit_closed(route.key)
-            if ticket is None and call.breaker is not None:
-                value = drive_sync(run_call(call), self._send, self.clock)
-            else:
-                call.info.started = call.clock.monotonic()
-                attempt = _begin(call, route, state="closed")
-                kwargs = call.kwargs
-                if kwargs.get("model") != route.model:  # _plan._route_kwargs
-                    kwargs = {**kwargs, "model": route.model}
+            start = lane_start(call)
+            served = False
+            if start is not None:
+                ticket, attempt, kwargs = start
                 try:
                     create = lane.resource.create
                     if lane.timeout is None:
@@ -889,14 +880,11 @@ class ResilientClient(_Core):
                             value, call.api, attempt.started, call.timeouts.first_token, call.clock
                         )
                 except BaseException as exc:
-                    call.resumed = (ticket, Outcome(error=exc))
+                    lane_settle(call, ticket, attempt, None, exc)
                 else:
-                    if call.validate is None or call.validate(call.api, value) is None:
-                        succeed(call, route, attempt, ticket, None, value)
-                    else:
-                        call.resumed = (ticket, Outcome(value=value))
-                if call.resumed is not None:
-                    value = drive_sync(run_call(call), self._send, self.clock)
+                    served = lane_settle(call, ticket, attempt, value, None)
+            if not served:
+                value = drive_sync(run_call(call), self._send, self.clock)
         except BaseException as exc:
             self._finish_error(call.info, exc)
             raise
@@ -994,23 +982,15 @@ class AsyncResilientClient(_Core):
         """The async twin of :meth:`ResilientClient._fast`."""
         lane = call.lane
         assert lane is not None
-        route = lane.route
         try:
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
                 raise not_on_asyncio() from None
-            ticket = None
-            if call.breaker is not None:
-                ticket = call.breaker.admit_closed(route.key)
-            if ticket is None and call.breaker is not None:
-                value = await drive_async(run_call(call), self._send, self.clock)
-            else:
-                call.info.started = call.clock.monotonic()
-                attempt = _begin(call, route, state="closed")
-                kwargs = call.kwargs
-                if kwargs.get("model") != route.model:  # _plan._route_kwargs
-                    kwargs = {**kwargs, "model": route.model}
+            start = lane_start(call)
+            served = False
+            if start is not None:
+                ticket, attempt, kwargs = start
                 try:
                     create = lane.resource.create
                     if lane.timeout is None:
@@ -1027,14 +1007,11 @@ class AsyncResilientClient(_Core):
                             None,
                         )
                 except BaseException as exc:
-                    call.resumed = (ticket, Outcome(error=exc))
+                    lane_settle(call, ticket, attempt, None, exc)
                 else:
-                    if call.validate is None or call.validate(call.api, value) is None:
-                        succeed(call, route, attempt, ticket, None, value)
-                    else:
-                        call.resumed = (ticket, Outcome(value=value))
-                if call.resumed is not None:
-                    value = await drive_async(run_call(call), self._send, self.clock)
+                    served = lane_settle(call, ticket, attempt, value, None)
+            if not served:
+                value = await drive_async(run_call(call), self._send, self.clock)
         except BaseException as exc:
             self._finish_error(call.info, exc)
             raise

@@ -343,6 +343,35 @@ def succeed(call: Call, route: Route, attempt: Attempt, ticket: Any, hold: Any, 
     _served(call, route)
 
 
+def lane_start(call: Call) -> tuple[Any, Attempt, dict[str, Any]] | None:
+    """The first attempt of a call on its :class:`Lane`: its breaker ticket, its
+    :class:`Attempt` and its request; ``None`` when the route's breaker is not closed
+    (the full flow then takes the call whole, nothing done here)."""
+    assert call.lane is not None
+    route = call.lane.route
+    ticket = None
+    if call.breaker is not None:
+        ticket = call.breaker.admit_closed(route.key)
+        if ticket is None:
+            return None
+    call.info.started = call.clock.monotonic()
+    return ticket, _begin(call, route, state="closed"), _route_kwargs(call, route)
+
+
+def lane_settle(
+    call: Call, ticket: Any, attempt: Attempt, value: Any, error: BaseException | None
+) -> bool:
+    """The lane attempt's outcome: ``True`` when it served the call (recorded as
+    :func:`_flow` records it); else it is left for :func:`_flow` (``Call.resumed``) to
+    retry, fail over or raise."""
+    if error is None and (call.validate is None or call.validate(call.api, value) is None):
+        assert call.lane is not None
+        succeed(call, call.lane.route, attempt, ticket, None, value)
+        return True
+    call.resumed = (ticket, Outcome(error=error) if error is not None else Outcome(value=value))
+    return False
+
+
 def _cost_unfinished(call: Call, attempt: Attempt, route: Route) -> None:
     """A request cancelled in flight (the loser of a hedge race) was sent all the same:
     the provider bills at least its prompt, so it is costed on an estimate (47)."""
