@@ -19,6 +19,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._clock import Clock
 from ._errors import ClientConfigError, DeadlineExceeded, LLMClientError
 from ._route import Route
 from ._usage import usage_of
@@ -171,12 +172,56 @@ def _lines(requests: Any, endpoint: str, model: str | None) -> list[dict[str, An
     return out
 
 
-def _retrieve(batch_id: str, sdk: Any) -> Any:
-    return sdk.batches.retrieve(batch_id)
+_Step = Callable[[], Any] | float
+"""What a batch job asks its driver for: an SDK call, or a wait in seconds."""
 
 
-def _content(file_id: str, sdk: Any) -> Any:
-    return sdk.files.content(file_id)
+@dataclass(frozen=True)
+class _Failed:
+    """A control call raised ``error``: the job decides whether to retry it."""
+
+    error: Exception
+
+
+def _next(job: Generator[_Step, Any, BatchResult], reply: Any) -> _Step | BatchResult:
+    """The job's next step after ``reply``, or its result when it is done."""
+    try:
+        return job.send(reply)
+    except StopIteration as stop:
+        result: BatchResult = stop.value
+        return result
+
+
+def _run(job: Generator[_Step, Any, BatchResult], clock: Clock) -> BatchResult:
+    reply: Any = None
+    while not isinstance(step := _next(job, reply), BatchResult):
+        reply = _do(step, clock)
+    return step
+
+
+async def _arun(job: Generator[_Step, Any, BatchResult], clock: Clock) -> BatchResult:
+    reply: Any = None
+    while not isinstance(step := _next(job, reply), BatchResult):
+        reply = await _ado(step, clock)
+    return step
+
+
+def _do(step: _Step, clock: Clock) -> Any:
+    if isinstance(step, float):
+        return clock.sleep(step)
+    try:
+        return step()
+    except Exception as exc:
+        return _Failed(exc)
+
+
+async def _ado(step: _Step, clock: Clock) -> Any:
+    if isinstance(step, float):
+        return await clock.asleep(step)
+    try:
+        return await step()
+    except Exception as exc:
+        return _Failed(exc)
 
 
 class Batches:
@@ -232,14 +277,15 @@ class Batches:
             raise exc
         return float(decision.wait)
 
-    def _retrying(self, fn: Callable[[], Any]) -> Any:
+    def _retried(self, fn: Callable[[], Any]) -> Generator[_Step, Any, Any]:
+        """One control call, retried: yields the call, and the wait after each failure."""
         retries = 0
         while True:
-            try:
-                return fn()
-            except Exception as exc:
-                self._client.clock.sleep(self._backoff(exc, retries))
-                retries += 1
+            reply = yield fn
+            if not isinstance(reply, _Failed):
+                return reply
+            yield self._backoff(reply.error, retries)
+            retries += 1
 
     def _job(
         self,
@@ -252,9 +298,10 @@ class Batches:
         max_poll_interval: float,
         timeout: float | None,
         discount: float,
-    ) -> Generator[Callable[[Any], Any] | float, Any, BatchResult]:
-        """The job, sans I/O: yields SDK calls (``fn(sdk)``) and waits (seconds); the
-        sync and async drivers run them."""
+    ) -> Generator[_Step, Any, BatchResult]:
+        """The job, sans I/O: yields SDK calls (``fn()``, each retried by the client's
+        retry policy) and waits (seconds); the sync and async drivers run them."""
+        sdk = self._client._sdk(self._route())
         for name, value in (
             ("poll_interval", poll_interval),
             ("max_poll_interval", max_poll_interval),
@@ -267,12 +314,16 @@ class Batches:
         data = self.jsonl(requests, endpoint=endpoint, model=model)
         route = self._route()
         clock = self._client.clock
-        upload = yield lambda sdk: sdk.files.create(file=("batch.jsonl", data), purpose="batch")
-        batch = yield lambda sdk: sdk.batches.create(
-            input_file_id=upload.id,
-            endpoint=endpoint,
-            completion_window=completion_window,
-            metadata=dict(metadata) if metadata else None,
+        upload = yield from self._retried(
+            lambda: sdk.files.create(file=("batch.jsonl", data), purpose="batch")
+        )
+        batch = yield from self._retried(
+            lambda: sdk.batches.create(
+                input_file_id=upload.id,
+                endpoint=endpoint,
+                completion_window=completion_window,
+                metadata=dict(metadata) if metadata else None,
+            )
         )
         started = clock.monotonic()
         waits: list[float] = []
@@ -289,7 +340,7 @@ class Batches:
             yield delay
             waits.append(delay)
             delay = min(delay * 2, float(max_poll_interval))
-            batch = yield functools.partial(_retrieve, batch.id)
+            batch = yield from self._retried(functools.partial(sdk.batches.retrieve, batch.id))
             polls += 1
         if batch.status == "failed":
             errors = getattr(getattr(batch, "errors", None), "data", None) or []
@@ -305,7 +356,7 @@ class Batches:
         records: list[dict[str, Any]] = []
         for file_id in (batch.output_file_id, batch.error_file_id):
             if file_id:
-                content = yield functools.partial(_content, file_id)
+                content = yield from self._retried(functools.partial(sdk.files.content, file_id))
                 text = content.text if hasattr(content, "text") else bytes(content).decode()
                 records += [json.loads(line) for line in text.splitlines() if line.strip()]
         ids = [json.loads(line)["custom_id"] for line in data.splitlines()]
@@ -332,19 +383,7 @@ class Batches:
             requests, endpoint, model, completion_window, metadata,
             poll_interval, max_poll_interval, timeout, discount,
         )  # fmt: skip
-        sdk = self._client._sdk(self._route())
-        value: Any = None
-        while True:
-            try:
-                step = job.send(value)
-            except StopIteration as stop:
-                result: BatchResult = stop.value
-                return result
-            if isinstance(step, float):
-                self._client.clock.sleep(step)
-                value = None
-            else:
-                value = self._retrying(functools.partial(step, sdk))
+        return _run(job, self._client.clock)
 
     def _collect(
         self,
@@ -417,15 +456,6 @@ class Batches:
 class AsyncBatches(Batches):
     """``AsyncResilientClient.batches``: :meth:`run` awaits, polling with ``clock.asleep``."""
 
-    async def _aretrying(self, fn: Callable[[], Any]) -> Any:
-        retries = 0
-        while True:
-            try:
-                return await fn()
-            except Exception as exc:
-                await self._client.clock.asleep(self._backoff(exc, retries))
-                retries += 1
-
     async def run(  # type: ignore[override]
         self,
         requests: Any,
@@ -444,16 +474,4 @@ class AsyncBatches(Batches):
             requests, endpoint, model, completion_window, metadata,
             poll_interval, max_poll_interval, timeout, discount,
         )  # fmt: skip
-        sdk = self._client._sdk(self._route())
-        value: Any = None
-        while True:
-            try:
-                step = job.send(value)
-            except StopIteration as stop:
-                result: BatchResult = stop.value
-                return result
-            if isinstance(step, float):
-                await self._client.clock.asleep(step)
-                value = None
-            else:
-                value = await self._aretrying(functools.partial(step, sdk))
+        return await _arun(job, self._client.clock)
