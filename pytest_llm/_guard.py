@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ._settings import GUARD_MODES
-from .transport._patch import guarded, is_loopback
+from .transport._socket import guarded, is_loopback
 
 if TYPE_CHECKING:
     from ._errors import ConfigError

@@ -55,13 +55,13 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in _settings.MARKERS:
         config.addinivalue_line("markers", line)
     from ._guard import guard_session
-    from .transport import _patch
+    from .transport._common import on_first_use
 
     _sessions.append(config)
     on_block = lambda: _arm(config)  # noqa: E731 - the guard blocked, or a handler became active
     stack = guard_session(config, allow_network=_settings.allow_network(config), on_block=on_block)
-    _patch.on_first_use.append(on_block)
-    stack.callback(_patch.on_first_use.remove, on_block)
+    on_first_use.append(on_block)
+    stack.callback(on_first_use.remove, on_block)
     config.stash[_stack_key] = stack
     if config.getoption("llm_report") or _settings.xdist_controller(config):
         _arm(config)  # asked for a report, or the reports come from workers
@@ -79,7 +79,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if config in _sessions:
         _sessions.remove(config)
     if not _sessions:
-        from .transport._patch import restore_all
+        from .transport._socket import restore_all
 
         restore_all()
 

@@ -28,7 +28,7 @@ STARTUP = {
     "pytest_llm._guard",  # the session's socket guard (llm_guard)
     "pytest_llm.transport",
     "pytest_llm.transport._common",
-    "pytest_llm.transport._patch",  # the socket patch the guard needs
+    "pytest_llm.transport._socket",  # the socket patch the guard needs (not the HTTP ones)
     "pytest_llm._vcr_shim",  # pytest-recording's marker, fixtures and flags, declared
 }
 """Every pytest-llm module a run loads when no test uses the plugin, and nothing else."""

@@ -9,10 +9,11 @@ Loaded at every pytest start-up (the session's guard): PYTEST_DONT_REWRITE (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["AIOHTTP", "HTTP_TARGETS", "LIBRARIES", "MARK", "forwarding", "restore"]
+__all__ = ["AIOHTTP", "HTTP_TARGETS", "LIBRARIES", "MARK", "forwarding", "on_first_use", "restore"]
 
 forwarding: ContextVar[bool] = ContextVar("pytest_llm_forwarding", default=False)
 """True while a request is on its way to the real network: inner transports pass it on."""
@@ -26,6 +27,8 @@ AIOHTTP = {
 HTTP_TARGETS = (*LIBRARIES, *AIOHTTP)
 """Every module whose transports can be patched (see :func:`patched`)."""
 MARK = "__pytest_llm_original__"
+on_first_use: list[Callable[[], None]] = []
+"""Called when the first handler becomes active (the plugin arms its per-test hooks)."""
 
 
 def restore(saved: list[tuple[Any, str, Any]]) -> None:
