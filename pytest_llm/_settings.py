@@ -5,10 +5,11 @@ Every resolved value remembers where it came from, for error messages and for th
 CI rule (in CI, recording needs the flag given on the command line).
 
 This module loads at every pytest start-up (the plugin's options come from it), so it
-imports nothing that an unused run does not need: the errors and the did-you-mean
-helper load with the first mistake, and its records are plain classes (a dataclass
-builds its methods with ``exec`` when the module loads). PYTEST_DONT_REWRITE: no
-asserts to rewrite here (see :mod:`pytest_llm.plugin`).
+holds what an unused run needs, the table and the resolution, and nothing more: the
+parsing and checking of a value given (:mod:`pytest_llm._values`, with the errors and
+the did-you-mean helper) loads with the first value given, and its records are plain
+classes (a dataclass builds its methods with ``exec`` when the module loads).
+PYTEST_DONT_REWRITE: no asserts to rewrite here (see :mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 if TYPE_CHECKING:
     import pytest
 
-    from ._errors import ConfigError
 
 __all__ = [
     "CONFIG_KEYS",
@@ -41,8 +41,6 @@ __all__ = [
     "check_record_mode",
     "in_ci",
     "option",
-    "parse_bool",
-    "parse_timing",
     "resolve",
     "session_mode",
     "validate",
@@ -98,18 +96,6 @@ class Resolved(Generic[T]):
         return f"Resolved(value={self.value!r}, source={self.source!r})"
 
 
-def _error(message: str) -> ConfigError:
-    from ._errors import ConfigError
-
-    return ConfigError(message)
-
-
-def _hint(word: str, choices: tuple[str, ...]) -> str:
-    from ._text import did_you_mean
-
-    return did_you_mean(word, choices, template=" (did you mean {!r}?)")
-
-
 def resolve(
     name: str,
     *,
@@ -137,17 +123,6 @@ def resolve(
     return Resolved(default, "default")
 
 
-def parse_bool(value: Any, source: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise _error(f"{source}={value!r} is not a boolean.\nFix: use true or false.")
-
-
 def in_ci(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     value = env.get("CI", "")
@@ -156,29 +131,16 @@ def in_ci(environ: Mapping[str, str] | None = None) -> bool:
 
 def check_record_mode(value: Any, source: str = "record") -> str:
     """``value`` if it is a record mode, else a :class:`ConfigError` naming ``source``."""
-    if value not in RECORD_MODES:
-        hint = _hint(str(value), RECORD_MODES)
-        where = f"{source}: " if source else ""
-        raise _error(
-            f"{where}{value!r} is not a record mode{hint}; use one of: {', '.join(RECORD_MODES)}"
-        )
-    return str(value)
+    from ._values import choice
+
+    return choice(value, source, RECORD_MODES, "record mode")
 
 
 MATCH_MODES = ("strict", "migrate")
 """strict: the body is part of the match; migrate: it is not, and differences are drift."""
 
 
-def _choice(value: Any, source: str, allowed: tuple[str, ...], what: str) -> str:
-    if value not in allowed:
-        hint = _hint(str(value), allowed)
-        raise _error(f"{source}: {value!r} is not a {what}{hint}; use one of: {', '.join(allowed)}")
-    return str(value)
-
-
 def _record_mode_arg(value: str) -> str:
-    if value in RECORD_MODES:
-        return value
     try:
         return check_record_mode(value, source="")
     except ValueError as exc:  # the ConfigError above
@@ -188,11 +150,13 @@ def _record_mode_arg(value: str) -> str:
 class Option:
     """One option, said once: where it can be given, its default, its help.
 
-    ``cli``: the keywords of ``--llm-<name>`` (``None``: not on the command line);
-    ``ini``: the ini option's type (``None``: no ini option), named ``ini_name`` or
-    ``llm_<name>``; ``env``: ``PYTEST_LLM_<NAME>``; ``marker``: a keyword of the
-    ``llm_cassette`` marker, a key of ``llm_cassette_config`` and a keyword of
-    ``Cassette`` and ``use_cassette``; ``config``: a key of ``llm_cassette_config`` only.
+    ``where`` names its sources: ``cli`` (``--llm-<name>``; the keywords ``cli`` go to
+    argparse), ``ini`` (of type ``kind``, named ``ini_name`` or ``llm_<name>``), ``env``
+    (``PYTEST_LLM_<NAME>``), ``marker`` (a keyword of the ``llm_cassette`` marker, a key
+    of ``llm_cassette_config`` and a keyword of ``Cassette`` and ``use_cassette``) and
+    ``config`` (a key of ``llm_cassette_config`` only). A ``bool`` option's flag has a
+    ``--no-`` form and its values are read as booleans; ``convert`` checks and converts
+    any other value given.
     """
 
     __slots__ = (
@@ -204,7 +168,7 @@ class Option:
         "help",
         "ini",
         "ini_help",
-        "ini_name",
+        "ini_key",
         "marker",
         "name",
     )
@@ -213,34 +177,39 @@ class Option:
         self,
         name: str,
         help: str,
+        where: str,
         default: Any = None,
-        cli: Mapping[str, Any] | None = None,
-        ini: Literal["string", "bool", "linelist"] | None = None,
+        kind: Literal["string", "bool", "linelist"] = "string",
+        convert: Callable[[Any, str], Any] | None = None,
         ini_help: str = "",
         ini_name: str = "",
-        env: bool = False,
-        marker: bool = False,
-        config: bool = False,
-        convert: Callable[[Any, str], Any] | None = None,
+        **cli: Any,
     ) -> None:
         self.name = name
         self.help = help
         self.default = default
-        self.cli = cli
-        self.ini = ini
-        self.ini_help = ini_help
-        self.ini_name = ini_name
-        self.env = env
-        self.marker = marker
-        self.config = config
+        if kind == "bool":
+            cli["action"] = argparse.BooleanOptionalAction
+            convert = _bool
         self.convert = convert
-
-    @property
-    def ini_key(self) -> str:
-        return self.ini_name or f"llm_{self.name}"
+        self.cli = cli if "cli" in where else None
+        self.ini = kind if "ini" in where else None
+        self.ini_help = ini_help or help
+        self.ini_key = ini_name or f"llm_{name}"
+        self.env = "env" in where
+        self.marker = "marker" in where
+        self.config = "config" in where
 
     def __repr__(self) -> str:
         return f"Option({self.name!r})"
+
+
+def _bool(value: Any, source: str) -> bool:
+    if isinstance(value, bool):  # a bool ini option, typed by pytest
+        return value
+    from ._values import parse_bool
+
+    return parse_bool(value, source)
 
 
 def _verdicts_mode(value: Any, source: str) -> str:
@@ -259,6 +228,20 @@ def _record_mode(value: Any, source: str) -> str:
     return check_record_mode(str(value), source)
 
 
+def _match_mode(value: Any, source: str) -> str:
+    from ._values import choice
+
+    return choice(value, source, MATCH_MODES, "match mode")
+
+
+def _timing(value: Any, source: str) -> Any:
+    """A replay timing's check (``validate``); the cassette parses it when it opens."""
+    from ._values import parse_timing
+
+    parse_timing(value, source)
+    return value
+
+
 _GUARD_HELP = (
     "tests without a cassette: llm-hosts (default) blocks hosted LLM APIs, all blocks "
     "every non-loopback connection, off blocks nothing"
@@ -269,152 +252,141 @@ OPTIONS: tuple[Option, ...] = (
         "record",
         "none (default): replay only, network blocked; once: record cassettes that do "
         "not exist; new: add missing interactions; all: re-record everything.",
+        "cli ini env marker",
         default="none",
-        cli={"type": _record_mode_arg, "metavar": "{none,once,new,all}"},
-        ini="string",
-        ini_help="default record mode (the CLI flag and env win)",
-        env=True,
-        marker=True,
         convert=_record_mode,
+        ini_help="default record mode (the CLI flag and env win)",
+        type=_record_mode_arg,
+        metavar="{none,once,new,all}",
     ),
     Option(
         "cassette_dir",
         "where cassettes live, relative to the rootdir (default: cassettes).",
+        "cli ini env config",
         default="cassettes",
-        cli={"metavar": "DIR"},
-        ini="string",
         ini_help="cassette directory, relative to the rootdir",
-        env=True,
-        config=True,
+        metavar="DIR",
     ),
     Option(
         "allow_network",
         "let requests that no cassette answers reach the real network (not recorded); "
         "--no-llm-allow-network undoes the environment variable or ini option.",
+        "cli ini env",
         default=False,
-        cli={"action": argparse.BooleanOptionalAction},
-        ini="bool",
+        kind="bool",
         ini_help="let unanswered requests reach the network",
-        env=True,
-        convert=parse_bool,
     ),
     Option(
         "guard",
         _GUARD_HELP + " (wins over the ini option).",
+        "cli ini",
         default="llm-hosts",
-        cli={"choices": GUARD_MODES},
-        ini="string",
         ini_help=_GUARD_HELP,
+        choices=GUARD_MODES,
     ),
     Option(
         "ignore",
         "JSON paths left out of request matching, added to the default volatile fields",
+        "ini marker",
         default=(),
-        ini="linelist",
+        kind="linelist",
         ini_name="llm_ignore_paths",
-        marker=True,
     ),
     Option(
         "match",
         "how requests match recordings: strict (default) compares method, path, query and "
         "the JSON body; migrate matches method, path and query in recorded order, as vcrpy "
         "did, and reports each body difference as drift (docs/migration.md).",
+        "cli ini env marker",
         default="strict",
-        cli={"choices": MATCH_MODES},
-        ini="string",
+        convert=_match_mode,
         ini_help="strict (default) or migrate",
-        env=True,
-        marker=True,
-        convert=lambda value, source: _choice(value, source, MATCH_MODES, "match mode"),
+        choices=MATCH_MODES,
     ),
     Option(
         "null_as_absent",
         "match a JSON null as an absent key ('content': null recorded, left out today).",
+        "cli ini env marker",
         default=False,
-        cli={"action": argparse.BooleanOptionalAction},
-        ini="bool",
-        env=True,
-        marker=True,
-        convert=parse_bool,
+        kind="bool",
     ),
     Option(
         "allow_playback_repeats",
         "replay the last match again once all are used",
+        "ini marker",
         default=False,
-        ini="bool",
-        marker=True,
-        convert=parse_bool,
+        kind="bool",
     ),
     Option(
         "replay_timing",
         "replay streams with their recorded timing: off (default), real, or a scale such as 0.1.",
-        cli={"metavar": "off|real|SCALE"},
-        ini="string",
+        "cli ini env marker",
         ini_help="off, real, or a scale",
-        env=True,
-        marker=True,
+        metavar="off|real|SCALE",
     ),
     Option(
         "report",
         "write the pass rates of llm_samples tests (and the verdicts) to PATH as JSON (versioned).",
-        cli={"metavar": "PATH"},
+        "cli",
+        metavar="PATH",
     ),
     Option(
         "verdicts",
         "verdicts on how tests' clients retried (docs/verdicts.md): report (default) shows "
         "them in the summary and --llm-report, fail also fails a flagged test, off skips them.",
+        "cli ini env",
         default="report",
-        cli={"choices": ("off", "report", "fail")},
-        ini="string",
-        ini_help="off, report (default) or fail",
-        env=True,
         convert=_verdicts_mode,
+        ini_help="off, report (default) or fail",
+        choices=("off", "report", "fail"),
     ),
     Option(
         "model_aliases",
         "model names that match each other in recordings, opt-in (a recording for "
         "gpt-4o-mini answers gpt-4o-mini-2024-07-18): a mapping, or ini lines "
         "'name = alias, ...'",
-        default=None,
-        ini="linelist",
-        marker=True,
+        "ini marker",
+        kind="linelist",
         convert=_model_aliases,
     ),
     Option(
         "keep_headers",
         "volatile response headers to record anyway (date, request ids, ...; * for all)",
+        "ini marker",
         default=(),
-        ini="linelist",
-        marker=True,
+        kind="linelist",
     ),
     Option(
         "keep_host",
         "record a loopback URL's host and port instead of localhost",
+        "ini marker",
         default=False,
-        ini="bool",
-        marker=True,
-        convert=parse_bool,
+        kind="bool",
     ),
     Option(
         "check_unused",
         "fail a test that leaves recorded interactions unused (default: on, except with "
         "match=migrate; never while recording)",
-        default=None,  # not given: Handler.check_unused, off in migrate mode
-        ini="bool",
-        marker=True,
-        convert=parse_bool,
+        "ini marker",  # default None, not given: Handler.check_unused, off in migrate mode
+        kind="bool",
     ),
     Option(
-        "hosts", "more host patterns (fnmatch) that llm_guard treats as LLM APIs", ini="linelist"
+        "hosts",
+        "more host patterns (fnmatch) that llm_guard treats as LLM APIs",
+        "ini",
+        kind="linelist",
     ),
-    Option("redact_headers", "extra headers to redact", ini="linelist"),
-    Option("secret_patterns", "extra regexes of key-shaped strings", ini="linelist"),
-    Option("secret_allow", "regexes of key-shaped strings that are not secrets", ini="linelist"),
+    Option("redact_headers", "extra headers to redact", "ini", kind="linelist"),
+    Option("secret_patterns", "extra regexes of key-shaped strings", "ini", kind="linelist"),
+    Option(
+        "secret_allow", "regexes of key-shaped strings that are not secrets", "ini", kind="linelist"
+    ),
     Option(
         "conformance",
         "run the 57 behavioural contracts against the client adapter(s) that "
         "MODULE.FACTORY() returns, and print the verdict table.",
-        cli={"metavar": "MODULE:FACTORY"},
+        "cli",
+        metavar="MODULE:FACTORY",
     ),
 )
 """Every option of pytest-llm: the command line, ini, environment, marker and config
@@ -440,7 +412,7 @@ def add_options(parser: pytest.Parser) -> None:
         default: Any = {"bool": False, "linelist": []}.get(o.ini, "")
         if o.name == "guard" or (o.default is None and o.ini == "bool"):
             default = o.default  # an unset ini option must not hide the option's default
-        parser.addini(o.ini_key, o.ini_help or o.help, type=o.ini, default=default)
+        parser.addini(o.ini_key, o.ini_help, type=o.ini, default=default)
 
 
 def option(
@@ -461,29 +433,6 @@ def option(
         default=o.default,
         convert=o.convert,
     )
-
-
-def parse_timing(value: Any, source: str = "replay_timing") -> float | None:
-    """``None``/"off": no waits; "real": recorded gaps; a number: gaps scaled by it."""
-    if value is None or value is False or value == "off":
-        return None
-    if value is True or value == "real":
-        return 1.0
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = -1.0
-    if scale < 0 or scale != scale:
-        raise _error(
-            f"{source}={value!r} is not a timing.\n"
-            "Fix: use 'off' (no waits), 'real' (the recorded gaps), or a scale such as 0.5."
-        )
-    return scale or None
-
-
-def _timing(value: Any, source: str) -> Any:
-    parse_timing(value, source)
-    return value
 
 
 def validate(config: pytest.Config) -> None:

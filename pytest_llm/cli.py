@@ -367,7 +367,7 @@ def _ini_value(raw: Any, kind: str) -> Any:
             return [str(v) for v in raw]
         return [t for t in (line.strip() for line in str(raw).split("\n")) if t]
     if kind == "bool":
-        from ._settings import parse_bool
+        from ._values import parse_bool
 
         return parse_bool(raw, "ini option")
     return str(raw)

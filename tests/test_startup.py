@@ -24,7 +24,7 @@ STARTUP = {
     "pytest_llm",  # the package (its facade loads names on first use)
     "pytest_llm._lazy",  # the facade's __getattr__
     "pytest_llm.plugin",  # the entry point: hooks and fixture declarations
-    "pytest_llm._settings",  # the options table: --help lists every option
+    "pytest_llm._settings",  # the options table (--help lists every option) and resolution
     "pytest_llm._guard",  # the session's socket guard (llm_guard)
     "pytest_llm.transport",
     "pytest_llm.transport._common",

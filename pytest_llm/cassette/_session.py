@@ -30,7 +30,8 @@ from .._exchange import NOT_JSON, Exchange, Forward, Next, Outcome, Reply
 from .._flow import router
 from .._handler import Handler
 from .._providers import model_and_usage, sdk_of
-from .._settings import MATCH_MODES, RECORD_MODES, _choice, check_record_mode, parse_timing
+from .._settings import MATCH_MODES, RECORD_MODES, check_record_mode
+from .._values import choice, parse_timing
 from ._fields import NOISY_REQUEST_HEADERS, header_map
 from ._format import CassetteFile, Interaction, dump, load, wire_digest, write_atomic
 from ._match import DEFAULT_IGNORE, IgnorePaths, json_diff, match_key
@@ -84,7 +85,7 @@ class Cassette(Handler):
             dict.fromkeys([*DEFAULT_IGNORE, *ignore]), drop_nulls=null_as_absent
         )
         """``ignore`` is added to :data:`DEFAULT_IGNORE`, like ``llm_ignore_paths``."""
-        self.match = _choice(match, "match", MATCH_MODES, "match mode")
+        self.match = choice(match, "match", MATCH_MODES, "match mode")
         """``migrate``: the body is left out of the match (vcrpy's default) and each
         difference is kept in :attr:`drift` instead of failing the request."""
         self.drift: list[dict[str, Any]] = []
