@@ -134,14 +134,21 @@ def test_a_facade_has_one_table_and_its_names_agree_with_it(facade: str) -> None
     helpers = getattr(module, "_HELPERS", frozenset())
     assert module.__all__ == sorted(set(table) - helpers)
     typed: dict[str, str] = {}
-    tree = ast.parse(Path(module.__file__ or "").read_text())
+    source = Path(module.__file__ or "")
+    stub = source.with_suffix(".pyi")  # the typed names in a stub, or under TYPE_CHECKING
+    tree = ast.parse((stub if stub.exists() else source).read_text())
     for node in tree.body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for imp in node.body:
-                assert isinstance(imp, ast.ImportFrom)
-                for alias in imp.names:
-                    assert alias.asname == alias.name  # an explicit re-export
-                    typed[alias.name] = "." * imp.level + (imp.module or "")
+            imports = node.body
+        elif stub.exists() and isinstance(node, ast.ImportFrom):
+            imports = [node]
+        else:
+            continue
+        for imp in imports:
+            assert isinstance(imp, ast.ImportFrom)
+            for alias in imp.names:
+                assert alias.asname == alias.name  # an explicit re-export
+                typed[alias.name] = "." * imp.level + (imp.module or "")
     assert typed == table
     for name, where in table.items():
         real = importlib.import_module(where, facade)
