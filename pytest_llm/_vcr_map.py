@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,15 @@ from ._settings import VCR_RECORD_MODES as RECORD_MODES
 if TYPE_CHECKING:
     from .cassette._session import Cassette
 
-__all__ = ["VcrCassette", "VcrSummary", "report_unmapped", "translate"]
+__all__ = [
+    "VcrCassette",
+    "VcrSummary",
+    "cassette_dir",
+    "cassette_name",
+    "report_unmapped",
+    "translate",
+    "vcr",
+]
 
 _VCRPY_MODE = {"none": "none", "once": "once", "new": "new_episodes", "all": "all"}
 
@@ -83,6 +92,45 @@ def translate(
 def report_unmapped(rep: pytest.TestReport, unmapped: list[str]) -> None:
     if rep.when == "teardown":
         rep.llm_vcr = {"unmapped": unmapped}  # type: ignore[attr-defined]
+
+
+def cassette_dir(request: pytest.FixtureRequest) -> str:
+    """The ``vcr_cassette_dir`` fixture's value."""
+    path = Path(str(request.node.path))
+    return str(path.parent / "cassettes" / path.stem)
+
+
+def cassette_name(request: pytest.FixtureRequest) -> str:
+    """The ``default_cassette_name`` fixture's value."""
+    marker = request.node.get_closest_marker("default_cassette")
+    if marker is not None and marker.args:
+        return str(marker.args[0])
+    cls = request.cls
+    name = f"{cls.__name__}.{request.node.name}" if cls is not None else request.node.name
+    for ch in "<>?%*:|\"'/\\":
+        name = name.replace(ch, "-")
+    return name
+
+
+def vcr(request: pytest.FixtureRequest) -> Iterator[VcrCassette | None]:
+    """The body of the ``vcr`` fixture (declared in :mod:`pytest_llm._vcr_shim`)."""
+    markers = list(request.node.iter_markers("vcr"))
+    if not markers or request.config.getoption("disable_recording", False):
+        yield None
+        return
+    from ._outcome import annotate
+
+    config = request.getfixturevalue("vcr_config")
+    directory = request.getfixturevalue("vcr_cassette_dir")
+    name = request.getfixturevalue("default_cassette_name")
+    keywords, unmapped, redact = translate(config, markers, Path(directory), name)
+    item = request.node
+    item.add_marker(pytest.mark.llm_cassette(**keywords))
+    annotate(item, lambda rep: report_unmapped(rep, unmapped))
+    cassette = request.getfixturevalue("llm_cassette")
+    if redact:
+        cassette.redactor.headers = cassette.redactor.headers | redact
+    yield VcrCassette(cassette)
 
 
 class VcrCassette:

@@ -3,10 +3,10 @@
 :func:`install` (called by the plugin before the conftests load) registers this module
 when pytest-recording is not active, which is at every start-up of most projects: so
 it holds the declarations only (see :mod:`pytest_llm._vcr_compat` for the whole
-switch). A test marked ``vcr`` gets the ``vcr`` fixture first; it turns the merged
-``vcr_config`` and marker keywords into an ``llm_cassette`` marker (the keywords that
-map) and a list of those that do not (:mod:`pytest_llm._vcr_map`, loaded then), and
-opens the test's ``llm_cassette``.
+switch); the fixtures' bodies load with the first test that asks for one
+(:mod:`pytest_llm._vcr_map`). A test marked ``vcr`` gets the ``vcr`` fixture first; it
+turns the merged ``vcr_config`` and marker keywords into an ``llm_cassette`` marker (the
+keywords that map) and a list of those that do not, and opens the test's ``llm_cassette``.
 
 Loaded at every pytest start-up: PYTEST_DONT_REWRITE (see :mod:`pytest_llm.plugin`).
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -156,21 +155,17 @@ def vcr_config() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
     """pytest-recording's: ``cassettes/<module name>`` beside the test file."""
-    path = Path(str(request.node.path))
-    return str(path.parent / "cassettes" / path.stem)
+    from ._vcr_map import cassette_dir
+
+    return cassette_dir(request)
 
 
 @pytest.fixture
 def default_cassette_name(request: pytest.FixtureRequest) -> str:
     """pytest-recording's: ``[Class.]test_name``, file-safe, or ``default_cassette(name)``."""
-    marker = request.node.get_closest_marker("default_cassette")
-    if marker is not None and marker.args:
-        return str(marker.args[0])
-    cls = request.cls
-    name = f"{cls.__name__}.{request.node.name}" if cls is not None else request.node.name
-    for ch in "<>?%*:|\"'/\\":
-        name = name.replace(ch, "-")
-    return name
+    from ._vcr_map import cassette_name
+
+    return cassette_name(request)
 
 
 @pytest.fixture(scope="session")
@@ -188,21 +183,6 @@ def vcr_markers(request: pytest.FixtureRequest) -> list[pytest.Mark]:
 def vcr(request: pytest.FixtureRequest) -> Iterator[VcrCassette | None]:
     """The test's cassette as pytest-recording's ``vcr`` fixture gives it (``None`` for a
     test without the marker), replaying through pytest-llm."""
-    markers = list(request.node.iter_markers("vcr"))
-    if not markers or request.config.getoption("disable_recording", False):
-        yield None
-        return
-    from ._outcome import annotate
-    from ._vcr_map import VcrCassette, report_unmapped, translate
+    from ._vcr_map import vcr
 
-    config = request.getfixturevalue("vcr_config")
-    directory = request.getfixturevalue("vcr_cassette_dir")
-    name = request.getfixturevalue("default_cassette_name")
-    keywords, unmapped, redact = translate(config, markers, Path(directory), name)
-    item = request.node
-    item.add_marker(pytest.mark.llm_cassette(**keywords))
-    annotate(item, lambda rep: report_unmapped(rep, unmapped))
-    cassette = request.getfixturevalue("llm_cassette")
-    if redact:
-        cassette.redactor.headers = cassette.redactor.headers | redact
-    yield VcrCassette(cassette)
+    yield from vcr(request)
