@@ -82,39 +82,39 @@ class _Streams:
                 self._failed = True
                 return self.reply.failure
 
-            def __iter__(self) -> Iterator[bytes]:
-                clock = current_clock()
+            def _steps(self) -> Iterator[bytes | float]:
+                """The body sans I/O: waits (seconds) and data to hand on, each wait
+                checked against the read timeout once it is over."""
                 for part, last in self._remaining():
                     if part.delay:
-                        clock.sleep(_bounded(part.delay, self.read_timeout))
+                        yield _bounded(part.delay, self.read_timeout)
                         _check_timeout(m, part.delay, self.read_timeout)
                     if last:
                         self._ended()
                     yield part.data
                 failure = self._failure()
                 if failure is not None:
-                    clock.sleep(_bounded(failure.delay, self.read_timeout))
+                    yield _bounded(failure.delay, self.read_timeout)
                     _check_timeout(m, failure.delay, self.read_timeout)
                     self._ended()
                     raise failure_exc(m, failure)
                 self._ended()
 
+            def __iter__(self) -> Iterator[bytes]:
+                clock = current_clock()
+                for step in self._steps():
+                    if isinstance(step, int | float):
+                        clock.sleep(step)
+                    else:
+                        yield step
+
             async def __aiter__(self) -> AsyncIterator[bytes]:
                 clock = current_clock()
-                for part, last in self._remaining():
-                    if part.delay:
-                        await clock.asleep(_bounded(part.delay, self.read_timeout))
-                        _check_timeout(m, part.delay, self.read_timeout)
-                    if last:
-                        self._ended()
-                    yield part.data
-                failure = self._failure()
-                if failure is not None:
-                    await clock.asleep(_bounded(failure.delay, self.read_timeout))
-                    _check_timeout(m, failure.delay, self.read_timeout)
-                    self._ended()
-                    raise failure_exc(m, failure)
-                self._ended()
+                for step in self._steps():
+                    if isinstance(step, int | float):
+                        await clock.asleep(step)
+                    else:
+                        yield step
 
             def _ended(self) -> None:
                 if self.exchange is not None and self.exchange.closed_at is None:
@@ -134,25 +134,28 @@ class _Streams:
                 self.inner = inner
                 self.capture = capture
 
+            def __enter__(self) -> None:
+                return None
+
+            def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+                """The body ended (``exc`` None) or the upstream broke off (an
+                ``Exception``); a reader that stopped (``GeneratorExit``) is ``close``'s."""
+                if exc is None:
+                    self.capture.finish()
+                elif isinstance(exc, Exception):
+                    self.capture.finish(error=exc)
+
             def __iter__(self) -> Iterator[bytes]:
-                try:
+                with self:
                     for chunk in self.inner:
                         self.capture.feed(chunk)
                         yield chunk
-                except Exception as exc:
-                    self.capture.finish(error=exc)
-                    raise
-                self.capture.finish()
 
             async def __aiter__(self) -> AsyncIterator[bytes]:
-                try:
+                with self:
                     async for chunk in self.inner:
                         self.capture.feed(chunk)
                         yield chunk
-                except Exception as exc:
-                    self.capture.finish(error=exc)
-                    raise
-                self.capture.finish()
 
             def close(self) -> None:
                 self.capture.finish(closed_early=True)
@@ -253,32 +256,82 @@ def request_of(response: Any) -> Any:
 Dispatch = Callable[[Exchange], Outcome]
 
 
+class _Turn:
+    """One request's way through the chain, sans I/O: the sync and async handlers do
+    only the sending (``forward``) or the waiting (``wait``) it asks for."""
+
+    __slots__ = (
+        "answer",
+        "exchange",
+        "forward",
+        "m",
+        "outcome",
+        "request",
+        "t0",
+        "timeout",
+        "token",
+        "wait",
+    )
+
+    def __init__(self, dispatch: Dispatch, m: types.ModuleType, library: str, request: Any) -> None:
+        self.m = m
+        self.request = request
+        self.exchange = exchange = to_exchange(request, library)
+        self.answer: Any = None
+        self.forward: Forward | None = None
+        self.wait: float | None = None
+        try:
+            outcome = dispatch(exchange)
+        except ReplayInterrupt as exc:
+            self.answer = _answer_miss(m, request, exc)
+            return
+        if isinstance(outcome, Forward):
+            self.forward = outcome
+            return
+        self.outcome = outcome
+        if outcome.delay:
+            self.timeout = read_timeout_of(request)
+            self.wait = _bounded(outcome.delay, self.timeout)
+
+    def __enter__(self) -> None:
+        """Around forwarding to the network: the start of the recording's timing."""
+        self.t0 = current_clock().monotonic()
+        self.token = forwarding.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        forwarding.reset(self.token)
+
+    def captured(self, response: Any) -> Any:
+        assert self.forward is not None
+        return _capture(self.m, response, self.t0, self.forward)
+
+    def miss(self, exc: ReplayInterrupt) -> Any:
+        """The answer when the wait turned out to be forever (``WouldHang``)."""
+        return _answer_miss(self.m, self.request, exc)
+
+    def respond(self) -> Any:
+        if self.answer is not None:
+            return self.answer
+        if self.wait is not None:
+            _check_timeout(self.m, self.outcome.delay, self.timeout)
+        return _respond(self.m, self.request, self.outcome, self.exchange)
+
+
 def handle_sync(
     dispatch: Dispatch, m: types.ModuleType, library: str, send: Callable[[Any], Any], request: Any
 ) -> Any:
     request.read()
-    exchange = to_exchange(request, library)
-    try:
-        outcome = dispatch(exchange)
-    except ReplayInterrupt as exc:
-        return _answer_miss(m, request, exc)
-    if isinstance(outcome, Forward):
-        t0 = current_clock().monotonic()
-        token = forwarding.set(True)
-        try:
+    turn = _Turn(dispatch, m, library, request)
+    if turn.forward is not None:
+        with turn:
             response = send(request)
-        finally:
-            forwarding.reset(token)
-        return _capture(m, response, t0, outcome)
-    wait = outcome.delay
-    if wait:
-        timeout = read_timeout_of(request)
+        return turn.captured(response)
+    if turn.wait is not None:
         try:
-            current_clock().sleep(_bounded(wait, timeout))
-        except ReplayInterrupt as exc:  # a wait of forever (WouldHang)
-            return _answer_miss(m, request, exc)
-        _check_timeout(m, wait, timeout)
-    return _respond(m, request, outcome, exchange)
+            current_clock().sleep(turn.wait)
+        except ReplayInterrupt as exc:
+            return turn.miss(exc)
+    return turn.respond()
 
 
 async def handle_async(
@@ -289,25 +342,14 @@ async def handle_async(
     request: Any,
 ) -> Any:
     await request.aread()
-    exchange = to_exchange(request, library)
-    try:
-        outcome = dispatch(exchange)
-    except ReplayInterrupt as exc:
-        return _answer_miss(m, request, exc)
-    if isinstance(outcome, Forward):
-        t0 = current_clock().monotonic()
-        token = forwarding.set(True)
-        try:
+    turn = _Turn(dispatch, m, library, request)
+    if turn.forward is not None:
+        with turn:
             response = await send(request)
-        finally:
-            forwarding.reset(token)
-        return _capture(m, response, t0, outcome)
-    wait = outcome.delay
-    if wait:
-        timeout = read_timeout_of(request)
+        return turn.captured(response)
+    if turn.wait is not None:
         try:
-            await current_clock().asleep(_bounded(wait, timeout))
-        except ReplayInterrupt as exc:  # a wait of forever (WouldHang)
-            return _answer_miss(m, request, exc)
-        _check_timeout(m, wait, timeout)
-    return _respond(m, request, outcome, exchange)
+            await current_clock().asleep(turn.wait)
+        except ReplayInterrupt as exc:
+            return turn.miss(exc)
+    return turn.respond()
