@@ -429,24 +429,17 @@ class RateLimiter:
 
     def _reservation(self, route_key: str, tokens: int, d: Decision, waited: float) -> Reservation:
         spec, backend = self.spec, self.backend
-        if not d.rid:  # admitted without state (store degraded, fail-open)
-            return Reservation(
-                route_key,
-                tokens,
-                started=d.started,
-                waited=waited,
-                status=d.degraded,
-                settle=None,
-                release=None,
-            )
+        held = bool(d.rid)  # False: admitted without state (store degraded, fail-open)
         return Reservation(
             route_key,
             tokens,
             started=d.started,
             waited=waited,
             status=d.degraded,
-            settle=lambda actual: backend.settle(route_key, spec, d.rid, actual),
-            release=lambda: backend.release(route_key, spec, d.rid),
+            settle=(lambda actual: backend.settle(route_key, spec, d.rid, actual))
+            if held
+            else None,
+            release=(lambda: backend.release(route_key, spec, d.rid)) if held else None,
         )
 
     def _next(
@@ -480,43 +473,19 @@ class RateLimiter:
         self, route_key: str, tokens: int = 0, *, deadline: float | None = None
     ) -> Reservation:
         """Wait (on the clock) until ``route_key`` may start a request of ``tokens``."""
-        tokens = self._check(route_key, tokens)
-        began = self.clock.monotonic()
-        ticket = ""
-        try:
-            while True:
-                d = self.backend.try_acquire(route_key, self.spec, tokens, ticket)
-                if d.admitted:
-                    return self._reservation(route_key, tokens, d, self.clock.monotonic() - began)
-                if d.degraded and not d.ticket:  # fail-closed outage: typed error, at once
-                    raise RateLimitExceeded(d.degraded)
-                ticket = d.ticket
-                self.clock.sleep(self._next(route_key, tokens, d, deadline, began))
-        except BaseException:
-            if ticket:
-                self.backend.leave(route_key, ticket)
-            raise
+        with _Acquiring(self, route_key, tokens, deadline) as a:
+            while not isinstance(step := a.step(a.try_sync()), Reservation):
+                self.clock.sleep(step)
+            return step
 
     async def aacquire(
         self, route_key: str, tokens: int = 0, *, deadline: float | None = None
     ) -> Reservation:
         """:meth:`acquire` for asyncio: waits with ``clock.asleep``; cancellation leaves the queue."""
-        tokens = self._check(route_key, tokens)
-        began = self.clock.monotonic()
-        ticket = ""
-        try:
-            while True:
-                d = await self.backend.atry_acquire(route_key, self.spec, tokens, ticket)
-                if d.admitted:
-                    return self._reservation(route_key, tokens, d, self.clock.monotonic() - began)
-                if d.degraded and not d.ticket:
-                    raise RateLimitExceeded(d.degraded)
-                ticket = d.ticket
-                await self.clock.asleep(self._next(route_key, tokens, d, deadline, began))
-        except BaseException:
-            if ticket:
-                self.backend.leave(route_key, ticket)
-            raise
+        with _Acquiring(self, route_key, tokens, deadline) as a:
+            while not isinstance(step := a.step(await a.try_async()), Reservation):
+                await self.clock.asleep(step)
+            return step
 
     def pause(self, route_key: str, seconds: float) -> str | None:
         """Stop every caller of ``route_key`` for ``seconds`` (a 429's Retry-After).
@@ -546,3 +515,50 @@ class RateLimiter:
             f"RateLimiter(rpm={self.spec.rpm}, tpm={self.spec.tpm}, burst={self.spec.burst}, "
             f"window={self.spec.window:g}, store={where})"
         )
+
+
+class _Acquiring:
+    """One :meth:`RateLimiter.acquire`, sans I/O: ``step`` turns each try's decision
+    into the reservation or the wait before the next try; leaving the block by an
+    error (or a cancellation) leaves the queue. The sync and async twins do only the
+    trying and the waiting."""
+
+    __slots__ = ("began", "deadline", "limiter", "route_key", "ticket", "tokens")
+
+    def __init__(
+        self, limiter: RateLimiter, route_key: str, tokens: int, deadline: float | None
+    ) -> None:
+        self.limiter = limiter
+        self.route_key = route_key
+        self.tokens = limiter._check(route_key, tokens)
+        self.deadline = deadline
+        self.began = limiter.clock.monotonic()
+        self.ticket = ""
+
+    def __enter__(self) -> _Acquiring:
+        return self
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and self.ticket:
+            self.limiter.backend.leave(self.route_key, self.ticket)
+
+    def try_sync(self) -> Decision:
+        limiter = self.limiter
+        return limiter.backend.try_acquire(self.route_key, limiter.spec, self.tokens, self.ticket)
+
+    async def try_async(self) -> Decision:
+        limiter = self.limiter
+        return await limiter.backend.atry_acquire(
+            self.route_key, limiter.spec, self.tokens, self.ticket
+        )
+
+    def step(self, d: Decision) -> Reservation | float:
+        limiter, route_key, tokens = self.limiter, self.route_key, self.tokens
+        if d.admitted:
+            return limiter._reservation(
+                route_key, tokens, d, limiter.clock.monotonic() - self.began
+            )
+        if d.degraded and not d.ticket:  # fail-closed outage: typed error, at once
+            raise RateLimitExceeded(d.degraded)
+        self.ticket = d.ticket
+        return limiter._next(route_key, tokens, d, self.deadline, self.began)
