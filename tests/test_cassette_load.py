@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import gc
+import hashlib
+import marshal
+import os
 import threading
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -91,10 +96,15 @@ def test_a_broken_cache_is_ignored(big: Path) -> None:
         assert len(cached.read_bytes()) == len(blob)  # re-parsed and rewritten
 
 
-def test_small_cassettes_get_no_cache(tmp_path: Path) -> None:
+def test_small_cassettes_get_no_cache_file_of_their_own(tmp_path: Path) -> None:
     path = _write(tmp_path / "small.yaml", 2)
     assert len(Cassette(path).open().file.interactions) == 2  # type: ignore[union-attr]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.yaml"]  # not while running
+    _new_process()
+    assert sorted(p.name for p in (tmp_path / _load.CACHE_DIR).iterdir()) == [
+        ".gitignore",
+        _load.SMALL_CACHE,  # the folder's, written as the process ends
+    ]
 
 
 def test_the_gc_is_paused_during_the_parse_and_restored_after(
@@ -550,3 +560,267 @@ def test_an_open_cassette_keeps_its_text_not_its_parsed_document(tmp_path: Path)
     assert plain > 4 * size
     assert lazy < 2.5 * size  # the file's bytes and the index (~1.8x), with room
     assert lazy < plain / 2
+
+
+# -- the small cassettes' cache: one file per folder, read once per process -----------
+
+
+def _new_process() -> None:
+    """What the next process sees: the caches written (as at exit), none in memory."""
+    _load.flush()
+    assert not _load._dirty
+    _load._folders.clear()
+
+
+def _small(path: Path, *answers: int) -> Path:
+    """A small cassette replaying ``q{i}`` with ``answer {i}`` for each ``i``."""
+    items = []
+    for i in answers:
+        it = _interaction(i)
+        it.data["response"]["json"] = _completion(i)
+        items.append(it)
+    path.write_text(dump(CassetteFile(path, {}, items)))
+    assert path.stat().st_size < _load.CACHE_MIN_BYTES
+    return path
+
+
+def _scans(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The files :func:`_load.scan` reads from now on."""
+    seen: list[bytes] = []
+    real = _load.scan
+
+    def spy(raw: bytes, *args: Any) -> object:
+        seen.append(raw)
+        return real(raw, *args)
+
+    monkeypatch.setattr(_load, "scan", spy)
+    return seen
+
+
+def _replay(path: Path, *questions: int) -> list[str | None]:
+    client = openai.OpenAI(base_url="http://llm.test/v1", api_key="sk-test", max_retries=0)
+    with pytest_llm.use_cassette(path, check_unused=False):
+        return [_ask(client, i) for i in questions]
+
+
+def _cached_names(folder: Path) -> dict[str, bytes]:
+    """File name -> the YAML digest its entry is for, in ``folder``'s cache file."""
+    blob = (folder / _load.CACHE_DIR / _load.SMALL_CACHE).read_bytes()
+    assert blob.startswith(_load._SMALL_TAG)
+    return {name: entry[0] for name, entry in marshal.loads(blob[len(_load._SMALL_TAG) :]).items()}
+
+
+def test_a_replayed_small_cassette_is_read_from_its_folders_cache_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _small(tmp_path / "a.yaml", 1, 2), _small(tmp_path / "b.yaml", 3)
+    plain = {path: _as_seen(_plain_load(path)) for path in (a, b)}
+    assert _replay(a, 2) == ["answer 2\n" * 5]
+    assert _replay(b, 3) == ["answer 3\n" * 5]
+    assert not (tmp_path / _load.CACHE_DIR).exists()  # nothing written while running
+    _new_process()
+    assert _cached_names(tmp_path) == {
+        p.name: hashlib.sha256(p.read_bytes()).digest() for p in (a, b)
+    }
+    scans = _scans(monkeypatch)
+    sections = _sections_read(monkeypatch)
+    assert _replay(a, 2) == ["answer 2\n" * 5]  # its facts and its reply from the cache
+    assert _replay(b, 3) == ["answer 3\n" * 5]
+    assert scans == []
+    assert sections == []
+    assert _replay(a, 1) == ["answer 1\n" * 5]  # never replayed before: parsed now
+    assert [key for key, _ in sections] == ["response"]
+    _new_process()
+    sections.clear()
+    assert _replay(a, 1, 2) == ["answer 1\n" * 5, "answer 2\n" * 5]
+    assert scans == []
+    assert sections == []
+    for path in (a, b):  # all the same as the full reader's, replies included
+        assert _as_seen(load(path)) == plain[path]
+
+
+def test_an_edited_small_cassette_is_read_from_its_yaml_not_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _small(tmp_path / "c.yaml", 1)
+    assert _replay(path, 1) == ["answer 1\n" * 5]
+    _new_process()
+    text = path.read_text()
+    edited = text.replace("answer 1", "answer 7")  # the same size, the same offsets
+    assert len(edited) == len(text)
+    assert edited != text
+    path.write_text(edited)
+    scans = _scans(monkeypatch)
+    assert _replay(path, 1) == ["answer 7\n" * 5]  # the YAML is the truth
+    assert len(scans) == 1
+    path.write_text(text)  # and back, in the same process
+    assert _replay(path, 1) == ["answer 1\n" * 5]
+    assert len(scans) == 2
+    _new_process()
+    assert _cached_names(tmp_path) == {"c.yaml": hashlib.sha256(text.encode()).digest()}
+    assert _replay(path, 1) == ["answer 1\n" * 5]
+    assert len(scans) == 2
+
+
+def test_a_stream_and_a_failure_read_back_from_the_cache_as_from_the_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream = tmp_path / "stream.yaml"
+    stream.write_bytes(
+        next(
+            Path(__file__).parent.parent.glob("examples/*/cassettes/**/*streams_text*.yaml")
+        ).read_bytes()
+    )
+    failing = _small(tmp_path / "failing.yaml", 1)
+    failing.write_text(
+        failing.read_text().replace(
+            "  meta:\n", "    failure:\n      kind: read_error\n      message: reset\n  meta:\n"
+        )
+    )
+    for path in (stream, failing):
+        [it.reply() for it in load(path).interactions]
+    _new_process()
+    _sections_read(monkeypatch)
+    monkeypatch.setattr(_load, "section", None)  # any parse now would fail
+    for path in (stream, failing):
+        got = [it.reply() for it in load(path).interactions]
+        monkeypatch.undo()
+        plain = [it.reply() for it in _plain_load(path).interactions]
+        assert got == plain
+        assert got[0].failure is not None or got[0].events
+        for mine, theirs in zip(got, plain, strict=True):
+            assert [e.raw for e in mine.events or []] == [e.raw for e in theirs.events or []]
+        _sections_read(monkeypatch)
+        monkeypatch.setattr(_load, "section", None)
+
+
+def test_the_cache_drops_cassettes_that_are_gone_and_ignores_a_broken_file(
+    tmp_path: Path,
+) -> None:
+    a, b, c = (_small(tmp_path / f"{n}.yaml", i) for i, n in enumerate("abc"))
+    load(a), load(b)
+    _new_process()
+    cached = tmp_path / _load.CACHE_DIR / _load.SMALL_CACHE
+    assert set(_cached_names(tmp_path)) == {"a.yaml", "b.yaml"}
+    b.unlink()
+    load(c)  # a change to write: b's entry on disk goes with it
+    _new_process()
+    assert set(_cached_names(tmp_path)) == {"a.yaml", "c.yaml"}
+    load(a)
+    c.unlink()  # gone while the process ran
+    load(_small(tmp_path / "d.yaml", 4))
+    _new_process()
+    assert set(_cached_names(tmp_path)) == {"a.yaml", "d.yaml"}
+    blob = cached.read_bytes()
+    for broken in (blob[: len(blob) // 2], b"junk", b""):
+        cached.write_bytes(broken)
+        assert _replay(a, 0) == ["answer 0\n" * 5]
+        _new_process()
+        assert set(_cached_names(tmp_path)) == {"a.yaml"}
+
+
+def test_two_processes_writing_one_folders_cache_keep_both_entries(tmp_path: Path) -> None:
+    a, b = _small(tmp_path / "a.yaml", 0), _small(tmp_path / "b.yaml", 1)
+    shared = _small(tmp_path / "shared.yaml", 2, 3)
+    load(a)
+    load(shared).interactions[0].reply()
+    first = _load._folders.pop(str(tmp_path))  # process 1, still running
+    _load._dirty.clear()
+    load(b)  # process 2: another cassette, and the other reply of the shared one
+    load(shared).interactions[1].reply()
+    _new_process()
+    assert set(_cached_names(tmp_path)) == {"b.yaml", "shared.yaml"}
+    _load._write_small(first)  # process 1 ends: merged with what is on disk
+    assert set(_cached_names(tmp_path)) == {"a.yaml", "b.yaml", "shared.yaml"}
+    _new_process()
+    entries = _load._folder(tmp_path).entries
+    assert sorted(entries["shared.yaml"][3]) == [it.line for it in load(shared).interactions]
+
+
+def test_a_cassette_marshal_cannot_keep_is_left_out_of_the_cache(tmp_path: Path) -> None:
+    odd = _small(tmp_path / "odd.yaml", 1)
+    odd.write_text(
+        odd.read_text().replace("meta:\n", "meta:\n  recorded_at: 2026-01-01 10:00:00\n", 1)
+    )
+    assert isinstance(load(odd).meta["recorded_at"], datetime.datetime)
+    load(_small(tmp_path / "plain.yaml", 2))
+    _new_process()
+    assert set(_cached_names(tmp_path)) == {"plain.yaml"}
+    assert isinstance(load(odd).meta["recorded_at"], datetime.datetime)
+
+
+def test_a_process_keeps_a_few_folders_in_memory_and_writes_those_it_lets_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_load, "FOLDERS_KEPT", 2)
+    folders = [tmp_path / f"f{i}" for i in range(3)]
+    for folder in folders:
+        folder.mkdir()
+        load(_small(folder / "c.yaml", 1))
+    assert sorted(_load._folders)[-2:] == [str(f) for f in folders[1:]]
+    assert str(folders[0]) not in _load._folders
+    assert set(_cached_names(folders[0])) == {"c.yaml"}  # written as it left
+    assert not (folders[2] / _load.CACHE_DIR).exists()
+    _new_process()
+    assert set(_cached_names(folders[2])) == {"c.yaml"}
+
+
+def test_a_read_only_folder_reads_its_cassettes_without_a_cache(tmp_path: Path) -> None:
+    path = _small(tmp_path / "c.yaml", 1)
+    tmp_path.chmod(0o555)
+    try:
+        assert _replay(path, 1) == ["answer 1\n" * 5]
+        _new_process()
+        assert _replay(path, 1) == ["answer 1\n" * 5]
+    finally:
+        tmp_path.chmod(0o755)
+    if os.geteuid() != 0:  # root writes anywhere
+        assert not (tmp_path / _load.CACHE_DIR).exists()
+
+
+def test_a_process_does_not_put_back_an_entry_another_one_renewed(tmp_path: Path) -> None:
+    path = _small(tmp_path / "c.yaml", 1)
+    load(path)
+    _new_process()
+    load(path)  # process 1: from the cache, as it was
+    load(_small(tmp_path / "other.yaml", 2))  # and something to write at its end
+    first = _load._folders.pop(str(tmp_path))
+    _load._dirty.clear()
+    path.write_text(path.read_text().replace("answer 1", "answer 5"))
+    load(path)  # process 2 reads the edited file and ends first
+    _new_process()
+    _load._write_small(first)
+    assert _cached_names(tmp_path)["c.yaml"] == hashlib.sha256(path.read_bytes()).digest()
+
+
+def test_xdist_workers_fill_one_cache_per_folder_and_read_it_next_run(
+    llm_project: pytest.Pytester,
+) -> None:
+    pytest.importorskip("xdist")
+    llm_project.makepyfile(
+        test_many="""
+        import os, openai, pytest
+
+        @pytest.mark.llm_cassette
+        @pytest.mark.parametrize("n", range(12))
+        def test_one(n):
+            client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"], max_retries=0)
+            r = client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": f"ticket {n}"}]
+            )
+            assert r.choices[0].message.content == f"Echo: ticket {n}"
+        """
+    )
+    folder = llm_project.path / "cassettes" / "test_many"
+    cached = folder / _load.CACHE_DIR / _load.SMALL_CACHE
+    args = ("-n", "2", "-p", "no:cacheprovider")
+    llm_project.runpytest_subprocess("--llm-record=once", *args).assert_outcomes(passed=12)
+    assert not cached.exists()  # recording reads no cassette
+    llm_project.runpytest_subprocess(*args).assert_outcomes(passed=12)
+    names = _cached_names(folder)
+    assert sorted(names) == sorted(p.name for p in folder.glob("*.yaml"))  # both workers'
+    assert len(names) == 12
+    before = cached.stat()
+    llm_project.runpytest_subprocess(*args).assert_outcomes(passed=12)
+    after = cached.stat()  # every cassette and reply came from it: nothing to write
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)

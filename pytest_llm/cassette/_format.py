@@ -40,6 +40,7 @@ import yaml
 
 from .._errors import CassetteError
 from .._flow import NOT_JSON, Exchange, Reply, TransportFailure
+from .._sse import SSEEvent
 from . import _load, _vcr
 from ._fields import (
     _DROP,
@@ -133,13 +134,16 @@ HEADER = (
 
 
 class _Source:
-    """A cassette file's bytes, shared by its interactions read by :func:`_load.scan`."""
+    """A cassette file's bytes, shared by its interactions read by :func:`_load.scan`;
+    for a small cassette, the replies its folder's load cache holds (by line)."""
 
-    __slots__ = ("path", "raw")
+    __slots__ = ("folder", "path", "raw", "replies")
 
-    def __init__(self, path: Path, raw: bytes) -> None:
+    def __init__(self, path: Path, layout: _load.Layout) -> None:
         self.path = path
-        self.raw = raw
+        self.raw = layout.raw
+        self.replies = layout.replies
+        self.folder = layout.folder
 
 
 # what _facts keeps of an interaction read from the file's text, by position (the load
@@ -274,9 +278,17 @@ class Interaction:
         """The response, built once and shared (replies are immutable once built)."""
         if self._reply is None:
             if self._data is None:  # parsed now, from the file's text, and not kept
-                resp = self._section("response")
-                meta = self.get("meta") if "events" in resp else None
-                self._reply = _reply_from(resp, None, meta)
+                src = self._src
+                assert src is not None
+                kept = src.replies
+                if kept is not None and self.line in kept:
+                    self._reply = _reply_of(kept[self.line])
+                else:
+                    resp = self._section("response")
+                    meta = self.get("meta") if "events" in resp else None
+                    self._reply = _reply_from(resp, None, meta)
+                    if kept is not None and src.folder is not None and self.line is not None:
+                        _load.remember(src.folder, kept, self.line, _plain_reply(self._reply))
             else:
                 resp = self._data["response"]
                 memo = self._bodies
@@ -388,6 +400,30 @@ def _reply_from(resp: dict[str, Any], body: bytes | None = None, meta: Any = Non
     return Reply(int(resp["status"]), headers, body=body, failure=failure)
 
 
+def _plain_reply(r: Reply) -> tuple[Any, ...]:
+    """A reply as plain values, for the load cache (:func:`_reply_of` reads it back)."""
+    events = None
+    if r.events is not None:
+        events = [(e.data, e.event, e.id, e.retry, e.t, e.raw) for e in r.events]
+    failure = None if r.failure is None else (r.failure.kind, r.failure.message)
+    return (r.status, r.headers, r.body, events, failure)
+
+
+def _reply_of(plain: tuple[Any, ...]) -> Reply:
+    status, headers, body, events, failure = plain
+    headers = list(headers)  # each reply its own, as when built from the section
+    if failure is not None:
+        failure = TransportFailure(*failure)
+    if events is None:
+        return Reply(status, headers, body=body, failure=failure)
+    out = []
+    for data, event, id_, retry, t, raw in events:
+        ev = SSEEvent(data, event, id_, retry, t)
+        ev.raw = raw
+        out.append(ev)
+    return Reply(status, headers, events=out, failure=failure)
+
+
 # -- the file -------------------------------------------------------------------------
 
 
@@ -467,7 +503,7 @@ def _from_layout(path: Path, layout: _load.Layout) -> CassetteFile | None:
         or (isinstance(meta.get("interactions"), int) and meta["interactions"] != n)
     ):
         return None
-    src = _Source(path, layout.raw)
+    src = _Source(path, layout)
     read = Interaction._read
     return CassetteFile(path, dict(meta), [read(src, facts) for facts in layout.items], FORMAT)
 

@@ -33,6 +33,7 @@ so results and errors are the same.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import hashlib
@@ -54,10 +55,12 @@ __all__ = [
     "CACHE_MIN_BYTES",
     "Layout",
     "cache_path",
+    "flush",
     "gc_paused",
     "parse",
     "read",
     "read_document",
+    "remember",
     "scan",
 ]
 
@@ -121,19 +124,20 @@ def read(
     if not enabled or not lazy:
         return read_document(path, lines_of, derive)
     raw = path.read_bytes()
-    digest = hashlib.sha256(raw).digest() if len(raw) >= CACHE_MIN_BYTES else None
+    if len(raw) < CACHE_MIN_BYTES:
+        layout = _read_small(path, raw, facts_of, peek)
+        return layout if layout is not None else read_document(path, lines_of, derive, raw)
+    digest = hashlib.sha256(raw).digest()
     cached = cache_path(path)
-    if digest is not None:
-        hit = _read_cache(cached, digest)
-        if isinstance(hit, tuple) and len(hit) == 3 and hit[0] == "layout":
-            return Layout(raw, hit[1], hit[2])
-        if isinstance(hit, tuple) and len(hit) == 4 and hit[0] == "document":
-            return hit[1], hit[2], hit[3]
+    hit = _read_cache(cached, digest)
+    if isinstance(hit, tuple) and len(hit) == 3 and hit[0] == "layout":
+        return Layout(raw, hit[1], hit[2])
+    if isinstance(hit, tuple) and len(hit) == 4 and hit[0] == "document":
+        return hit[1], hit[2], hit[3]
     with gc_paused():
         layout = scan(raw, facts_of, peek)
     if layout is not None:
-        if digest is not None:
-            _write_cache(cached, digest, ("layout", layout.head, layout.items))
+        _write_cache(cached, digest, ("layout", layout.head, layout.items))
         return layout
     return read_document(path, lines_of, derive, raw, digest)
 
@@ -177,14 +181,24 @@ def read_document(
 class Layout:
     """A cassette read by :func:`scan`: its bytes (the responses are read from them
     when used), its top-level keys but ``interactions``, parsed, and per interaction
-    what ``facts_of`` made of its parsed sections."""
+    what ``facts_of`` made of its parsed sections. ``replies`` is where a small
+    cassette's replies are kept for the load cache (:func:`remember`), by line."""
 
-    __slots__ = ("head", "items", "raw")
+    __slots__ = ("folder", "head", "items", "raw", "replies")
 
-    def __init__(self, raw: bytes, head: dict[str, Any], items: list[Any]) -> None:
+    def __init__(
+        self,
+        raw: bytes,
+        head: dict[str, Any],
+        items: list[Any],
+        replies: dict[int, Any] | None = None,
+        folder: _Folder | None = None,
+    ) -> None:
         self.raw = raw
         self.head = head
         self.items = items
+        self.replies = replies
+        self.folder = folder
 
 
 LAZY_SECTIONS = frozenset({"response", "summary", "meta"})
@@ -498,10 +512,7 @@ def _write_cache(cached: Path, digest: bytes, doc: Any) -> None:
     try:
         folder = cached.parent
         folder.mkdir(exist_ok=True)
-        ignore = folder / ".gitignore"
-        if not ignore.exists():
-            with contextlib.suppress(FileExistsError), open(ignore, "x", encoding="utf-8") as fh:
-                fh.write("# derived from the cassettes beside it by pytest-llm; never commit\n*\n")
+        _ignore_file(folder)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{cached.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as out:
             out.write(_TAG + digest)
@@ -514,3 +525,193 @@ def _write_cache(cached: Path, digest: bytes, doc: Any) -> None:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+# -- the small cassettes' load cache: one file per cassette folder ---------------------
+
+SMALL_CACHE = "small.marshal"
+"""In a folder's :data:`CACHE_DIR`: what opening each of its small cassettes computed."""
+
+FOLDERS_KEPT = 8
+"""Folders whose small-cassette cache a process keeps in memory at once (least
+recently used first out, written first if it changed): memory stays flat however
+many test modules, each with its cassette folder, a session runs."""
+
+_SMALL_TAG = _TAG.replace(b"cassette cache", b"small cassette cache")
+
+
+class _Folder:
+    """The small-cassette cache of one folder, in this process: per file name, a list
+    ``[sha256 of the YAML, head, facts, replies]`` (:class:`Layout`'s, ``replies`` by
+    line); read from ``.pytest-llm-cache/small.marshal`` when first needed, written
+    back (merged with what other processes wrote since) when it changed."""
+
+    __slots__ = ("dirty", "entries", "path", "touched")
+
+    def __init__(self, path: Path, entries: dict[str, list[Any]]) -> None:
+        self.path = path
+        self.entries = entries
+        self.touched: set[str] = set()
+        """Files this process read afresh: their entries win over the file's."""
+        self.dirty = False
+
+
+_cache_lock = threading.RLock()
+_folders: dict[str, _Folder] = {}
+"""The folders in memory, least recently used first."""
+_dirty: dict[int, _Folder] = {}
+"""Folders with changes not written yet (some may have left ``_folders``)."""
+_at_exit = False
+
+
+def _read_small(
+    path: Path, raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]
+) -> Layout | None:
+    """A small cassette from its folder's cache while its bytes are the same, else
+    :func:`scan` (remembered for the next load, in this process and the next)."""
+    digest = hashlib.sha256(raw).digest()
+    name = path.name
+    folder = _folder(path.parent)
+    entry = folder.entries.get(name)
+    if entry is not None and entry[0] == digest:
+        return Layout(raw, entry[1], entry[2], entry[3], folder)
+    with gc_paused():
+        layout = scan(raw, facts_of, peek)
+    if layout is None:
+        return None
+    replies: dict[int, Any] = {}
+    with _cache_lock:
+        folder.entries[name] = [digest, layout.head, layout.items, replies]
+        folder.touched.add(name)
+        _changed(folder)
+    layout.replies, layout.folder = replies, folder
+    return layout
+
+
+def remember(folder: _Folder, replies: dict[int, Any], line: int, reply: Any) -> None:
+    """Keep what a small cassette's interaction at ``line`` replies (a tuple of plain
+    values) in its folder's cache."""
+    with _cache_lock:
+        replies[line] = reply
+        _changed(folder)
+
+
+def _changed(folder: _Folder) -> None:
+    global _at_exit
+    folder.dirty = True
+    _dirty[id(folder)] = folder
+    if not _at_exit:
+        atexit.register(flush)
+        _at_exit = True
+
+
+def _folder(where: Path) -> _Folder:
+    key = str(where)
+    with _cache_lock:
+        folder = _folders.pop(key, None)
+        if folder is None:
+            cached = where / CACHE_DIR / SMALL_CACHE
+            folder = _Folder(cached, _read_small_cache(cached))
+        _folders[key] = folder  # the most recently used, last
+        while len(_folders) > FOLDERS_KEPT:
+            old = _folders.pop(next(iter(_folders)))
+            if old.dirty:
+                _write_small(old)
+        return folder
+
+
+def flush() -> None:
+    """Write every folder's small-cassette cache that changed (at exit, or when a
+    folder leaves memory)."""
+    with _cache_lock:
+        for folder in list(_dirty.values()):
+            _write_small(folder)
+
+
+def _read_small_cache(cached: Path) -> dict[str, list[Any]]:
+    try:
+        with open(cached, "rb") as fh:
+            if fh.read(len(_SMALL_TAG)) != _SMALL_TAG:
+                return {}
+            blob = fh.read()
+        with gc_paused():
+            entries = marshal.loads(blob)
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    if type(entries) is not dict:
+        return {}
+    return {
+        name: entry
+        for name, entry in entries.items()
+        if type(entry) is list
+        and len(entry) == 4
+        and type(entry[0]) is bytes
+        and type(entry[1]) is dict
+        and type(entry[2]) is list
+        and type(entry[3]) is dict
+    }
+
+
+def _write_small(folder: _Folder) -> None:
+    """Merge ``folder`` into its cache file under a lock on the cache folder (pytest-xdist
+    workers write the same file): entries of files that are gone are dropped, a file
+    read afresh here replaces the entry on disk, and the replies of one version of a
+    file kept by either side are kept."""
+    folder.dirty = False
+    _dirty.pop(id(folder), None)
+    cache_dir = folder.path.parent
+    tmp = None
+    try:
+        cache_dir.mkdir(exist_ok=True)  # not its parents: a folder deleted since stays so
+        _ignore_file(cache_dir)
+        fd = os.open(cache_dir, os.O_RDONLY)
+        try:
+            with contextlib.suppress(ImportError):
+                import fcntl
+
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            present = set(os.listdir(cache_dir.parent))
+            merged = {k: e for k, e in _read_small_cache(folder.path).items() if k in present}
+            for name, entry in folder.entries.items():
+                if name not in present:
+                    continue
+                old = merged.get(name)
+                if old is not None and old[0] == entry[0]:
+                    for line, reply in old[3].items():
+                        entry[3].setdefault(line, reply)
+                elif old is not None and name not in folder.touched:
+                    continue  # another process read a newer file than this one knew
+                merged[name] = entry
+            try:
+                blob = marshal.dumps(merged)
+            except ValueError:  # a value marshal does not know (a YAML timestamp)
+                blob = marshal.dumps({k: e for k, e in merged.items() if _marshals(e)})
+            out, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{SMALL_CACHE}.", suffix=".tmp")
+            with os.fdopen(out, "wb") as fh:
+                fh.write(_SMALL_TAG)
+                fh.write(blob)
+            os.replace(tmp, folder.path)
+            tmp = None
+        finally:
+            os.close(fd)  # releases the lock
+    except OSError:
+        pass  # a read-only or deleted folder: its cassettes are read from the YAML
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _marshals(value: Any) -> bool:
+    try:
+        marshal.dumps(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _ignore_file(folder: Path) -> None:
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        with contextlib.suppress(FileExistsError), open(ignore, "x", encoding="utf-8") as fh:
+            fh.write("# derived from the cassettes beside it by pytest-llm; never commit\n*\n")
