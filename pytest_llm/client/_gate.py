@@ -63,6 +63,20 @@ class Hold:
                 held.release()
                 self._note(held)
 
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        """Waiting for the limiter failed or was cancelled: give the budget back."""
+        if exc is not None:
+            self.release()
+
+    def limited(self, reservation: Any) -> None:
+        """The limiter admitted the attempt with ``reservation``."""
+        self.limit = reservation
+        self.waited = reservation.waited
+        self._note(reservation)
+
     def _note(self, held: Any) -> None:
         status = getattr(held, "status", None)
         if status and status not in self.notes:
@@ -91,26 +105,16 @@ class Gate:
         """Book the budget, then wait for the limiter (blocking, on the clock)."""
         hold, tokens = self._book(route, kwargs)
         if self.limiter is not None:
-            try:
-                hold.limit = self.limiter.acquire(route.key, tokens, deadline=deadline_at)
-            except BaseException:
-                hold.release()
-                raise
-            hold.waited = hold.limit.waited
-            hold._note(hold.limit)
+            with hold:
+                hold.limited(self.limiter.acquire(route.key, tokens, deadline=deadline_at))
         return hold
 
     async def aadmit(self, route: Route, kwargs: dict[str, Any], deadline_at: float | None) -> Hold:
         """:meth:`admit` for asyncio: the limiter waits with ``clock.asleep``."""
         hold, tokens = self._book(route, kwargs)
         if self.limiter is not None:
-            try:
-                hold.limit = await self.limiter.aacquire(route.key, tokens, deadline=deadline_at)
-            except BaseException:
-                hold.release()
-                raise
-            hold.waited = hold.limit.waited
-            hold._note(hold.limit)
+            with hold:
+                hold.limited(await self.limiter.aacquire(route.key, tokens, deadline=deadline_at))
         return hold
 
     def charge(self, route: Route, usage: dict[str, int] | None) -> str | None:
