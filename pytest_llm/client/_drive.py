@@ -119,8 +119,7 @@ def open_stream_sync(
             try:
                 event = next(iterator)
             except StopIteration:
-                if not tracker.complete:
-                    raise tracker.incomplete() from None
+                _ended(tracker)
                 break
             except Exception as exc:
                 if first is not None and _timed_out(exc):
@@ -128,9 +127,7 @@ def open_stream_sync(
                 raise sdk_stream_error(exc, tracker) from exc
             if first is not None and clock.monotonic() - tracker.started > first:
                 raise tracker.first_token_timeout(first)
-            content = tracker.observe(event)
-            buffered.append(event)
-            if content or tracker.complete:
+            if _took(event, tracker, buffered):
                 break
     except BaseException:
         with contextlib.suppress(Exception):
@@ -323,8 +320,7 @@ async def open_stream_async(
                 else:
                     event = await race(iterator.__anext__(), max(0.0, min(limits)), clock)
             except StopAsyncIteration:
-                if not tracker.complete:
-                    raise tracker.incomplete() from None
+                _ended(tracker)
                 break
             except TimerFired:
                 if first is not None and clock.monotonic() >= tracker.started + first - 1e-9:
@@ -337,15 +333,27 @@ async def open_stream_async(
                 if late and _timed_out(exc):  # the SDK's read timeout tied with our timer
                     raise tracker.first_token_timeout(first or 0.0) from exc
                 raise sdk_stream_error(exc, tracker) from exc
-            content = tracker.observe(event)
-            buffered.append(event)
-            if content or tracker.complete:
+            if _took(event, tracker, buffered):
                 break
     except BaseException:
         with contextlib.suppress(BaseException):
             await raw.close()
         raise
     return raw, tracker, buffered
+
+
+def _took(event: Any, tracker: Tracker, buffered: list[Any]) -> bool:
+    """Note one event read before the stream is handed over; whether to stop reading
+    (the first content came, or the stream is complete)."""
+    content = tracker.observe(event)
+    buffered.append(event)
+    return bool(content or tracker.complete)
+
+
+def _ended(tracker: Tracker) -> None:
+    """The stream ended before its first content: fine only if it was complete."""
+    if not tracker.complete:
+        raise tracker.incomplete() from None  # called while the end of iteration is handled
 
 
 def _timed_out(error: BaseException) -> bool:
