@@ -856,21 +856,22 @@ async def c37(ctx: Ctx) -> None:
 @contract(38, "F", "async calls and streams count; calls through a closed breaker run in parallel")
 async def c38(ctx: Ctx) -> None:
     ctx.need("breaker")
-    ctx.fault(F.ServerError(503), model="a", times=2)
-    client = ctx.client("a", max_retries=0, breaker=BreakerSpec(2, 60))
-    await ctx.call(client)
-    await ctx.call(client)
-    out = await ctx.call(client)
+
+    async def third(model: str, run: Callable[[Any], Awaitable[Any]]) -> Any:
+        """The 3rd of three runs after 2 failures, with a breaker's threshold of 2."""
+        ctx.fault(F.ServerError(503), model=model, times=2)
+        client = ctx.client(model, max_retries=0, breaker=BreakerSpec(2, 60))
+        await run(client)
+        await run(client)
+        return await run(client)
+
+    out = await third("a", ctx.call)
     ctx.check(
         ctx.seen("a") == 2 and isinstance(out, Failed),
         f"2 failed calls, threshold 2: the 3rd {describe(out)}, {ctx.seen('a')} requests",
     )
     if ctx.has("stream"):
-        ctx.fault(F.ServerError(503), model="s", times=2)
-        client = ctx.client("s", max_retries=0, breaker=BreakerSpec(2, 60))
-        await ctx.stream(client)
-        await ctx.stream(client)
-        got = await ctx.stream(client)
+        got = await third("s", ctx.stream)
         ctx.check(
             ctx.seen("s") == 2 and got.failed is not None,
             f"2 failed streams, threshold 2: the 3rd {got.failed or 'completed'}, "
