@@ -45,7 +45,7 @@ STEPS = [
     ),
     (
         "pytest_llm.cassette._session",
-        "Cassette._lookup_key",
+        "Cassette._hits",
         "match key: exact-bytes index (canonical key only when the bytes differ)",
     ),
     (

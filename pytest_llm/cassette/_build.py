@@ -91,8 +91,11 @@ def _vcrpy_path(item: pytest.Item) -> Path:
 
 
 def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
+    marks = list(item.iter_markers("llm_cassette"))
+    if not any(mark.args or mark.kwargs for mark in marks):
+        return {}  # a bare marker (the usual ``pytestmark``) or none: nothing to check
     kwargs: dict[str, Any] = {}
-    for mark in reversed(list(item.iter_markers("llm_cassette"))):
+    for mark in reversed(marks):
         if mark.args:
             if len(mark.args) > 1:
                 raise ConfigError(
@@ -196,7 +199,7 @@ def _options(
     if marker or fixture:
         return CassetteOptions.of(config, marker, fixture)
     cache = _shared(config).options
-    env = tuple(os.environ.get(name) for name in ENV.values())
+    env = tuple(map(os.environ.get, ENV.values()))
     opts = cache.get(env)
     if opts is None:
         opts = cache[env] = CassetteOptions.of(config, marker, fixture)
@@ -233,7 +236,10 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
         path = cassette_path(item, opts.cassette_dir)
         if not path.exists() and _vcrpy_path(item).exists():
             path = _vcrpy_path(item)
-    _check_keys(config_fixture, CONFIG_KEYS, "llm_cassette_config() returned an unknown key", "use")
+    if config_fixture:
+        _check_keys(
+            config_fixture, CONFIG_KEYS, "llm_cassette_config() returned an unknown key", "use"
+        )
     return Cassette(
         path,
         record=opts.record.value,

@@ -13,6 +13,7 @@ as ``NAME.yaml.broken`` (``NAME.yaml.2.broken``, ... : never overwritten).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -77,13 +78,11 @@ class Cassette(Handler):
         model_aliases: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.path = Path(path)
+        self.path = path if isinstance(path, Path) else Path(path)
         self.record = check_record_mode(record)
         if record_blocked:
             self.record = "none"  # the mode asked for is ignored: replay exactly as none
-        self.ignore = IgnorePaths(
-            dict.fromkeys([*DEFAULT_IGNORE, *ignore]), drop_nulls=null_as_absent
-        )
+        self.ignore = _ignore_paths(tuple(ignore), null_as_absent)
         """``ignore`` is added to :data:`DEFAULT_IGNORE`, like ``llm_ignore_paths``."""
         self.match = choice(match, "match", MATCH_MODES, "match mode")
         """``migrate``: the body is left out of the match (vcrpy's default) and each
@@ -120,10 +119,14 @@ class Cassette(Handler):
         self._clock = clock
         self._lock = threading.Lock()
         self.file: CassetteFile | None = None
-        self._index: dict[str, list[int]] = {}
-        self._exact: dict[tuple[str, str, str, bytes], str] = {}
-        self._digest: dict[tuple[str, str, str, str], str] = {}
-        self._cursor: dict[str, int] = {}
+        self._index: dict[str, list[int]] | None = None
+        """Match key (with its sample) -> the recordings it replays, in order; worked
+        out on the first lookup that needs it (:meth:`_groups`)."""
+        self._keys: list[str] = []
+        self._exact: dict[tuple[str, str, str, bytes], int] = {}
+        self._digest: dict[tuple[str, str, str, str], int] = {}
+        self._cursor: dict[int, int] = {}
+        """A group's first recording -> how many of the group were replayed."""
         self._played: set[int] = set()
         self._new: list[Interaction | None] = []
         self.sample: int | None = None
@@ -154,7 +157,7 @@ class Cassette(Handler):
                 return self
             self._mine = any(self.owns(it) for it in self.file.interactions)
             if self.record != "all":
-                self._build_index(self.file.interactions)
+                self._map_bytes(self.file.interactions)
         return self
 
     def owns(self, it: Interaction) -> bool:
@@ -185,22 +188,35 @@ class Cassette(Handler):
         """Interactions recorded in this run."""
         return [i for i in self._new if i is not None]
 
-    def _build_index(self, items: list[Interaction]) -> None:
+    def _map_bytes(self, items: list[Interaction]) -> None:
+        """The fast path: the SDKs send compact JSON in the order the cassette keeps, so
+        the wire bytes usually equal the stored body; equal bytes (and URL) mean an
+        equal canonical key, without parsing and re-serialising per request."""
         paths: dict[str, str] = {}  # one string per URL path, not one per interaction
         for n, it in enumerate(items):
-            key = self._key_of_recorded(it)
-            self._index.setdefault(_sampled(key, it.sample), []).append(n)
-            # Fast path: the SDKs send compact JSON in the order the cassette keeps, so
-            # the wire bytes usually equal the stored body; equal bytes (and URL) mean
-            # an equal canonical key, without parsing and re-serialising per request.
             parts = urlsplit(it.url)
             path = paths.setdefault(parts.path or "/", parts.path or "/")
-            self._exact.setdefault((it.method, path, parts.query, it.request_body()), key)
+            self._exact.setdefault((it.method, path, parts.query, it.request_body()), n)
             # the file sorts a body's keys; the digest of the bytes as the SDK sent
             # them (meta.request_digest) finds it as cheaply
             digest = it.wire_digest
             if digest is not None:
-                self._digest.setdefault((it.method, path, parts.query, digest), key)
+                self._digest.setdefault((it.method, path, parts.query, digest), n)
+
+    def _groups(self) -> dict[str, list[int]]:
+        """The index: each recording's canonical match key (with its sample) -> the
+        recordings that share it, in order. Worked out once, when first needed: a
+        cassette of one recording replayed by the same bytes never needs it."""
+        index = self._index
+        if index is None:
+            index = {}
+            items = self.file.interactions if self.file is not None else []
+            keys = [self._key_of_recorded(it) for it in items]
+            for n, (key, it) in enumerate(zip(keys, items, strict=True)):
+                index.setdefault(_sampled(key, it.sample), []).append(n)
+            self._keys = keys
+            self._index = index
+        return index
 
     def _key_of_recorded(self, it: Interaction) -> str:
         """The lookup key of a recording, without its sample."""
@@ -226,16 +242,21 @@ class Cassette(Handler):
                 return {**body_json, "model": self.model_aliases[model]}
         return body_json
 
-    def _lookup_key(self, ex: Exchange) -> str:
+    def _hits(self, ex: Exchange) -> list[int] | None:
+        """The recordings ``ex`` may replay, in order (``None``: none)."""
         parts = urlsplit(ex.url)
-        key = self._exact.get((ex.method, parts.path or "/", parts.query, ex.body))
-        if key is None and self._digest:
-            key = self._digest.get(
-                (ex.method, parts.path or "/", parts.query, wire_digest(ex.body))
-            )
-        if key is None:
-            return self._key_of(ex)
-        return _sampled(key, self.sample)
+        n = self._exact.get((ex.method, parts.path or "/", parts.query, ex.body))
+        if n is None and self._digest:
+            n = self._digest.get((ex.method, parts.path or "/", parts.query, wire_digest(ex.body)))
+        if n is None:
+            return self._groups().get(self._key_of(ex))
+        items = self.file.interactions if self.file is not None else []
+        if self._index is None and len(items) == 1:
+            # the one recording is its own group: it replays if the sample is its own
+            same = _sampled("", items[0].sample) == _sampled("", self.sample)
+            return [0] if same else None
+        index = self._groups()
+        return index.get(_sampled(self._keys[n], self.sample))
 
     def _key_of(self, ex: Exchange) -> str:
         return _sampled(self._match_key(ex, ex.json), self.sample)
@@ -259,17 +280,16 @@ class Cassette(Handler):
     def _lookup(self, ex: Exchange) -> Reply | None:
         if self.file is None:
             return None
-        key = self._lookup_key(ex)
+        hits = self._hits(ex)
+        if not hits:
+            return None
         with self._lock:
-            hits = self._index.get(key)
-            if not hits:
-                return None
-            pos = self._cursor.get(key, 0)
+            pos = self._cursor.get(hits[0], 0)
             if pos >= len(hits):
                 if not self.allow_playback_repeats:
                     return None
                 pos = len(hits) - 1
-            self._cursor[key] = pos + 1
+            self._cursor[hits[0]] = pos + 1
             n = hits[pos]
             self._played.add(n)
         it = self.file.interactions[n]
@@ -392,7 +412,7 @@ class Cassette(Handler):
             f"  cassette: {self.path} ({len(items)} interaction{'' if len(items) == 1 else 's'})",
         ]
         key = self._key_of(ex)
-        used = self._index.get(key)
+        used = self._groups().get(key) if self.record != "all" else None
         if used:
             n = len(used)
             what = "the recorded response" if n == 1 else f"all {n} recorded responses"
@@ -552,6 +572,13 @@ class Cassette(Handler):
 
 
 # -- helpers --------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _ignore_paths(ignore: tuple[str, ...], null_as_absent: bool) -> IgnorePaths:
+    """One per set of paths: the tests of a session mostly share theirs (it keeps no
+    state), and parsing them was a good part of making a cassette."""
+    return IgnorePaths(dict.fromkeys([*DEFAULT_IGNORE, *ignore]), drop_nulls=null_as_absent)
 
 
 _write_lock = threading.Lock()
