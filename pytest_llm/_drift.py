@@ -35,7 +35,8 @@ class DriftSummary:
         self.config = config
         self.drift: list[dict[str, Any]] = []
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def take(self, report: pytest.TestReport) -> None:
+        """Keep a test's drift (each report goes through ``_report.Outcomes``)."""
         for entry in getattr(report, "llm_drift", None) or ():
             self.drift.append({"nodeid": report.nodeid, **entry})
 

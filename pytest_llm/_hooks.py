@@ -23,15 +23,25 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
         from ._drift import DriftSummary
         from ._report import CassetteSummary, Outcomes, SamplesReport
 
-        pm.register(Outcomes(), "llm-outcomes")
-        pm.register(CassetteSummary(config), "llm-summary")
-        pm.register(SamplesReport(config, config.getoption("llm_report")), "llm-report")
-        pm.register(DriftSummary(config), "llm-drift")
+        summary = CassetteSummary(config)
+        report = SamplesReport(config, config.getoption("llm_report"))
+        drift = DriftSummary(config)
+        takers = [summary.take, report.take, drift.take]
+        judge = None
         mode = _settings.option(config, "verdicts").value
         if mode != "off":
             from ._verdicts import Verdicts
 
-            pm.register(Verdicts(config, mode), "llm-verdicts")
+            verdicts = Verdicts(config, mode)
+            takers.append(verdicts.take)
+            judge = verdicts.judge
+        # one hook per phase for all of them (Outcomes calls each part)
+        pm.register(Outcomes(takers, judge), "llm-outcomes")
+        pm.register(summary, "llm-summary")
+        pm.register(report, "llm-report")
+        pm.register(drift, "llm-drift")
+        if judge is not None:
+            pm.register(verdicts, "llm-verdicts")
     if samples and not pm.has_plugin("llm-samples"):
         from .assertions._fixtures import SamplesHook
 

@@ -58,6 +58,10 @@ class MissLog:
             if len(self._items) < self.limit:
                 self._items.append(Missed(str(exc), os.environ.get("PYTEST_CURRENT_TEST")))
 
+    def __bool__(self) -> bool:
+        """Whether any miss waits to be taken."""
+        return bool(self._items)
+
     def take(self, during: str | None = None) -> list[Missed]:
         """Forget every miss; return those of ``during`` (``<node id> (<phase>)``)."""
         if not self._items:  # every phase of every test asks; most have none

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ class SamplesReport:
         """More top-level sections of the JSON report, e.g. ``conformance`` (its own plugin
         fills it in ``pytest_sessionfinish``, before this one writes the file)."""
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def take(self, report: pytest.TestReport) -> None:
+        """Keep a test's pass rate (each report goes through :class:`Outcomes`)."""
         info = getattr(report, "llm_samples", None)
         if not info:
             return
@@ -120,7 +121,8 @@ class CassetteSummary:
         self.written: list[dict[str, Any]] = []
         self.not_written: list[dict[str, Any]] = []
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def take(self, report: pytest.TestReport) -> None:
+        """Keep what a test's cassette wrote (each report goes through :class:`Outcomes`)."""
         info = getattr(report, "llm_cassette", None)
         if info:
             (self.not_written if info.get("not_written") else self.written).append(info)
@@ -161,7 +163,21 @@ def _rel(config: pytest.Config, path: str) -> str:
 
 
 class Outcomes:
-    """Remembers each test's reports and shows pytest-llm's own failures as messages."""
+    """Remembers each test's reports and shows pytest-llm's own failures as messages.
+
+    The one per-test report hook of the plugin: the verdicts' judgement of a report
+    (``judge``) and each collector's look at a logged report (``takers``: the summary,
+    the JSON report, drift, verdicts) go through it, one hook call per report instead
+    of one per part.
+    """
+
+    def __init__(
+        self,
+        takers: Sequence[Callable[[pytest.TestReport], None]] = (),
+        judge: Callable[[pytest.Item, pytest.TestReport], None] | None = None,
+    ) -> None:
+        self.takers = tuple(takers)
+        self.judge = judge
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -169,7 +185,8 @@ class Outcomes:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         rep = yield
         remember(item, rep)
-        misses = missed.take(f"{item.nodeid} ({call.when})")  # answered in this phase
+        # answered in this phase (most phases have none: no node id formatted for them)
+        misses = missed.take(f"{item.nodeid} ({call.when})") if missed else []
         exc = call.excinfo
         if exc is not None and (
             shown_as_message(exc.value)
@@ -183,7 +200,13 @@ class Outcomes:
             _show_misses(rep, call, misses)
         for annotator in annotators(item):
             annotator(rep)
+        if self.judge is not None:
+            self.judge(item, rep)
         return rep
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        for take in self.takers:
+            take(report)
 
 
 def _show_misses(rep: pytest.TestReport, call: pytest.CallInfo[None], misses: list[Missed]) -> None:

@@ -508,26 +508,23 @@ class Verdicts:
                 observe(held[1])
                 del item.stash[_LOG]
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        rep = yield
+    def judge(self, item: pytest.Item, rep: pytest.TestReport) -> None:
+        """The verdicts on a test's report, as it is made (``_report.Outcomes`` calls it)."""
         if rep.when != "call" or not rep.passed:
-            return rep  # a failed test's failure says what went wrong: no verdicts
+            return  # a failed test's failure says what went wrong: no verdicts
         held = item.stash.get(_LOG, None)
         if held is None or not held[0]:
-            return rep  # not watched, or nothing answered
+            return  # not watched, or nothing answered
         try:
             findings = analyse(held[0], passed=rep.passed)
         except Exception as exc:  # a bug here must never break the user's run
             with contextlib.suppress(Exception):
                 item.warn(pytest.PytestWarning(f"pytest-llm verdicts: no verdicts ({exc!r})"))
-            return rep
+            return
         ignored = item.stash.get(_IGNORED, frozenset())
         findings = [f for f in findings if f.verdict not in ignored]
         if not findings:
-            return rep
+            return
         rep.llm_verdicts = [f.as_dict() for f in findings]  # type: ignore[attr-defined]
         if self.mode == "fail":
             from ._report import MessageRepr
@@ -539,9 +536,9 @@ class Verdicts:
             )
             rep.outcome = "failed"
             rep.longrepr = MessageRepr("\n".join(lines))  # type: ignore[assignment]
-        return rep
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def take(self, report: pytest.TestReport) -> None:
+        """Keep a test's findings (each report goes through ``_report.Outcomes``)."""
         found = getattr(report, "llm_verdicts", None)
         if found:
             self.results[report.nodeid] = list(found)
