@@ -33,6 +33,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ._numbers import is_amount
 from ._text import did_you_mean
 from .faults._errors import FaultError
 from .faults._kinds import (
@@ -129,11 +130,7 @@ def faults(
     slow replies may also wait forever (which only a client read timeout ends).
     """
     _check_chunks(chunks)
-    if (
-        isinstance(max_wait, bool)
-        or not isinstance(max_wait, int | float)
-        or not 0 <= max_wait < math.inf
-    ):
+    if not is_amount(max_wait):
         raise FaultError(
             f"faults(max_wait={max_wait!r}): the longest wait is a finite number of seconds.\n"
             "Fix: pass e.g. max_wait=120."

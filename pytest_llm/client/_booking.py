@@ -7,11 +7,11 @@ released exactly once, from any thread, with a degradation note for the call's e
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Self, TypeGuard
+from typing import Self
 
+from .._numbers import is_positive
 from ..assertions._base import did_you_mean
 from ._errors import ClientConfigError
 
@@ -78,10 +78,3 @@ def reject_unknown(owner: str, unknown: Mapping[str, object], known: Sequence[st
             f"{owner}() got an unknown option {name!r}{did_you_mean(name, known)}\n"
             f"Fix: use one of {', '.join(known)}."
         )
-
-
-def is_positive(value: object, *, finite: bool = True) -> TypeGuard[int | float]:
-    """A number above 0 (not a bool, not NaN; not infinite unless ``finite=False``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return False
-    return value > 0 and (not finite or math.isfinite(value))

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Never, Protocol, runtime_checkable
 
 from .._clock import Clock, flow_clock
+from .._numbers import is_amount
 from ..assertions._base import did_you_mean
 from ._booking import Booking, is_positive, reject_unknown
 from ._errors import BudgetExceeded, ClientConfigError
@@ -332,12 +333,7 @@ class Budget:
 
     def reserve(self, route_key: str, estimate: float) -> BudgetReservation:
         """Book ``estimate`` atomically, or raise :class:`BudgetLimitExceeded` (nothing booked)."""
-        if (
-            isinstance(estimate, bool)
-            or not isinstance(estimate, int | float)
-            or not math.isfinite(estimate)
-            or estimate < 0
-        ):
+        if not is_amount(estimate):
             raise ValueError(
                 f"reserve({route_key!r}, {estimate!r}): the estimate is a finite amount of "
                 f"{self.unit}, 0 or more.\nFix: use Budget.estimate(route, prompt_tokens, max_tokens)."

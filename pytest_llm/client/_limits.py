@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Never, Protocol, runtime_checkable
 
 from .._clock import Clock, flow_clock
+from .._numbers import is_amount, is_positive
 from ._booking import Booking, reject_unknown
 from ._errors import ClientConfigError, RateLimitExceeded
 
@@ -371,12 +372,7 @@ class RateLimiter:
                 f"RateLimiter(burst={burst!r}): burst is a whole number of extra requests, "
                 "0 or more.\nFix: pass e.g. burst=10."
             )
-        if (
-            isinstance(window, bool)
-            or not isinstance(window, int | float)
-            or not math.isfinite(window)
-            or window <= 0
-        ):
+        if not is_positive(window):
             raise ClientConfigError(
                 f"RateLimiter(window={window!r}): the window is a finite number of seconds "
                 "above 0.\nFix: leave it at 60.0 (per minute)."
@@ -493,12 +489,7 @@ class RateLimiter:
         Pauses only extend: a shorter pause never cuts a longer one. Returns a
         degradation note when the shared store could not be told.
         """
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not math.isfinite(seconds)
-            or seconds < 0
-        ):
+        if not is_amount(seconds):
             raise ValueError(
                 f"pause({route_key!r}, {seconds!r}): a pause is a finite number of seconds, "
                 "0 or more.\nFix: pass the parsed Retry-After in seconds."

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import openai
 
 from .._clock import Clock, flow_clock
+from .._numbers import is_amount
 from .._retry_after import header as _header
 from .._retry_after import parse_retry_after
 from ..assertions._base import did_you_mean
@@ -805,11 +806,7 @@ class RetryBudget:
     ) -> None:
         where = "RetryBudget"
         _reject_unknown(where, unknown, ("ratio", "min_retries_per_window", "window", "clock"))
-        if (
-            isinstance(ratio, bool)
-            or not isinstance(ratio, int | float)
-            or not 0 <= ratio < math.inf
-        ):
+        if not is_amount(ratio):
             raise ClientConfigError(
                 f"RetryBudget(ratio={ratio!r}): ratio is retries allowed per first attempt, a "
                 "finite number of 0 or more.\nFix: pass e.g. ratio=0.2 (one retry per five calls)."
