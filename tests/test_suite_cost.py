@@ -3,9 +3,14 @@ worked out by the first, and what a test can still change is still read per test
 
 from __future__ import annotations
 
+import json
 import textwrap
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from loopback import LoopbackServer
 
 
 def test_cassettes_share_the_sessions_redactor_and_options_yet_see_a_tests_environment(
@@ -210,3 +215,83 @@ def test_each_modules_cassette_folder_is_worked_out_once(pytester: pytest.Pytest
     text = textwrap.dedent(replayed.format(folder="z_sub/test_b")) + textwrap.dedent(last)
     pytester.path.joinpath("z_sub", "test_b.py").write_text(text)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=5)
+
+
+def test_a_one_recording_cassette_replayed_by_its_own_bytes_works_out_no_match_key(
+    tmp_path: Path, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a cassette used to work out every recording's canonical match key (parse
+    the body, strip ignored paths, sort, hash). A lookup by the bytes the SDK sent finds
+    the recording without it; with one recording it is its own group, so no key is
+    needed unless a request's bytes differ, or a second recording may share its key."""
+    import httpx
+    import openai
+
+    from pytest_llm import use_cassette
+    from pytest_llm.cassette._session import Cassette
+
+    path = tmp_path / "one.yaml"
+    client = openai.OpenAI(api_key="sk-test", base_url=loopback.base_url, max_retries=0)
+    messages = [{"role": "user", "content": "hi"}]
+    with use_cassette(path, record="once"):
+        live = client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+
+    keys: list[object] = []
+    real = Cassette._key_of_recorded
+
+    def counting(self: Cassette, it: Any) -> str:
+        keys.append(it)
+        return real(self, it)
+
+    monkeypatch.setattr(Cassette, "_key_of_recorded", counting)
+    with use_cassette(path) as cassette:
+        replayed = client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+    assert replayed.choices[0].message.content == live.choices[0].message.content
+    assert keys == []
+    assert cassette._index is None
+    # the same request in other bytes (keys in another order, spaces) is matched by its
+    # key: the recording's is worked out then, and it replays once, as before
+    body = json.dumps({"messages": messages, "model": "m"}, indent=1)
+    url = f"{loopback.base_url}/chat/completions"
+    with use_cassette(path) as cassette:
+        again = httpx.post(url, content=body, headers={"content-type": "application/json"})
+        assert again.json()["choices"][0]["message"]["content"] == live.choices[0].message.content
+        assert httpx.post(url, content=body).status_code == 418  # used up: a miss
+        cassette.misses.clear()
+    assert len(keys) == 1
+
+
+def test_each_report_goes_through_one_hook_of_pytest_llm(pytester: pytest.Pytester) -> None:
+    """The summary, the JSON report, drift and the verdicts each looked at every report
+    with a hook of their own (four calls per report, three reports per test); one hook
+    implementation hands each report to all of them."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_finish(session):
+            hook = session.config.hook
+            for name in ("pytest_runtest_logreport", "pytest_runtest_makereport"):
+                ours = [
+                    impl.plugin_name
+                    for impl in getattr(hook, name).get_hookimpls()
+                    if impl.plugin_name.startswith("llm-")
+                ]
+                print(name, ours)
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_fake(llm_fake):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "pytest_runtest_logreport ['llm-outcomes']",
+            "pytest_runtest_makereport ['llm-outcomes']",
+        ]
+    )
