@@ -28,7 +28,7 @@ from ._drive import (
 from ._errors import ClientConfigError, LLMClientError
 from ._events import CallInfo, attach_info, attach_parsed, scrub_error
 from ._gate import Gate
-from ._memo import Memo
+from ._memo import Memo, aread_first, first_key, read_first
 from ._plan import (
     Call,
     Hedge,
@@ -157,6 +157,19 @@ def _reject_unknown(where: str, options: dict[str, Any], known: tuple[str, ...])
 _DEFAULT_TIMEOUTS = Timeouts()
 
 
+_Start = tuple[
+    dict[str, Any],  # the request, without timeout=
+    Timeouts,
+    bool,  # streamed
+    str | None,  # the model asked for
+    tuple[Route, ...],  # the routes it tries
+    CallInfo,
+    Any,  # the telemetry handle
+    Callable[[Route], dict[str, Any]] | None,  # a structured call's request per route
+]
+"""What :meth:`_Core._start` gives a call before any policy (a plain tuple: one per call)."""
+
+
 class LatencyTracker:
     """Recent latencies per route, for hedging at a percentile."""
 
@@ -221,6 +234,9 @@ class _Core:
 
     _async = False
     _lanes: dict[tuple[str, str | None, bool], Lane | None]
+    _first: bool | None = None
+    """Whether the exact cache is read before the call's flow is built (:meth:`_reads_first`);
+    ``None``: not decided since the configuration last changed."""
 
     def _resources(self) -> None:
         raise NotImplementedError
@@ -229,6 +245,7 @@ class _Core:
         object.__setattr__(self, name, value)
         if name in _LANE_INPUTS:  # a policy may act now where it did not: decide again
             object.__setattr__(self, "_lanes", {})
+            object.__setattr__(self, "_first", None)
 
     def __init__(self, routes: Any = None, **options: Any) -> None:
         _reject_unknown(f"{type(self).__name__}()", options, _OPTIONS)
@@ -458,6 +475,25 @@ class _Core:
             self._lanes[key] = lane
         return lane
 
+    def _reads_first(self) -> bool:
+        """Whether a call's exact cache is read before its flow is built: the client's
+        cache is a :class:`~._cache.Cache` (shared entries), it has no semantic cache
+        (whose query comes before the exact read in :meth:`Memo.of`), and no subclass
+        replaced a step of the full flow. A hit is then answered at once; a miss goes on
+        into the full flow with its key and read done (:meth:`_run`)."""
+        first = self._first
+        if first is None:
+            from ._cache import Cache
+
+            base = AsyncResilientClient if self._async else ResilientClient
+            first = (
+                isinstance(self.cache, Cache)
+                and self.semantic_cache is None
+                and _hooks_kept(type(self), base)
+            )
+            object.__setattr__(self, "_first", first)
+        return first
+
     def _lane_for(self, api: str, stream: bool, routes: tuple[Route, ...]) -> Lane | None:
         from ._breaker import CircuitBreaker
 
@@ -539,9 +575,12 @@ class _Core:
 
     # -- one call --------------------------------------------------------------------
 
-    def _call(
-        self, api: str, kwargs: dict[str, Any], structured: _StructuredCall | None = None
-    ) -> Call:
+    def _start(
+        self, api: str, kwargs: dict[str, Any], structured: _StructuredCall | None
+    ) -> _Start:
+        """What every call starts with, before any policy: its request (without
+        ``timeout=``, the flow's own), timeouts, routes, :class:`CallInfo` and telemetry
+        handle; a bad ``timeout=`` or a model no route serves fails here."""
         prepare = structured.prepare if structured is not None else None
         info = structured.info if structured is not None else None
         timeouts = self.timeouts
@@ -571,6 +610,19 @@ class _Core:
         if handle is None:
             handle = self.telemetry.start(api, model, base_url=routes[0].base_url)
             info.extra["telemetry"] = handle
+        return kwargs, timeouts, stream, model, routes, info, handle, prepare
+
+    def _call(
+        self,
+        api: str,
+        kwargs: dict[str, Any],
+        structured: _StructuredCall | None = None,
+        start: _Start | None = None,
+    ) -> Call:
+        """The call's :class:`Call` (``start``: its :meth:`_start`, when already made)."""
+        if start is None:
+            start = self._start(api, kwargs, structured)
+        kwargs, timeouts, stream, model, routes, info, handle, prepare = start
         lane = None
         if structured is None and timeouts is self.timeouts:
             lane = self._lane(api, model, stream, routes)
@@ -707,6 +759,14 @@ class _Core:
             structured.memo = memo
         return memo
 
+    def _memo_read(self, call: Call, key: str | None) -> Memo:
+        """The :class:`Memo` of a call whose exact cache was read first (a miss), as
+        :meth:`_memo` would have made it (no semantic cache on this path)."""
+        if key is None:
+            return Memo.of(call, call.kwargs, None, None, None)  # a stream or uncacheable
+        call.info.cache = "miss"
+        return Memo(call, self.cache, None, self.coalescer, key=key, read=True)
+
     def _structured(self, api: str, kwargs: dict[str, Any]) -> _StructuredCall:
         return _StructuredCall(self, api, kwargs)
 
@@ -836,10 +896,27 @@ class ResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
-        call = self._call(api, kwargs, structured)
-        if call.lane is not None:
-            return self._fast(call)
-        memo = self._memo(call, kwargs, structured)
+        if structured is None and self._reads_first():
+            start = self._start(api, kwargs, None)
+            info = start[5]
+            key = first_key(api, kwargs, start[2], start[4])
+            if key is not None:
+                try:
+                    value = read_first(self.cache, key, info, self.clock, api)
+                except BaseException as exc:
+                    self._finish_error(info, exc)
+                    raise
+                if value is not None:  # a hit: nothing else to build
+                    return self._finish_value(info, value)
+            call = self._call(api, kwargs, None, start)
+            if call.lane is not None:
+                return self._fast(call)
+            memo = self._memo_read(call, key)
+        else:
+            call = self._call(api, kwargs, structured)
+            if call.lane is not None:
+                return self._fast(call)
+            memo = self._memo(call, kwargs, structured)
         try:
             if memo.key is None:  # no cache, no coalescing: lookup, coalesce, store are no-ops
                 value = drive_sync(run_call(call), self._send, self.clock)
@@ -958,10 +1035,27 @@ class AsyncResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
-        call = self._call(api, kwargs, structured)
-        if call.lane is not None:
-            return await self._fast(call)
-        memo = self._memo(call, kwargs, structured)
+        if structured is None and self._reads_first():
+            start = self._start(api, kwargs, None)
+            info = start[5]
+            key = first_key(api, kwargs, start[2], start[4])
+            if key is not None:
+                try:
+                    value = await aread_first(self.cache, key, info, self.clock, api)
+                except BaseException as exc:
+                    self._finish_error(info, exc)
+                    raise
+                if value is not None:  # a hit: nothing else to build
+                    return self._finish_value(info, value)
+            call = self._call(api, kwargs, None, start)
+            if call.lane is not None:
+                return await self._fast(call)
+            memo = self._memo_read(call, key)
+        else:
+            call = self._call(api, kwargs, structured)
+            if call.lane is not None:
+                return await self._fast(call)
+            memo = self._memo(call, kwargs, structured)
         try:
             if memo.key is None:  # no cache, no coalescing: lookup, coalesce, store are no-ops
                 value = await drive_async(run_call(call), self._send, self.clock)

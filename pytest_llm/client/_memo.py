@@ -67,6 +67,56 @@ def _scope(routes: Sequence[Route]) -> str:
     return scope
 
 
+def answer(info: CallInfo, clock: Any, api: str, lookup: Any, how: str) -> Any | None:
+    """The value a cache read answers a call with (recorded on ``info``: who served the
+    stored reply, ``cache``, its usage marked as served from here, a cost of 0), or
+    ``None`` on a miss; a backend failure goes in the call's events either way."""
+    if lookup.error:
+        info.extra.setdefault("cache_errors", []).append(str(lookup.error))
+        info.extra.setdefault("degraded", []).append(str(lookup.error))
+    entry = lookup.entry
+    if entry is None or lookup.status not in ("hit", "semantic"):
+        return None
+    value = _cache().rebuild(entry, sdk_type(api))
+    meta = entry.meta  # who served the stored reply (31)
+    info.route, info.model = meta.get("route"), meta.get("model")
+    info.cache = how
+    info.similarity = lookup.similarity if how == "semantic" else None
+    # what the stored reply used, marked as served from here (56): the same for every
+    # hit on the entry, so read once (each hit gets its own dict)
+    usage = entry._built.get(_USAGE, _USAGE)
+    if usage is _USAGE:
+        usage = entry._built[_USAGE] = usage_of(value)
+    info.usage = None if usage is None else {**usage, "from_cache": 1}
+    info.cost = 0.0
+    info.started = info.ended = clock.monotonic()
+    return value
+
+
+def first_key(
+    api: str, params: dict[str, Any], stream: bool, routes: Sequence[Route]
+) -> str | None:
+    """The exact cache's key of a call, as :meth:`Memo.of` computes it (``None``: a
+    stream, or a request that is not cacheable)."""
+    if stream:
+        return None
+    key: str | None = _cache().cache_key(api, params, scope=_scope(routes))
+    return key
+
+
+def read_first(cache: Any, key: str, info: CallInfo, clock: Any, api: str) -> Any | None:
+    """The exact cache read before the call's flow is built (the client's short path
+    for a client whose only memo before the live call is a :class:`~._cache.Cache`):
+    the hit's value, as :meth:`Memo.lookup` answers it, or ``None`` (a miss, recorded;
+    the flow then goes on with a :class:`Memo` whose ``read`` is set)."""
+    return answer(info, clock, api, cache.lookup(key, shared=True), "hit")
+
+
+async def aread_first(cache: Any, key: str, info: CallInfo, clock: Any, api: str) -> Any | None:
+    """The async twin of :func:`read_first`."""
+    return answer(info, clock, api, await cache.alookup(key, shared=True), "hit")
+
+
 @dataclass
 class Memo:
     """The cache and coalescing state of one call."""
@@ -77,6 +127,9 @@ class Memo:
     coalescer: Any | None
     key: str | None = None
     query: Any | None = None
+    read: bool = False
+    """The exact cache was read before the call's flow was built (:func:`read_first`):
+    a miss, already recorded; :meth:`lookup` does not read it again."""
 
     @property
     def shared(self) -> bool:
@@ -107,32 +160,12 @@ class Memo:
     # -- reading ----------------------------------------------------------------------
 
     def _hit(self, lookup: Any, how: str) -> Any | None:
-        info = self.call.info
-        if lookup.error:
-            info.extra.setdefault("cache_errors", []).append(str(lookup.error))
-            info.extra.setdefault("degraded", []).append(str(lookup.error))
-        if lookup.status not in ("hit", "semantic") or lookup.entry is None:
-            return None
-        entry = lookup.entry
-        value = _cache().rebuild(entry, sdk_type(self.call.api))
-        meta = entry.meta  # who served the stored reply (31)
-        info.route, info.model = meta.get("route"), meta.get("model")
-        info.cache = how
-        info.similarity = lookup.similarity if how == "semantic" else None
-        # what the stored reply used, marked as served from here (56): the same for every
-        # hit on the entry, so read once (each hit gets its own dict)
-        usage = entry._built.get(_USAGE, _USAGE)
-        if usage is _USAGE:
-            usage = entry._built[_USAGE] = usage_of(value)
-        info.usage = None if usage is None else {**usage, "from_cache": 1}
-        info.cost = 0.0
-        info.started = info.ended = self.call.clock.monotonic()
-        return value
+        return answer(self.call.info, self.call.clock, self.call.api, lookup, how)
 
     def lookup(self) -> Any | None:
         if self.key is None:
             return None
-        if self.cache is not None:
+        if self.cache is not None and not self.read:
             lookup = self.cache.lookup
             found = lookup(self.key, shared=True) if self.shared else lookup(self.key)
             value = self._hit(found, "hit")
@@ -145,7 +178,7 @@ class Memo:
     async def alookup(self) -> Any | None:
         if self.key is None:
             return None
-        if self.cache is not None:
+        if self.cache is not None and not self.read:
             alookup = self.cache.alookup
             found = await (alookup(self.key, shared=True) if self.shared else alookup(self.key))
             value = self._hit(found, "hit")

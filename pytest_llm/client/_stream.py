@@ -54,7 +54,17 @@ _ERROR_EVENTS = ("response.failed", "error")
 
 
 class Tracker:
-    """Reads one stream's events: content, partial text, usage, the end."""
+    """Reads one stream's events: content, partial text, usage, the end.
+
+    ``Tracker(api, ...)`` is the API's own subclass (:class:`_ChatTracker`,
+    :class:`_ResponsesTracker`), whose :meth:`observe` is the API's reader: picked once
+    per stream, no dispatch per event, and no bound method kept on the instance (that
+    would be a reference cycle, left for the garbage collector with every chunk's text)."""
+
+    def __new__(cls, api: str, clock: Clock, started: float | None = None) -> Tracker:
+        if cls is Tracker:
+            cls = _ResponsesTracker if api == "responses" else _ChatTracker
+        return object.__new__(cls)
 
     def __init__(self, api: str, clock: Clock, started: float | None = None) -> None:
         self.api = api
@@ -73,9 +83,10 @@ class Tracker:
         self.timed = True
         """Whether content and progress read the clock: only an idle timer needs the times
         (off for a stream without ``chunk`` timeout: one clock reading less per chunk)."""
-        self.observe: Callable[[Any], bool] = self._responses if api == "responses" else self._chat
-        """Take one event; True if it is content. Raises on an in-band error event. (The
-        API's reader, picked once: it runs for every event.)"""
+
+    def observe(self, event: Any) -> bool:
+        """Take one event; True if it is content. Raises on an in-band error event."""
+        return self._responses(event) if self.api == "responses" else self._chat(event)
 
     @property
     def has_content(self) -> bool:
@@ -85,16 +96,16 @@ class Tracker:
     def partial_text(self) -> str:
         return "".join(self.text)
 
-    def _chat(self, chunk: Any) -> bool:
+    def _chat(self, event: Any) -> bool:
         self.events += 1
         content = False
-        usage = getattr(chunk, "usage", None)
+        usage = getattr(event, "usage", None)
         if usage is not None:
             self.usage = usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)
-        choices = getattr(chunk, "choices", None)
+        choices = getattr(event, "choices", None)
         if choices is None:
             raise StreamProtocolError(
-                f"pytest-llm client: a stream chunk without choices ({type(chunk).__name__}).",
+                f"pytest-llm client: a stream chunk without choices ({type(event).__name__}).",
                 partial_text=self.partial_text,
                 usage=self.usage,
             )
@@ -114,7 +125,7 @@ class Tracker:
             if getattr(choice, "finish_reason", None):
                 self.finish_reason = choice.finish_reason
                 self.complete = True
-        if content or self.complete:  # one clock reading per chunk, when timed
+        if content or self.complete:  # one clock reading per event, when timed
             now = self.clock.monotonic() if self.timed else 0.0
             if content:
                 self.last_content = now
@@ -187,6 +198,14 @@ class Tracker:
             error.usage = error.usage or self.usage
             return error if isinstance(error, StreamInterrupted) else _after_output(error)
         return _interrupted_from(error, self)
+
+
+class _ChatTracker(Tracker):
+    observe = Tracker._chat
+
+
+class _ResponsesTracker(Tracker):
+    observe = Tracker._responses
 
 
 _AFTER_OUTPUT: dict[type[StreamError], type[StreamInterrupted]] = {}

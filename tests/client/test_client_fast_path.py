@@ -1,4 +1,4 @@
-"""The fast path agrees with the full flow (issue 7's per-call overhead).
+"""The fast paths agree with the full flow (issue 7's per-call overhead, issue 10's hits).
 
 A call on a *lane* (``_plan.Lane``: no policy acts before the first reply) makes its
 first attempt in the client's ``_fast``, one function; any failure there (an error, an
@@ -11,6 +11,10 @@ full flow (``_client._HOOKS``: every call then takes the full flow). Both arms m
 on everything a user can see: the result, ``call_info`` (route, attempts, waits, cache
 status, tokens, cost, times), the error, the log events, the spans and metrics, the
 breaker, the waits on the clock, and what the provider saw (requests, bodies, headers).
+
+The same for a client with an exact cache (``Cache``, no semantic cache): its calls read
+the cache before the flow is built (``_memo.read_first``); a hit is answered there, a
+miss goes on into the full flow with its key and read done.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pytest_llm import VirtualClock, faults
 from pytest_llm.client import (
     AsyncResilientClient,
+    Cache,
     CircuitBreaker,
+    ClientConfigError,
     InvalidResponse,
     QuotaExceeded,
     ResilientClient,
@@ -71,6 +77,10 @@ class Scenario:
     error: type[BaseException] | None = None
     handover: bool = False
     """Whether the fast arm's first call goes to the full flow after its first attempt."""
+    cache: str | None = None
+    """``memory``, ``sqlite`` or ``failing``: the client's exact cache (a new one per arm)."""
+    hits: int = 0
+    """How many of the calls the cache answers."""
 
 
 def _ok(fake: Any, plan: Any, times: int = 1) -> None:
@@ -183,6 +193,134 @@ SCENARIOS = {
 }
 
 
+class FailingBackend:
+    """A cache backend that is down: every read and write raises."""
+
+    name = "failing"
+
+    def get(self, key: str) -> bytes | None:
+        raise ConnectionError("backend down")
+
+    def set(self, key: str, value: bytes, *, ttl: float | None, expires_at: float | None) -> None:
+        raise ConnectionError("backend down")
+
+    def delete(self, key: str) -> None:
+        raise ConnectionError("backend down")
+
+    def clear(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return "FailingBackend()"
+
+
+def _cache(kind: str, clock: Any, tmp_path: Any, fast: bool) -> Cache:
+    if kind == "sqlite":
+        return Cache(f"sqlite:///{tmp_path / ('fast.db' if fast else 'full.db')}", clock=clock)
+    return Cache(FailingBackend() if kind == "failing" else "memory", clock=clock, ttl=60)
+
+
+def _entries(cache: Cache) -> list[Any]:
+    if isinstance(cache.backend, FailingBackend):
+        return []
+    data = getattr(cache.backend, "_data", None)
+    if data is None:  # sqlite: read the rows back
+        db = cache.backend._conn()  # type: ignore[attr-defined]
+        rows = db.execute("SELECT key, value FROM cache_entries ORDER BY key").fetchall()
+    else:
+        rows = sorted(data.items())
+    out = []
+    for key, _ in rows:
+        entry = cache.lookup(key).entry
+        assert entry is not None
+        ttl = None if entry.expires_at is None else entry.expires_at - entry.stored_at
+        out.append((key, _strip(entry.payload), entry.meta, ttl))
+    return out
+
+
+CACHED = {"messages": MESSAGES, "temperature": 0}
+
+CACHE_SCENARIOS = {
+    "hit-memory": Scenario(setup=_ok, kwargs=CACHED, calls=3, cache="memory", hits=2),
+    "hit-sqlite": Scenario(setup=_ok, kwargs=CACHED, calls=3, cache="sqlite", hits=2),
+    "hit-responses": Scenario(
+        setup=_ok,
+        api="responses",
+        kwargs={"input": "Capital of France?", "temperature": 0},
+        calls=2,
+        cache="memory",
+        hits=1,
+    ),
+    "hit-embeddings": Scenario(
+        api="embeddings", kwargs={"input": "Paris"}, calls=2, cache="memory", hits=1
+    ),
+    "hit-named-model-timeout-prompt": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: fake.add("from b", model="b"),
+        kwargs={
+            **CACHED,
+            "model": "b",
+            "timeout": 30,
+            "extra_headers": {"x-pytest-llm-prompt": "triage@v2"},
+        },
+        calls=2,
+        cache="memory",
+        hits=1,
+    ),
+    "miss-retried-then-hit": Scenario(
+        setup=lambda fake, plan: (plan.add(faults.ServerError(503), model="a"), _ok(fake, plan)),
+        options=lambda: {"seed": 7},
+        kwargs=CACHED,
+        calls=2,
+        cache="memory",
+        hits=1,
+    ),
+    "miss-coalesced-then-hit": Scenario(
+        setup=_ok,
+        options=lambda: {"coalesce": True},
+        kwargs=CACHED,
+        calls=2,
+        cache="memory",
+        hits=1,
+    ),
+    "miss-fails": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: plan.add(faults.HTTPError(status=400), model="a", times=2),
+        kwargs=CACHED,
+        calls=2,
+        cache="memory",
+        error=openai.BadRequestError,
+    ),
+    "not-stored-length": Scenario(
+        setup=lambda fake, plan: fake.add("Par", finish_reason="length", times=2),
+        kwargs=CACHED,
+        calls=2,
+        cache="memory",
+    ),
+    "uncacheable": Scenario(
+        setup=lambda fake, plan: _ok(fake, plan, times=2), calls=2, cache="memory"
+    ),
+    "stream-with-cache": Scenario(
+        setup=lambda fake, plan: fake.add("Paris", chunks=["Par", "is"], times=2),
+        kwargs={**STREAM, "temperature": 0},
+        calls=2,
+        cache="memory",
+    ),
+    "backend-down": Scenario(
+        setup=lambda fake, plan: _ok(fake, plan, times=2), kwargs=CACHED, calls=2, cache="failing"
+    ),
+    "no-such-model": Scenario(
+        kwargs={**CACHED, "model": "zzz"}, cache="memory", error=ClientConfigError
+    ),
+    "bad-timeout": Scenario(
+        kwargs={**CACHED, "timeout": "soon"}, cache="memory", error=ClientConfigError
+    ),
+}
+
+
 # -- one arm ----------------------------------------------------------------------------
 
 
@@ -203,6 +341,10 @@ class Seen:
     resumed: list[bool] = field(compare=False)
     """For each entry into the full flow: whether it took up a fast first attempt."""
     lanes: dict[Any, Any] = field(compare=False)
+    reads: list[bool] = field(default_factory=list, compare=False)
+    """For each read of the exact cache before the flow: whether it was a hit."""
+    cached: list[Any] = field(default_factory=list)
+    """The cache's entries after the calls (key, payload, meta)."""
 
 
 def _dump(obj: Any) -> Any:
@@ -274,9 +416,12 @@ def run_arm(
     llm_clock: VirtualClock,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any = None,
 ) -> Seen:
     scenario.setup(llm_fake, llm_faults)
     options = scenario.options()
+    if scenario.cache is not None:
+        options["cache"] = _cache(scenario.cache, llm_clock, tmp_path, fast)
     exporter = InMemorySpanExporter()
     registry = prometheus_client.CollectorRegistry()
     if observed:
@@ -296,12 +441,26 @@ def run_arm(
 
     resumed: list[bool] = []
     run_call = client_module.run_call
+    read_first, aread_first = client_module.read_first, client_module.aread_first
+    reads: list[bool] = []
 
     def spy(call: Any) -> Any:
         resumed.append(call.resumed is not None)
         return run_call(call)
 
+    def spy_read(*args: Any) -> Any:
+        value = read_first(*args)
+        reads.append(value is not None)
+        return value
+
+    async def spy_aread(*args: Any) -> Any:
+        value = await aread_first(*args)
+        reads.append(value is not None)
+        return value
+
     monkeypatch.setattr(client_module, "run_call", spy)
+    monkeypatch.setattr(client_module, "read_first", spy_read)
+    monkeypatch.setattr(client_module, "aread_first", spy_aread)
     n_requests, n_faults, n_sleeps = (
         len(llm_fake.requests),
         len(llm_faults.log),
@@ -329,11 +488,16 @@ def run_arm(
                 events = list(got) if stream else None
         except Exception as exc:
             errors.append((type(exc), str(exc), type(exc.__cause__)))
-            infos.append(_info(call_info(exc), t0))
+            try:
+                infos.append(_info(call_info(exc), t0))
+            except LookupError:  # a configuration error, raised before the call began
+                infos.append(None)
             continue
         results.append([_dump(e) for e in events] if stream else _dump(got))
         infos.append(_info(call_info(got), t0))
     monkeypatch.setattr(client_module, "run_call", run_call)
+    monkeypatch.setattr(client_module, "read_first", read_first)
+    monkeypatch.setattr(client_module, "aread_first", aread_first)
 
     records = [r for r in caplog.records[n_records:] if r.name == LOGGER]
     return Seen(
@@ -355,6 +519,8 @@ def run_arm(
         breaker=client.breaker.snapshot(),
         resumed=resumed,
         lanes=dict(client._lanes),
+        reads=reads,
+        cached=[] if client.cache is None else _entries(client.cache),
     )
 
 
@@ -417,3 +583,112 @@ def test_the_fast_path_and_the_full_flow_agree(
         assert fast.events
         assert fast.spans
         assert fast.metrics
+
+
+@pytest.mark.filterwarnings("ignore::pytest_llm.client.CacheBackendWarning")
+@pytest.mark.parametrize("observed", [False, True], ids=["default-telemetry", "logs-spans-metrics"])
+@pytest.mark.parametrize("name", list(CACHE_SCENARIOS))
+def test_the_cache_read_first_and_the_full_flow_agree(
+    name: str,
+    observed: bool,
+    mode: Mode,
+    llm_fake: Any,
+    llm_faults: Any,
+    llm_clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    scenario = CACHE_SCENARIOS[name]
+    caplog.set_level(logging.DEBUG if observed else logging.WARNING, logger=LOGGER)
+    arm = dict(
+        mode=mode,
+        scenario=scenario,
+        observed=observed,
+        llm_fake=llm_fake,
+        llm_faults=llm_faults,
+        llm_clock=llm_clock,
+        caplog=caplog,
+        monkeypatch=monkeypatch,
+        tmp_path=tmp_path,
+    )
+    full = run_arm(fast=False, **arm)
+    fast = run_arm(fast=True, **arm)
+
+    # the full arm never read first; the fast arm read first on every cacheable call,
+    # and the hits were answered there
+    assert full.reads == []
+    assert fast.reads.count(True) == scenario.hits
+    if name in ("uncacheable", "stream-with-cache", "no-such-model", "bad-timeout"):
+        assert fast.reads == []
+    else:
+        assert len(fast.reads) == scenario.calls
+    assert [i and i["cache"] for i in fast.infos].count("hit") == scenario.hits
+
+    assert fast.requests == full.requests
+    assert fast.faults_seen == full.faults_seen
+    assert fast.results == full.results
+    assert fast.errors == full.errors
+    assert fast.infos == full.infos
+    assert fast.sleeps == full.sleeps
+    assert fast.events == full.events
+    assert fast.spans == full.spans
+    assert fast.metrics == full.metrics
+    assert fast.breaker == full.breaker
+    if name != "stream-with-cache":  # a stream is never cached: its calls take the lane
+        assert fast.resumed == full.resumed
+    assert fast.cached == full.cached
+    if scenario.error is not None:
+        assert [e[0] for e in fast.errors] == [scenario.error] * scenario.calls
+    else:
+        assert fast.errors == []
+        assert len(fast.results) == scenario.calls
+    if observed and scenario.error is not ClientConfigError:  # (raised before the call)
+        assert fast.events
+        assert fast.spans
+        assert fast.metrics
+
+
+# -- what a call leaves behind ----------------------------------------------------------
+
+
+def test_a_call_leaves_nothing_for_the_garbage_collector(
+    mode: Mode, llm_fake: Any, llm_clock: VirtualClock
+) -> None:
+    """A call's records (its ``Call``, ``CallInfo``, attempts, the stream's tracker with
+    every chunk's text) are freed when the caller drops the result, not left in reference
+    cycles for the garbage collector: a cycle per call makes the collector run more
+    often, and each run longer (issue 7's per-call overhead)."""
+    import gc
+
+    from pytest_llm.client import CallInfo
+    from pytest_llm.client._stream import Tracker
+
+    llm_fake.add("Paris is the capital.", chunks=["Paris", " is", " the capital."], times=None)
+    client = mode.client(route("a"))
+
+    async def acall(stream: bool) -> str:
+        got = await client.chat.completions.create(messages=MESSAGES, stream=stream)
+        if stream:
+            return "".join([c.choices[0].delta.content or "" async for c in got if c.choices])
+        return str(got.choices[0].message.content)
+
+    def call(stream: bool) -> str:
+        if mode.is_async:
+            return asyncio.run(acall(stream))
+        got = client.chat.completions.create(messages=MESSAGES, stream=stream)
+        if stream:
+            return "".join(c.choices[0].delta.content or "" for c in got if c.choices)
+        return str(got.choices[0].message.content)
+
+    for stream in (False, True, False, True):  # warm up: lanes, SDK clients, caches
+        assert call(stream).startswith("Paris")
+    gc.collect()
+    gc.disable()
+    try:
+        for stream in (False, True, False, True):
+            call(stream)
+        left = [o for o in gc.get_objects() if isinstance(o, Tracker | CallInfo)]
+    finally:
+        gc.enable()
+    assert left == []
