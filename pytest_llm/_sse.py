@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["EOLS", "SSEEvent", "SSEParser", "canonical_event", "encode_event", "parse_events"]
+__all__ = [
+    "EOLS",
+    "SSEEvent",
+    "SSEParser",
+    "canonical_event",
+    "encode_event",
+    "parse_events",
+    "sent_fields",
+]
 
 EOLS = ("\n", "\r\n", "\r")
 """The line endings an event stream may use."""
@@ -35,16 +43,17 @@ class SSEEvent:
     raw: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
 
+def sent_fields(ev: SSEEvent) -> list[tuple[str, str | int]]:
+    """The fields besides ``data`` that the event sends, in the order they are sent:
+    ``event``, ``id``, ``retry`` (those that are not ``None``)."""
+    fields = (("event", ev.event), ("id", ev.id), ("retry", ev.retry))
+    return [(name, value) for name, value in fields if value is not None]
+
+
 def canonical_event(ev: SSEEvent, eol: str = "\n") -> bytes:
     """The event encoded from its fields: ``event``, ``id``, ``retry``, then one
     ``data:`` line per line of data, each line ending with ``eol``, then a blank line."""
-    lines: list[str] = []
-    if ev.event is not None:
-        lines.append(f"event: {ev.event}")
-    if ev.id is not None:
-        lines.append(f"id: {ev.id}")
-    if ev.retry is not None:
-        lines.append(f"retry: {ev.retry}")
+    lines = [f"{name}: {value}" for name, value in sent_fields(ev)]
     lines.extend(f"data: {part}" for part in ev.data.split("\n"))
     return (eol.join(lines) + eol + eol).encode()
 

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .._sse import EOLS, SSEEvent, canonical_event, parse_events
+from .._sse import EOLS, SSEEvent, canonical_event, parse_events, sent_fields
 
 _DROP = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection"})
 
@@ -129,12 +129,7 @@ def _event_data(ev: SSEEvent, eol: str = "\n", *, t: bool = True) -> dict[str, A
     interaction's meta), ``event``/``id``/``retry`` when sent, ``data``, and ``raw``:
     the exact wire text, only when it differs from what the fields encode to."""
     out: dict[str, Any] = {"t": ev.t} if t else {}
-    if ev.event is not None:
-        out["event"] = ev.event
-    if ev.id is not None:
-        out["id"] = ev.id
-    if ev.retry is not None:
-        out["retry"] = ev.retry
+    out.update(sent_fields(ev))
     out["data"] = _data_field(ev.data)
     raw = ev.raw
     if raw is not None and raw != canonical_event(ev, eol):
