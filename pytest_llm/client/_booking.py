@@ -15,7 +15,7 @@ from .._numbers import is_positive
 from ..assertions._base import did_you_mean
 from ._errors import ClientConfigError
 
-__all__ = ["Booking", "is_positive", "reject_unknown"]
+__all__ = ["Booking", "check_callable", "is_positive", "reject_unknown"]
 
 
 class Booking:
@@ -67,6 +67,15 @@ class Booking:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def check_callable(
+    where: str, name: str, value: object, fix: str, *, optional: bool = True
+) -> None:
+    """``Where(name=value): not callable`` and the fix, unless ``value`` is callable
+    (or ``None``, left out, when ``optional``)."""
+    if not callable(value) and not (optional and value is None):
+        raise ClientConfigError(f"{where}({name}={value!r}): not callable.\nFix: {fix}")
 
 
 def reject_unknown(owner: str, unknown: Mapping[str, object], known: Sequence[str]) -> None:

@@ -32,7 +32,7 @@ from typing import Any, Literal, Never, Protocol, TypeVar, get_args, runtime_che
 
 from .._clock import Clock, flow_clock
 from ..assertions._base import did_you_mean
-from ._booking import is_positive, reject_unknown
+from ._booking import check_callable, is_positive, reject_unknown
 from ._errors import ClientConfigError
 
 __all__ = [
@@ -369,11 +369,12 @@ class CircuitBreaker:
                 "Fix: leave it out for the in-memory store, or pass a store implementing "
                 "pytest_llm.client._breaker.BreakerStore."
             )
-        if on_change is not None and not callable(on_change):
-            raise ClientConfigError(
-                f"CircuitBreaker(on_change={on_change!r}): not callable.\n"
-                "Fix: pass a function (route_key, old_state, new_state) -> None, or leave it out."
-            )
+        check_callable(
+            "CircuitBreaker",
+            "on_change",
+            on_change,
+            "pass a function (route_key, old_state, new_state) -> None, or leave it out.",
+        )
         self.clock = clock
         self.store: BreakerStore = store if store is not None else MemoryBreakerStore()
         self.on_change = on_change

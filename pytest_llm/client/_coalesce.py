@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Generic, Never, TypeVar
 
 from ..assertions._base import did_you_mean
+from ._booking import check_callable
 from ._errors import ClientConfigError
 
 __all__ = ["SingleFlight"]
@@ -61,11 +62,12 @@ class SingleFlight:
                 f"SingleFlight() got an unknown option {name!r}{did_you_mean(name, ['copy'])}\n"
                 "Fix: SingleFlight() or SingleFlight(copy=None) for immutable results."
             )
-        if copy is not None and not callable(copy):
-            raise ClientConfigError(
-                f"SingleFlight(copy={copy!r}): not callable.\n"
-                "Fix: leave it out (deep copies), or pass copy=None to share one object."
-            )
+        check_callable(
+            "SingleFlight",
+            "copy",
+            copy,
+            "leave it out (deep copies), or pass copy=None to share one object.",
+        )
         self.copy = copy
         self._lock = threading.Lock()
         self._calls: dict[Hashable, _Call[Any]] = {}

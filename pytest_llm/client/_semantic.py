@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._clock import Clock, flow_clock
+from ._booking import check_callable
 from ._cache import (
     CachedEntry,
     Lookup,
@@ -562,12 +563,14 @@ class SemanticCache:
         **unknown: object,
     ) -> None:
         check_unknown("SemanticCache()", unknown, _OPTIONS)
-        if not callable(embed):
-            raise ClientConfigError(
-                f"SemanticCache(embed={embed!r}): not callable.\n"
-                "Fix: pass fn(text) -> list of floats (sync or async), e.g. "
-                "openai_embedder(openai.OpenAI())."
-            )
+        check_callable(
+            "SemanticCache",
+            "embed",
+            embed,
+            "pass fn(text) -> list of floats (sync or async), e.g. "
+            "openai_embedder(openai.OpenAI()).",
+            optional=False,
+        )
         if (
             isinstance(threshold, bool)
             or not isinstance(threshold, (int, float))
