@@ -258,3 +258,28 @@ def test_the_sdk_canary_is_read_once_not_per_test(monkeypatch: pytest.MonkeyPatc
         with FakeProvider(check_unused=False):
             assert "httpx" in _patch.patched()
     assert asked == ["sdk_version"]
+
+
+def test_a_replayed_request_leaves_no_reference_cycle(
+    tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    """The chain's ``nxt`` was a closure that named itself: each request made a reference
+    cycle holding the handlers, so a test's cassette, its file and replies stayed alive
+    until the garbage collector's next full pass. Now they go when the test lets go."""
+    import gc
+    import weakref
+
+    client = openai.OpenAI(api_key="sk-test", base_url=loopback.base_url, max_retries=0)
+    path = tmp_path / "c.yaml"
+    with pytest_llm.use_cassette(path, record="once"):
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    gc.collect()
+    gc.disable()
+    try:
+        with pytest_llm.use_cassette(path) as cassette:
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        gone = weakref.ref(cassette)
+        del cassette
+        assert gone() is None
+    finally:
+        gc.enable()
