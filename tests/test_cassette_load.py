@@ -17,11 +17,13 @@ from typing import Any
 import openai
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pytest_llm
 from pytest_llm import CassetteError
 from pytest_llm.cassette import _load
-from pytest_llm.cassette._format import CassetteFile, Interaction, dump, load
+from pytest_llm.cassette._format import CassetteFile, Interaction, _Dumper, dump, load
 from pytest_llm.cassette._session import Cassette
 
 
@@ -111,13 +113,17 @@ def test_the_gc_is_paused_during_the_parse_and_restored_after(
     big: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     states: list[bool] = []
-    real = _load._from_events  # every parse goes through it (sections, whole files)
 
-    def spy(text: str | bytes) -> object:
-        states.append(gc.isenabled())
-        return real(text)
+    def spy(real: Callable[[str | bytes], object]) -> Callable[[str | bytes], object]:
+        def parse(text: str | bytes) -> object:
+            states.append(gc.isenabled())
+            return real(text)
 
-    monkeypatch.setattr(_load, "_from_events", spy)
+        return parse
+
+    # every parse goes through one of them (sections, whole files)
+    monkeypatch.setattr(_load, "_from_events", spy(_load._from_events))
+    monkeypatch.setattr(_load, "_block", spy(_load._block))
     assert gc.isenabled()
     load(big)
     assert len(states) > 1  # the header, then each request
@@ -824,3 +830,126 @@ def test_xdist_workers_fill_one_cache_per_folder_and_read_it_next_run(
     llm_project.runpytest_subprocess(*args).assert_outcomes(passed=12)
     after = cached.stat()  # every cassette and reply came from it: nothing to write
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+# -- the block reader: the layout pytest-llm writes, line by line ----------------------
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal, and of the same types all the way down (``1 == True`` is not enough)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(
+            type(k) is type(j) and _same(a[k], b[j]) for k, j in zip(a, b, strict=True)
+        )
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+BLOCK = {
+    "keys and plain scalars": "a: 1\nb: yes\nc: ~\nd: 1.5\ne: a:b c#d [e] {f}\n",
+    "quoted keys and values": "'1': 'it''s'\n'yes': ''\n7: x\ntrue: y\nnull: z\n",
+    "a sequence under its key, at the key's column": "k:\n- a\n- b: 1\n  c: 2\nz: 0\n",
+    "a sequence under its key, indented": "k:\n  - a\n  - b\nz: 0\n",
+    "a request section": "- request:\n    method: POST\n    json:\n      x: {}\n      y: []\n",
+    "a response section": "  response:\n    status: 200\n    text: |-\n      one\n      two\n",
+    "literal blocks": "a: |\n  x\n\n  y\nb: |+\n  x\n\n\nc: |-\n  x\n\nd: x\n",
+    "an indentation indicator": "a: |2-\n    lead\n  x\nb:\n- |1\n   y\n",
+    "comment lines": "# head\n\na: 1\n  # inside\nb:\n  # before\n  c: 2\n",
+    "a literal keeps what looks like syntax": "a: |-\n  # not a comment\n  k: v\n  - x\n",
+    "an empty value": "a:\nb: 1\n",
+}
+
+REFUSED = {
+    "a plain scalar over two lines": "a: one\n  two\n",
+    "a comment after a value": "a: 1 # one\n",
+    "double quotes": 'a: "x"\n',
+    "a flow mapping": "a: {b: 1}\n",
+    "an anchor": "a: &x 1\nb: *x\n",
+    "a tag": "a: !!str 1\n",
+    "a tab": "a:\t1\n",
+    "a folded block": "a: >\n  x\n",
+    "a mapping value in a plain scalar": "a: b: c\n",
+    "a key after a top-level sequence": "- a\nb: 1\n",
+    "odd indentation": "a:\n    b: 1\n  c: 2\n",
+    "an unclosed quote": "a: 'x\n",
+    "a next line": "a: x\x85y\n",
+    "a byte order mark": "\ufeffa: 1\n",
+    "a document marker": "---\na: 1\n",
+    "a merge key": "a: 1\n<<: {}\n",
+    "a literal starting with a blank line": "a: |\n\n  x\n",
+    "no line end at the end": "a: 1",
+}
+
+
+@pytest.mark.parametrize("text", list(BLOCK.values()), ids=list(BLOCK))
+def test_the_block_reader_reads_the_layout_pytest_llm_writes(text: str) -> None:
+    assert _same(_load._block(text), yaml.load(text, Loader=_load.Loader))
+
+
+@pytest.mark.parametrize("text", list(REFUSED.values()), ids=list(REFUSED))
+def test_the_block_reader_leaves_everything_else_to_the_event_reader(text: str) -> None:
+    with pytest.raises(_load._Unsupported):
+        _load._block(text)
+    try:
+        want = yaml.load(text, Loader=_load.Loader)
+    except yaml.YAMLError as exc:
+        with pytest.raises(type(exc)):
+            _load.parse_bytes(text.encode())
+    else:
+        assert _same(_load.parse_bytes(text.encode()), want)
+
+
+_WORDS = st.sampled_from(
+    ["yes", "null", "~", "1", "-1", "0x1F", "1e3", ".inf", "2026-01-01", "a: b", "a #b",
+     "#x", "- x", "? x", "x:", "&a", "*a", "!t", "%p", "'q'", '"d"', " lead", "trail ",
+     "a\nb", "a\n", "a\n\n", " x\ny", "tab\tx", "日本 é", "\x85", "", "<<", "|", "-"]
+)  # fmt: skip
+_TEXT = st.one_of(_WORDS, st.lists(_WORDS, max_size=3).map("".join), st.text(max_size=12))
+_VALUE = st.recursive(
+    st.one_of(_TEXT, st.integers(-5, 300), st.none(), st.booleans()),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(_TEXT, st.integers(0, 9)), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    value=_VALUE,
+    shape=st.sampled_from(["mapping", "request", "response"]),
+    edits=st.lists(
+        st.tuples(st.integers(0, 10_000), st.sampled_from(" :#-'\n|{&\x00")), max_size=3
+    ),
+)
+def test_the_block_reader_reads_what_the_safe_loader_reads(
+    value: object, shape: str, edits: list[tuple[int, str]]
+) -> None:
+    """Whatever the cassette writer writes, hand edits included: the block reader
+    gives the safe loader's result, or leaves the text to the event reader; it never
+    accepts what the safe loader refuses."""
+    doc: object = {"k": value}
+    if shape == "request":
+        doc = [{"request": value, "sample": 1}]
+    elif shape == "response":
+        doc = {"response": {"status": 200, "json": value}}
+    text = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 20)
+    if shape == "response":
+        text = "".join("  " + line if line.strip() else line for line in text.splitlines(True))
+    for at, char in edits:
+        at %= len(text) + 1
+        text = text[:at] + char + text[at:]
+    try:
+        want: object = yaml.load(text, Loader=_load.Loader)
+    except yaml.YAMLError:
+        want = yaml.YAMLError
+    try:
+        got: object = _load._block(text)
+    except _load._Unsupported:
+        return
+    assert want is not yaml.YAMLError, text
+    assert _same(got, want), text
