@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ._settings import GUARD_MODES
-from .transport._socket import guarded, is_loopback
+from .transport._socket import guarded
 
 if TYPE_CHECKING:
     from ._errors import ConfigError
@@ -61,6 +61,8 @@ class Guard:
         return self._hosts
 
     def blocks(self, host: str) -> bool:
+        from .transport._hosts import is_loopback
+
         if is_loopback(host):
             return False
         if self.mode == "all":

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _socket
 from ._common import HTTP_TARGETS, LIBRARIES, on_first_use, restore
-from ._socket import guarded, is_loopback, restore_all
+from ._hosts import is_loopback
+from ._socket import guarded, restore_all
 
 if TYPE_CHECKING:
     from .._exchange import Exchange, Outcome

@@ -4,7 +4,7 @@ Its users: the session's guard for tests without a cassette (:func:`guarded`, a 
 of the host) and every active handler (:mod:`._patch`, which also sets the router: a
 connection that did not go through a patched transport is blocked while it replays).
 Apart from the HTTP patches so that a run where no test uses pytest-llm loads this
-alone. Loaded at every pytest start-up: PYTEST_DONT_REWRITE (see :mod:`pytest_llm.plugin`).
+alone; the check itself (:mod:`._hosts`) loads with the first lookup it sees. Loaded at every pytest start-up: PYTEST_DONT_REWRITE (see :mod:`pytest_llm.plugin`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = [
     "acquire",
     "guarded",
-    "is_loopback",
     "patch_socket",
     "release",
     "restore_all",
@@ -89,80 +88,40 @@ def restore_all() -> None:
         restore(state.saved)
 
 
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", ""})
+def _connect_check(sock: socket.socket, address: Any, *args: Any, **kwargs: Any) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple):
+        _lookup_check(address[0], address[1])
 
 
-def is_loopback(host: Any) -> bool:
-    """Whether ``host`` names this machine (never guarded)."""
-    if host is None:
-        return True
-    if isinstance(host, bytes):
-        host = host.decode("ascii", "replace")
-    host = str(host).strip("[]").lower()
-    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
-        return True
-    import ipaddress  # on the first non-name host: not at pytest start-up
-
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-def _guard(host: Any, port: Any) -> None:
-    if forwarding.get():
+def _lookup_check(host: Any, port: Any, *args: Any, **kwargs: Any) -> None:
+    if forwarding.get() or (state.host_guard is None and state.chain is None):
         return
-    if state.host_guard is not None:
-        name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host or "")
-        state.host_guard(name, port)
-    router = state.chain
-    if router is None:
-        return
-    if router.active and router.network_allowed <= 0 and not is_loopback(host):
-        where = f"{host}:{port}" if port is not None else str(host)
-        from .._errors import NetworkBlocked  # here: the guard loads at every start-up
+    from ._hosts import check  # with the first lookup or connection that is checked
 
-        raise NetworkBlocked(
-            f"pytest-llm blocked a network connection to {where}: it did not go through an "
-            "httpx or httpx2 transport (or the openai SDK's aiohttp backend), so pytest-llm can "
-            "neither replay nor record it (for example requests, urllib or a bare aiohttp).\n"
-            "Fix: use the SDK's default httpx client, or wrap your transport with "
-            "pytest_llm.wrap_transport(...); to let it through anyway, pass --llm-allow-network."
-        )
-
-
-def _inet(sock: socket.socket, address: Any) -> bool:
-    return sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple)
+    check(state, host, port)
 
 
 def patch_socket() -> None:
     """Patch the socket, unless it is: until the last user leaves or :func:`restore_all`."""
     if state.saved:
         return
-    real_connect = getattr(socket.socket.connect, MARK, socket.socket.connect)
-    real_connect_ex = getattr(socket.socket.connect_ex, MARK, socket.socket.connect_ex)
-    real_getaddrinfo = getattr(socket.getaddrinfo, MARK, socket.getaddrinfo)
-
-    def connect(self: socket.socket, address: Any) -> None:
-        if _inet(self, address):
-            _guard(address[0], address[1])
-        real_connect(self, address)
-
-    def connect_ex(self: socket.socket, address: Any) -> int:
-        if _inet(self, address):
-            _guard(address[0], address[1])
-        result: int = real_connect_ex(self, address)
-        return result
-
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        _guard(host, port)
-        return real_getaddrinfo(host, port, *args, **kwargs)
-
-    for owner, attr, new, real in (
-        (socket.socket, "connect", connect, real_connect),
-        (socket.socket, "connect_ex", connect_ex, real_connect_ex),
-        (socket, "getaddrinfo", getaddrinfo, real_getaddrinfo),
+    for owner, attr, check in (
+        (socket.socket, "connect", _connect_check),
+        (socket.socket, "connect_ex", _connect_check),
+        (socket, "getaddrinfo", _lookup_check),
     ):
-        setattr(new, MARK, real)
-        setattr(owner, attr, new)
+        current = getattr(owner, attr)
+        real = getattr(current, MARK, current)
+        setattr(owner, attr, _checked(real, check))
         state.saved.append((owner, attr, real))
+
+
+def _checked(real: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
+    """``real``, called after ``check`` has seen its arguments."""
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check(*args, **kwargs)
+        return real(*args, **kwargs)
+
+    setattr(checked, MARK, real)
+    return checked
