@@ -3,6 +3,8 @@
 ``llm_guard = llm-hosts`` (default) fails a request to a known LLM provider from a
 test that has no cassette; ``all`` fails any request that is not loopback; ``off``
 lets everything through. Tests with a cassette are governed by the cassette instead.
+This module installs it for the session; the decision (:mod:`pytest_llm._host_guard`)
+loads with the first name lookup or connection.
 
 Loaded at every pytest start-up: PYTEST_DONT_REWRITE (see :mod:`pytest_llm.plugin`).
 """
@@ -10,8 +12,6 @@ Loaded at every pytest start-up: PYTEST_DONT_REWRITE (see :mod:`pytest_llm.plugi
 from __future__ import annotations
 
 import contextlib
-import fnmatch
-import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -23,78 +23,24 @@ from .transport._socket import guarded
 if TYPE_CHECKING:
     from ._errors import ConfigError
 
-__all__ = ["GUARD_MODES", "Guard", "guard_session", "where_now"]
+__all__ = ["GUARD_MODES", "guard_error_key", "guard_session"]
 
 
-class Guard:
-    """Blocks, at the socket, what a test without a cassette must not reach.
+def _built_on_first_use(
+    mode: str, hosts: Iterable[str], on_block: Callable[[], None]
+) -> Callable[[str, object], None]:
+    """The session's :class:`~pytest_llm._host_guard.Guard`, built (and its module
+    loaded) on the first name lookup or connection it is asked about."""
+    built: list[Callable[[str, object], None]] = []
 
-    It works on name lookups and connections, not on HTTP transports, so mocks that
-    never open a socket (respx, pytest-httpx, ``MockTransport``) keep working, and
-    clients outside httpx (aiohttp, requests) are covered too.
-    """
+    def guard(host: str, port: object) -> None:
+        if not built:
+            from ._host_guard import Guard
 
-    def __init__(
-        self,
-        mode: str,
-        hosts: Iterable[str] = (),
-        where: str | None = "this test",
-        on_block: Callable[[], None] | None = None,
-    ) -> None:
-        self.mode = mode
-        self.extra_hosts = tuple(h.lower() for h in hosts)
-        """Host patterns blocked besides every known LLM API's (the ini option llm_hosts)."""
-        self._hosts: tuple[str, ...] | None = None
-        self.where = where
-        """Named in the message; ``None``: the running test, and nothing outside a test."""
-        self.on_block = on_block
+            built.append(Guard(mode, hosts, where=None, on_block=on_block))
+        built[0](host, port)
 
-    @property
-    def hosts(self) -> tuple[str, ...]:
-        """Every host pattern blocked in ``llm-hosts`` mode: every provider's in
-        :mod:`pytest_llm._providers` (loaded on the first host that is not loopback, not
-        at pytest start-up) and :attr:`extra_hosts`."""
-        if self._hosts is None:
-            from ._providers import llm_hosts
-
-            self._hosts = (*(h.lower() for h in llm_hosts()), *self.extra_hosts)
-        return self._hosts
-
-    def blocks(self, host: str) -> bool:
-        from .transport._hosts import is_loopback
-
-        if is_loopback(host):
-            return False
-        if self.mode == "all":
-            return True
-        host = host.lower().rstrip(".")
-        return any(fnmatch.fnmatchcase(host, pat) for pat in self.hosts)
-
-    def __call__(self, host: str, port: object) -> None:
-        test = self.where if self.where is not None else where_now()
-        if test is None or not self.blocks(host):
-            return
-        if self.on_block is not None:
-            self.on_block()
-        where = f"{host}:{port}" if port is not None else host
-        what = "the network" if self.mode == "all" else "hosted LLM APIs"
-        from ._errors import NetworkBlocked
-
-        raise NetworkBlocked(
-            f"pytest-llm blocked a connection to {where}: {test} has no cassette, and "
-            f"llm_guard = {self.mode} keeps tests from reaching {what} unrecorded.\n"
-            "Fix: mark the test with @pytest.mark.llm_cassette (then record it with "
-            "--llm-record=once), or pass --llm-allow-network, or set llm_guard = off."
-        )
-
-    def __repr__(self) -> str:
-        return f"Guard(mode={self.mode!r})"
-
-
-def where_now() -> str | None:
-    """``test <node id>`` of the test pytest is running now, or ``None`` between tests."""
-    current = os.environ.get("PYTEST_CURRENT_TEST")
-    return f"test {current.rsplit(' (', 1)[0]}" if current else None
+    return guard
 
 
 def guard_session(
@@ -123,7 +69,7 @@ def guard_session(
             f"Fix: use one of {', '.join(GUARD_MODES)}."
         )
     elif mode != "off":
-        guard = Guard(mode, config.getini("llm_hosts"), where=None, on_block=on_block)
+        guard = _built_on_first_use(mode, config.getini("llm_hosts"), on_block)
     # always set, None included: a session run inside another (pytester) has its own say
     stack.enter_context(guarded(guard))
     return stack

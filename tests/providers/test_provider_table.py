@@ -6,7 +6,7 @@ import pytest
 
 from pytest_llm import ConfigError
 from pytest_llm._exchange import Exchange
-from pytest_llm._guard import Guard
+from pytest_llm._host_guard import Guard
 from pytest_llm._providers import (
     ANTHROPIC,
     GEMINI,
