@@ -11,6 +11,7 @@ when recording or ``--llm-allow-network`` allows it, else :class:`NetworkBlocked
 from __future__ import annotations
 
 import contextlib
+import operator
 import threading
 from collections.abc import Iterator
 
@@ -77,15 +78,18 @@ class Router:
     def activate(self, handler: Link, *, eager: bool = True) -> Iterator[Link]:
         """``handler`` on the chain while inside; the transports are patched meanwhile
         (the first activation patches, the last one out restores)."""
-        with _patch.scope(self, eager=eager):
+        _patch.acquire(self, eager=eager)  # _patch.scope's own two steps, one generator less
+        try:
             with self._lock:
                 self._handlers.append(handler)
-                self._handlers.sort(key=lambda h: h.order)
+                self._handlers.sort(key=_order)
             try:
                 yield handler
             finally:
                 with self._lock:
                     self._handlers.remove(handler)
+        finally:
+            _patch.release()
 
     @contextlib.contextmanager
     def allow_network(self) -> Iterator[None]:
@@ -131,5 +135,7 @@ class Router:
             "--llm-allow-network to let it through unrecorded."
         )
 
+
+_order = operator.attrgetter("order")
 
 router = Router()

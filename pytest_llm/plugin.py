@@ -121,9 +121,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _arm(config: pytest.Config, *, samples: bool = False) -> None:
+    if not samples and config.stash.get(_armed_key, False):
+        return  # each test's first handler asks again (the transports' first use)
     from ._hooks import arm
 
     arm(config, samples=samples)
+    config.stash[_armed_key] = True
+
+
+_armed_key = pytest.StashKey[bool]()
 
 
 def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:

@@ -295,3 +295,39 @@ def test_each_report_goes_through_one_hook_of_pytest_llm(pytester: pytest.Pytest
             "pytest_runtest_makereport ['llm-outcomes']",
         ]
     )
+
+
+def test_the_per_test_hooks_are_armed_once_per_session(pytester: pytest.Pytester) -> None:
+    """Each test that uses the plugin, and each test's first handler (the transports'
+    first use), asked to register the per-test hooks again; after the first, they are
+    there and the ask costs nothing."""
+    pytester.makeconftest(
+        """
+        from pytest_llm import _hooks
+
+        calls = []
+        real = _hooks.arm
+
+        def counting(config, *, samples=False):
+            calls.append(config)  # this run's (the outer session's handler may ask too)
+            real(config, samples=samples)
+
+        _hooks.arm = counting
+
+        def pytest_unconfigure(config):
+            _hooks.arm = real
+            print(f"\\narmed {sum(c is config for c in calls)} time(s)")
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_fake(llm_fake, n):
+            pass
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=3)
+    assert "armed 1 time(s)" in result.stdout.lines
