@@ -23,7 +23,7 @@ __all__ = [
 _ATTR = "_pytest_llm_call"
 
 
-@dataclass
+@dataclass(slots=True)
 class Attempt:
     """One request sent to a route, or one route skipped without I/O."""
 
@@ -71,7 +71,7 @@ class Attempt:
         return self.error is None and not self.skipped
 
 
-@dataclass
+@dataclass(slots=True)
 class CallInfo:
     """Everything the client did for one call."""
 

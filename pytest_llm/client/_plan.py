@@ -179,7 +179,7 @@ class Lane:
     """The ``timeout=`` to pass, or ``None`` when it is the SDK client's own."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     """Everything one call needs, fixed before the flow starts."""
 
