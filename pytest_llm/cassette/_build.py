@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._errors import ConfigError
+from .._resolve import Resolved, option
 from .._settings import (
     CONFIG_KEYS,
     ENV,
     MARKER_KEYWORDS,
-    Resolved,
     allow_network,
     in_ci,
-    option,
 )
 from .._text import did_you_mean
 
@@ -208,10 +207,10 @@ def _options(
 
 def _redactor(config: pytest.Config) -> Redactor:
     """One per session: its rules come from ini options, and it keeps no state."""
-    from ._redact import Redactor
-
     shared = _shared(config)
     if shared.redactor is None:
+        from ._redact import Redactor
+
         shared.redactor = Redactor.build(
             extra_headers=config.getini("llm_redact_headers"),
             extra_patterns=config.getini("llm_secret_patterns"),
