@@ -407,7 +407,11 @@ def main(argv: list[str] | None = None) -> int:
                         cell.wall.append(wall)
                         cell.cpu.append(cpu)
                         cell.peak.append(peak)
-            print(f"  round {r + 1}/{args.rounds}: {time.perf_counter() - t1:.0f} s", flush=True)
+            print(
+                f"  round {r + 1}/{args.rounds}: {time.perf_counter() - t1:.0f} s, "
+                f"1-minute load average {_load_average()}",
+                flush=True,
+            )
             if r + 1 < args.rounds:  # a long run shows what it has so far
                 print(table(specs, sizes, jobs, cells), flush=True)
         if args.phases:
@@ -439,6 +443,7 @@ def phase_table(
     runs: dict[tuple[str, int], list[dict[str, float]]] = {
         (s.name, n): [] for s in specs for n in sizes
     }
+    loads = [_load_average()]
     for r in range(rounds):
         k = r % len(specs)
         for n in sizes:
@@ -460,8 +465,10 @@ def phase_table(
                 rest = spent["protocol"] - sum(spent[p] for p in PHASES[:-1])
                 per = {p: spent[p] for p in PHASES[:-1]} | {"rest": rest}
                 runs[spec.name, n].append({p: 1000 * v / doc["tests"] for p, v in per.items()})
+        loads.append(_load_average())
     lines = [
-        "CPU per test, ms (serial; median over rounds); in brackets: more than the floor",
+        "CPU per test, ms (serial; median over rounds); in brackets: more than the floor; "
+        f"1-minute load average before and after each round: {', '.join(loads)}",
         "",
         "| tests | arm | " + " | ".join(PHASES) + " | total |",
         "| ---: | --- | " + " | ".join("---:" for _ in PHASES) + " | ---: |",
@@ -480,6 +487,14 @@ def phase_table(
             )
             lines.append(f"| {n:,} | {spec.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _load_average() -> str:
+    """The 1-minute load average now (the machine's share of what the figures mean)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:  # pragma: no cover - not available on this platform
+        return "n/a"
 
 
 def table(
