@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from . import _settings
+from . import _resolve
 
 __all__ = ["arm"]
 
@@ -28,7 +28,7 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
         drift = DriftSummary(config)
         takers = [summary.take, report.take, drift.take]
         judge = None
-        mode = _settings.option(config, "verdicts").value
+        mode = _resolve.option(config, "verdicts").value
         if mode != "off":
             from ._verdicts import Verdicts
 

@@ -1,14 +1,18 @@
-"""One resolve() for option precedence.
+"""The options table, and what a pytest start-up needs of it.
 
-CLI > environment > marker > fixture (``llm_cassette_config``) > ini > default.
-Every resolved value remembers where it came from, for error messages and for the
-CI rule (in CI, recording needs the flag given on the command line).
+Every option is one row of :data:`OPTIONS`: its flag, ini option, environment
+variable, marker keyword and config key all come from it. Precedence: CLI >
+environment > marker > fixture (``llm_cassette_config``) > ini > default; resolved
+per test by :func:`pytest_llm._resolve.option`, for the session (no marker, no
+fixture) by :func:`session_value`.
 
 This module loads at every pytest start-up (the plugin's options come from it), so it
-holds what an unused run needs, the table and the resolution, and nothing more: the
-parsing and checking of a value given (:mod:`pytest_llm._values`, with the errors and
-the did-you-mean helper) loads with the first value given, and its records are plain
-classes (a dataclass builds its methods with ``exec`` when the module loads).
+holds what an unused run needs and nothing more: the table, the start-up checks
+(:func:`validate`) and the session's values. The per-test resolution
+(:mod:`pytest_llm._resolve`) loads with the first test that uses the plugin; reading
+and checking a value given (:mod:`pytest_llm._values`, with the errors and the
+did-you-mean helper) with the first value given; and its records are plain classes (a
+dataclass builds its methods with ``exec`` when the module loads).
 PYTEST_DONT_REWRITE: no asserts to rewrite here (see :mod:`pytest_llm.plugin`).
 """
 
@@ -17,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import pytest
@@ -35,14 +39,13 @@ __all__ = [
     "RECORD_MODES",
     "VCR_RECORD_MODES",
     "Option",
-    "Resolved",
     "add_options",
     "allow_network",
     "check_record_mode",
+    "given",
     "in_ci",
-    "option",
-    "resolve",
     "session_mode",
+    "session_value",
     "validate",
     "xdist_controller",
 ]
@@ -67,60 +70,6 @@ marker's ``record_mode``)."""
 DUMMY_KEY = "pytest-llm-replay-key"
 """Put in ``OPENAI_API_KEY`` when it is unset and nothing is recorded: clients need a key
 to be built, and replay (or the fake, or the loopback server) never sends it anywhere."""
-
-T = TypeVar("T")
-
-
-_MISSING: Any = object()
-
-
-class Resolved(Generic[T]):
-    """An option's value and where it came from: ``command line``, ``environment
-    variable X``, ``marker``, ``llm_cassette_config``, ``ini option X`` or ``default``."""
-
-    __slots__ = ("source", "value")
-
-    def __init__(self, value: T, source: str) -> None:
-        self.value = value
-        self.source = source
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not Resolved:
-            return NotImplemented
-        return (self.value, self.source) == (other.value, other.source)
-
-    def __hash__(self) -> int:
-        return hash((self.value, self.source))
-
-    def __repr__(self) -> str:
-        return f"Resolved(value={self.value!r}, source={self.source!r})"
-
-
-def resolve(
-    name: str,
-    *,
-    cli: Any = None,
-    marker: Mapping[str, Any] | None = None,
-    fixture: Mapping[str, Any] | None = None,
-    ini: Any = None,
-    default: T,
-    convert: Callable[[Any, str], T] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Resolved[T]:
-    env = os.environ if environ is None else environ
-    env_name = ENV.get(name)
-    candidates: list[tuple[Any, str]] = [
-        (cli, "command line"),
-        (env.get(env_name) if env_name else None, f"environment variable {env_name}"),
-        ((marker or {}).get(name), f"llm_cassette marker keyword {name}"),
-        ((fixture or {}).get(name), f"llm_cassette_config[{name!r}]"),
-        (ini, f"ini option llm_{name}"),
-    ]
-    for value, source in candidates:
-        if value is None or (isinstance(value, str) and value == "") or value == []:
-            continue
-        return Resolved(convert(value, source) if convert else value, source)
-    return Resolved(default, "default")
 
 
 def in_ci(environ: Mapping[str, str] | None = None) -> bool:
@@ -415,24 +364,35 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(o.ini_key, o.ini_help, type=o.ini, default=default)
 
 
-def option(
-    config: pytest.Config,
-    name: str,
-    *,
-    marker: Mapping[str, Any] | None = None,
-    fixture: Mapping[str, Any] | None = None,
-) -> Resolved[Any]:
-    """The value of option ``name`` from every source it has, by the one precedence rule."""
+def given(value: Any) -> bool:
+    """Whether a source gave a value (``None``, ``""`` and ``[]`` are no value): the
+    precedence rule takes the first source that did (see :func:`pytest_llm._resolve.resolve`)."""
+    return not (value is None or (isinstance(value, str) and value == "") or value == [])
+
+
+def _session_sources(config: pytest.Config, o: Option, cli: Any = None) -> list[tuple[Any, str]]:
+    """Where option ``o`` can be given for the whole session, in precedence order (the
+    command line, the environment, ini), each value with the name of its source."""
+    flag = "--llm-" + o.name.replace("_", "-")
+    found: list[tuple[Any, str]] = []
+    if o.cli is not None:
+        found.append((cli if cli is not None else config.getoption(f"llm_{o.name}"), flag))
+    if o.env:
+        found.append((os.environ.get(ENV[o.name]), f"environment variable {ENV[o.name]}"))
+    if o.ini is not None:
+        found.append((config.getini(o.ini_key), f"ini option {o.ini_key}"))
+    return found
+
+
+def session_value(config: pytest.Config, name: str, cli: Any = None) -> tuple[Any, str]:
+    """Option ``name`` for the whole session, converted, and where it came from: the one
+    precedence rule over the sources a session has (no marker, no config fixture);
+    ``default`` when none gave a value. Per test: :func:`pytest_llm._resolve.option`."""
     o = OPTION[name]
-    return resolve(
-        name,
-        cli=config.getoption(f"llm_{name}") if o.cli is not None else None,
-        marker=marker if o.marker else None,
-        fixture=fixture if (o.marker or o.config) else None,
-        ini=config.getini(o.ini_key) if o.ini is not None else None,
-        default=o.default,
-        convert=o.convert,
-    )
+    for value, source in _session_sources(config, o, cli):
+        if given(value):
+            return (o.convert(value, source) if o.convert else value), source
+    return o.default, "default"
 
 
 def validate(config: pytest.Config) -> None:
@@ -445,15 +405,8 @@ def validate(config: pytest.Config) -> None:
         check = _timing if o.name == "replay_timing" else o.convert
         if check is None:
             continue
-        sources: list[tuple[Any, str]] = []
-        if o.cli is not None:
-            sources.append((config.getoption(f"llm_{o.name}"), "--llm-" + o.name.replace("_", "-")))
-        if o.env:
-            sources.append((os.environ.get(ENV[o.name]), f"environment variable {ENV[o.name]}"))
-        if o.ini is not None:
-            sources.append((config.getini(o.ini_key), f"ini option {o.ini_key}"))
-        for value, source in sources:
-            if value is None or value == "" or value == []:
+        for value, source in _session_sources(config, o):
+            if not given(value):
                 continue
             try:
                 check(value, source)
@@ -471,18 +424,14 @@ def session_mode(config: pytest.Config) -> str:
     ``none`` if unusable, and ``none`` when the CI rule turns recording off (``CI`` set
     and the mode not from the command line): then the dummy key is needed too.
     """
+    cli = getattr(config.known_args_namespace, "llm_record", None)
     try:
-        mode = resolve(
-            "record",
-            cli=getattr(config.known_args_namespace, "llm_record", None),
-            ini=config.getini("llm_record"),
-            default="none",
-        )
+        mode, source = session_value(config, "record", cli)
     except ValueError:  # a ConfigError: the plugin reports it at configure
         return "none"
-    if mode.source != "command line" and in_ci():
+    if not source.startswith("--") and in_ci():
         return "none"
-    return str(mode.value)
+    return str(mode)
 
 
 def xdist_controller(config: pytest.Config) -> bool:
@@ -493,7 +442,7 @@ def xdist_controller(config: pytest.Config) -> bool:
 
 def allow_network(config: pytest.Config) -> bool:
     """``--llm-allow-network`` (or its environment variable, or ini option)."""
-    return bool(option(config, "allow_network").value)
+    return bool(session_value(config, "allow_network")[0])
 
 
 MARKERS = (

@@ -315,7 +315,8 @@ class Ini:
         import contextlib
         import os
 
-        from ._settings import OPTION, resolve
+        from ._resolve import resolve
+        from ._settings import OPTION
 
         found = resolve(
             "cassette_dir", ini=self.get("cassette_dir"), default=OPTION["cassette_dir"].default

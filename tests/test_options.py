@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loopback import LoopbackServer
-from pytest_llm._settings import resolve
+from pytest_llm._resolve import resolve
 
 CALL = """
 import os, openai, pytest

@@ -144,3 +144,42 @@ def test_every_fixture_is_declared_with_its_docstring(pytester: pytest.Pytester)
             "vcr -- *_vcr_shim.py:*",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    "given",
+    [("cli", "env", "ini"), ("env", "ini"), ("ini",), ()],
+    ids=lambda g: "+".join(g) or "none",
+)
+def test_the_session_values_follow_the_one_precedence_rule(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, given: tuple[str, ...]
+) -> None:
+    """An unused run reads its options with ``_settings.session_value`` (the per-test
+    ``_resolve.option`` loads with the first test that uses the plugin): both give the
+    same value, by the same precedence, for every source a session has."""
+    from pytest_llm._resolve import option
+    from pytest_llm._settings import session_value
+
+    values = {"cli": ("all", "true"), "env": ("new", "false"), "ini": ("once", "true")}
+    monkeypatch.delenv("PYTEST_LLM_RECORD", raising=False)
+    monkeypatch.delenv("PYTEST_LLM_ALLOW_NETWORK", raising=False)
+    args = []
+    if "cli" in given:
+        args = ["--llm-record=all", "--llm-allow-network"]
+    if "env" in given:
+        monkeypatch.setenv("PYTEST_LLM_RECORD", values["env"][0])
+        monkeypatch.setenv("PYTEST_LLM_ALLOW_NETWORK", values["env"][1])
+    ini = "[pytest]\n"
+    if "ini" in given:
+        ini += f"llm_record = {values['ini'][0]}\nllm_allow_network = {values['ini'][1]}\n"
+    pytester.makeini(ini)
+    config = pytester.parseconfig(*args)
+    first = given[0] if given else None
+    expected_record = values[first][0] if first else "none"
+    expected_network = first is not None and values[first][1] == "true"
+    assert session_value(config, "record")[0] == option(config, "record").value == expected_record
+    assert (
+        session_value(config, "allow_network")[0]
+        == option(config, "allow_network").value
+        == expected_network
+    )
