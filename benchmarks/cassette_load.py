@@ -12,8 +12,11 @@ builds for lookups):
   (``_load.lazy = False``), no cache file yet: the cold path before the lazy reader;
 - pytest-llm cold: the lazy reader with no cache file yet (the syntax checked in C,
   only the requests parsed, then the derived cache
-  ``.pytest-llm-cache/<name>.marshal`` written);
-- pytest-llm warm: the lazy reader reading that cache (the YAML unchanged since);
+  ``.pytest-llm-cache/<name>.marshal`` written; under 64 KiB, nothing of the folder's
+  cache in memory either);
+- pytest-llm warm: the lazy reader reading that cache (the YAML unchanged since); a
+  cassette under 64 KiB shares its folder's cache ``.pytest-llm-cache/small.marshal``
+  (written at the end of a run), read from the file as a new process reads it;
 - pytest-llm cold+replies: a cold load, then every interaction's reply built (what
   the lazy reader leaves to the first replay of each: the others build every reply
   as they load);
@@ -109,11 +112,15 @@ def contenders(paths: dict[str, Path]) -> list[Contender]:
         return cassette
 
     def drop_cache() -> None:
+        # the files, and what this process keeps of a small cassette's folder cache
         shutil.rmtree(cache, ignore_errors=True)
+        _load.forget()
 
     def ensure_cache() -> None:  # the lazy reader's (the whole reader writes another)
         drop_cache()
         Cassette(ours).open()
+        _load.flush()  # a small cassette's folder cache, written as at the end of a run,
+        _load.forget()  # and read from the file, as by the next process
 
     out = [
         Contender("pytest-llm before", ours, load_ours(False)),

@@ -75,6 +75,7 @@ def test_a_big_cassette_is_cached_and_reads_back_the_same(big: Path) -> None:
     cached = _load.cache_path(big)
     assert cached.is_file()
     assert (cached.parent / ".gitignore").read_text().splitlines()[-1] == "*"
+    _load.forget()  # as the next process
     second = _seen(big)  # reads the cache
     assert plain == first == second
     assert [row[1] for row in second[:2]] == [8, 33]  # the lines of "- request:"
@@ -85,6 +86,7 @@ def test_the_cache_follows_the_yaml(big: Path) -> None:
     load(big)
     _write(big, 201)
     assert len(load(big).interactions) == 201
+    _load.forget()
     assert len(load(big).interactions) == 201  # from the rewritten cache
 
 
@@ -94,6 +96,7 @@ def test_a_broken_cache_is_ignored(big: Path) -> None:
     blob = cached.read_bytes()
     for broken in (blob[: len(blob) // 2], b"junk"):  # cut short; a wrong header
         cached.write_bytes(broken)
+        _load.forget()  # the next process
         assert len(load(big).interactions) == 200
         assert len(cached.read_bytes()) == len(blob)  # re-parsed and rewritten
 
@@ -575,7 +578,7 @@ def _new_process() -> None:
     """What the next process sees: the caches written (as at exit), none in memory."""
     _load.flush()
     assert not _load._dirty
-    _load._folders.clear()
+    _load.forget()
 
 
 def _small(path: Path, *answers: int) -> Path:
@@ -953,3 +956,40 @@ def test_the_block_reader_reads_what_the_safe_loader_reads(
         return
     assert want is not yaml.YAMLError, text
     assert _same(got, want), text
+
+
+def test_a_big_cassette_opened_again_shares_its_facts_and_replies_in_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cassette several tests share: the second opens it without reading its cache
+    file, and replays what the first replayed without parsing it again."""
+    path = _sdk_cassette(tmp_path / "shared.yaml", 200)
+    assert path.stat().st_size >= _load.CACHE_MIN_BYTES
+    client = openai.OpenAI(base_url="http://llm.test/v1", api_key="sk-test", max_retries=0)
+    with pytest_llm.use_cassette(path, check_unused=False):
+        assert _ask(client, 7) == "answer 7\n" * 5
+    sections = _sections_read(monkeypatch)
+    scans = _scans(monkeypatch)
+    monkeypatch.setattr(_load, "_read_cache", None)  # any read of the file's cache fails
+    with pytest_llm.use_cassette(path, check_unused=False):
+        assert _ask(client, 7) == "answer 7\n" * 5
+        assert sections == []
+        assert _ask(client, 8) == "answer 8\n" * 5  # not replayed before: parsed now
+    assert [key for key, _ in sections] == ["response"]
+    assert scans == []
+    monkeypatch.undo()
+    path.write_text(path.read_text().replace("answer 7", "answer 9"))  # edited since
+    with pytest_llm.use_cassette(path, check_unused=False):
+        assert _ask(client, 7) == "answer 9\n" * 5
+
+
+def test_a_process_keeps_a_few_big_cassettes_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_load, "BIG_KEPT", 2)
+    paths = [_sdk_cassette(tmp_path / f"c{i}.yaml", 200) for i in range(3)]
+    for path in paths:
+        load(path)
+    assert list(_load._big) == [str(p) for p in paths[1:]]
+    load(paths[1])
+    assert list(_load._big) == [str(paths[2]), str(paths[1])]  # the last used, last

@@ -287,7 +287,7 @@ class Interaction:
                     resp = self._section("response")
                     meta = self.get("meta") if "events" in resp else None
                     self._reply = _reply_from(resp, None, meta)
-                    if kept is not None and src.folder is not None and self.line is not None:
+                    if kept is not None and self.line is not None:
                         _load.remember(src.folder, kept, self.line, _plain_reply(self._reply))
             else:
                 resp = self._data["response"]

@@ -10,13 +10,19 @@ through PyYAML's constructor, which walks a node graph with generators: half the
 time for a small cassette. Anything that reader does not handle exactly as PyYAML's
 safe loader would (anchors, aliases, explicit tags, merge keys, complex keys, several
 documents, a syntax error) sends the text to the safe loader instead, so the result,
-and every error, is PyYAML's.
+and every error, is PyYAML's. The sections a cassette in pytest-llm's own layout is
+made of are read faster still, line by line (:func:`_block`: no event objects),
+and anything outside that layout goes to the event reader.
 
 A cassette of :data:`CACHE_MIN_BYTES` or more also gets a derived copy of its parsed
 document beside it, ``.pytest-llm-cache/<name>.marshal``, keyed by the YAML's
 sha256: the next load reads that (about five times faster than the parse) as
 long as the YAML is byte for byte the same, and re-parses and rewrites it when the
-YAML changed. The cache directory holds a ``.gitignore`` of ``*``, so it is never
+YAML changed. Smaller cassettes (a suite's one per test) share one cache file per
+folder, ``.pytest-llm-cache/small.marshal``: per file, its sha256, what opening it
+computed and the replies built from it; read once per process, written when the
+process ends (or the folder leaves memory), merged with what other processes wrote
+under a lock. The cache directory holds a ``.gitignore`` of ``*``, so it is never
 committed; it is written atomically (safe under pytest-xdist), and a cache that
 cannot be read or written is ignored. The YAML stays the only source of truth.
 
@@ -56,6 +62,7 @@ __all__ = [
     "Layout",
     "cache_path",
     "flush",
+    "forget",
     "gc_paused",
     "parse",
     "read",
@@ -128,18 +135,31 @@ def read(
         layout = _read_small(path, raw, facts_of, peek)
         return layout if layout is not None else read_document(path, lines_of, derive, raw)
     digest = hashlib.sha256(raw).digest()
+    key = str(path)
+    with _cache_lock:
+        kept = _big.pop(key, None)
+        if kept is not None and kept[0] == digest:
+            _big[key] = kept  # the most recently used, last
+            return Layout(raw, kept[1], kept[2], kept[3])
     cached = cache_path(path)
     hit = _read_cache(cached, digest)
-    if isinstance(hit, tuple) and len(hit) == 3 and hit[0] == "layout":
-        return Layout(raw, hit[1], hit[2])
     if isinstance(hit, tuple) and len(hit) == 4 and hit[0] == "document":
         return hit[1], hit[2], hit[3]
-    with gc_paused():
-        layout = scan(raw, facts_of, peek)
-    if layout is not None:
-        _write_cache(cached, digest, ("layout", layout.head, layout.items))
-        return layout
-    return read_document(path, lines_of, derive, raw, digest)
+    if isinstance(hit, tuple) and len(hit) == 3 and hit[0] == "layout":
+        big: Layout | None = Layout(raw, hit[1], hit[2])
+    else:
+        with gc_paused():
+            big = scan(raw, facts_of, peek)
+        if big is None:
+            return read_document(path, lines_of, derive, raw, digest)
+        _write_cache(cached, digest, ("layout", big.head, big.items))
+    assert big is not None
+    big.replies = {}
+    with _cache_lock:
+        _big[key] = (digest, big.head, big.items, big.replies)
+        while len(_big) > BIG_KEPT:
+            del _big[next(iter(_big))]
+    return big
 
 
 def read_document(
@@ -824,6 +844,13 @@ class _Folder:
         self.dirty = False
 
 
+BIG_KEPT = 2
+"""Cassettes of :data:`CACHE_MIN_BYTES` or more whose facts and replies a process
+keeps in memory for the next test that opens the same file (a shared cassette)."""
+
+_big: dict[str, tuple[bytes, dict[str, Any], list[Any], dict[int, Any]]] = {}
+"""Path -> (sha256 of the YAML, head, facts, replies by line), least recently used first."""
+
 _cache_lock = threading.RLock()
 _folders: dict[str, _Folder] = {}
 """The folders in memory, least recently used first."""
@@ -856,12 +883,22 @@ def _read_small(
     return layout
 
 
-def remember(folder: _Folder, replies: dict[int, Any], line: int, reply: Any) -> None:
-    """Keep what a small cassette's interaction at ``line`` replies (a tuple of plain
-    values) in its folder's cache."""
+def remember(folder: _Folder | None, replies: dict[int, Any], line: int, reply: Any) -> None:
+    """Keep what a cassette's interaction at ``line`` replies (a tuple of plain values)
+    for the next time the same file is opened: by this process, and for a small
+    cassette by the next ones too (its folder's cache)."""
     with _cache_lock:
         replies[line] = reply
-        _changed(folder)
+        if folder is not None:
+            _changed(folder)
+
+
+def forget() -> None:
+    """Drop what this process keeps of every cache (not written): as a new process."""
+    with _cache_lock:
+        _folders.clear()
+        _dirty.clear()
+        _big.clear()
 
 
 def _changed(folder: _Folder) -> None:
