@@ -101,6 +101,27 @@ def test_hit_then_turn_two_sends_the_same_history(llm_fake: Any, llm_clock: Virt
     )
 
 
+def test_a_cache_set_or_dropped_after_construction_counts_from_the_next_call(
+    mode: Mode, llm_fake: Any
+) -> None:
+    """Whether a call reads the exact cache before its flow is built is decided once per
+    configuration: setting ``client.cache`` (or ``semantic_cache``) decides again, so the
+    next call uses the cache it now has, or none."""
+    llm_fake.add("Paris.", times=None)
+    client = mode.client(route("m"), max_retries=0, cache=True)
+    method = client.chat.completions.create
+
+    def cache_status() -> str:
+        return call_info(mode.call(method, messages=MESSAGES, temperature=0)).cache
+
+    assert [cache_status(), cache_status()] == ["miss", "hit"]
+    client.cache = None
+    assert cache_status() == "off"
+    client.cache = Cache("memory")
+    assert [cache_status(), cache_status()] == ["miss", "hit"]
+    assert reached(llm_fake) == 3
+
+
 # -- 48: every field that changes the output is in the key -------------------------------
 
 BASE: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "temperature": 0}
