@@ -6,7 +6,7 @@ installed costs next to nothing when no test uses it (PYTEST_DONT_REWRITE: see
 beside this file (``__init__.pyi``).
 """
 
-from ._lazy import lazy_facade
+from ._lazy import lazy_facade, not_rewritten
 
 __version__ = "0.1.0"
 """The one place the version is written (the build reads it from here)."""
@@ -37,3 +37,18 @@ _WHERE = {
     for name in names.split()
 }
 __all__, __getattr__, __dir__ = lazy_facade(__name__, _WHERE)
+
+# The modules every pytest start-up loads (tests/test_startup.py): compiled by Python,
+# not parsed and compiled again by pytest's assertion rewriter.
+not_rewritten(
+    __name__,
+    [
+        ".plugin",
+        "._settings",
+        "._guard",
+        ".transport",
+        ".transport._common",
+        ".transport._socket",
+        "._vcr_shim",
+    ],
+)

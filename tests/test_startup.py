@@ -11,6 +11,7 @@ into the start-up path fails here.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -92,6 +93,37 @@ def test_every_start_up_module_opts_out_of_assertion_rewriting() -> None:
         if "PYTEST_DONT_REWRITE" not in doc:
             missing.append(name)
     assert missing == []
+
+
+LOADERS = """
+import json, sys, pytest
+pytest.main(sys.argv[1:])
+print(json.dumps({n: type(m.__loader__).__name__ for n, m in list(sys.modules.items())
+                  if n.split(".")[0] == "pytest_llm"}))
+"""
+
+
+def test_the_start_up_modules_are_compiled_by_python_not_rewritten(project: Path) -> None:
+    """pytest's assertion rewriter parses every module of the plugin's package into AST
+    objects and compiles those (no cache with bytecode off): about twice Python's own
+    compile. The package marks its start-up modules as not for rewriting in a private
+    cache of pytest's (``_lazy.not_rewritten``); this fails if that stops working. The
+    package and ``_lazy`` load before the mark is made."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", LOADERS, "-p", "no:cacheprovider", "--co", "-q"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    loaders = json.loads(done.stdout.strip().splitlines()[-1])
+    rewritten = sorted(n for n, loader in loaders.items() if loader == "AssertionRewritingHook")
+    assert set(loaders) == STARTUP
+    assert rewritten == ["pytest_llm", "pytest_llm._lazy"]
 
 
 def test_help_loads_no_more_and_lists_every_option(project: Path) -> None:
