@@ -40,6 +40,7 @@ package in DIR (e.g. a ``git archive`` of an older commit, put first on
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import resource
@@ -202,9 +203,11 @@ print(json.dumps(sorted(
 """
 
 
-def startup_modules(project: Path, source: str) -> tuple[int, int]:
-    """How many pytest-llm modules an unused ``pytest --co`` run loads, and their lines:
-    each is read, parsed, assertion-rewritten and compiled when bytecode is off."""
+def startup_modules(project: Path, source: str) -> tuple[int, int, int]:
+    """How many pytest-llm modules an unused ``pytest --co`` run loads, their lines and
+    the nodes of their syntax trees: each is read, parsed and compiled when bytecode is
+    off, at a cost that grows with the nodes more than with the lines (long strings
+    cost little)."""
     env = with_source(base_env("off", project), source)
     others = [arg for name in other_plugins() for arg in ("-p", f"no:{name}")]
     proc = subprocess.run(
@@ -216,7 +219,9 @@ def startup_modules(project: Path, source: str) -> tuple[int, int]:
         check=True,
     )
     files = json.loads(proc.stdout.strip().splitlines()[-1])
-    return len(files), sum(len(Path(f).read_text().splitlines()) for f in files)
+    sources = [Path(f).read_text() for f in files]
+    nodes = sum(sum(1 for _ in ast.walk(ast.parse(text))) for text in sources)
+    return len(files), sum(len(text.splitlines()) for text in sources), nodes
 
 
 def measure(
@@ -308,9 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         "differences (with - without); target: at most 20 ms."
     )
     print(f"import of pytest_llm.plugin after pytest: {imp:.1f} ms (median of 9 processes)")
-    for label, (count, lines) in loaded.items():
+    for label, (count, lines, nodes) in loaded.items():
         name = f" ({label})" if label else ""
-        print(f"pytest-llm modules loaded by an unused run{name}: {count}, {lines:,} lines")
+        print(
+            f"pytest-llm modules loaded by an unused run{name}: {count}, {lines:,} lines, "
+            f"{nodes:,} AST nodes"
+        )
     return 0
 
 
