@@ -615,8 +615,9 @@ def _replay(path: Path, *questions: int) -> list[str | None]:
 def _cached_names(folder: Path) -> dict[str, bytes]:
     """File name -> the YAML digest its entry is for, in ``folder``'s cache file."""
     blob = (folder / _load.CACHE_DIR / _load.SMALL_CACHE).read_bytes()
-    assert blob.startswith(_load._SMALL_TAG)
-    return {name: entry[0] for name, entry in marshal.loads(blob[len(_load._SMALL_TAG) :]).items()}
+    tag = _load._tags()[1]
+    assert blob.startswith(tag)
+    return {name: entry[0] for name, entry in marshal.loads(blob[len(tag) :]).items()}
 
 
 def test_a_replayed_small_cassette_is_read_from_its_folders_cache_next_time(
@@ -993,3 +994,22 @@ def test_a_process_keeps_a_few_big_cassettes_in_memory(
     assert list(_load._big) == [str(p) for p in paths[1:]]
     load(paths[1])
     assert list(_load._big) == [str(paths[2]), str(paths[1])]  # the last used, last
+
+
+def test_caches_written_by_other_code_are_not_used(
+    tmp_path: Path, big: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade, or an edit of the code that computes what the caches hold, changes
+    their first line: what the older code wrote is read afresh from the YAML."""
+    small = _small(tmp_path / "small.yaml", 1)
+    assert _replay(small, 1) == ["answer 1\n" * 5]
+    load(big)
+    _new_process()
+    tags = _load._tags()
+    assert b" code " in tags[0]
+    assert b" code " in tags[1]
+    monkeypatch.setattr(_load, "_tags_made", tuple(t.replace(b" code ", b" code x") for t in tags))
+    scans = _scans(monkeypatch)
+    assert _replay(small, 1) == ["answer 1\n" * 5]
+    assert len(load(big).interactions) == 200
+    assert len(scans) == 2

@@ -406,7 +406,7 @@ def _plain_reply(r: Reply) -> tuple[Any, ...]:
     if r.events is not None:
         events = [(e.data, e.event, e.id, e.retry, e.t, e.raw) for e in r.events]
     failure = None if r.failure is None else (r.failure.kind, r.failure.message)
-    return (r.status, r.headers, r.body, events, failure)
+    return (r.status, tuple(r.headers), r.body, events, failure)
 
 
 def _reply_of(plain: tuple[Any, ...]) -> Reply:

@@ -88,10 +88,36 @@ CParser: Any = getattr(yaml, "CParser", None) or getattr(
 )
 """libyaml's event parser; ``None`` in a PyYAML built without it (the safe loader then)."""
 
-_TAG = (
-    f"pytest-llm cassette cache 2 py{sys.version_info[0]}.{sys.version_info[1]} "
-    f"marshal {marshal.version}\n"
-).encode()
+_tags_made: tuple[bytes, bytes] | None = None
+
+
+def _tags() -> tuple[bytes, bytes]:
+    """The first line of a big cassette's cache file and of a folder's: the cache's
+    format, Python's and marshal's versions, and a stamp of the code that computes what
+    the caches hold (each module's size and modification time): an upgrade or an edit
+    of the reader makes every cache written before it unused."""
+    global _tags_made
+    if _tags_made is None:
+        from .. import _exchange, _sse
+        from . import _fields, _format
+
+        stamp = hashlib.sha256()
+        for module in (sys.modules[__name__], _format, _fields, _sse, _exchange):
+            try:
+                st = os.stat(str(module.__file__))
+                stamp.update(f"{module.__name__} {st.st_size} {st.st_mtime_ns};".encode())
+            except OSError:
+                stamp.update(f"{module.__name__} ?;".encode())
+        tail = (
+            f"py{sys.version_info[0]}.{sys.version_info[1]} marshal {marshal.version} "
+            f"code {stamp.hexdigest()[:16]}\n"
+        )
+        _tags_made = (
+            f"pytest-llm cassette cache 2 {tail}".encode(),
+            f"pytest-llm small cassette cache 1 {tail}".encode(),
+        )
+    return _tags_made
+
 
 _gc_lock = threading.Lock()
 _gc_depth = 0
@@ -521,8 +547,9 @@ def _from_events(text: str | bytes) -> Any:
 def _read_cache(cached: Path, digest: bytes) -> Any:
     try:
         with open(cached, "rb") as fh:
-            head = fh.read(len(_TAG) + len(digest))
-            if head != _TAG + digest:
+            tag = _tags()[0]
+            head = fh.read(len(tag) + len(digest))
+            if head != tag + digest:
                 return None
             blob = fh.read()
         with gc_paused():
@@ -543,7 +570,7 @@ def _write_cache(cached: Path, digest: bytes, doc: Any) -> None:
         _ignore_file(folder)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{cached.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as out:
-            out.write(_TAG + digest)
+            out.write(_tags()[0] + digest)
             out.write(blob)
         os.replace(tmp, cached)
         tmp = None
@@ -825,8 +852,6 @@ FOLDERS_KEPT = 8
 recently used first out, written first if it changed): memory stays flat however
 many test modules, each with its cassette folder, a session runs."""
 
-_SMALL_TAG = _TAG.replace(b"cassette cache", b"small cassette cache")
-
 
 class _Folder:
     """The small-cassette cache of one folder, in this process: per file name, a list
@@ -936,7 +961,8 @@ def flush() -> None:
 def _read_small_cache(cached: Path) -> dict[str, list[Any]]:
     try:
         with open(cached, "rb") as fh:
-            if fh.read(len(_SMALL_TAG)) != _SMALL_TAG:
+            tag = _tags()[1]
+            if fh.read(len(tag)) != tag:
                 return {}
             blob = fh.read()
         with gc_paused():
@@ -993,7 +1019,7 @@ def _write_small(folder: _Folder) -> None:
                 blob = marshal.dumps({k: e for k, e in merged.items() if _marshals(e)})
             out, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{SMALL_CACHE}.", suffix=".tmp")
             with os.fdopen(out, "wb") as fh:
-                fh.write(_SMALL_TAG)
+                fh.write(_tags()[1])
                 fh.write(blob)
             os.replace(tmp, folder.path)
             tmp = None
