@@ -1013,3 +1013,17 @@ def test_caches_written_by_other_code_are_not_used(
     assert _replay(small, 1) == ["answer 1\n" * 5]
     assert len(load(big).interactions) == 200
     assert len(scans) == 2
+
+
+def test_a_relative_cassette_path_is_cached_in_its_folder_after_a_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _small(tmp_path / "a" / "c.yaml", 1)
+    monkeypatch.chdir(tmp_path / "a")
+    assert _replay(Path("c.yaml"), 1) == ["answer 1\n" * 5]
+    monkeypatch.chdir(tmp_path / "b")  # before the process ends
+    _new_process()
+    assert set(_cached_names(tmp_path / "a")) == {"c.yaml"}
+    assert not (tmp_path / "b" / _load.CACHE_DIR).exists()

@@ -936,11 +936,11 @@ def _changed(folder: _Folder) -> None:
 
 
 def _folder(where: Path) -> _Folder:
-    key = str(where)
+    key = os.path.abspath(where)  # written at exit: wherever the process went since
     with _cache_lock:
         folder = _folders.pop(key, None)
         if folder is None:
-            cached = where / CACHE_DIR / SMALL_CACHE
+            cached = Path(key, CACHE_DIR, SMALL_CACHE)
             folder = _Folder(cached, _read_small_cache(cached))
         _folders[key] = folder  # the most recently used, last
         while len(_folders) > FOLDERS_KEPT:
