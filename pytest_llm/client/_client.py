@@ -896,7 +896,7 @@ class ResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
-        if structured is None and self._first is not False and self._reads_first():
+        if structured is None and (self._first or (self._first is None and self._reads_first())):
             start = self._start(api, kwargs, None)
             info = start[5]
             key = first_key(api, kwargs, start[2], start[4])
@@ -1035,7 +1035,7 @@ class AsyncResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
-        if structured is None and self._first is not False and self._reads_first():
+        if structured is None and (self._first or (self._first is None and self._reads_first())):
             start = self._start(api, kwargs, None)
             info = start[5]
             key = first_key(api, kwargs, start[2], start[4])

@@ -166,6 +166,58 @@ def test_changing_any_message_misses(messages: list[dict[str, Any]]) -> None:
     assert key({**CHAT, "messages": messages}) not in (None, key(CHAT))
 
 
+GOLDEN_KEYS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "chat": ("chat", CHAT, "chat:6400c1bff093635bf4a0c32d19aff3f7f09dbe9559485cb0ba0d191a8ebab67a"),
+    "chat-written-otherwise": (
+        "chat",
+        {
+            **CHAT,
+            "temperature": 0.0,
+            "top_p": 1.0,
+            "extra_body": {"top_k": 5, "seed": None},
+            "user": openai.NOT_GIVEN,
+            "metadata": None,
+            "logit_bias": {"50256": -100},
+        },
+        "chat:dc2d1a2a99f0179b1b32fa8a4dceb0de324ec96a2c744a228813d2452672f19a",
+    ),
+    "chat-tuples-unicode": (
+        "chat",
+        {
+            "model": "gpt-4o-mini",
+            "messages": ({"role": "user", "content": 'é ünïcode ☃ \n"q"'},),
+            "temperature": 0,
+            "stop": ("\n\n", "END"),
+        },
+        "chat:88cc4db692c84b8a8fa3aa3337862b6ab3eb7829be8c0f2930ff856f72d156f5",
+    ),
+    "responses": (
+        "responses",
+        {
+            "model": "gpt-4.1",
+            "input": [{"role": "user", "content": "Weather?"}],
+            "temperature": 0,
+            "max_output_tokens": 120,
+            "text": {"format": {"type": "text"}},
+        },
+        "responses:11b551127975fc315f53913705a1eb40035fdb01d7af4f796da17a19467c8db4",
+    ),
+    "embeddings": (
+        "embeddings",
+        {"model": "text-embedding-3-small", "input": ["un", "deux"], "dimensions": 256},
+        "embeddings:fb17ea6a3969f9620122798c29c3f524516d00cc6d7a6856e943023f49f97259",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(GOLDEN_KEYS))
+def test_keys_are_the_ones_earlier_versions_wrote(name: str) -> None:
+    """A persistent cache (SQLite, Redis) keeps the entries every earlier version wrote
+    under these keys: a change of the key's text or hash must be a new ``_VERSION``."""
+    api, params, expected = GOLDEN_KEYS[name]
+    assert key(params, api=api) == expected
+
+
 def test_extra_body_and_scope_are_in_the_key() -> None:
     assert key({**CHAT, "extra_body": {"top_k": 5}}) != key(CHAT)
     assert key({**CHAT, "extra_body": {"top_k": 5}}) != key({**CHAT, "extra_body": {"top_k": 6}})
