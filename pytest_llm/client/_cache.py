@@ -240,16 +240,27 @@ def cache_key(api: str, params: Mapping[str, Any], *, scope: str) -> str | None:
             if type(k) is not str and not isinstance(k, str):
                 raise _Uncacheable(f"key {k!r}")
             kind = type(v)
-            request[k] = v if kind is str or kind is bool else _canon(v)
+            request[k] = v if kind is str or kind is bool or kind is int else _canon(v)
     except _Uncacheable:
         return None
     # the canonical JSON of {"v": _VERSION, "api": api, "scope": scope, "request": request}
-    # (keys sorted), the constant parts written once
-    text = (
-        f'{{"api":{_key_str(api)},"request":{_key_json(request)},'
-        f'"scope":{_key_str(scope)},"v":{_VERSION}}}'
-    )
-    return f"{api}:{hashlib.sha256(text.encode()).hexdigest()}"
+    # (keys sorted), the constant parts written once per API and scope
+    frame = _FRAMES.get((api, scope))
+    if frame is None:
+        frame = (
+            f'{{"api":{_key_json(api)},"request":',
+            f',"scope":{_key_json(scope)},"v":{_VERSION}}}',
+            f"{api}:",
+        )
+        if len(_FRAMES) < 256:
+            _FRAMES[api, scope] = frame
+    text = frame[0] + _key_json(request) + frame[1]
+    return frame[2] + hashlib.sha256(text.encode()).hexdigest()
+
+
+_FRAMES: dict[tuple[str, str], tuple[str, str, str]] = {}
+"""The key text's constant parts around the request, and the key's prefix, per API and
+scope (a few per process)."""
 
 
 def _key_encoder() -> Any:
@@ -279,8 +290,6 @@ def _key_encoder() -> Any:
 
 
 _key_json = _key_encoder()
-_key_str = functools.lru_cache(maxsize=256)(_key_json)
-"""A string's canonical JSON (the key's API name and scope: a few per process)."""
 
 
 # -- what may be stored -----------------------------------------------------------------
