@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast, runtim
 from urllib.parse import urlsplit
 
 from .._clock import Clock, flow_clock
+from .._numbers import is_positive
 from .._urls import safe_url
 from ..fake._script import _near
 from ._errors import ClientConfigError
@@ -1004,7 +1005,7 @@ def open_backend(
 def check_ttl(ttl: float | None, where: str) -> float | None:
     if ttl is None:
         return None
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not (0 < ttl < math.inf):
+    if not is_positive(ttl):
         raise ClientConfigError(
             f"{where}: ttl={ttl!r} is not a number of seconds.\n"
             "Fix: use a number > 0 (e.g. ttl=3600), or None to keep entries until evicted."

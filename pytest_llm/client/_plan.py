@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import math
 import random
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._clock import Clock
+from .._numbers import is_amount
 from .._urls import public_url
 from ._booking import is_positive
 from ._errors import (
@@ -94,11 +94,7 @@ class Hedge:
     def __post_init__(self) -> None:
         from ._errors import ClientConfigError
 
-        if (
-            isinstance(self.delay, bool)
-            or not isinstance(self.delay, int | float)
-            or not (0 <= self.delay < math.inf)
-        ):
+        if not is_amount(self.delay):
             raise ClientConfigError(
                 f"Hedge(delay={self.delay!r}): the delay is a number of seconds, 0 or more.\n"
                 "Fix: pass e.g. Hedge(delay=1.5)."
