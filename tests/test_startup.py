@@ -97,6 +97,11 @@ def test_every_start_up_module_opts_out_of_assertion_rewriting() -> None:
 
 LOADERS = """
 import json, sys, pytest
+from _pytest import config
+# pytest rewrites a plugin's package when its install lists the package's files or says
+# it is editable (pip's); an installer that says neither (tox's editable wheel by uv)
+# gets no rewriting at all. Taken as editable, every install is rewritten here alike.
+config._is_editable_install = lambda dist: True
 pytest.main(sys.argv[1:])
 print(json.dumps({n: type(m.__loader__).__name__ for n, m in list(sys.modules.items())
                   if n.split(".")[0] == "pytest_llm"}))

@@ -29,6 +29,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -38,10 +39,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from .. import _exchange, _sse
 from .._errors import CassetteError
 from .._flow import NOT_JSON, Exchange, Reply, TransportFailure
 from .._sse import SSEEvent
-from . import _load, _vcr
+from . import _fields, _load, _vcr
 from ._fields import (
     _DROP,
     _body_bytes,
@@ -75,6 +77,7 @@ READS = (1, 2)
 """The format versions this pytest-llm reads (it writes :data:`VERSION`)."""
 
 _Loader: type[Any] = _load.Loader
+_load.stamp_code(sys.modules[__name__], _fields, _sse, _exchange)  # what the caches hold
 _BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 

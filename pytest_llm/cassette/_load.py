@@ -52,6 +52,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -89,6 +90,17 @@ CParser: Any = getattr(yaml, "CParser", None) or getattr(
 """libyaml's event parser; ``None`` in a PyYAML built without it (the safe loader then)."""
 
 _tags_made: tuple[bytes, bytes] | None = None
+_stamped: list[ModuleType] = [sys.modules[__name__]]
+"""The modules whose code computes what the caches hold: this one and those
+:func:`stamp_code` adds (the cassette format's, which imports this one)."""
+
+
+def stamp_code(*modules: ModuleType) -> None:
+    """Count ``modules``' code in the caches' stamp: a cache that code did not write is
+    not used."""
+    global _tags_made
+    _stamped.extend(m for m in modules if m not in _stamped)
+    _tags_made = None
 
 
 def _tags() -> tuple[bytes, bytes]:
@@ -98,11 +110,8 @@ def _tags() -> tuple[bytes, bytes]:
     of the reader makes every cache written before it unused."""
     global _tags_made
     if _tags_made is None:
-        from .. import _exchange, _sse
-        from . import _fields, _format
-
         stamp = hashlib.sha256()
-        for module in (sys.modules[__name__], _format, _fields, _sse, _exchange):
+        for module in _stamped:
             try:
                 st = os.stat(str(module.__file__))
                 stamp.update(f"{module.__name__} {st.st_size} {st.st_mtime_ns};".encode())
