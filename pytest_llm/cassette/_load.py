@@ -649,6 +649,19 @@ class _Lines:
             at += 1
         return at
 
+    def more(self, indent: int) -> int:
+        """The next line of the collection at ``indent`` (skipping blanks and comments),
+        or -1 where the collection ends: the text's end, or a line to its left."""
+        at = self.at = self.skip(self.at)
+        if at >= self.n:
+            return -1
+        nxt = self.ind[at]
+        if nxt < indent:
+            return -1
+        if nxt > indent:
+            raise _Unsupported("odd indentation")
+        return at
+
     def node(self, indent: int, parent: int) -> Any:
         """The block collection whose first line (the current one) is at ``indent``."""
         if self.body[self.at][:1] == "-":
@@ -657,7 +670,7 @@ class _Lines:
 
     def sequence(self, indent: int, parent: int) -> list[Any]:
         out: list[Any] = []
-        body, ind, n = self.body, self.ind, self.n
+        body = self.body
         while True:
             line = body[self.at]
             if line[:2] != "- ":
@@ -670,14 +683,9 @@ class _Lines:
             else:
                 self.at += 1
                 out.append(self.scalar(rest, indent))
-            at = self.at = self.skip(self.at)
-            if at >= n:
+            at = self.more(indent)
+            if at < 0:
                 return out
-            nxt = ind[at]
-            if nxt < indent:
-                return out
-            if nxt > indent:
-                raise _Unsupported("odd indentation")
             if body[at][:2] != "- ":
                 if indent != parent:
                     raise _Unsupported("a sequence followed by something else")
@@ -731,14 +739,9 @@ class _Lines:
                     out[key] = self.sequence(indent, indent)  # at the key's column
                 else:
                     out[key] = None
-            at = self.at = self.skip(self.at)
-            if at >= n:
+            at = self.more(indent)
+            if at < 0:
                 return out
-            nxt = ind[at]
-            if nxt < indent:
-                return out
-            if nxt > indent:
-                raise _Unsupported("odd indentation")
             rest = body[at]
             if rest[0] == "-":
                 raise _Unsupported("a sequence entry among keys")
