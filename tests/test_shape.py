@@ -274,3 +274,13 @@ def test_a_replayed_test_that_leaves_its_recordings_unused_fails_by_default(
     llm_project.runpytest("-o", "llm_check_unused=false").assert_outcomes(passed=1)
     migrate_checked = llm_project.runpytest("--llm-match=migrate", "-o", "llm_check_unused=true")
     migrate_checked.assert_outcomes(passed=1, errors=1)
+
+
+def test_the_benchmarks_readme_lists_every_script() -> None:
+    """Every script in ``benchmarks/`` has its row in the README's table (what it answers,
+    how long it runs), so a new benchmark cannot land unlisted."""
+    benchmarks = Path(__file__).resolve().parent.parent / "benchmarks"
+    text = (benchmarks / "README.md").read_text(encoding="utf-8")
+    table = text.split("| script | what it answers |", 1)[1].split("\n\n", 1)[0]
+    listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert listed == {script.name for script in benchmarks.glob("*.py")}
