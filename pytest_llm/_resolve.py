@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._settings import ENV, OPTION, given
+from ._settings import ENV, OPTION, first_given
 
 if TYPE_CHECKING:
     import pytest
@@ -65,10 +65,8 @@ def resolve(
         ((fixture or {}).get(name), f"llm_cassette_config[{name!r}]"),
         (ini, f"ini option llm_{name}"),
     ]
-    for value, source in candidates:
-        if given(value):
-            return Resolved(convert(value, source) if convert else value, source)
-    return Resolved(default, "default")
+    value, source = first_given(candidates, default, convert)
+    return Resolved(value, source)
 
 
 def option(

@@ -366,8 +366,19 @@ def add_options(parser: pytest.Parser) -> None:
 
 def given(value: Any) -> bool:
     """Whether a source gave a value (``None``, ``""`` and ``[]`` are no value): the
-    precedence rule takes the first source that did (see :func:`pytest_llm._resolve.resolve`)."""
+    precedence rule takes the first source that did (:func:`first_given`)."""
     return not (value is None or (isinstance(value, str) and value == "") or value == [])
+
+
+def first_given(
+    sources: list[tuple[Any, str]], default: Any, convert: Callable[[Any, str], Any] | None
+) -> tuple[Any, str]:
+    """The precedence rule over ``sources`` (value, source name), listed in precedence
+    order: the first that gave a value, converted, with its source; else ``default``."""
+    for value, source in sources:
+        if given(value):
+            return (convert(value, source) if convert else value), source
+    return default, "default"
 
 
 def _session_sources(config: pytest.Config, o: Option, cli: Any = None) -> list[tuple[Any, str]]:
@@ -389,10 +400,7 @@ def session_value(config: pytest.Config, name: str, cli: Any = None) -> tuple[An
     precedence rule over the sources a session has (no marker, no config fixture);
     ``default`` when none gave a value. Per test: :func:`pytest_llm._resolve.option`."""
     o = OPTION[name]
-    for value, source in _session_sources(config, o, cli):
-        if given(value):
-            return (o.convert(value, source) if o.convert else value), source
-    return o.default, "default"
+    return first_given(_session_sources(config, o, cli), o.default, o.convert)
 
 
 def validate(config: pytest.Config) -> None:

@@ -750,7 +750,7 @@ class Telemetry:
 
 @functools.cache
 def _version() -> str:
-    from pytest_llm import __version__
+    from .. import __version__
 
     return __version__
 
