@@ -11,11 +11,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Self
 
-from .._numbers import is_positive
 from ..assertions._base import did_you_mean
 from ._errors import ClientConfigError
 
-__all__ = ["Booking", "check_callable", "is_positive", "reject_unknown"]
+__all__ = ["Booking", "check_callable", "reject_unknown"]
 
 
 class Booking:

@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Never, Protocol, TypeVar, get_args, runtime_checkable
 
 from .._clock import Clock, flow_clock
+from .._numbers import is_positive
 from ..assertions._base import did_you_mean
-from ._booking import check_callable, is_positive, reject_unknown
+from ._booking import check_callable, reject_unknown
 from ._errors import ClientConfigError
 
 __all__ = [

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Never, Protocol, runtime_checkable
 
 from .._clock import Clock, flow_clock
-from .._numbers import is_amount
+from .._numbers import is_amount, is_positive
 from ..assertions._base import did_you_mean
-from ._booking import Booking, is_positive, reject_unknown
+from ._booking import Booking, reject_unknown
 from ._errors import BudgetExceeded, ClientConfigError
 from ._prices import PriceTable
 

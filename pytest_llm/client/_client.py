@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .._clock import Clock, flow_clock
+from .._numbers import is_positive
 from ..assertions._base import did_you_mean
-from ._booking import is_positive
 from ._drive import (
     drive_async,
     drive_sync,

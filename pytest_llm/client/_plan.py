@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._clock import Clock
-from .._numbers import is_amount
+from .._numbers import is_amount, is_positive
 from .._urls import public_url
-from ._booking import is_positive
 from ._errors import (
     CircuitOpenError,
     DeadlineExceeded,

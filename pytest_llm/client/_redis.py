@@ -36,9 +36,10 @@ from typing import TYPE_CHECKING, Any, Literal, Never, TypeVar
 from urllib.parse import urlsplit
 
 from .._clock import Clock, system_clock
+from .._numbers import is_positive
 from .._urls import safe_url
 from ..assertions._base import did_you_mean
-from ._booking import is_positive, reject_unknown
+from ._booking import reject_unknown
 from ._breaker import BreakerState, MemoryBreakerStore
 from ._budget import BudgetDecision
 from ._errors import ClientConfigError
