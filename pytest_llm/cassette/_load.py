@@ -295,9 +295,14 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
     start = raw.find(b"\ninteractions:\n")
     if start < 0 or not raw.startswith(b"- ", start + 15):
         return None
-    item_at: list[int] = []
-    keys: list[list[tuple[str, int]]] = []
+    items: list[Any] = []
+    state = _ScanState(raw, facts_of, peek)
+    names: list[str] = []
+    offsets: list[int] = []
+    line = raw.count(b"\n", 0, start + 15) + 1  # the first interaction's
+    prev = start + 15
     footer = len(raw)
+    known = _SECTION_NAMES
     for m in _LINE.finditer(raw, start + 14):
         at = m.start() + 1
         lead = raw[at : at + 2]
@@ -305,68 +310,99 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
             key = _SECTION.match(raw, at)
             if key is None:
                 return None  # odd indentation, a comment, an indentless list...
-            if lead == b"- ":
-                item_at.append(at)
-                keys.append([])
-            keys[-1].append((key.group(1).decode(), at))
+            if lead == b"- " and names:
+                facts = state.item(names, offsets, at, line)
+                if facts is None:
+                    return None
+                items.append(facts)
+                line += raw.count(b"\n", prev, at)
+                prev = at
+                names, offsets = [], []
+            got = key.group(1)
+            name = known.get(got)
+            if name is None:
+                name = got.decode()
+                if len(known) < 256:
+                    known[got] = name
+            names.append(name)
+            offsets.append(at)
         elif lead[:1].isalpha():
             footer = at  # the next top-level key: the list ended
             break
         else:
             return None  # a comment, a tab, a document marker...
+    if names:
+        facts = state.item(names, offsets, footer, line)
+        if facts is None:
+            return None
+        items.append(facts)
     try:
         head = _read_text(raw[: start + 1] + raw[footer:])
     except Exception:
         return None
     if not isinstance(head, dict) or "interactions" in head:
         return None
-    items = []
-    orders: dict[tuple[str, ...], tuple[str, ...]] = {}
-    seen: dict[Any, Any] = {}
-    line = raw.count(b"\n", 0, item_at[0] if item_at else 0) + 1
-    prev = item_at[0] if item_at else 0
-    for n, sections in enumerate(keys):
-        stop = item_at[n + 1] if n + 1 < len(item_at) else footer
-        line += raw.count(b"\n", prev, sections[0][1])
-        prev = sections[0][1]
-        names = tuple(k for k, _ in sections)
-        if len(set(names)) != len(names):
-            return None  # a key given twice: the full reader keeps the last
-        order = orders.setdefault(names, names)
-        bounds = (*(at for _, at in sections), stop)
+    return Layout(raw, head, items)
+
+
+_SECTION_NAMES: dict[bytes, str] = {}
+"""Section names as read (one string each, not one per interaction)."""
+
+
+class _ScanState:
+    """What :func:`scan` shares between the interactions it reads, one at a time."""
+
+    __slots__ = ("facts_of", "orders", "peek", "raw", "seen")
+
+    def __init__(self, raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) -> None:
+        self.raw = raw
+        self.facts_of = facts_of
+        self.peek = peek
+        self.orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.seen: dict[Any, Any] = {}
+
+    def item(self, names: list[str], offsets: list[int], stop: int, line: int) -> Any:
+        """The facts of the interaction whose sections start at ``offsets`` (``stop``:
+        where it ends), or ``None``."""
+        raw = self.raw
+        key = tuple(names)
+        order = self.orders.get(key)
+        if order is None:
+            if len(set(key)) != len(key):
+                return None  # a key given twice: the full reader keeps the last
+            order = self.orders[key] = key
+        offsets.append(stop)
         parts = []
         peeked: dict[str, Any] = {}
-        for i, name in enumerate(names):
-            if name == "response" and _STATUS.match(raw, bounds[i]) is None:
+        for i, name in enumerate(order):
+            begin, end = offsets[i], offsets[i + 1]
+            if name == "response" and _STATUS.match(raw, begin) is None:
                 return None
-            text = raw[bounds[i] : bounds[i + 1]]
+            text = raw[begin:end]
             if name in LAZY_SECTIONS:
                 try:  # its syntax, on its own, in C: it parses when it is used
                     CParser(text).raw_parse()
                 except Exception:
                     return None
-                wanted = peek.get(name)
+                wanted = self.peek.get(name)
                 if not wanted:
                     continue
-                found = _peek(raw, bounds[i], bounds[i + 1], wanted, seen)
+                found = _peek(raw, begin, end, wanted, self.seen)
                 if found is not None:
                     peeked[name] = found
                     continue
             parts.append(text)
         try:
-            parsed = _read_text(b"".join(parts)) if parts else {}
+            parsed = _read_text(b"".join(parts) if len(parts) != 1 else parts[0]) if parts else {}
         except Exception:
             return None
         if type(parsed) is list and len(parsed) == 1:
             parsed = parsed[0]
         if type(parsed) is not dict or len(parsed) != len(parts):
             return None
-        parsed.update(peeked)
-        facts = facts_of(line, order, pack(bounds), parsed)
-        if facts is None:
-            return None
-        items.append(facts)
-    return Layout(raw, head, items)
+        if peeked:
+            parsed.update(peeked)
+        return self.facts_of(line, order, pack(offsets), parsed)
 
 
 _PEEK_VALUE = re.compile(rb" ([A-Za-z0-9_./][^\s#'\"]*)\n(?=    [^ ]|\Z)")
