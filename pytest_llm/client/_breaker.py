@@ -436,7 +436,26 @@ class CircuitBreaker:
                 s = store._records.setdefault(route_key, BreakerState())
         if s.state != "closed":
             return None
-        return Ticket(self, route_key, Admission(s.generation, False, "closed"))
+        return self.ticket_for(route_key, s)
+
+    def clean_record(self, route_key: str) -> BreakerState | None:
+        """The route's record when it is closed in the in-memory store with no failure
+        counted and no Retry-After pending: a success recorded against it (a closed-state
+        ticket of its generation) changes nothing, so a call that sees the same record
+        when it ends need not build its ticket (:meth:`ticket_for` builds it when it does).
+        ``None`` for any other record or store."""
+        store = self.store
+        if type(store) is not MemoryBreakerStore:
+            return None
+        s = store._records.get(route_key)
+        if s is None or s.state != "closed" or s.failures or s.not_before:
+            return None
+        return s
+
+    def ticket_for(self, route_key: str, record: BreakerState) -> Ticket:
+        """The ticket :meth:`admit_closed` hands out for ``record``, a closed record of
+        ``route_key`` (from :meth:`clean_record`)."""
+        return Ticket(self, route_key, Admission(record.generation, False, "closed"))
 
     def record(
         self, ticket: Ticket, outcome: Outcome, *, retry_after: float | None = None

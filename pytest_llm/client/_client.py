@@ -16,6 +16,7 @@ from typing import Any
 
 from .._clock import Clock, flow_clock
 from .._numbers import is_positive
+from .._urls import public_url
 from ..assertions._base import did_you_mean
 from ._drive import (
     drive_async,
@@ -33,12 +34,16 @@ from ._plan import (
     Call,
     Hedge,
     Lane,
+    Outcome,
     Send,
     Timeouts,
     _breaker_outcome,
     counted_request,
     lane_settle,
     lane_start,
+    plain_served,
+    plain_start,
+    plain_ticket,
     run_call,
 )
 from ._prompts import prompt_of
@@ -523,6 +528,8 @@ class _Core:
             sdk,
             _resource(sdk, api),
             None if timeout is getattr(sdk, "timeout", None) else timeout,
+            routes,
+            public_url(route.base_url),
         )
 
     def _candidates_for(self, model: str | None) -> list[Route]:
@@ -649,6 +656,51 @@ class _Core:
             prepare=prepare,
             lane=lane,
         )
+
+    def _plain_lane(self, api: str, kwargs: dict[str, Any]) -> Lane | None:
+        """The :class:`Lane` of a plain call (no ``stream=``, no ``timeout=``) once its
+        shape has one, else ``None`` (not decided yet, or no lane: the usual path)."""
+        if "timeout" in kwargs or kwargs.get("stream"):
+            return None
+        model = kwargs.get("model")
+        return self._lanes.get((api, model if isinstance(model, str) else None, False))
+
+    def _plain_begin(
+        self, api: str, kwargs: dict[str, Any], lane: Lane
+    ) -> tuple[CallInfo, Any, str | None]:
+        """What :meth:`_start` gives a plain call on a known lane: its :class:`CallInfo`,
+        its telemetry handle and the model it asked for."""
+        model = kwargs.get("model")
+        if not isinstance(model, str):
+            model = None
+        info = CallInfo(api=api, requested_model=model)
+        if "extra_headers" in kwargs:  # the x-pytest-llm-prompt header (_prompts.py)
+            info.prompt = prompt_of(kwargs)
+        handle = info.extra["telemetry"] = self.telemetry.start(
+            api, model, base_url=lane.route.base_url
+        )
+        return info, handle, model
+
+    def _plain_call(
+        self,
+        api: str,
+        kwargs: dict[str, Any],
+        lane: Lane,
+        info: CallInfo,
+        handle: Any,
+        model: str | None,
+        resumed: tuple[Any, Outcome] | None,
+    ) -> Call:
+        """The :class:`Call` the full flow takes a plain call up with: its first attempt
+        over (``resumed``: its ticket and outcome), or not made (the breaker not closed)."""
+        call = self._call(
+            api,
+            kwargs,
+            None,
+            (kwargs, self.timeouts, False, model, lane.routes, info, handle, None),
+        )
+        call.resumed = resumed
+        return call
 
     def _request(self, action: Send, timeout: Any) -> Any:
         """The SDK's call for ``action`` (its result, or the coroutine of the async SDK)."""
@@ -896,6 +948,10 @@ class ResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
+        if structured is None and self._first is False:
+            lane = self._plain_lane(api, kwargs)
+            if lane is not None:
+                return self._plain(api, kwargs, lane)
         if structured is None and (self._first or (self._first is None and self._reads_first())):
             start = self._start(api, kwargs, None)
             info = start[5]
@@ -932,6 +988,68 @@ class ResilientClient(_Core):
             self._finish_error(call.info, exc)
             raise
         return self._result(call, value, structured)
+
+    def _plain(self, api: str, kwargs: dict[str, Any], lane: Lane) -> Any:
+        """A plain call on a known :class:`Lane`: :meth:`_fast` without a :class:`Call`,
+        which is built only when the full flow takes the call up (its first attempt
+        failed or was unusable, or the route's breaker is not closed). Every record is
+        the full flow's (``tests/client/test_client_fast_path.py`` compares the two)."""
+        info, handle, model = self._plain_begin(api, kwargs, lane)
+        call = None
+        quiet = False
+        try:
+            start = plain_start(self.breaker, lane, info, self.clock)
+            if start is None:
+                call = self._plain_call(api, kwargs, lane, info, handle, model, None)
+            else:
+                admission, attempt = start
+                request = (
+                    kwargs
+                    if kwargs.get("model") == lane.route.model
+                    else {
+                        **kwargs,
+                        "model": lane.route.model,
+                    }
+                )
+                try:
+                    create = lane.resource.create
+                    if lane.timeout is None:
+                        value = create(**request)
+                    else:
+                        value = create(**request, timeout=lane.timeout)
+                except BaseException as exc:
+                    ticket = plain_ticket(self.breaker, lane, admission)
+                    call = self._plain_call(
+                        api, kwargs, lane, info, handle, model, (ticket, Outcome(error=exc))
+                    )
+                else:
+                    if validate_reply(api, value) is None:
+                        quiet = plain_served(
+                            info,
+                            lane,
+                            attempt,
+                            admission,
+                            value,
+                            clock=self.clock,
+                            breaker=self.breaker,
+                            latency=self.latency,
+                            telemetry=self.telemetry,
+                            handle=handle,
+                        )
+                    else:
+                        ticket = plain_ticket(self.breaker, lane, admission)
+                        call = self._plain_call(
+                            api, kwargs, lane, info, handle, model, (ticket, Outcome(value=value))
+                        )
+            if call is not None:
+                value = drive_sync(run_call(call), self._send, self.clock)
+        except BaseException as exc:
+            self._finish_error(info, exc)
+            raise
+        if quiet:  # record_finish would do nothing
+            attach_info(value, info)
+            return value
+        return self._finish_value(info, value)
 
     def _fast(self, call: Call) -> Any:
         """A call on a :class:`Lane` (no policy acts before the first reply): its first
@@ -1035,6 +1153,10 @@ class AsyncResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
+        if structured is None and self._first is False:
+            lane = self._plain_lane(api, kwargs)
+            if lane is not None:
+                return await self._plain(api, kwargs, lane)
         if structured is None and (self._first or (self._first is None and self._reads_first())):
             start = self._start(api, kwargs, None)
             info = start[5]
@@ -1071,6 +1193,69 @@ class AsyncResilientClient(_Core):
             self._finish_error(call.info, exc)
             raise
         return self._result(call, value, structured)
+
+    async def _plain(self, api: str, kwargs: dict[str, Any], lane: Lane) -> Any:
+        """The async twin of :meth:`ResilientClient._plain`."""
+        info, handle, model = self._plain_begin(api, kwargs, lane)
+        call = None
+        quiet = False
+        try:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                raise not_on_asyncio() from None
+            start = plain_start(self.breaker, lane, info, self.clock)
+            if start is None:
+                call = self._plain_call(api, kwargs, lane, info, handle, model, None)
+            else:
+                admission, attempt = start
+                request = (
+                    kwargs
+                    if kwargs.get("model") == lane.route.model
+                    else {
+                        **kwargs,
+                        "model": lane.route.model,
+                    }
+                )
+                try:
+                    create = lane.resource.create
+                    if lane.timeout is None:
+                        value = await create(**request)
+                    else:
+                        value = await create(**request, timeout=lane.timeout)
+                except BaseException as exc:
+                    ticket = plain_ticket(self.breaker, lane, admission)
+                    call = self._plain_call(
+                        api, kwargs, lane, info, handle, model, (ticket, Outcome(error=exc))
+                    )
+                else:
+                    if validate_reply(api, value) is None:
+                        quiet = plain_served(
+                            info,
+                            lane,
+                            attempt,
+                            admission,
+                            value,
+                            clock=self.clock,
+                            breaker=self.breaker,
+                            latency=self.latency,
+                            telemetry=self.telemetry,
+                            handle=handle,
+                        )
+                    else:
+                        ticket = plain_ticket(self.breaker, lane, admission)
+                        call = self._plain_call(
+                            api, kwargs, lane, info, handle, model, (ticket, Outcome(value=value))
+                        )
+            if call is not None:
+                value = await drive_async(run_call(call), self._send, self.clock)
+        except BaseException as exc:
+            self._finish_error(info, exc)
+            raise
+        if quiet:  # record_finish would do nothing
+            attach_info(value, info)
+            return value
+        return self._finish_value(info, value)
 
     async def _fast(self, call: Call) -> Any:
         """The async twin of :meth:`ResilientClient._fast`."""

@@ -30,6 +30,7 @@ from typing import Any
 from .._clock import Clock
 from .._numbers import is_amount, is_positive
 from .._urls import public_url
+from ._breaker import BreakerState
 from ._errors import (
     CircuitOpenError,
     DeadlineExceeded,
@@ -43,6 +44,7 @@ from ._errors import (
 from ._events import Attempt, CallInfo
 from ._retry import FailureKind, classify
 from ._route import Route
+from ._telemetry import Telemetry
 from ._usage import usage_of
 
 __all__ = ["Call", "Hedge", "Lane", "Outcome", "Send", "Timeouts", "Wait", "run_call"]
@@ -172,6 +174,10 @@ class Lane:
     attempt calls its ``create``, looked up per call as the full flow does."""
     timeout: Any
     """The ``timeout=`` to pass, or ``None`` when it is the SDK client's own."""
+    routes: tuple[Route, ...] = ()
+    """Every route the call shape tries, :attr:`route` first (for the full flow)."""
+    base_url: str | None = None
+    """:attr:`route`'s base URL as records show it (``public_url``), worked out once."""
 
 
 @dataclass(slots=True)
@@ -365,6 +371,89 @@ def lane_settle(
         return True
     call.resumed = (ticket, Outcome(error=error) if error is not None else Outcome(value=value))
     return False
+
+
+def plain_start(
+    breaker: Any, lane: Lane, info: CallInfo, clock: Clock
+) -> tuple[Any, Attempt] | None:
+    """:func:`lane_start` for a plain call of a known lane, without a :class:`Call`: the
+    breaker's admission and the first :class:`Attempt`; ``None`` when the route's
+    breaker is not closed (the full flow then takes the call whole, nothing done here).
+
+    The admission is ``None`` without a breaker, else the route's record when a success
+    on it would record nothing (:meth:`~._breaker.CircuitBreaker.clean_record`: no ticket
+    is built unless the call needs one), else a closed-state ticket."""
+    route = lane.route
+    admission: Any = None
+    if breaker is not None:
+        admission = breaker.clean_record(route.key)
+        if admission is None:
+            admission = breaker.admit_closed(route.key)
+            if admission is None:
+                return None
+    now = clock.monotonic
+    info.started = now()
+    attempt = Attempt(
+        number=len(info.attempts) + 1,
+        route=route.key,
+        model=route.model,
+        base_url=route.base_url or "",
+        started=now(),
+        breaker="closed",
+        reask=info.reasks,
+    )
+    info.attempts.append(attempt)
+    return admission, attempt
+
+
+def plain_ticket(breaker: Any, lane: Lane, admission: Any) -> Any:
+    """The breaker ticket of :func:`plain_start`'s admission (``None`` without a breaker)."""
+    if isinstance(admission, BreakerState):
+        return breaker.ticket_for(lane.route.key, admission)
+    return admission
+
+
+def plain_served(
+    call: CallInfo,
+    lane: Lane,
+    attempt: Attempt,
+    admission: Any,
+    value: Any,
+    *,
+    clock: Clock,
+    breaker: Any,
+    latency: Any,
+    telemetry: Any,
+    handle: Any,
+) -> bool:
+    """:func:`succeed` for :func:`plain_start`'s attempt, which served ``value`` (a usable
+    reply): the same records in the same order. Returns whether the call's finish has
+    nothing to record either (:meth:`~._telemetry.Telemetry.quiet`)."""
+    route = lane.route
+    now = clock.monotonic
+    attempt.ended = now()
+    attempt.status = 200
+    attempt.usage = usage = usage_of(value)
+    if route.price is not None:
+        attempt.cost = route.price.cost(usage)
+    call.cost += attempt.cost
+    if latency is not None:
+        latency.observe(route.key, attempt.duration)
+    if admission is not None:
+        if isinstance(admission, BreakerState):
+            if breaker.clean_record(route.key) is not admission:  # recorded on since
+                breaker.record(breaker.ticket_for(route.key, admission), "success")
+        else:
+            breaker.record(admission, "success")
+    quiet = type(telemetry) is Telemetry and telemetry.quiet(handle)
+    if not quiet and telemetry is not None:
+        telemetry.record_attempt(call, attempt, handle)
+    call.route = route.key
+    call.model = route.model
+    call.base_url = lane.base_url
+    call.usage = usage
+    call.ended = now()
+    return quiet
 
 
 def _cost_unfinished(call: Call, attempt: Attempt, route: Route) -> None:

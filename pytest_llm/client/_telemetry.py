@@ -436,6 +436,16 @@ class Telemetry:
             self._count(attempt, event)
         return event
 
+    def quiet(self, handle: CallHandle | None) -> bool:
+        """Whether :meth:`record_attempt` of a successful attempt and :meth:`record_finish`
+        of a successful call under ``handle`` do nothing at all: no metrics, no span, and
+        no record at DEBUG (the level of both events). The client then skips both."""
+        return (
+            self._metrics is None
+            and (handle is None or handle.span is None)
+            and not self.logger.isEnabledFor(logging.DEBUG)
+        )
+
     def record_attempt(
         self, call: CallInfo, attempt: Attempt, handle: CallHandle | None = None
     ) -> None:

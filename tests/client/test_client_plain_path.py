@@ -1,0 +1,285 @@
+"""A plain call on a lane already known agrees with the full flow (issue 7's overhead).
+
+A call shape's first call decides its lane (``_client._Core._lane``) and makes its first
+attempt in ``_fast`` (``test_client_fast_path.py`` compares that call with the full
+flow). Every later plain call of the shape (no ``stream=``, no ``timeout=``) takes
+``_plain`` instead: no ``Call`` is built unless the full flow takes the call up, the
+breaker's ticket is built only when the route's record changed during the call, and a
+telemetry that would record nothing is not asked to. Here every non-streamed scenario of
+``test_client_fast_path`` runs after one successful warm-up call of the same shape, on
+the client as users build it and on one that always takes the full flow; both arms must
+agree on everything a user sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import openai
+import prometheus_client
+import pytest
+from client_helpers import MESSAGES, Mode, key_for, route
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from test_client_fast_path import (
+    LOGGER,
+    SCENARIOS,
+    AsyncFullFlow,
+    FullFlow,
+    Scenario,
+    Seen,
+    _dump,
+    _info,
+    _method,
+    _metrics,
+    _span,
+    assert_a_user_sees_the_same,
+)
+
+from pytest_llm import VirtualClock, faults
+from pytest_llm.client import (
+    AsyncResilientClient,
+    CircuitBreaker,
+    ResilientClient,
+    Telemetry,
+    call_info,
+)
+from pytest_llm.client import _client as client_module
+
+PLAIN = [name for name, s in SCENARIOS.items() if not s.kwargs.get("stream")]
+
+
+def run_warm_arm(
+    *,
+    fast: bool,
+    mode: Mode,
+    scenario: Scenario,
+    observed: bool,
+    llm_fake: Any,
+    llm_faults: Any,
+    llm_clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Seen, int]:
+    """One arm: a warm-up call of the scenario's shape, then the scenario's calls.
+    Returns what a user sees of the scenario's calls, and how many took ``_plain``."""
+    options = scenario.options()
+    exporter = InMemorySpanExporter()
+    registry = prometheus_client.CollectorRegistry()
+    if observed:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        options["telemetry"] = Telemetry(
+            clock=llm_clock,
+            tracer_provider=provider,
+            registry=registry,
+            secrets=[key_for(m) for m in scenario.routes],
+        )
+    if mode.is_async:
+        cls: Any = AsyncResilientClient if fast else AsyncFullFlow
+    else:
+        cls = ResilientClient if fast else FullFlow
+    client = cls([route(m) for m in scenario.routes], clock=llm_clock, **options)
+
+    def call() -> Any:
+        if mode.is_async:
+
+            async def acall() -> Any:
+                return await _method(client, scenario.api)(**scenario.kwargs)
+
+            return asyncio.run(acall())
+        return _method(client, scenario.api)(**scenario.kwargs)
+
+    # the warm-up: the shape's first call decides its lane, and succeeds
+    served_by = scenario.kwargs.get("model") or scenario.routes[0]
+    if scenario.api != "embeddings":
+        llm_fake.add("Warm.", model=served_by)
+    call()
+    scenario.setup(llm_fake, llm_faults)
+
+    plain = 0
+    resumed: list[bool] = []
+    run_call, plain_start = client_module.run_call, client_module.plain_start
+
+    def spy(call: Any) -> Any:
+        resumed.append(call.resumed is not None)
+        return run_call(call)
+
+    def spy_start(*args: Any) -> Any:
+        nonlocal plain
+        plain += 1
+        return plain_start(*args)
+
+    monkeypatch.setattr(client_module, "run_call", spy)
+    monkeypatch.setattr(client_module, "plain_start", spy_start)
+    n_requests, n_faults, n_sleeps = (
+        len(llm_fake.requests),
+        len(llm_faults.log),
+        len(llm_clock.sleeps),
+    )
+    n_records, n_spans = len(caplog.records), len(exporter.get_finished_spans())
+    t0 = llm_clock.monotonic()
+    results: list[Any] = []
+    errors: list[Any] = []
+    infos: list[Any] = []
+    for _ in range(scenario.calls):
+        try:
+            got = call()
+        except Exception as exc:
+            errors.append((type(exc), str(exc), type(exc.__cause__)))
+            infos.append(_info(call_info(exc), t0))
+            continue
+        results.append(_dump(got))
+        infos.append(_info(call_info(got), t0))
+    monkeypatch.setattr(client_module, "run_call", run_call)
+    monkeypatch.setattr(client_module, "plain_start", plain_start)
+
+    records = [r for r in caplog.records[n_records:] if r.name == LOGGER]
+    seen = Seen(
+        results=results,
+        errors=errors,
+        infos=infos,
+        events=[(r.levelno, r.getMessage(), r.llm) for r in records],
+        spans=[_span(s) for s in exporter.get_finished_spans()[n_spans:]],
+        metrics=_metrics(registry),
+        requests=[
+            (r.method, r.path, r.json, sorted(r.exchange.headers))
+            for r in llm_fake.requests[n_requests:]
+        ],
+        faults_seen=[
+            (a.method, a.url, a.model, type(a.fault).__name__ if a.fault else None)
+            for a in llm_faults.log[n_faults:]
+        ],
+        sleeps=llm_clock.sleeps[n_sleeps:],
+        breaker=client.breaker.snapshot(),
+        resumed=resumed,
+        lanes=dict(client._lanes),
+    )
+    return seen, plain
+
+
+@pytest.mark.parametrize("observed", [False, True], ids=["default-telemetry", "logs-spans-metrics"])
+@pytest.mark.parametrize("name", PLAIN)
+def test_a_plain_call_on_a_known_lane_and_the_full_flow_agree(
+    name: str,
+    observed: bool,
+    mode: Mode,
+    llm_fake: Any,
+    llm_faults: Any,
+    llm_clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scenario = SCENARIOS[name]
+    caplog.set_level(logging.DEBUG if observed else logging.WARNING, logger=LOGGER)
+    arm = dict(
+        mode=mode,
+        scenario=scenario,
+        observed=observed,
+        llm_fake=llm_fake,
+        llm_faults=llm_faults,
+        llm_clock=llm_clock,
+        caplog=caplog,
+        monkeypatch=monkeypatch,
+    )
+    full, full_plain = run_warm_arm(fast=False, **arm)
+    fast, fast_plain = run_warm_arm(fast=True, **arm)
+
+    # every call of the fast arm took _plain (the full arm never), and went on into the
+    # full flow only where its first attempt failed or the breaker was not closed
+    assert full_plain == 0
+    assert full.resumed == [False] * scenario.calls
+    assert fast_plain == scenario.calls
+    assert (fast.resumed[:1] == [True]) is scenario.handover
+    if not scenario.handover:
+        assert fast.resumed == []
+
+    assert_a_user_sees_the_same(fast, full, scenario)
+    if observed:
+        assert fast.events
+        assert fast.spans
+        assert fast.metrics
+
+
+def test_a_failure_recorded_during_a_plain_call_is_reset_by_its_success(
+    llm_fake: Any, llm_faults: Any, llm_clock: VirtualClock
+) -> None:
+    """A plain call admitted on a clean closed record builds no breaker ticket; when
+    another call records a failure on the route meanwhile, its success is recorded all
+    the same, resetting the count as the full flow's does (CONTRACTS F)."""
+    llm_fake.add("Warm.", times=None)
+
+    def run(cls: Any) -> Any:
+        breaker = CircuitBreaker(clock=llm_clock, failure_threshold=3)
+        client = cls([route("a")], clock=llm_clock, breaker=breaker, max_retries=0)
+        key = route("a").key
+
+        async def go() -> Any:
+            await client.chat.completions.create(messages=MESSAGES)  # decides the lane
+            llm_faults.add(faults.Slow(seconds=2), model="a", times=1)
+            llm_faults.add(faults.ServerError(503), model="a", times=1)
+            slow = asyncio.ensure_future(client.chat.completions.create(messages=MESSAGES))
+            await llm_clock.asleep(1)  # the slow call was admitted and waits on the fake
+            with pytest.raises(openai.InternalServerError):
+                await client.chat.completions.create(messages=MESSAGES)
+            failures = breaker.store.get(key).failures
+            await slow
+            return failures, breaker.store.get(key)
+
+        return asyncio.run(go())
+
+    fast_failures, fast_record = run(AsyncResilientClient)
+    full_failures, full_record = run(AsyncFullFlow)
+    assert fast_failures == full_failures == 1  # the failure was counted meanwhile
+    assert fast_record == full_record
+    assert fast_record.failures == 0  # and the slow call's success reset it
+
+
+@pytest.mark.parametrize("debug", [False, True], ids=["warning", "debug"])
+@pytest.mark.parametrize("metrics", [False, True], ids=["no-metrics", "metrics"])
+@pytest.mark.parametrize("spans", [False, True], ids=["no-sdk", "sdk"])
+def test_telemetry_is_quiet_exactly_when_a_success_records_nothing(
+    debug: bool,
+    metrics: bool,
+    spans: bool,
+    llm_clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``Telemetry.quiet`` (the plain path skips recording a success when it says so) is
+    true exactly when recording a successful attempt and call emits no log record, span
+    or metric sample."""
+    from pytest_llm.client import CallInfo
+    from pytest_llm.client._events import Attempt
+
+    caplog.set_level(logging.DEBUG if debug else logging.WARNING, logger=LOGGER)
+    exporter = InMemorySpanExporter()
+    provider = None
+    if spans:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    registry = prometheus_client.CollectorRegistry() if metrics else None
+    telemetry = Telemetry(clock=llm_clock, tracer_provider=provider, registry=registry)
+    before = _metrics(registry) if registry is not None else []
+
+    handle = telemetry.start("chat", "a", base_url="https://api.example.com/v1")
+    info = CallInfo(api="chat", requested_model="a")
+    attempt = Attempt(number=1, route="a", model="a", base_url="", started=0.0)
+    attempt.ended, attempt.status = 0.5, 200
+    attempt.usage = {"input_tokens": 3, "output_tokens": 2, "total_tokens": 5, "cached_tokens": 0}
+    info.attempts.append(attempt)
+    quiet = telemetry.quiet(handle)
+    n_records = len(caplog.records)
+    telemetry.record_attempt(info, attempt, handle)
+    info.route, info.ended = "a", 0.5
+    telemetry.record_finish(info, None, handle)
+
+    emitted = (
+        [r for r in caplog.records[n_records:] if r.name == LOGGER],
+        exporter.get_finished_spans(),
+        (_metrics(registry) if registry is not None else []) != before,
+    )
+    assert quiet is (emitted == ([], (), False)), emitted
+    assert quiet is not (debug or metrics or spans)
