@@ -157,37 +157,47 @@ def _scrub_request(holder: Any) -> None:
 
 
 class _Ref(weakref.ref):  # type: ignore[type-arg]
-    """A weak reference that knows its ``_BESIDE`` key (the dead object's id)."""
+    """A weak reference to a result that holds the result's :class:`CallInfo`."""
 
-    __slots__ = ("key",)
-    key: int
-
-
-def _forget(ref: _Ref) -> None:
-    entry = _BESIDE.get(ref.key)
-    if entry is not None and entry[0] is ref:
-        del _BESIDE[ref.key]
+    __slots__ = ("info",)
+    info: CallInfo
+    __hash__ = object.__hash__  # by identity: the result itself may be unhashable
 
 
-_BESIDE: dict[int, tuple[_Ref, CallInfo]] = {}
-"""Info kept beside results, by identity: setting an attribute on a pydantic model would
-change its ``__eq__`` (a cached reply must compare equal to the live one). A plain weak
-reference with a callback drops the entry: a ``weakref.finalize`` per call cost more."""
+_BESIDE: set[_Ref] = set()
+"""Info kept beside results: a weak reference to each result, holding its info, by
+identity (setting an attribute on a pydantic model would change its ``__eq__``: a cached
+reply must compare equal to the live one). When a result dies its reference leaves the
+set through the set's own ``discard``, in C: no Python function runs per call (a
+``weakref.finalize``, then a Python callback per call, cost more)."""
+_DROP = _BESIDE.discard
 
 
 def attach_info(obj: Any, info: CallInfo) -> None:
-    """Keep ``info`` beside a result or error for as long as the object lives."""
+    """Keep ``info`` beside a result or error for as long as the object lives (the
+    latest info, when the same object is attached twice)."""
     if isinstance(obj, BaseException):
         obj.__dict__[_ATTR] = info
         return
     try:
-        ref = _Ref(obj, _forget)
+        ref = _Ref(obj, _DROP)
     except TypeError:  # not weak-referenceable: keep it on the instance instead
         with contextlib.suppress(AttributeError, TypeError):
             object.__setattr__(obj, _ATTR, info)
         return
-    ref.key = key = id(obj)
-    _BESIDE[key] = (ref, info)
+    ref.info = info
+    if weakref.getweakrefcount(obj) > 1:  # attached before (a shared value): replace it
+        for old in weakref.getweakrefs(obj):
+            if old is not ref and type(old) is _Ref:
+                _DROP(old)
+    _BESIDE.add(ref)
+
+
+def _beside(obj: Any) -> CallInfo | None:
+    for ref in weakref.getweakrefs(obj):  # none for an object without weak references
+        if type(ref) is _Ref:
+            return ref.info
+    return None
 
 
 def attach_parsed(value: Any, info: CallInfo) -> None:
@@ -209,9 +219,7 @@ def attach_parsed(value: Any, info: CallInfo) -> None:
 
 def call_info(obj: Any) -> CallInfo:
     """What the client did for the call that returned or raised ``obj``."""
-    entry = _BESIDE.get(id(obj))
-    info = entry[1] if entry is not None and entry[0]() is obj else None
-    info = info or getattr(obj, _ATTR, None)
+    info = _beside(obj) or getattr(obj, _ATTR, None)
     if info is None:
         info = getattr(obj, "info", None)
     if not isinstance(info, CallInfo):
