@@ -27,7 +27,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._clock import Clock
+from .._clock import Clock, FlowClock, current_clock
 from .._numbers import is_amount, is_positive
 from .._urls import public_url
 from ._breaker import BreakerState
@@ -391,7 +391,7 @@ def plain_start(
             admission = breaker.admit_closed(route.key)
             if admission is None:
                 return None
-    now = clock.monotonic
+    now = (current_clock() if type(clock) is FlowClock else clock).monotonic  # plain_served
     info.started = now()
     attempt = Attempt(
         number=len(info.attempts) + 1,
@@ -430,15 +430,17 @@ def plain_served(
     reply): the same records in the same order. Returns whether the call's finish has
     nothing to record either (:meth:`~._telemetry.Telemetry.quiet`)."""
     route = lane.route
-    now = clock.monotonic
-    attempt.ended = now()
+    # the clock the flow clock stands for, read through (the same readings, without the
+    # flow clock's indirection each time); after the reply, as it may have changed since
+    now = (current_clock() if type(clock) is FlowClock else clock).monotonic
+    attempt.ended = ended = now()
     attempt.status = 200
     attempt.usage = usage = usage_of(value)
     if route.price is not None:
         attempt.cost = route.price.cost(usage)
     call.cost += attempt.cost
     if latency is not None:
-        latency.observe(route.key, attempt.duration)
+        latency.observe(route.key, max(0.0, ended - attempt.started))  # attempt.duration
     if admission is not None:
         if isinstance(admission, BreakerState):
             if breaker.clean_record(route.key) is not admission:  # recorded on since

@@ -341,7 +341,10 @@ class Telemetry:
         if otel is not None:
             self._tracer = otel.get_tracer("pytest_llm.client", _version(), tracer_provider)
         self._global_provider = tracer_provider is None
-        self._no_env_provider = "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
+        self._unset_first = self._global_provider and (
+            "OTEL_PYTHON_TRACER_PROVIDER" not in os.environ
+        )
+        """Whether a global provider not set up yet means no SDK (:meth:`_tracing`)."""
 
         if not isinstance(prefix, str) or (prefix and not _METRIC_NAME.match(prefix)):
             raise ClientConfigError(
@@ -381,7 +384,13 @@ class Telemetry:
     ) -> CallHandle:
         """A call begins: open its span (child of the caller's current span, if any)."""
         otel = self._otel
-        if otel is None or self._tracer is None or not self._tracing(otel):
+        if (
+            otel is None
+            or self._tracer is None
+            # no SDK set up (the check _tracing starts with, here without a call)
+            or (self._unset_first and getattr(otel, "_TRACER_PROVIDER", ...) is None)
+            or not self._tracing(otel)
+        ):
             return CallHandle(api, request_model, None, 0, 0.0)  # no span: no clock read
         wall = round(self.clock.now().timestamp() * 1e9)
         mono = self.clock.monotonic()
@@ -403,11 +412,7 @@ class Telemetry:
         so an SDK set up later is used from the next call on."""
         # what get_tracer_provider() reads first: None until an SDK is set up (it would
         # hand back the proxy then, after an environment look-up that costs more)
-        if (
-            self._global_provider
-            and self._no_env_provider
-            and getattr(otel, "_TRACER_PROVIDER", ...) is None
-        ):
+        if self._unset_first and getattr(otel, "_TRACER_PROVIDER", ...) is None:
             return False
         return not self._global_provider or not isinstance(
             otel.get_tracer_provider(), otel.ProxyTracerProvider

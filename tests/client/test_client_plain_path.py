@@ -283,3 +283,46 @@ def test_telemetry_is_quiet_exactly_when_a_success_records_nothing(
     )
     assert quiet is (emitted == ([], (), False)), emitted
     assert quiet is not (debug or metrics or spans)
+
+
+@pytest.mark.parametrize("cls", [ResilientClient, FullFlow], ids=["plain", "full-flow"])
+def test_a_plain_call_on_the_flow_clock_reads_the_clock_it_stands_for(
+    cls: Any, llm_fake: Any, llm_faults: Any, llm_clock: VirtualClock
+) -> None:
+    """A client on the default clock (the flow clock: the test's virtual one while
+    ``llm_clock`` is active): the plain path reads that clock directly, with the same
+    readings as the full flow's."""
+    llm_fake.add("Paris.", times=None)
+    client = cls([route("a")])  # no clock=: the flow clock
+    client.chat.completions.create(messages=MESSAGES)  # decides the lane
+    llm_faults.add(faults.Slow(seconds=2), model="a", times=1)
+    t0 = llm_clock.monotonic()
+    info = call_info(client.chat.completions.create(messages=MESSAGES))
+    (attempt,) = info.attempts
+    assert (info.started, attempt.started) == (t0, t0)
+    assert (attempt.ended, info.ended) == (t0 + 2, t0 + 2)
+    assert client.latency.percentile(route("a").key, 100, 1) == 2.0
+
+
+def test_call_info_answers_for_the_latest_call_and_goes_with_the_result() -> None:
+    """``attach_info`` keeps one weak reference per result: attaching again (a shared
+    value) replaces the info, and nothing is kept once the result is gone."""
+    from pytest_llm.client import CallInfo, _events
+
+    class Reply:  # unhashable, and its == must never run (a pydantic model's compares)
+        __hash__ = None  # type: ignore[assignment]
+
+        def __eq__(self, other: object) -> bool:
+            raise AssertionError("compared")
+
+    kept = len(_events._BESIDE)
+    reply, first, second = Reply(), CallInfo(api="chat"), CallInfo(api="chat")
+    _events.attach_info(reply, first)
+    assert call_info(reply) is first
+    _events.attach_info(reply, second)
+    assert call_info(reply) is second
+    assert len(_events._BESIDE) == kept + 1
+    del reply
+    assert len(_events._BESIDE) == kept
+    with pytest.raises(LookupError, match=r"did not come from a pytest_llm\.client call"):
+        call_info(Reply())
