@@ -331,3 +331,52 @@ def test_the_per_test_hooks_are_armed_once_per_session(pytester: pytest.Pytester
     result = pytester.runpytest("-p", "no:cacheprovider", "-s")
     result.assert_outcomes(passed=3)
     assert "armed 1 time(s)" in result.stdout.lines
+
+
+def test_a_tests_cassette_file_is_looked_for_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building a test's cassette looks for its file (and, when it is not there, for
+    pytest-recording's); opening the cassette takes that answer instead of asking the
+    file system again. What a test gets is unchanged: no file, pytest-recording's
+    file, its own file."""
+    pytester.makeini("[pytest]\nllm_cassette_dir = recorded\n")
+    pytester.makepyfile(
+        test_a="""
+        import pytest
+
+        @pytest.mark.llm_cassette
+        def test_new(llm_cassette):
+            assert llm_cassette.file is None
+
+        @pytest.mark.llm_cassette
+        def test_vcr(llm_cassette, request):
+            assert llm_cassette.path == request.path.parent / "cassettes" / "test_a" / "test_vcr.yaml"
+            assert llm_cassette.file is not None and llm_cassette.file.interactions == []
+
+        @pytest.mark.llm_cassette
+        def test_own(llm_cassette, request):
+            assert llm_cassette.path == request.config.rootpath / "recorded" / "test_a" / "test_own.yaml"
+            assert llm_cassette.file is not None and llm_cassette.file.interactions == []
+        """
+    )
+    for folder, name in (("recorded", "test_own"), ("cassettes", "test_vcr")):
+        (pytester.path / folder / "test_a").mkdir(parents=True)
+        (pytester.path / folder / "test_a" / f"{name}.yaml").write_text("interactions: []\n")
+    looked: list[str] = []
+    real = Path.exists
+
+    def exists(self: Path, *args: Any, **kwargs: Any) -> bool:
+        if self.suffix == ".yaml" and pytester.path in self.parents:
+            looked.append(str(self.relative_to(pytester.path)))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=3)
+    assert looked == [
+        "recorded/test_a/test_new.yaml",
+        "cassettes/test_a/test_new.yaml",  # pytest-recording's place
+        "recorded/test_a/test_vcr.yaml",
+        "cassettes/test_a/test_vcr.yaml",
+        "recorded/test_a/test_own.yaml",
+    ]

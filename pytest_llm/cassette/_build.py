@@ -36,14 +36,14 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]=,+@]+")
 _MAX_NAME = 100
 
 
-def cassette_name(item: pytest.Item) -> str:
+def cassette_name(item: pytest.Item, nodeid: str | None = None) -> str:
     """``TestClass.test_name[param]``, made file-safe; long ids shortened to a stable hash.
 
     A name over 100 characters, or one with characters a file name cannot hold, keeps
     its (safe) start and ends in 10 hex digits of a hash of the full id, inside the
     brackets when it has parameters: ``test_x[a_b-1f2e3d4c5b]``.
     """
-    parts = item.nodeid.split("::")[1:]
+    parts = (item.nodeid if nodeid is None else nodeid).split("::")[1:]
     name = ".".join(parts) or item.name
     safe = _UNSAFE.sub("_", name)
     if len(safe) > _MAX_NAME or safe != name:
@@ -59,10 +59,15 @@ def cassette_name(item: pytest.Item) -> str:
     return safe + ".yaml"
 
 
-def cassette_path(item: pytest.Item, cassette_dir: str) -> Path:
+def cassette_path(
+    item: pytest.Item, cassette_dir: str, nodeid: str | None = None, folders: _Folders | None = None
+) -> Path:
     """``<cassette dir>/<test module's path, no suffix>/<cassette_name(item)>``; the
-    folder is worked out once per module and directory in a session."""
-    folders = _shared(item.config).folders
+    folder is worked out once per module and directory in a session (``nodeid`` and
+    ``folders``: the item's and the session's, when the caller has them at hand; pytest
+    works a node id out anew at each ask)."""
+    if folders is None:
+        folders = _shared(item.config).folders
     folder = folders.get((item.path, cassette_dir))
     if folder is None:
         root = item.config.rootpath
@@ -74,7 +79,7 @@ def cassette_path(item: pytest.Item, cassette_dir: str) -> Path:
         if not base.is_absolute():
             base = root / base
         folder = folders[item.path, cassette_dir] = base / module.with_suffix("")
-    return folder / cassette_name(item)
+    return folder / cassette_name(item, nodeid)
 
 
 def _vcrpy_path(item: pytest.Item) -> Path:
@@ -178,8 +183,11 @@ class _PerConfig:
     def __init__(self) -> None:
         self.redactor: Redactor | None = None
         self.options: dict[tuple[str | None, ...], CassetteOptions] = {}
-        self.folders: dict[tuple[Path, str], Path] = {}
+        self.folders: _Folders = {}
         """(test module, cassette dir) -> the module's cassette folder."""
+
+
+_Folders = dict[tuple[Path, str], Path]
 
 
 _per_config = pytest.StashKey[_PerConfig]()
@@ -193,11 +201,11 @@ def _shared(config: pytest.Config) -> _PerConfig:
 
 
 def _options(
-    config: pytest.Config, marker: dict[str, Any], fixture: dict[str, Any]
+    config: pytest.Config, marker: dict[str, Any], fixture: dict[str, Any], shared: _PerConfig
 ) -> CassetteOptions:
     if marker or fixture:
         return CassetteOptions.of(config, marker, fixture)
-    cache = _shared(config).options
+    cache = shared.options
     env = tuple(map(os.environ.get, ENV.values()))
     opts = cache.get(env)
     if opts is None:
@@ -205,9 +213,8 @@ def _options(
     return opts
 
 
-def _redactor(config: pytest.Config) -> Redactor:
+def _redactor(config: pytest.Config, shared: _PerConfig) -> Redactor:
     """One per session: its rules come from ini options, and it keeps no state."""
-    shared = _shared(config)
     if shared.redactor is None:
         from ._redact import Redactor
 
@@ -220,34 +227,39 @@ def _redactor(config: pytest.Config) -> Redactor:
 
 
 def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
+    """The test's cassette, opened."""
     from ._session import Cassette
 
     item = request.node
     cfg = item.config
+    nodeid = item.nodeid
+    shared = _shared(cfg)
     marker = _marker_kwargs(item)
-    opts = _options(cfg, marker, config_fixture)
+    opts = _options(cfg, marker, config_fixture, shared)
+    exists: bool | None = None
     if "path" in marker:
         path = Path(marker["path"])
         if not path.is_absolute():
             base = Path(opts.cassette_dir)
             path = (base if base.is_absolute() else cfg.rootpath / base) / path
     else:
-        path = cassette_path(item, opts.cassette_dir)
-        if not path.exists() and _vcrpy_path(item).exists():
-            path = _vcrpy_path(item)
+        path = cassette_path(item, opts.cassette_dir, nodeid, shared.folders)
+        exists = path.exists()
+        if not exists and _vcrpy_path(item).exists():
+            path, exists = _vcrpy_path(item), True
     if config_fixture:
         _check_keys(
             config_fixture, CONFIG_KEYS, "llm_cassette_config() returned an unknown key", "use"
         )
-    return Cassette(
+    cassette = Cassette(
         path,
         record=opts.record.value,
         ignore=opts.ignore,
         allow_playback_repeats=opts.allow_playback_repeats,
         replay_timing=opts.replay_timing,
-        redactor=_redactor(cfg),
-        rerecord_hint=f"pytest --llm-record={{mode}} '{item.nodeid}'",
-        test=item.nodeid,
+        redactor=_redactor(cfg, shared),
+        rerecord_hint=f"pytest --llm-record={{mode}} '{nodeid}'",
+        test=nodeid,
         record_blocked=opts.blocked(),
         check_unused=opts.check_unused,
         allow_network=opts.allow_network,
@@ -257,3 +269,4 @@ def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any
         model_aliases=opts.model_aliases,
         keep_host=opts.keep_host,
     )
+    return cassette.open(exists=exists)

@@ -1,7 +1,8 @@
 """The body of the ``llm_cassette`` fixture (declared in :mod:`pytest_llm.plugin`).
 
-It loads when a test first uses a cassette; naming, YAML, the adapters and the
-cassette itself load when it first runs.
+It loads when a test first uses a cassette, and with it what every such test needs
+(naming, the adapters' patching, the virtual clock): imported here once instead of
+by an import statement per test.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .._clock import VirtualClock, current_clock
 from .._drift import report_drift
 from .._outcome import annotate, on_sample, serve
 from .._settings import DUMMY_KEY
+from ..transport._patch import guarded
+from ._build import build_cassette
 
 if TYPE_CHECKING:
     from ._session import Cassette
@@ -28,11 +32,8 @@ def llm_cassette(
 ) -> Iterator[Cassette]:
     """The test's cassette, active for the whole test (``llm_cassette``); it governs the
     test instead of the guard (``llm_guard``)."""
-    from ..transport._patch import guarded
-    from ._build import build_cassette
-
     item = request.node
-    cassette = build_cassette(request, llm_cassette_config).open()
+    cassette = build_cassette(request, llm_cassette_config)
     annotate(item, lambda rep: _annotate(rep, cassette))
     on_sample(item, lambda sample: setattr(cassette, "sample", sample))
     key = os.environ.get(_KEY)
@@ -70,8 +71,6 @@ def _virtual_time(cassette: Cassette) -> Callable[[], None] | None:
     are what the test asked for)."""
     if cassette.recording or cassette.timing is not None or "openai" not in sys.modules:
         return None
-    from .._clock import VirtualClock, current_clock
-
     if isinstance(current_clock(), VirtualClock):
         return None
     return VirtualClock().install().uninstall

@@ -146,8 +146,9 @@ class Cassette(Handler):
 
     # -- lifecycle ------------------------------------------------------------
 
-    def open(self) -> Cassette:
-        if self.path.exists():
+    def open(self, *, exists: bool | None = None) -> Cassette:
+        """Read the file, if there is one (``exists``: the caller just looked)."""
+        if self.path.exists() if exists is None else exists:
             try:
                 self.file = load(self.path, redactor=self.redactor)
             except CassetteError as exc:
