@@ -74,22 +74,10 @@ class Router:
     def active(self) -> bool:
         return bool(self._handlers)
 
-    @contextlib.contextmanager
-    def activate(self, handler: Link, *, eager: bool = True) -> Iterator[Link]:
-        """``handler`` on the chain while inside; the transports are patched meanwhile
-        (the first activation patches, the last one out restores)."""
-        _patch.acquire(self, eager=eager)  # _patch.scope's own two steps, one generator less
-        try:
-            with self._lock:
-                self._handlers.append(handler)
-                self._handlers.sort(key=_order)
-            try:
-                yield handler
-            finally:
-                with self._lock:
-                    self._handlers.remove(handler)
-        finally:
-            _patch.release()
+    def activate(self, handler: Link, *, eager: bool = True) -> _Activation:
+        """``handler`` on the chain while inside (a ``with`` block); the transports are
+        patched meanwhile (the first activation patches, the last one out restores)."""
+        return _Activation(self, handler, eager)
 
     @contextlib.contextmanager
     def allow_network(self) -> Iterator[None]:
@@ -137,5 +125,38 @@ class Router:
 
 
 _order = operator.attrgetter("order")
+
+
+class _Activation:
+    """:meth:`Router.activate`'s block: a class, not a generator, as every test with a
+    handler enters one (``_patch.scope``'s own two steps, inlined)."""
+
+    __slots__ = ("eager", "handler", "router")
+
+    def __init__(self, router: Router, handler: Link, eager: bool) -> None:
+        self.router = router
+        self.handler = handler
+        self.eager = eager
+
+    def __enter__(self) -> Link:
+        router = self.router
+        _patch.acquire(router, eager=self.eager)
+        try:
+            with router._lock:
+                router._handlers.append(self.handler)
+                router._handlers.sort(key=_order)
+        except BaseException:
+            _patch.release()
+            raise
+        return self.handler
+
+    def __exit__(self, *exc: object) -> None:
+        router = self.router
+        try:
+            with router._lock:
+                router._handlers.remove(self.handler)
+        finally:
+            _patch.release()
+
 
 router = Router()
