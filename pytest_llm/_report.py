@@ -205,8 +205,15 @@ class Outcomes:
         return rep
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if CARRIED.isdisjoint(report.__dict__):
+            return  # most reports carry nothing of pytest-llm's: no taker to ask
         for take in self.takers:
             take(report)
+
+
+CARRIED = frozenset({"llm_cassette", "llm_samples", "llm_drift", "llm_verdicts"})
+"""The report attributes :class:`Outcomes`' takers read (the summary, the JSON report,
+drift, verdicts: one each); a report with none of them is skipped in one look."""
 
 
 def _show_misses(rep: pytest.TestReport, call: pytest.CallInfo[None], misses: list[Missed]) -> None:
