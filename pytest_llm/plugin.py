@@ -107,15 +107,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from ._guard import guard_error_key
 
     guard_error = config.stash.get(guard_error_key, None)
+    armed = False
     for item in items:
         names = getattr(item, "fixturenames", None)
         if guard_error is not None and names is not None:
             names.insert(0, "_llm_config_error")
-        cassette = item.get_closest_marker("llm_cassette") is not None
-        samples = item.get_closest_marker("llm_samples") is not None
+        marks = {mark.name for mark in item.iter_markers()}  # one walk up the tree, not two
+        cassette = "llm_cassette" in marks
+        samples = "llm_samples" in marks
         if not (cassette or samples or (names and USES_PLUGIN.intersection(names))):
             continue
-        _arm(config, samples=samples)
+        if samples or not armed:
+            _arm(config, samples=samples)
+            armed = True
         if cassette and names is not None and "llm_cassette" not in names:
             names.insert(0, "llm_cassette")  # first: active before the test's own fixtures
 
