@@ -511,6 +511,8 @@ def _from_layout(path: Path, layout: _load.Layout) -> CassetteFile | None:
     return CassetteFile(path, dict(meta), [read(src, facts) for facts in layout.items], FORMAT)
 
 
+_json_decode = json.JSONDecoder().raw_decode
+
 _PEEK = {"meta": ("test", "request_digest")}
 """What a lookup needs of an interaction's ``meta``: read from their lines, not parsed."""
 
@@ -529,8 +531,11 @@ def _facts(line: int, keys: tuple[str, ...], bounds: bytes, item: dict[str, Any]
         return None
     try:
         body = _body_bytes(req)
-        if "json" in req and json.loads(body) != req["json"]:
-            return None  # e.g. a YAML key that is not a string: keep the parsed request
+        if "json" in req:
+            text = body.decode()
+            back, end = _json_decode(text)  # json.loads, less its checks and wrapping
+            if end != len(text) or back != req["json"]:
+                return None  # e.g. a YAML key that is not a string: keep the parsed request
     except Exception:
         return None
     test = meta.get("test") if isinstance(meta, dict) else None

@@ -264,7 +264,9 @@ FactsOf = Callable[[int, tuple[str, ...], bytes, dict[str, Any]], Any]
 
 _LINE = re.compile(rb"\n {0,3}[^ \n]")
 """A line less indented than an interaction's section contents (4 spaces)."""
-_SECTION = re.compile(rb"(?:- |  )([A-Za-z_][A-Za-z0-9_]*):[ \n]")
+_SECTION = re.compile(rb"(?:(- )|  )([A-Za-z_][A-Za-z0-9_]*):[ \n]")
+"""An interaction's first section (``- key:``: group 1 set) or another (``  key:``)."""
+_FOOTER = re.compile(rb"\n[A-Za-z]")
 _STATUS = re.compile(rb"  response:\n    status: [1-9][0-9][0-9]\n")
 _TOKEN_BEFORE = frozenset(b" \t\n[{,")
 
@@ -295,55 +297,54 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
     start = raw.find(b"\ninteractions:\n")
     if start < 0 or not raw.startswith(b"- ", start + 15):
         return None
+    end = _FOOTER.search(raw, start + 14)  # the next top-level key: the list ends there
+    footer = len(raw) if end is None else end.start() + 1
+    try:  # first, while little else is held
+        head = _read_text(raw[: start + 1] + raw[footer:])
+    except Exception:
+        return None
+    if not isinstance(head, dict) or "interactions" in head:
+        return None
     items: list[Any] = []
     state = _ScanState(raw, facts_of, peek)
     names: list[str] = []
     offsets: list[int] = []
     line = raw.count(b"\n", 0, start + 15) + 1  # the first interaction's
     prev = start + 15
-    footer = len(raw)
     known = _SECTION_NAMES
-    for m in _LINE.finditer(raw, start + 14):
+    for m in _LINE.finditer(raw, start + 14, footer):
         at = m.start() + 1
-        lead = raw[at : at + 2]
-        if lead == b"- " or lead == b"  ":
-            key = _SECTION.match(raw, at)
-            if key is None:
-                return None  # odd indentation, a comment, an indentless list...
-            if lead == b"- " and names:
-                facts = state.item(names, offsets, at, line)
-                if facts is None:
-                    return None
-                items.append(facts)
-                line += raw.count(b"\n", prev, at)
-                prev = at
-                names, offsets = [], []
-            got = key.group(1)
-            name = known.get(got)
-            if name is None:
-                name = got.decode()
-                if len(known) < 256:
-                    known[got] = name
-            names.append(name)
-            offsets.append(at)
-        elif lead[:1].isalpha():
-            footer = at  # the next top-level key: the list ended
-            break
-        else:
-            return None  # a comment, a tab, a document marker...
+        section = _SECTION.match(raw, at)
+        if section is None:
+            return None  # odd indentation, a comment, an indentless list, a tab...
+        key = section.group(2)
+        if section.group(1) is not None and names:  # "- ": the next interaction
+            facts = state.item(names, offsets, at, line)
+            if facts is None:
+                return None
+            items.append(facts)
+            line += raw.count(b"\n", prev, at)
+            prev = at
+            names, offsets = [], []
+        name = known.get(key)
+        if name is None:
+            name = key.decode()
+            if len(known) < 256:
+                known[key] = name
+        names.append(name)
+        offsets.append(at)
     if names:
         facts = state.item(names, offsets, footer, line)
         if facts is None:
             return None
         items.append(facts)
-    try:
-        head = _read_text(raw[: start + 1] + raw[footer:])
-    except Exception:
-        return None
-    if not isinstance(head, dict) or "interactions" in head:
-        return None
     return Layout(raw, head, items)
 
+
+_NEXT_DOCUMENT = b"---\n"
+"""Between sections checked in one go, each a document of its own: what runs on past
+its section's end (a quoted string, a flow collection) meets this marker and fails, as
+at the end of the section checked alone; a block ends at it."""
 
 _SECTION_NAMES: dict[bytes, str] = {}
 """Section names as read (one string each, not one per interaction)."""
@@ -373,6 +374,7 @@ class _ScanState:
             order = self.orders[key] = key
         offsets.append(stop)
         parts = []
+        lazy = []
         peeked: dict[str, Any] = {}
         for i, name in enumerate(order):
             begin, end = offsets[i], offsets[i + 1]
@@ -380,10 +382,7 @@ class _ScanState:
                 return None
             text = raw[begin:end]
             if name in LAZY_SECTIONS:
-                try:  # its syntax, on its own, in C: it parses when it is used
-                    CParser(text).raw_parse()
-                except Exception:
-                    return None
+                lazy.append(text)
                 wanted = self.peek.get(name)
                 if not wanted:
                     continue
@@ -392,6 +391,11 @@ class _ScanState:
                     peeked[name] = found
                     continue
             parts.append(text)
+        if lazy:
+            try:  # their syntax, each on its own, in C: each parses when it is used
+                CParser(lazy[0] if len(lazy) == 1 else _NEXT_DOCUMENT.join(lazy)).raw_parse()
+            except Exception:
+                return None
         try:
             parsed = _read_text(b"".join(parts) if len(parts) != 1 else parts[0]) if parts else {}
         except Exception:
@@ -409,6 +413,10 @@ _PEEK_VALUE = re.compile(rb" ([A-Za-z0-9_./][^\s#'\"]*)\n(?=    [^ ]|\Z)")
 """A key's value on its line, plain and unquoted, with no line of the value below."""
 
 
+_NEEDLES: dict[str, bytes] = {}
+"""``key`` -> the bytes :func:`_peek` looks for: ``\\n    key:``."""
+
+
 def _peek(
     raw: bytes, start: int, stop: int, keys: Sequence[str], seen: dict[Any, Any]
 ) -> dict[str, Any] | None:
@@ -419,10 +427,13 @@ def _peek(
         return None  # not a block mapping under its key with its keys at column 4
     out: dict[str, Any] = {}
     for key in keys:
-        at = raw.find(b"\n    " + key.encode() + b":", start, stop)
+        needle = _NEEDLES.get(key)
+        if needle is None:
+            needle = _NEEDLES[key] = b"\n    " + key.encode() + b":"
+        at = raw.find(needle, start, stop)
         if at < 0:
             continue
-        m = _PEEK_VALUE.match(raw, at + 6 + len(key), stop)
+        m = _PEEK_VALUE.match(raw, at + len(needle), stop)
         if m is None or m.group(1)[-1:] == b":":
             return None
         try:
@@ -509,6 +520,9 @@ _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp")
 )
 _plain_values: dict[str, Any] = {}
+_inline_values: dict[str, Any] = {}
+"""Values after ``key: `` that :meth:`_Lines.mapping` found to be plain scalars on
+their line (the checks passed), remembered as :func:`_plain` read them."""
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -634,6 +648,9 @@ _NON_PRINTABLE = re.compile(
 )
 """Left to libyaml: what it refuses in a stream, and tabs, carriage returns, the other
 line breaks YAML 1.1 knows (NEL, LS, PS) and byte order marks."""
+_PRINTABLE_ASCII = bytes([0x0A, *range(0x20, 0x7F)])
+"""The bytes :data:`_NON_PRINTABLE` lets through that are ASCII: a text of only these
+needs no search."""
 _LITERAL = re.compile(r"\|(?:([1-9])?([-+])?|([-+])([1-9]))\Z")
 _SINGLE = re.compile(r"'((?:[^']|'')*)'\Z")
 _PLAIN_FIRST = frozenset("-?:,[]{}#&*!|>'\"%@` ")
@@ -649,8 +666,11 @@ def _block(text: str | bytes) -> Any:
     plain scalars over several lines, anchors, tags, tabs, errors. No event objects,
     one step per line: about twice as fast as the event reader."""
     if isinstance(text, bytes):
+        printable = not text.translate(None, _PRINTABLE_ASCII)  # in C, ~1 ns a byte
         text = text.decode()
-    if _NON_PRINTABLE.search(text) is not None or not text.endswith("\n"):
+    else:
+        printable = False
+    if (not printable and _NON_PRINTABLE.search(text) is not None) or not text.endswith("\n"):
         raise _Unsupported("not the block layout")
     lines = text.split("\n")
     lines.pop()
@@ -719,9 +739,16 @@ class _Lines:
             else:
                 self.at += 1
                 out.append(self.scalar(rest, indent))
-            at = self.more(indent)
-            if at < 0:
-                return out
+            at = self.at
+            if at < self.n and (line := body[at]) and line[0] != "#":  # more(), inline
+                if self.ind[at] != indent:
+                    if self.ind[at] < indent:
+                        return out
+                    raise _Unsupported("odd indentation")
+            else:
+                at = self.more(indent)
+                if at < 0:
+                    return out
             if body[at][:2] != "- ":
                 if indent != parent:
                     raise _Unsupported("a sequence followed by something else")
@@ -730,7 +757,7 @@ class _Lines:
     def mapping(self, indent: int, rest: str) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         body, ind, n = self.body, self.ind, self.n
-        plain = _plain_values
+        plain, inline = _plain_values, _inline_values
         while True:
             end = rest.find(": ")
             if end < 0:
@@ -752,17 +779,20 @@ class _Lines:
                 key = _key(rest[:end])
             self.at += 1
             if value:
-                first = value[0]
-                if first == "#":
-                    raise _Unsupported("a comment after a key")
-                if first in _PLAIN_FIRST or value[-1] in " :" or ": " in value or " #" in value:
-                    out[key] = self.scalar(value, indent)
-                else:  # a plain scalar: the usual case, inline
-                    got = plain.get(value, plain)
-                    out[key] = _plain(value) if got is plain else got
-                    at = self.at
-                    if at < n and ind[at] > indent and body[at] and body[at][0] != "#":
-                        raise _Unsupported("a scalar over several lines")
+                got = inline.get(value, inline)
+                if got is not inline:  # a plain scalar seen before: the usual case
+                    out[key] = got
+                else:
+                    first = value[0]
+                    if first == "#":
+                        raise _Unsupported("a comment after a key")
+                    if first in _PLAIN_FIRST or value[-1] in " :" or ": " in value or " #" in value:
+                        out[key] = self.scalar(value, indent)
+                    else:  # a plain scalar, inline (going on below: see next)
+                        got = plain.get(value, plain)
+                        out[key] = got = _plain(value) if got is plain else got
+                        if len(value) <= 64 and len(inline) < 8192:
+                            inline[value] = got
             else:
                 at = self.at = self.skip(self.at)
                 if at >= n:
@@ -775,10 +805,17 @@ class _Lines:
                     out[key] = self.sequence(indent, indent)  # at the key's column
                 else:
                     out[key] = None
-            at = self.more(indent)
-            if at < 0:
-                return out
-            rest = body[at]
+            at = self.at
+            if at < n and (rest := body[at]) and rest[0] != "#":  # more(), inline
+                if ind[at] != indent:
+                    if ind[at] < indent:
+                        return out
+                    raise _Unsupported("odd indentation")  # (a scalar going on, too)
+            else:
+                at = self.more(indent)
+                if at < 0:
+                    return out
+                rest = body[at]
             if rest[0] == "-":
                 raise _Unsupported("a sequence entry among keys")
 
