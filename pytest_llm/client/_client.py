@@ -658,9 +658,10 @@ class _Core:
         )
 
     def _plain_lane(self, api: str, kwargs: dict[str, Any]) -> Lane | None:
-        """The :class:`Lane` of a plain call (no ``stream=``, no ``timeout=``) once its
-        shape has one, else ``None`` (not decided yet, or no lane: the usual path)."""
-        if "timeout" in kwargs or kwargs.get("stream"):
+        """The :class:`Lane` of a plain call (no ``stream=``, no ``timeout=``, no cache
+        read first) once its shape has one, else ``None`` (not decided yet, or no lane:
+        :meth:`_run`, which a subclass may override, and which then decides no lanes)."""
+        if self._first is not False or "timeout" in kwargs or kwargs.get("stream"):
             return None
         model = kwargs.get("model")
         return self._lanes.get((api, model if isinstance(model, str) else None, False))
@@ -908,7 +909,11 @@ class _Resource:
     def create(self, **kwargs: Any) -> Any:
         """As the SDK's ``create`` (``openai.OpenAI().chat.completions.create``, ...): same
         arguments, same types."""
-        return self._client._run(self._api, kwargs)
+        client = self._client
+        lane = client._plain_lane(self._api, kwargs)
+        if lane is not None:
+            return client._plain(self._api, kwargs, lane)
+        return client._run(self._api, kwargs)
 
 
 class _Parsing(_Resource):
@@ -948,10 +953,6 @@ class ResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
-        if structured is None and self._first is False:
-            lane = self._plain_lane(api, kwargs)
-            if lane is not None:
-                return self._plain(api, kwargs, lane)
         if structured is None and (self._first or (self._first is None and self._reads_first())):
             start = self._start(api, kwargs, None)
             info = start[5]
@@ -1123,7 +1124,11 @@ class _AsyncResource:
         self._api = api
 
     async def create(self, **kwargs: Any) -> Any:
-        return await self._client._run(self._api, kwargs)
+        client = self._client
+        lane = client._plain_lane(self._api, kwargs)
+        if lane is not None:
+            return await client._plain(self._api, kwargs, lane)
+        return await client._run(self._api, kwargs)
 
 
 class _AsyncParsing(_AsyncResource):
@@ -1153,10 +1158,6 @@ class AsyncResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
-        if structured is None and self._first is False:
-            lane = self._plain_lane(api, kwargs)
-            if lane is not None:
-                return await self._plain(api, kwargs, lane)
         if structured is None and (self._first or (self._first is None and self._reads_first())):
             start = self._start(api, kwargs, None)
             info = start[5]
