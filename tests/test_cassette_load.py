@@ -584,6 +584,20 @@ def test_an_open_cassette_keeps_its_text_not_its_parsed_document(tmp_path: Path)
     assert lazy < plain / 2
 
 
+def test_interactions_share_one_string_per_method_also_from_the_cache(tmp_path: Path) -> None:
+    """What an open cassette keeps per interaction: its own body and digest, not its own
+    copy of ``POST`` (read from the YAML, then from the cache the first load wrote)."""
+    path = _sdk_cassette(tmp_path / "big.yaml", 100)
+    assert path.stat().st_size >= _load.CACHE_MIN_BYTES
+    _load.forget()
+    for _ in ("yaml", "cache"):
+        cassette = load(path)
+        assert _lazy(cassette)
+        assert len({id(it.method) for it in cassette.interactions}) == 1
+        _load.forget()
+    assert _load.cache_path(path).exists()
+
+
 # -- the small cassettes' cache: one file per folder, read once per process -----------
 
 

@@ -543,7 +543,7 @@ def _facts(line: int, keys: tuple[str, ...], bounds: bytes, item: dict[str, Any]
         line,
         keys,
         bounds,
-        str(req["method"]).upper(),
+        sys.intern(str(req["method"]).upper()),  # one string per method, in the caches too
         str(req["url"]),
         item.get("sample"),
         test,
