@@ -113,7 +113,7 @@ def open_stream_sync(
     ``started``: when the attempt began; ``first``: the time-to-first-token limit (22)."""
     tracker = Tracker(api, clock, started)
     buffered: list[Any] = []
-    iterator = iter(raw)
+    iterator = tracker.source = iter(raw)  # the stream goes on with it
     try:
         while True:
             try:
@@ -304,7 +304,7 @@ async def open_stream_async(
     ``left``, the seconds the deadline leaves (``None``: no deadline)."""
     tracker = Tracker(api, clock, started)
     buffered: list[Any] = []
-    iterator = raw.__aiter__()
+    iterator = tracker.source = raw.__aiter__()  # the stream goes on with it
     try:
         while True:
             limits = []

@@ -59,7 +59,24 @@ class Tracker:
     ``Tracker(api, ...)`` is the API's own subclass (:class:`_ChatTracker`,
     :class:`_ResponsesTracker`), whose :meth:`observe` is the API's reader: picked once
     per stream, no dispatch per event, and no bound method kept on the instance (that
-    would be a reference cycle, left for the garbage collector with every chunk's text)."""
+    would be a reference cycle, left for the garbage collector with every chunk's text).
+    Slotted: its dozen fields set per stream and read per chunk without a ``__dict__``."""
+
+    __slots__ = (
+        "_usage",
+        "api",
+        "clock",
+        "complete",
+        "events",
+        "finish_reason",
+        "last_content",
+        "last_progress",
+        "raw_usage",
+        "source",
+        "started",
+        "text",
+        "timed",
+    )
 
     def __new__(cls, api: str, clock: Clock, started: float | None = None) -> Tracker:
         if cls is Tracker:
@@ -76,10 +93,18 @@ class Tracker:
         """Content, or an event that ends a part of the answer (finish_reason, ``*.done``):
         what resets the idle timer (21); keep-alives and empty deltas do not."""
         self.text: list[str] = []
-        self.usage: dict[str, Any] | None = None
+        self.raw_usage: Any = None
+        """The last usage the stream carried, as the SDK built it (read into a dict by
+        :attr:`usage` only when asked: a stream that ends well never needs the dict)."""
+        self._usage: dict[str, Any] | None = None
         self.complete = False
         self.finish_reason: str | None = None
         self.events = 0
+        self.source: Any = None
+        """The iterator the stream was opened with (``_drive.open_stream_sync`` and its
+        async twin): the stream the caller gets goes on with it. A second ``iter(raw)``
+        would be a second SDK generator over the same response, the first left suspended
+        (an async one is then closed by a task the event loop schedules, per stream)."""
         self.timed = True
         """Whether content and progress read the clock: only an idle timer needs the times
         (off for a stream without ``chunk`` timeout: one clock reading less per chunk)."""
@@ -87,6 +112,28 @@ class Tracker:
     def observe(self, event: Any) -> bool:
         """Take one event; True if it is content. Raises on an in-band error event."""
         return self._responses(event) if self.api == "responses" else self._chat(event)
+
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The stream's usage as a dict (the SDK's ``model_dump()``), ``None`` if none came."""
+        usage = self._usage
+        if usage is None and self.raw_usage is not None:
+            raw = self.raw_usage
+            usage = self._usage = raw.model_dump() if hasattr(raw, "model_dump") else dict(raw)
+        return usage
+
+    def _took_usage(self, usage: Any) -> None:
+        self.raw_usage = usage
+        self._usage = None
+
+    @property
+    def flat_usage(self) -> dict[str, int] | None:
+        """The usage in the client's one shape (:func:`usage_of`), read from the SDK's
+        own object: the same figures as from :attr:`usage`'s dict, without building it."""
+        raw = self.raw_usage
+        if raw is None:
+            return None
+        return usage_of(SimpleNamespace(usage=raw))
 
     @property
     def has_content(self) -> bool:
@@ -101,7 +148,7 @@ class Tracker:
         content = False
         usage = getattr(event, "usage", None)
         if usage is not None:
-            self.usage = usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)
+            self._took_usage(usage)
         choices = getattr(event, "choices", None)
         if choices is None:
             raise StreamProtocolError(
@@ -151,7 +198,7 @@ class Tracker:
             response = getattr(event, "response", None)
             usage = getattr(response, "usage", None)
             if usage is not None:
-                self.usage = usage.model_dump() if hasattr(usage, "model_dump") else dict(usage)
+                self._took_usage(usage)
             self.finish_reason = "stop" if kind == "response.completed" else "incomplete"
             return False
         if kind in _CONTENT_EVENTS:
@@ -201,10 +248,12 @@ class Tracker:
 
 
 class _ChatTracker(Tracker):
+    __slots__ = ()
     observe = Tracker._chat
 
 
 class _ResponsesTracker(Tracker):
+    __slots__ = ()
     observe = Tracker._responses
 
 
@@ -309,7 +358,7 @@ class _Base(Generic[T]):
                 error.info = self.info
         if not self._ended:
             self._ended = True
-            self.info.usage = _flat(self._tracker.usage) or self.info.usage
+            self.info.usage = self._tracker.flat_usage or self.info.usage
             self.info.extra["streamed_chars"] = len(self._tracker.partial_text)
             self._on_end(error)
 
@@ -324,12 +373,6 @@ class _Base(Generic[T]):
             raise tracker.idle_timeout(self._chunk_timeout)
 
 
-def _flat(usage: dict[str, Any] | None) -> dict[str, int] | None:
-    if usage is None:
-        return None
-    return usage_of(SimpleNamespace(usage=usage))  # no class built per stream
-
-
 class ResilientStream(_Base[T]):
     """The stream the caller iterates: the SDK's own chunk/event objects, one clean
     preamble, and the rules of CONTRACTS D. Use it as the SDK's ``Stream``: iterate it,
@@ -340,7 +383,7 @@ class ResilientStream(_Base[T]):
         try:
             while self._buffered:
                 yield self._buffered.pop(0)
-            iterator = iter(self._raw)
+            iterator = tracker.source if tracker.source is not None else iter(self._raw)
             while True:
                 try:
                     event = next(iterator)
@@ -412,7 +455,9 @@ class AsyncResilientStream(_Base[T]):
         try:
             while self._buffered:
                 yield self._buffered.pop(0)
-            iterator = self._raw.__aiter__()
+            iterator = tracker.source
+            if iterator is None:
+                iterator = self._raw.__aiter__()
             while True:
                 try:
                     if not timed:
