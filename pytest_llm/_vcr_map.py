@@ -129,7 +129,7 @@ def vcr(request: pytest.FixtureRequest) -> Iterator[VcrCassette | None]:
     annotate(item, lambda rep: report_unmapped(rep, unmapped))
     cassette = request.getfixturevalue("llm_cassette")
     if redact:
-        cassette.redactor.headers = cassette.redactor.headers | redact
+        cassette.redactor = cassette.redactor.with_headers(redact)
     yield VcrCassette(cassette)
 
 

@@ -287,3 +287,53 @@ def test_a_url_password_is_never_written_or_shown(tmp_path: Path, server: Loopba
     report = plan.describe()
     assert "hunter2-SECRET" not in report
     assert "alice:***@" in report
+
+
+# -- one Redactor per configuration -------------------------------------------------------
+
+
+def test_cassettes_of_one_configuration_share_one_redactor(tmp_path: Path) -> None:
+    from dataclasses import FrozenInstanceError
+
+    from pytest_llm.cassette import Cassette
+
+    a, b = Cassette(tmp_path / "a.yaml"), Cassette(tmp_path / "b.yaml")
+    assert a.redactor is b.redactor  # the default rules: one instance
+    same = Redactor.build(extra_headers=["X-Team-Token"], allow=["^sk-test-"])
+    again = Redactor.build(extra_headers=["x-team-token"], allow=["^sk-test-"])
+    c = Cassette(tmp_path / "c.yaml", redactor=same)
+    d = Cassette(tmp_path / "d.yaml", redactor=again)
+    assert c.redactor is d.redactor
+    assert "x-team-token" in c.redactor.headers
+    assert c.redactor is not a.redactor
+    assert Redactor.build(extra_headers=["x-other"]) is not same
+    assert Redactor.build(extra_patterns=["tok_[0-9]{8}"]) is not a.redactor
+    with pytest.raises(FrozenInstanceError):
+        a.redactor.headers = frozenset()  # type: ignore[misc]
+    wider = a.redactor.with_headers(["X-Extra"])
+    assert "x-extra" in wider.headers
+    assert "x-extra" not in a.redactor.headers
+    assert b.redactor.with_headers(["authorization"]) is b.redactor
+
+
+def test_a_vcr_tests_filter_headers_do_not_reach_the_next_tests_cassette(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def vcr_config():
+            return {"filter_headers": ["x-vcr-only"]}
+
+        @pytest.mark.vcr
+        def test_vcr(vcr, llm_cassette):
+            assert "x-vcr-only" in llm_cassette.redactor.headers
+
+        def test_after(llm_cassette):
+            assert "x-vcr-only" not in llm_cassette.redactor.headers
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

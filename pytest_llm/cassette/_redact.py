@@ -9,8 +9,9 @@ still looks like a key, naming the field so the user knows what to redact.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -48,21 +49,33 @@ def _keylike(param: str) -> bool:
     return param.lower() in _CREDENTIAL_PARAMS or _KEYLIKE_PARAM.search(param) is not None
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Redactor:
-    """The redaction rules and secret patterns of one cassette."""
+    """The redaction rules and secret patterns of one configuration.
+
+    Immutable once built, so every cassette of one configuration shares one:
+    :meth:`build` returns the same instance for the same options, and a cassette made
+    without one gets the default rules' shared instance.
+    """
 
     headers: frozenset[str] = SENSITIVE_HEADERS
-    secret_patterns: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SECRET_PATTERNS))
-    allow: list[str] = field(default_factory=list)
+    secret_patterns: Mapping[str, str] = field(default_factory=lambda: DEFAULT_SECRET_PATTERNS)
+    allow: Sequence[str] = ()
     """Regexes for strings that look like keys but are not (matched against the hit)."""
 
     def __post_init__(self) -> None:
-        self.headers = frozenset(h.lower() for h in self.headers)
-        self._compiled: list[tuple[str, re.Pattern[str]]] = []
-        for name, pat in self.secret_patterns.items():
-            self._compiled.append((name, _compile(pat, "secret pattern")))
-        self._allow = [_compile(a, "secret allow pattern") for a in self.allow]
+        put = object.__setattr__  # frozen: the normalized copies are set once, here
+        put(self, "headers", frozenset(h.lower() for h in self.headers))
+        put(self, "secret_patterns", MappingProxyType(dict(self.secret_patterns)))
+        put(self, "allow", tuple(self.allow))
+        compiled = [
+            (name, _compile(pat, "secret pattern")) for name, pat in self.secret_patterns.items()
+        ]
+        put(self, "_compiled", tuple(compiled))
+        put(self, "_allow", tuple(_compile(a, "secret allow pattern") for a in self.allow))
+
+    _compiled: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False, repr=False)
+    _allow: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
 
     @classmethod
     def build(
@@ -72,14 +85,22 @@ class Redactor:
         extra_patterns: Iterable[str] = (),
         allow: Iterable[str] = (),
     ) -> Redactor:
-        pats = dict(DEFAULT_SECRET_PATTERNS)
-        for i, p in enumerate(extra_patterns):
-            pats[f"llm_secret_patterns[{i}] ({p})"] = p
-        return cls(
-            headers=SENSITIVE_HEADERS | {h.lower() for h in extra_headers},
-            secret_patterns=pats,
-            allow=list(allow),
-        )
+        """The default rules plus these; the same instance for the same options."""
+        key = (frozenset(h.lower() for h in extra_headers), tuple(extra_patterns), tuple(allow))
+        red = _BUILT.get(key)
+        if red is None:
+            pats = dict(DEFAULT_SECRET_PATTERNS)
+            for i, p in enumerate(key[1]):
+                pats[f"llm_secret_patterns[{i}] ({p})"] = p
+            red = cls(headers=SENSITIVE_HEADERS | key[0], secret_patterns=pats, allow=key[2])
+            if cls is Redactor:
+                _BUILT[key] = red
+        return red
+
+    def with_headers(self, headers: Iterable[str]) -> Redactor:
+        """These rules with ``headers`` redacted too (a new instance: this one is shared)."""
+        extra = frozenset(h.lower() for h in headers)
+        return self if extra <= self.headers else replace(self, headers=self.headers | extra)
 
     # -- redaction ---------------------------------------------------------------
 
@@ -129,6 +150,10 @@ class Redactor:
             path=path,
             field=fld,
         )
+
+
+_BUILT: dict[tuple[frozenset[str], tuple[str, ...], tuple[str, ...]], Redactor] = {}
+""":meth:`Redactor.build`'s instances by their options (a session has one or a few)."""
 
 
 def _article(name: str) -> str:

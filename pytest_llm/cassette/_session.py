@@ -91,7 +91,7 @@ class Cassette(Handler):
         """In ``migrate`` mode: each replayed request whose body differs from the recording."""
         self.allow_playback_repeats = allow_playback_repeats
         self.timing = parse_timing(replay_timing)
-        self.redactor = redactor or Redactor()
+        self.redactor = redactor or Redactor.build()
         self.rerecord_hint = rerecord_hint
         self.test = test
         """The node id of the test using it, written into what it records (``meta.test``)."""
