@@ -1075,3 +1075,40 @@ def test_a_relative_cassette_path_is_cached_in_its_folder_after_a_chdir(
     _new_process()
     assert set(_cached_names(tmp_path / "a")) == {"c.yaml"}
     assert not (tmp_path / "b" / _load.CACHE_DIR).exists()
+
+
+# -- PyYAML is imported only when a file is parsed or written -------------------------
+
+_REPLAY_AND_SAY = """
+import sys
+import openai, pytest_llm
+
+client = openai.OpenAI(base_url="http://llm.test/v1", api_key="sk-test", max_retries=0)
+with pytest_llm.use_cassette(sys.argv[1], check_unused=False):
+    for i in (1, 2):
+        out = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": f"q{i} " * 20}]
+        )
+        assert out.choices[0].message.content == f"answer {i}\\n" * 5
+print("yaml" in sys.modules)
+"""
+
+
+def test_replaying_a_warm_small_cassette_does_not_import_pyyaml(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = _small(tmp_path / "chat.yaml", 1, 2)
+
+    def replay() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _REPLAY_AND_SAY, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert replay() == "True"  # cold: the file is read, with PyYAML's libyaml check
+    assert (path.parent / _load.CACHE_DIR / _load.SMALL_CACHE).exists()
+    assert replay() == "False"  # warm: from the folder's cache, PyYAML never imported

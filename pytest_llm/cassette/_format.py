@@ -37,8 +37,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
-
 from .. import _exchange, _sse
 from .._errors import CassetteError
 from .._flow import NOT_JSON, Exchange, Reply, TransportFailure
@@ -76,13 +74,7 @@ VERSION = 2
 READS = (1, 2)
 """The format versions this pytest-llm reads (it writes :data:`VERSION`)."""
 
-_Loader: type[Any] = _load.Loader
 _load.stamp_code(sys.modules[__name__], _fields, _sse, _exchange)  # what the caches hold
-_BaseDumper: type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _Dumper(_BaseDumper):  # type: ignore[misc]
-    pass
 
 
 class _Flow(dict[str, Any]):
@@ -119,16 +111,41 @@ def _str_representer(dumper: Any, data: str) -> Any:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 
-_Dumper.add_representer(str, _str_representer)
-_Dumper.add_representer(_FlowStr, _flow_str_representer)
-_Dumper.add_representer(
-    _Flow,
-    lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True),
-)
-_Dumper.add_representer(
-    _FlowList,
-    lambda dumper, data: dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True),
-)
+_made_dumper: type[Any] | None = None
+
+
+def _dumper() -> type[Any]:
+    """The writer's YAML dumper, made (and PyYAML imported) on the first write."""
+    global _made_dumper
+    if _made_dumper is None:
+        yaml = _load.pyyaml().yaml
+        made: type[Any] = type("_Dumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {})
+        made.add_representer(str, _str_representer)
+        made.add_representer(_FlowStr, _flow_str_representer)
+        made.add_representer(
+            _Flow,
+            lambda dumper, data: dumper.represent_mapping(
+                "tag:yaml.org,2002:map", data, flow_style=True
+            ),
+        )
+        made.add_representer(
+            _FlowList,
+            lambda dumper, data: dumper.represent_sequence(
+                "tag:yaml.org,2002:seq", data, flow_style=True
+            ),
+        )
+        _made_dumper = made
+    return _made_dumper
+
+
+def __getattr__(name: str) -> Any:
+    """``_Loader`` and ``_Dumper``, made (and PyYAML imported) on first use."""
+    if name == "_Loader":
+        return _load.pyyaml().Loader
+    if name == "_Dumper":
+        return _dumper()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 HEADER = (
     "# pytest-llm cassette: recorded LLM traffic, replayed offline by pytest-llm.\n"
@@ -209,7 +226,7 @@ class Interaction:
         assert src is not None
         try:
             return _load.section(src.raw, self._facts[_KEYS], self._facts[_BOUNDS], key)
-        except yaml.YAMLError as exc:  # the file changed under it, or the scan erred
+        except _load.yaml_error() as exc:  # the file changed under it, or the scan erred
             where = f"{src.path}:{self.line}" if self.line else str(src.path)
             raise CassetteError(
                 f"cassette {where}: the {key!r} of this interaction cannot be read ({exc}).\n"
@@ -461,7 +478,7 @@ def load(path: Path, *, redact: bool = True, redactor: Any = None) -> CassetteFi
             "Fix: restore it from version control, or delete it and re-record with --llm-record=once.",
             path=str(path),
         ) from None
-    except yaml.YAMLError as exc:
+    except _load.yaml_error() as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
@@ -662,9 +679,9 @@ def dump(cassette: CassetteFile) -> str:
         # last on purpose: a file cut anywhere, even inside the last interaction, lacks it
         "end": len(cassette.interactions),
     }
-    body: str = yaml.dump(
+    body: str = _load.pyyaml().yaml.dump(
         doc,
-        Dumper=_Dumper,
+        Dumper=_dumper(),
         sort_keys=False,
         allow_unicode=True,
         width=_WIDTH,

@@ -55,8 +55,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
-
 __all__ = [
     "CACHE_DIR",
     "CACHE_MIN_BYTES",
@@ -82,12 +80,54 @@ enabled = True
 lazy = True
 """Off: every file parsed whole (:func:`read_document`), for benchmarks/cassette_load.py."""
 
-Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-CParser: Any = getattr(yaml, "CParser", None) or getattr(
-    getattr(yaml, "_yaml", None), "CParser", None
-)
-"""libyaml's event parser; ``None`` in a PyYAML built without it (the safe loader then)."""
+class PyYAML:
+    """PyYAML and what the readers take from it, made on first need (:func:`pyyaml`):
+    importing it costs ~10 ms, and a process whose cassettes all come from the caches
+    never needs it."""
+
+    def __init__(self) -> None:
+        import yaml
+
+        self.yaml = yaml
+        self.Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        self.CParser: Any = getattr(yaml, "CParser", None) or getattr(
+            getattr(yaml, "_yaml", None), "CParser", None
+        )
+        """libyaml's event parser; ``None`` in a PyYAML built without it (the safe loader then)."""
+        self.Error: type[Exception] = yaml.YAMLError
+        self.resolvers: dict[Any, list[tuple[str, Any]]] = (
+            yaml.resolver.Resolver.yaml_implicit_resolvers
+        )
+        self.construct = yaml.constructor.SafeConstructor.yaml_constructors
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.ScalarNode = yaml.nodes.ScalarNode
+
+
+_pyyaml: PyYAML | None = None
+
+
+def pyyaml() -> PyYAML:
+    """PyYAML, imported on the first call."""
+    global _pyyaml
+    if _pyyaml is None:
+        _pyyaml = PyYAML()
+    return _pyyaml
+
+
+def yaml_error() -> type[Exception]:
+    """``yaml.YAMLError`` (for an ``except`` clause: PyYAML is imported on the first)."""
+    return pyyaml().Error
+
+
+def __getattr__(name: str) -> Any:
+    """``Loader``, ``CParser`` and ``yaml``, from :func:`pyyaml` (imported on first use)."""
+    if name in ("Loader", "CParser"):
+        return getattr(pyyaml(), name)
+    if name == "yaml":
+        return pyyaml().yaml
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _tags_made: tuple[bytes, bytes] | None = None
 _stamped: list[ModuleType] = [sys.modules[__name__]]
@@ -213,7 +253,8 @@ def read_document(
     """
     if not enabled:
         text = path.read_text(encoding="utf-8")
-        return yaml.load(text, Loader=Loader), lines_of(text), None
+        y = pyyaml()
+        return y.yaml.load(text, Loader=y.Loader), lines_of(text), None
     if raw is None:
         raw = path.read_bytes()
         digest = hashlib.sha256(raw).digest() if len(raw) >= CACHE_MIN_BYTES else None
@@ -292,7 +333,8 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
     duplicate section; a response not starting with its status; carriage returns)
     gives ``None``: the full reader then reads the file, and reports its problems.
     """
-    if CParser is None or b"\r" in raw or _has_node_properties(raw):
+    cparser = pyyaml().CParser
+    if cparser is None or b"\r" in raw or _has_node_properties(raw):
         return None
     start = raw.find(b"\ninteractions:\n")
     if start < 0 or not raw.startswith(b"- ", start + 15):
@@ -393,7 +435,9 @@ class _ScanState:
             parts.append(text)
         if lazy:
             try:  # their syntax, each on its own, in C: each parses when it is used
-                CParser(lazy[0] if len(lazy) == 1 else _NEXT_DOCUMENT.join(lazy)).raw_parse()
+                pyyaml().CParser(
+                    lazy[0] if len(lazy) == 1 else _NEXT_DOCUMENT.join(lazy)
+                ).raw_parse()
             except Exception:
                 return None
         try:
@@ -477,19 +521,20 @@ def section(raw: bytes, keys: Sequence[str], bounds: bytes, key: str) -> Any:
     if type(doc) is list and len(doc) == 1:
         doc = doc[0]
     if not isinstance(doc, dict) or key not in doc:
-        raise yaml.YAMLError(f"section {key!r} did not read back as a mapping")
+        raise yaml_error()(f"section {key!r} did not read back as a mapping")
     return doc[key]
 
 
 def parse_bytes(text: bytes) -> Any:
     """:func:`parse` of UTF-8 bytes."""
     with gc_paused():
-        if CParser is not None:
+        y = pyyaml()
+        if y.CParser is not None:
             try:
                 return _read_text(text)
             except Exception:
                 pass
-        return yaml.load(text, Loader=Loader)
+        return y.yaml.load(text, Loader=y.Loader)
 
 
 def _read_text(text: bytes) -> Any:
@@ -502,20 +547,19 @@ def _read_text(text: bytes) -> Any:
 
 def parse(text: str) -> Any:
     """``yaml.load(text, Loader=Loader)``: the same objects, the same errors, faster."""
-    if CParser is not None:
+    y = pyyaml()
+    if y.CParser is not None:
         try:
             return _from_events(text)
         except Exception:  # whatever it is, the safe loader says it (or reads it)
             pass
-    return yaml.load(text, Loader=Loader)
+    return y.yaml.load(text, Loader=y.Loader)
 
 
 class _Unsupported(Exception):
     """Something :func:`_from_events` leaves to PyYAML's safe loader."""
 
 
-_RESOLVERS: dict[Any, list[tuple[str, Any]]] = yaml.resolver.Resolver.yaml_implicit_resolvers
-_CONSTRUCT = yaml.constructor.SafeConstructor.yaml_constructors
 _PLAIN_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("null", "bool", "int", "float", "timestamp")
 )
@@ -523,7 +567,6 @@ _plain_values: dict[str, Any] = {}
 _inline_values: dict[str, Any] = {}
 """Values after ``key: `` that :meth:`_Lines.mapping` found to be plain scalars on
 their line (the checks passed), remembered as :func:`_plain` read them."""
-_constructor = yaml.constructor.SafeConstructor()
 
 
 def _plain(value: str, remember: bool = True) -> Any:
@@ -533,12 +576,13 @@ def _plain(value: str, remember: bool = True) -> Any:
     out = _plain_values.get(value, _plain_values)
     if out is not _plain_values:
         return out
-    candidates = _RESOLVERS.get(value[:1], []) + _RESOLVERS.get(None, [])
+    y = pyyaml()
+    candidates = y.resolvers.get(value[:1], []) + y.resolvers.get(None, [])
     tag = next((tag for tag, regexp in candidates if regexp.match(value)), None)
     if tag is None:
         out = value  # a string: most keys and words
     elif tag in _PLAIN_TAGS:
-        out = _CONSTRUCT[tag](_constructor, yaml.nodes.ScalarNode(tag, value))
+        out = y.construct[tag](y.constructor, y.ScalarNode(tag, value))
     else:
         raise _Unsupported(tag)  # a merge key (<<) or the value key (=)
     if remember and len(_plain_values) < 8192 and len(value) <= 64:
@@ -547,14 +591,15 @@ def _plain(value: str, remember: bool = True) -> Any:
 
 
 def _from_events(text: str | bytes) -> Any:
-    events = yaml.events
+    y = pyyaml()
+    events = y.yaml.events
     scalar, map_start, seq_start = (
         events.ScalarEvent,
         events.MappingStartEvent,
         events.SequenceStartEvent,
     )
     map_end, seq_end = events.MappingEndEvent, events.SequenceEndEvent
-    parser = CParser(text)
+    parser = y.CParser(text)
     try:
         get: Callable[[], Any] = parser.get_event
         get()  # StreamStartEvent
