@@ -7,7 +7,7 @@ plugin's per-test report hook, registered only once a test uses pytest-llm.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -18,13 +18,32 @@ __all__ = ["annotate", "annotators", "failed", "on_sample", "remember", "serve"]
 
 H = TypeVar("H", bound="Handler")
 
-_reports_key = pytest.StashKey[dict[str, pytest.TestReport]]()
-_annotators_key = pytest.StashKey[list[Callable[[pytest.TestReport], None]]]()
-_sample_key = pytest.StashKey[list[Callable[[int | None], None]]]()
+
+class _Test:
+    """What pytest-llm keeps for one test: its reports so far, what to call on each
+    report, and its ``llm_samples`` listeners (one stash entry, not three)."""
+
+    __slots__ = ("annotators", "reports", "samples")
+
+    def __init__(self) -> None:
+        self.reports: dict[str, pytest.TestReport] = {}
+        self.annotators: list[Callable[[pytest.TestReport], None]] = []
+        self.samples: list[Callable[[int | None], None]] = []
+
+
+_key = pytest.StashKey[_Test]()
+
+
+def _test(item: pytest.Item) -> _Test:
+    try:
+        return item.stash[_key]
+    except KeyError:
+        test = item.stash[_key] = _Test()
+        return test
 
 
 def remember(item: pytest.Item, report: pytest.TestReport) -> None:
-    item.stash.setdefault(_reports_key, {})[report.when] = report
+    _test(item).reports[report.when] = report
 
 
 def annotators(item: pytest.Item) -> list[Callable[[pytest.TestReport], None]]:
@@ -34,32 +53,42 @@ def annotators(item: pytest.Item) -> list[Callable[[pytest.TestReport], None]]:
     reports and of its sample listeners: they hold the test's cassette, fake or plan,
     and pytest keeps every item until the session ends.
     """
-    found = item.stash.get(_annotators_key, [])
-    if "teardown" in item.stash.get(_reports_key, {}):
-        keys: tuple[pytest.StashKey[Any], ...] = (_annotators_key, _reports_key, _sample_key)
-        for key in keys:
-            if key in item.stash:
-                del item.stash[key]
-    return found
+    try:
+        test = item.stash[_key]
+    except KeyError:
+        return []
+    if "teardown" in test.reports:
+        del item.stash[_key]
+    return test.annotators
 
 
 def failed(item: pytest.Item) -> bool:
     """Whether any phase of the test so far (setup, call) failed."""
-    return any(r.failed for r in item.stash.get(_reports_key, {}).values())
+    try:
+        reports = item.stash[_key].reports
+    except KeyError:
+        return False
+    for report in reports.values():  # noqa: SIM110 (no generator: this runs per test)
+        if report.failed:
+            return True
+    return False
 
 
 def annotate(item: pytest.Item, annotator: Callable[[pytest.TestReport], None]) -> None:
     """Call ``annotator`` on each of the test's reports as it is made (sections, extras)."""
-    item.stash.setdefault(_annotators_key, []).append(annotator)
+    _test(item).annotators.append(annotator)
 
 
 def on_sample(item: pytest.Item, listener: Callable[[int | None], None]) -> None:
     """Tell ``listener`` which ``llm_samples`` sample runs (``None``: none, the end)."""
-    item.stash.setdefault(_sample_key, []).append(listener)
+    _test(item).samples.append(listener)
 
 
 def sample_listeners(item: pytest.Item) -> list[Callable[[int | None], None]]:
-    return item.stash.get(_sample_key, [])
+    try:
+        return item.stash[_key].samples
+    except KeyError:
+        return []
 
 
 def serve(item: pytest.Item, handler: H) -> Generator[H, None, None]:

@@ -162,17 +162,18 @@ def _draw(clock: VirtualClock) -> float:
     return clock.jitter.random()
 
 
+_STAND_INS: dict[str, type[_StandIn]] = {"time": _Time, "anyio": _Anyio, "tenacity": _Tenacity}
+"""The stand-in for each module name swapped (``random``: see :func:`_stand_in`)."""
+
+
 def _stand_in(name: str, real: Any, clock: VirtualClock) -> Any:
-    if name == "time":
-        return _Time(real, clock)
-    if name == "anyio":
-        return _Anyio(real, clock)
+    cls = _STAND_INS.get(name)
+    if cls is not None:
+        return cls(real, clock)
     if name == "random":
         if isinstance(real, types.ModuleType | _StandIn):
             return _Random(real, clock)
         return functools.partial(_draw, clock)  # ``from random import random``
-    if name == "tenacity":
-        return _Tenacity(real, clock)
     raise AssertionError(name)
 
 
@@ -196,25 +197,28 @@ class _Capture:
                 except ImportError:  # an SDK version without this module
                     warn(f"module {swap.module}", _LOST, provider)
                     continue
+            namespace = module.__dict__
             for name in swap.names:
-                self._swap(provider, module, name)
+                if "." in name:  # Class.attr: an instance attribute, read through the class
+                    self._swap_attr(provider, module, name)
+                    continue
+                real = namespace.get(name, _ABSENT)
+                if real is _ABSENT:
+                    warn(f"{module.__name__}.{name}", _LOST, provider)
+                    continue
+                self.saved.append((module, name, real))
+                cls = _STAND_INS.get(name)  # most names: no call to _stand_in
+                stand_in = cls(real, self.clock) if cls else _stand_in(name, real, self.clock)
+                setattr(module, name, stand_in)
 
-    def _swap(self, provider: Provider, module: types.ModuleType, name: str) -> None:
+    def _swap_attr(self, provider: Provider, module: types.ModuleType, name: str) -> None:
         owner_name, _, attr = name.rpartition(".")
-        if owner_name:  # Class.attr: an instance attribute, read through the class
-            owner = module.__dict__.get(owner_name)
-            if not isinstance(owner, type) or not has_name(module, name):
-                warn(f"{module.__name__}.{name}", _LOST, provider)
-                return
-            self.saved.append((owner, attr, owner.__dict__.get(attr, _ABSENT)))
-            setattr(owner, attr, _Retryer(attr))
-            return
-        if name not in module.__dict__:
+        owner = module.__dict__.get(owner_name)
+        if not isinstance(owner, type) or not has_name(module, name):
             warn(f"{module.__name__}.{name}", _LOST, provider)
             return
-        real = module.__dict__[name]
-        self.saved.append((module, name, real))
-        setattr(module, name, _stand_in(name, real, self.clock))
+        self.saved.append((owner, attr, owner.__dict__.get(attr, _ABSENT)))
+        setattr(owner, attr, _Retryer(attr))
 
     def restore(self) -> None:
         for owner, name, real in reversed(self.saved):
@@ -224,6 +228,13 @@ class _Capture:
                 setattr(owner, name, real)
         self.saved.clear()
 
+    def release(self) -> None:
+        """Stop capturing: out of the clocks in force, the real names back."""
+        with _lock:
+            if self in _captures:
+                _captures.remove(self)
+            self.restore()
+
 
 EAGER = (OPENAI,)
 """SDKs imported (when installed) as a clock is installed, so they are captured even
@@ -231,30 +242,20 @@ before their first request; the others, heavy to import (anthropic takes seconds
 are captured when already imported, else at their first request (:func:`catch_up`)."""
 
 
-def _imported(provider: Provider) -> bool:
-    return provider.sdk in sys.modules
-
-
 def capture_sdk(clock: VirtualClock) -> Callable[[], None]:
     """Send the SDKs' waits to ``clock``; returns the function that undoes it."""
     capture = _Capture(clock)
+    modules = sys.modules
     for provider in EAGER:
-        if not _imported(provider) and provider.installed():
+        if provider.sdk not in modules and provider.installed():
             with contextlib.suppress(ImportError):
                 importlib.import_module(provider.sdk)
     with _lock:
         for provider in PROVIDERS:
-            if _imported(provider):
+            if provider.sdk in modules:  # imported
                 capture.take(provider)
         _captures.append(capture)
-
-    def restore() -> None:
-        with _lock:
-            if capture in _captures:
-                _captures.remove(capture)
-            capture.restore()
-
-    return restore
+    return capture.release
 
 
 def catch_up() -> None:
@@ -264,5 +265,5 @@ def catch_up() -> None:
     with _lock:
         for capture in _captures:
             for provider in PROVIDERS:
-                if provider.name not in capture.done and _imported(provider):
+                if provider.name not in capture.done and provider.sdk in sys.modules:
                     capture.take(provider)

@@ -25,6 +25,7 @@ from ._clock import current_clock
 from ._exchange import NOT_JSON, Exchange, Outcome, Part, Reply, TransportFailure
 from ._retry_after import parse_retry_after
 from ._sse import SSEParser
+from ._vcr_shim import closest_marker
 
 __all__ = [
     "MODES",
@@ -449,7 +450,7 @@ def _hammer(attempts: Sequence[Attempt], flag: Any) -> None:
 
 def _ignored(item: pytest.Item) -> frozenset[str]:
     """The verdicts the test's ``llm_verdicts(ignore=...)`` marker leaves out."""
-    marker = item.get_closest_marker("llm_verdicts")
+    marker = closest_marker(item, "llm_verdicts")  # no marker iterator per test
     if marker is None:
         return frozenset()
     raw = marker.kwargs.get("ignore", marker.args[0] if marker.args else ())
@@ -473,8 +474,19 @@ def _n(n: int, one: str, many: str) -> str:
 
 # -- the pytest side ----------------------------------------------------------------------
 
-_LOG = pytest.StashKey[tuple[list[Entry], list[Entry] | None]]()
-_IGNORED = pytest.StashKey[frozenset[str]]()
+
+class _Watch:
+    """A watched test's log, the router's log it replaced, and the verdicts it ignores."""
+
+    __slots__ = ("ignored", "log", "previous")
+
+    def __init__(self, log: list[Entry], previous: list[Entry] | None) -> None:
+        self.log = log
+        self.previous = previous
+        self.ignored: frozenset[str] = frozenset()
+
+
+_WATCH = pytest.StashKey[_Watch]()
 SECTION_VERSION = 1
 
 
@@ -488,14 +500,13 @@ class Verdicts:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
-        names = getattr(item, "fixturenames", ())
-        watched = bool(OBSERVED.intersection(names))
-        if watched:
-            log: list[Entry] = []
-            item.stash[_LOG] = (log, observe(log))
+        if OBSERVED.isdisjoint(getattr(item, "fixturenames", ())):
+            return (yield)  # not watched: nothing kept, nothing to undo
+        log: list[Entry] = []
+        watch = item.stash[_WATCH] = _Watch(log, observe(log))
         result = yield
-        if watched:  # after the other hooks' setup: an error here must not skip theirs
-            item.stash[_IGNORED] = _ignored(item)
+        # after the other hooks' setup: an error here must not skip theirs
+        watch.ignored = _ignored(item)
         return result
 
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -503,25 +514,31 @@ class Verdicts:
         try:
             return (yield)
         finally:
-            held = item.stash.get(_LOG, None)
-            if held is not None:
-                observe(held[1])
-                del item.stash[_LOG]
+            try:
+                watch = item.stash[_WATCH]
+            except KeyError:
+                pass
+            else:
+                observe(watch.previous)
+                del item.stash[_WATCH]
 
     def judge(self, item: pytest.Item, rep: pytest.TestReport) -> None:
         """The verdicts on a test's report, as it is made (``_report.Outcomes`` calls it)."""
         if rep.when != "call" or not rep.passed:
             return  # a failed test's failure says what went wrong: no verdicts
-        held = item.stash.get(_LOG, None)
-        if held is None or not held[0]:
-            return  # not watched, or nothing answered
         try:
-            findings = analyse(held[0], passed=rep.passed)
+            watch = item.stash[_WATCH]
+        except KeyError:
+            return  # not watched
+        if not watch.log:
+            return  # nothing answered
+        try:
+            findings = analyse(watch.log, passed=rep.passed)
         except Exception as exc:  # a bug here must never break the user's run
             with contextlib.suppress(Exception):
                 item.warn(pytest.PytestWarning(f"pytest-llm verdicts: no verdicts ({exc!r})"))
             return
-        ignored = item.stash.get(_IGNORED, frozenset())
+        ignored = watch.ignored
         findings = [f for f in findings if f.verdict not in ignored]
         if not findings:
             return
