@@ -38,12 +38,13 @@ from ._plan import (
     Send,
     Timeouts,
     _breaker_outcome,
-    counted_request,
     lane_settle,
     lane_start,
     plain_served,
     plain_start,
     plain_ticket,
+    plain_verdict,
+    request_for,
     run_call,
 )
 from ._prompts import prompt_of
@@ -658,13 +659,14 @@ class _Core:
         )
 
     def _plain_lane(self, api: str, kwargs: dict[str, Any]) -> Lane | None:
-        """The :class:`Lane` of a plain call (no ``stream=``, no ``timeout=``, no cache
-        read first) once its shape has one, else ``None`` (not decided yet, or no lane:
+        """The :class:`Lane` of a plain call (no ``timeout=``, no cache read first; streamed
+        or not) once its shape has one, else ``None`` (not decided yet, or no lane:
         :meth:`_run`, which a subclass may override, and which then decides no lanes)."""
-        if self._first is not False or "timeout" in kwargs or kwargs.get("stream"):
+        if self._first is not False or "timeout" in kwargs:
             return None
         model = kwargs.get("model")
-        return self._lanes.get((api, model if isinstance(model, str) else None, False))
+        key = (api, model if isinstance(model, str) else None, bool(kwargs.get("stream")))
+        return self._lanes.get(key)
 
     def _plain_begin(
         self, api: str, kwargs: dict[str, Any], lane: Lane
@@ -698,7 +700,16 @@ class _Core:
             api,
             kwargs,
             None,
-            (kwargs, self.timeouts, False, model, lane.routes, info, handle, None),
+            (
+                kwargs,
+                self.timeouts,
+                bool(kwargs.get("stream")),
+                model,
+                lane.routes,
+                info,
+                handle,
+                None,
+            ),
         )
         call.resumed = resumed
         return call
@@ -725,25 +736,8 @@ class _Core:
                     verdict = _breaker_outcome(classify(error, now=call.clock.now()))
                 call.breaker.record(ticket, verdict)
             route = route_of()
-            if info.usage is None and route is not None:
-                # a stream that ended early or without usage: estimate what was billed (47),
-                # the text that reached the caller included (about 4 characters a token)
-                estimate = estimate_request_tokens(counted_request(call, route))
-                output = math.ceil(info.extra.get("streamed_chars", 0) / 4)
-                info.usage = {
-                    "input_tokens": estimate,
-                    "output_tokens": output,
-                    "total_tokens": estimate + output,
-                    "cached_tokens": 0,
-                    "estimated": 1,
-                }
-            if route is not None and route.price is not None and info.usage is not None:
-                served = [a for a in info.attempts if a.route == route.key and a.ok]
-                if served:
-                    before = served[-1].cost
-                    served[-1].usage = info.usage
-                    served[-1].cost = route.price.cost(info.usage)
-                    info.cost += served[-1].cost - before
+            if route is not None:
+                _stream_used(info, route, call.kwargs)
             hold = info.extra.pop("gate_hold", None)
             if hold is not None:  # what the stream used, partial or whole, counts (47)
                 hold.settle(info.usage)
@@ -751,6 +745,43 @@ class _Core:
             self.telemetry.record_finish(info, error, info.extra.get("telemetry"))
 
         return end
+
+    def _plain_stream(
+        self,
+        info: CallInfo,
+        lane: Lane,
+        kwargs: dict[str, Any],
+        opened: tuple[Any, Any, list[Any]],
+        admission: Any,
+        quiet: bool,
+        handle: Any,
+    ) -> Any:
+        """:meth:`_result` for a stream a plain call opened on its :class:`Lane`
+        (:meth:`ResilientClient._plain`), without a :class:`Call`: its end records what
+        :meth:`_on_stream_end`'s does (the breaker's verdict through ``admission``, no
+        ticket for a success on a still clean record; nothing asked of a quiet telemetry
+        for a success)."""
+        clock, breaker, telemetry, route = self.clock, self.breaker, self.telemetry, lane.route
+
+        def end(error: BaseException | None) -> None:
+            if admission is not None:  # the stream's verdict (38)
+                verdict = "success"
+                if error is not None:
+                    verdict = _breaker_outcome(classify(error, now=clock.now()))
+                plain_verdict(breaker, lane, admission, verdict)
+            _stream_used(info, route, kwargs)
+            info.ended = clock.monotonic()
+            if error is not None or not quiet:
+                telemetry.record_finish(info, error, handle)
+
+        raw, tracker, buffered = opened
+        stream: Any
+        if self._async:  # a lane has no deadline
+            stream = AsyncResilientStream(raw, tracker, buffered, info, self.timeouts.chunk, end)
+        else:
+            stream = ResilientStream(raw, tracker, buffered, info, self.timeouts.chunk, end)
+        attach_info(stream, info)
+        return stream
 
     def _result(self, call: Call, value: Any, structured: _StructuredCall | None) -> Any:
         """What the caller gets: the stream (sync or async) over an opened one, the value
@@ -889,6 +920,29 @@ class _StructuredCall:
         return None
 
 
+def _stream_used(info: CallInfo, route: Route, kwargs: dict[str, Any]) -> None:
+    """What a stream served by ``route`` used, once it ended: its usage estimated when it
+    reported none (47: it ended early or without usage; the text that reached the caller
+    included, about 4 characters a token) and its cost on the attempt that served it."""
+    if info.usage is None:
+        estimate = estimate_request_tokens(request_for(kwargs, route))
+        output = math.ceil(info.extra.get("streamed_chars", 0) / 4)
+        info.usage = {
+            "input_tokens": estimate,
+            "output_tokens": output,
+            "total_tokens": estimate + output,
+            "cached_tokens": 0,
+            "estimated": 1,
+        }
+    if route.price is not None:
+        served = [a for a in info.attempts if a.route == route.key and a.ok]
+        if served:
+            before = served[-1].cost
+            served[-1].usage = info.usage
+            served[-1].cost = route.price.cost(info.usage)
+            info.cost += served[-1].cost - before
+
+
 def _price_key(route: Route) -> tuple[float, int]:
     if route.price is None:
         return (math.inf, route.tier)
@@ -993,31 +1047,30 @@ class ResilientClient(_Core):
     def _plain(self, api: str, kwargs: dict[str, Any], lane: Lane) -> Any:
         """A plain call on a known :class:`Lane`: :meth:`_fast` without a :class:`Call`,
         which is built only when the full flow takes the call up (its first attempt
-        failed or was unusable, or the route's breaker is not closed). Every record is
-        the full flow's (``tests/client/test_client_fast_path.py`` compares the two)."""
+        failed or was unusable, its stream broke before content, or the route's breaker
+        is not closed); a stream's end is :meth:`_plain_stream`'s. Every record is the
+        full flow's (``tests/client/test_client_plain_path.py`` compares the two)."""
         info, handle, model = self._plain_begin(api, kwargs, lane)
         call = None
         quiet = False
+        stream = bool(kwargs.get("stream"))
         try:
             start = plain_start(self.breaker, lane, info, self.clock)
             if start is None:
                 call = self._plain_call(api, kwargs, lane, info, handle, model, None)
             else:
                 admission, attempt = start
-                request = (
-                    kwargs
-                    if kwargs.get("model") == lane.route.model
-                    else {
-                        **kwargs,
-                        "model": lane.route.model,
-                    }
-                )
+                request = request_for(kwargs, lane.route)
                 try:
                     create = lane.resource.create
                     if lane.timeout is None:
                         value = create(**request)
                     else:
                         value = create(**request, timeout=lane.timeout)
+                    if stream:
+                        value = open_stream_sync(
+                            value, api, attempt.started, self.timeouts.first_token, self.clock
+                        )
                 except BaseException as exc:
                     ticket = plain_ticket(self.breaker, lane, admission)
                     call = self._plain_call(
@@ -1036,6 +1089,7 @@ class ResilientClient(_Core):
                             latency=self.latency,
                             telemetry=self.telemetry,
                             handle=handle,
+                            stream=stream,
                         )
                     else:
                         ticket = plain_ticket(self.breaker, lane, admission)
@@ -1047,6 +1101,10 @@ class ResilientClient(_Core):
         except BaseException as exc:
             self._finish_error(info, exc)
             raise
+        if stream:
+            if call is not None:
+                return self._result(call, value, None)
+            return self._plain_stream(info, lane, kwargs, value, admission, quiet, handle)
         if quiet:  # record_finish would do nothing
             attach_info(value, info)
             return value
@@ -1200,6 +1258,7 @@ class AsyncResilientClient(_Core):
         info, handle, model = self._plain_begin(api, kwargs, lane)
         call = None
         quiet = False
+        stream = bool(kwargs.get("stream"))
         try:
             try:
                 asyncio.get_running_loop()
@@ -1210,20 +1269,17 @@ class AsyncResilientClient(_Core):
                 call = self._plain_call(api, kwargs, lane, info, handle, model, None)
             else:
                 admission, attempt = start
-                request = (
-                    kwargs
-                    if kwargs.get("model") == lane.route.model
-                    else {
-                        **kwargs,
-                        "model": lane.route.model,
-                    }
-                )
+                request = request_for(kwargs, lane.route)
                 try:
                     create = lane.resource.create
                     if lane.timeout is None:
                         value = await create(**request)
                     else:
                         value = await create(**request, timeout=lane.timeout)
+                    if stream:
+                        value = await open_stream_async(
+                            value, api, attempt.started, self.timeouts.first_token, self.clock, None
+                        )
                 except BaseException as exc:
                     ticket = plain_ticket(self.breaker, lane, admission)
                     call = self._plain_call(
@@ -1242,6 +1298,7 @@ class AsyncResilientClient(_Core):
                             latency=self.latency,
                             telemetry=self.telemetry,
                             handle=handle,
+                            stream=stream,
                         )
                     else:
                         ticket = plain_ticket(self.breaker, lane, admission)
@@ -1253,6 +1310,10 @@ class AsyncResilientClient(_Core):
         except BaseException as exc:
             self._finish_error(info, exc)
             raise
+        if stream:
+            if call is not None:
+                return self._result(call, value, None)
+            return self._plain_stream(info, lane, kwargs, value, admission, quiet, handle)
         if quiet:  # record_finish would do nothing
             attach_info(value, info)
             return value

@@ -283,10 +283,14 @@ def counted_request(call: Call, route: Route) -> dict[str, Any]:
     """The caller's request as ``route`` would get it, for counting its tokens: the
     route's model picks the tokenizer (an unknown model's count is an estimate that errs
     high), so a smaller fallback model is judged by its own count, not the caller's."""
-    model = call.kwargs.get("model")
-    if model == route.model:
-        return call.kwargs
-    return {**call.kwargs, "model": route.model}
+    return request_for(call.kwargs, route)
+
+
+def request_for(kwargs: dict[str, Any], route: Route) -> dict[str, Any]:
+    """The caller's arguments with ``route``'s model (themselves when they name it)."""
+    if kwargs.get("model") == route.model:
+        return kwargs
+    return {**kwargs, "model": route.model}
 
 
 def _fits(call: Call, route: Route) -> bool:
@@ -413,6 +417,16 @@ def plain_ticket(breaker: Any, lane: Lane, admission: Any) -> Any:
     return admission
 
 
+def plain_verdict(breaker: Any, lane: Lane, admission: Any, verdict: str) -> None:
+    """Record ``verdict`` for :func:`plain_start`'s admission (not ``None``), as the full
+    flow records its ticket: a success against a route record that is still the clean
+    one it was admitted on changes nothing, so no ticket is built for it."""
+    if not isinstance(admission, BreakerState):
+        breaker.record(admission, verdict)
+    elif verdict != "success" or breaker.clean_record(lane.route.key) is not admission:
+        breaker.record(breaker.ticket_for(lane.route.key, admission), verdict)
+
+
 def plain_served(
     call: CallInfo,
     lane: Lane,
@@ -425,10 +439,12 @@ def plain_served(
     latency: Any,
     telemetry: Any,
     handle: Any,
+    stream: bool = False,
 ) -> bool:
     """:func:`succeed` for :func:`plain_start`'s attempt, which served ``value`` (a usable
-    reply): the same records in the same order. Returns whether the call's finish has
-    nothing to record either (:meth:`~._telemetry.Telemetry.quiet`)."""
+    reply, or an opened stream: ``stream``, whose breaker verdict waits for its end,
+    :func:`plain_verdict`): the same records in the same order. Returns whether
+    the call's finish has nothing to record either (:meth:`~._telemetry.Telemetry.quiet`)."""
     route = lane.route
     # the clock the flow clock stands for, read through (the same readings, without the
     # flow clock's indirection each time); after the reply, as it may have changed since
@@ -441,12 +457,8 @@ def plain_served(
     call.cost += attempt.cost
     if latency is not None:
         latency.observe(route.key, max(0.0, ended - attempt.started))  # attempt.duration
-    if admission is not None:
-        if isinstance(admission, BreakerState):
-            if breaker.clean_record(route.key) is not admission:  # recorded on since
-                breaker.record(breaker.ticket_for(route.key, admission), "success")
-        else:
-            breaker.record(admission, "success")
+    if admission is not None and not stream:
+        plain_verdict(breaker, lane, admission, "success")
     quiet = type(telemetry) is Telemetry and telemetry.quiet(handle)
     if not quiet and telemetry is not None:
         telemetry.record_attempt(call, attempt, handle)

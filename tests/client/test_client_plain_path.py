@@ -5,10 +5,13 @@ attempt in ``_fast`` (``test_client_fast_path.py`` compares that call with the f
 flow). Every later plain call of the shape (no ``stream=``, no ``timeout=``) takes
 ``_plain`` instead: no ``Call`` is built unless the full flow takes the call up, the
 breaker's ticket is built only when the route's record changed during the call, and a
-telemetry that would record nothing is not asked to. Here every non-streamed scenario of
-``test_client_fast_path`` runs after one successful warm-up call of the same shape, on
-the client as users build it and on one that always takes the full flow; both arms must
-agree on everything a user sees.
+telemetry that would record nothing is not asked to. A streamed call of the shape takes
+it too, its stream's end recording what the full flow's does. Here every scenario of
+``test_client_fast_path`` without a cache (and the stream contracts of CONTRACTS D: a
+failure after content, a truncated stream, idle and first-token timers, an early
+``break``) runs after one successful warm-up call of the same shape, on the client as
+users build it and on one that always takes the full flow; both arms must agree on
+everything a user sees.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from test_client_fast_path import (
     LOGGER,
     SCENARIOS,
+    STREAM,
     AsyncFullFlow,
     FullFlow,
     Scenario,
@@ -43,19 +47,119 @@ from pytest_llm import VirtualClock, faults
 from pytest_llm.client import (
     AsyncResilientClient,
     CircuitBreaker,
+    FirstTokenTimeout,
+    IncompleteStream,
+    ProviderStreamError,
     ResilientClient,
+    StreamIdleTimeout,
+    StreamInterrupted,
     Telemetry,
+    Timeouts,
     call_info,
 )
 from pytest_llm.client import _client as client_module
 
-PLAIN = [name for name, s in SCENARIOS.items() if not s.kwargs.get("stream")]
+
+def _paris(fake: Any, times: int = 1) -> None:
+    fake.add("Paris is the capital.", chunks=["Paris", " is", " the capital."], times=times)
+
+
+STREAM_SCENARIOS = {
+    # after content reached the caller nothing is retried: partial text and usage on
+    # the error (CONTRACTS D), the breaker's verdict at the stream's end
+    "stream-fails-after-content": Scenario(
+        setup=lambda fake, plan: (
+            plan.add(faults.StreamError(after_chunk=2, code="server_error"), model="a"),
+            _paris(fake),
+        ),
+        kwargs=STREAM,
+        error=ProviderStreamError,
+    ),
+    "stream-truncated": Scenario(
+        setup=lambda fake, plan: (plan.add(faults.TruncatedStream(), model="a"), _paris(fake)),
+        kwargs=STREAM,
+        error=IncompleteStream,
+    ),
+    "stream-idle-timeout": Scenario(
+        setup=lambda fake, plan: (
+            plan.add(faults.Stall(after_chunk=2, seconds=20), model="a"),
+            _paris(fake),
+        ),
+        kwargs=STREAM,
+        options=lambda: {"timeouts": Timeouts(chunk=5)},
+        error=StreamIdleTimeout,
+    ),
+    "stream-first-token-timeout": Scenario(
+        setup=lambda fake, plan: (
+            plan.add(faults.Stall(after_chunk=0, seconds=20), model="a", times=2),
+            _paris(fake, times=2),
+        ),
+        kwargs=STREAM,
+        options=lambda: {"timeouts": Timeouts(first_token=5), "max_retries": 1, "seed": 4},
+        error=FirstTokenTimeout,
+        handover=True,
+    ),
+    "stream-no-usage": Scenario(  # estimated usage and its cost (47)
+        setup=lambda fake, plan: _paris(fake),
+        kwargs={"messages": MESSAGES, "stream": True},
+    ),
+    "stream-retry-503": Scenario(
+        setup=lambda fake, plan: (plan.add(faults.ServerError(503), model="a"), _paris(fake)),
+        kwargs=STREAM,
+        options=lambda: {"seed": 7},
+        handover=True,
+    ),
+    "stream-fallback": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: (
+            plan.add(faults.ServerError(503), model="a", times=2),
+            fake.add("from b", model="b", chunks=["from", " b"]),
+        ),
+        kwargs=STREAM,
+        options=lambda: {"max_retries": 1, "seed": 3},
+        handover=True,
+    ),
+    "stream-breaker-opens-then-skips": Scenario(
+        routes=("a", "b"),
+        setup=lambda fake, plan: (
+            plan.add(faults.ServerError(503), model="a"),
+            fake.add("from b", model="b", chunks=["from", " b"], times=3),
+        ),
+        kwargs=STREAM,
+        options=lambda: {
+            "max_retries": 0,
+            "breaker": CircuitBreaker(failure_threshold=1, reset_timeout=30),
+        },
+        calls=3,
+        handover=True,
+    ),
+    "stream-breaker-opens-after-content": Scenario(
+        # a failure after content is the stream's verdict: the breaker opens at its end
+        routes=("a", "b"),
+        setup=lambda fake, plan: (
+            plan.add(faults.StreamError(after_chunk=2, code="server_error"), model="a"),
+            _paris(fake),
+        ),
+        kwargs=STREAM,
+        options=lambda: {"breaker": CircuitBreaker(failure_threshold=1, reset_timeout=30)},
+        error=ProviderStreamError,
+    ),
+    "stream-early-break": Scenario(setup=lambda fake, plan: _paris(fake), kwargs=STREAM),
+}
+"""Stream contracts (CONTRACTS D) on a known lane, beside ``SCENARIOS``' streams."""
+
+TAKE = {"stream-early-break": 2}
+"""Scenarios whose caller breaks out of the stream after this many events."""
+
+ALL = {**SCENARIOS, **STREAM_SCENARIOS}
+PLAIN = list(ALL)
 
 
 def run_warm_arm(
     *,
     fast: bool,
     mode: Mode,
+    name: str,
     scenario: Scenario,
     observed: bool,
     llm_fake: Any,
@@ -84,20 +188,46 @@ def run_warm_arm(
         cls = ResilientClient if fast else FullFlow
     client = cls([route(m) for m in scenario.routes], clock=llm_clock, **options)
 
+    stream = bool(scenario.kwargs.get("stream"))
+    take = TAKE.get(name)
+    closed: list[Any] = []
+
     def call() -> Any:
+        """The call's result, or the events of its stream, read to its end (or broken
+        out of after ``take``), with the stream the result's ``call_info`` comes from."""
         if mode.is_async:
 
             async def acall() -> Any:
-                return await _method(client, scenario.api)(**scenario.kwargs)
+                got = await _method(client, scenario.api)(**scenario.kwargs)
+                if not stream:
+                    return got, None
+                events = []
+                async for event in got:
+                    events.append(event)
+                    if len(events) == take:
+                        break
+                return got, events
 
-            return asyncio.run(acall())
-        return _method(client, scenario.api)(**scenario.kwargs)
+            got, events = asyncio.run(acall())
+        else:
+            got = _method(client, scenario.api)(**scenario.kwargs)
+            events = None
+            if stream:
+                events = []
+                for event in got:
+                    events.append(event)
+                    if len(events) == take:
+                        break
+        if stream:
+            closed.append(getattr(got.response, "is_closed", None))
+        return got, events
 
     # the warm-up: the shape's first call decides its lane, and succeeds
     served_by = scenario.kwargs.get("model") or scenario.routes[0]
     if scenario.api != "embeddings":
         llm_fake.add("Warm.", model=served_by)
     call()
+    closed.clear()
     scenario.setup(llm_fake, llm_faults)
 
     plain = 0
@@ -127,12 +257,14 @@ def run_warm_arm(
     infos: list[Any] = []
     for _ in range(scenario.calls):
         try:
-            got = call()
+            got, events = call()
         except Exception as exc:
-            errors.append((type(exc), str(exc), type(exc.__cause__)))
+            errors.append(
+                (type(exc), str(exc), type(exc.__cause__), getattr(exc, "partial_text", None))
+            )
             infos.append(_info(call_info(exc), t0))
             continue
-        results.append(_dump(got))
+        results.append([_dump(e) for e in events] if stream else _dump(got))
         infos.append(_info(call_info(got), t0))
     monkeypatch.setattr(client_module, "run_call", run_call)
     monkeypatch.setattr(client_module, "plain_start", plain_start)
@@ -157,6 +289,7 @@ def run_warm_arm(
         breaker=client.breaker.snapshot(),
         resumed=resumed,
         lanes=dict(client._lanes),
+        reads=closed,  # each stream's response closed once the caller was done
     )
     return seen, plain
 
@@ -173,10 +306,11 @@ def test_a_plain_call_on_a_known_lane_and_the_full_flow_agree(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    scenario = SCENARIOS[name]
+    scenario = ALL[name]
     caplog.set_level(logging.DEBUG if observed else logging.WARNING, logger=LOGGER)
     arm = dict(
         mode=mode,
+        name=name,
         scenario=scenario,
         observed=observed,
         llm_fake=llm_fake,
@@ -198,6 +332,11 @@ def test_a_plain_call_on_a_known_lane_and_the_full_flow_agree(
         assert fast.resumed == []
 
     assert_a_user_sees_the_same(fast, full, scenario)
+    assert fast.reads == full.reads
+    assert all(fast.reads), fast.reads  # an early break closes the response too
+    if scenario.error is not None and scenario.kwargs.get("stream") and not scenario.handover:
+        # after content reached the caller: not retried, the partial text on the error
+        assert all(issubclass(e[0], StreamInterrupted) and e[3] for e in fast.errors)
     if observed:
         assert fast.events
         assert fast.spans
