@@ -714,6 +714,63 @@ class _Core:
         call.resumed = resumed
         return call
 
+    def _plain_settle(
+        self,
+        api: str,
+        kwargs: dict[str, Any],
+        lane: Lane,
+        info: CallInfo,
+        handle: Any,
+        model: str | None,
+        start: tuple[Any, Any],
+        value: Any,
+        error: BaseException | None,
+    ) -> tuple[Call | None, bool]:
+        """The outcome of a plain call's first attempt (``start``: :func:`plain_start`'s),
+        its reply ``value`` (an opened stream for a stream) or ``error``: recorded as
+        served, or the :class:`Call` the full flow takes the call up with. Returns that
+        call (``None``: served) and whether the call's finish has nothing to record."""
+        admission, attempt = start
+        if error is None and validate_reply(api, value) is None:
+            quiet = plain_served(
+                info,
+                lane,
+                attempt,
+                admission,
+                value,
+                clock=self.clock,
+                breaker=self.breaker,
+                latency=self.latency,
+                telemetry=self.telemetry,
+                handle=handle,
+                stream=bool(kwargs.get("stream")),
+            )
+            return None, quiet
+        ticket = plain_ticket(self.breaker, lane, admission)
+        outcome = Outcome(error=error) if error is not None else Outcome(value=value)
+        return self._plain_call(api, kwargs, lane, info, handle, model, (ticket, outcome)), False
+
+    def _plain_result(
+        self,
+        info: CallInfo,
+        lane: Lane,
+        kwargs: dict[str, Any],
+        call: Call | None,
+        value: Any,
+        admission: Any,
+        quiet: bool,
+        handle: Any,
+    ) -> Any:
+        """What the caller of a plain call gets: its stream, or its finished value."""
+        if kwargs.get("stream"):
+            if call is not None:
+                return self._result(call, value, None)
+            return self._plain_stream(info, lane, kwargs, value, admission, quiet, handle)
+        if quiet:  # record_finish would do nothing
+            attach_info(value, info)
+            return value
+        return self._finish_value(info, value)
+
     def _request(self, action: Send, timeout: Any) -> Any:
         """The SDK's call for ``action`` (its result, or the coroutine of the async SDK)."""
         sdk = self._sdk(action.route)
@@ -1051,16 +1108,18 @@ class ResilientClient(_Core):
         is not closed); a stream's end is :meth:`_plain_stream`'s. Every record is the
         full flow's (``tests/client/test_client_plain_path.py`` compares the two)."""
         info, handle, model = self._plain_begin(api, kwargs, lane)
-        call = None
-        quiet = False
         stream = bool(kwargs.get("stream"))
+        start = None
+        call: Call | None = None
+        quiet = False
+        value: Any = None
         try:
             start = plain_start(self.breaker, lane, info, self.clock)
             if start is None:
                 call = self._plain_call(api, kwargs, lane, info, handle, model, None)
             else:
-                admission, attempt = start
                 request = request_for(kwargs, lane.route)
+                error: BaseException | None = None
                 try:
                     create = lane.resource.create
                     if lane.timeout is None:
@@ -1069,46 +1128,20 @@ class ResilientClient(_Core):
                         value = create(**request, timeout=lane.timeout)
                     if stream:
                         value = open_stream_sync(
-                            value, api, attempt.started, self.timeouts.first_token, self.clock
+                            value, api, start[1].started, self.timeouts.first_token, self.clock
                         )
                 except BaseException as exc:
-                    ticket = plain_ticket(self.breaker, lane, admission)
-                    call = self._plain_call(
-                        api, kwargs, lane, info, handle, model, (ticket, Outcome(error=exc))
-                    )
-                else:
-                    if validate_reply(api, value) is None:
-                        quiet = plain_served(
-                            info,
-                            lane,
-                            attempt,
-                            admission,
-                            value,
-                            clock=self.clock,
-                            breaker=self.breaker,
-                            latency=self.latency,
-                            telemetry=self.telemetry,
-                            handle=handle,
-                            stream=stream,
-                        )
-                    else:
-                        ticket = plain_ticket(self.breaker, lane, admission)
-                        call = self._plain_call(
-                            api, kwargs, lane, info, handle, model, (ticket, Outcome(value=value))
-                        )
+                    error = exc
+                call, quiet = self._plain_settle(
+                    api, kwargs, lane, info, handle, model, start, value, error
+                )
             if call is not None:
                 value = drive_sync(run_call(call), self._send, self.clock)
         except BaseException as exc:
             self._finish_error(info, exc)
             raise
-        if stream:
-            if call is not None:
-                return self._result(call, value, None)
-            return self._plain_stream(info, lane, kwargs, value, admission, quiet, handle)
-        if quiet:  # record_finish would do nothing
-            attach_info(value, info)
-            return value
-        return self._finish_value(info, value)
+        admission = None if start is None else start[0]
+        return self._plain_result(info, lane, kwargs, call, value, admission, quiet, handle)
 
     def _fast(self, call: Call) -> Any:
         """A call on a :class:`Lane` (no policy acts before the first reply): its first
@@ -1256,9 +1289,11 @@ class AsyncResilientClient(_Core):
     async def _plain(self, api: str, kwargs: dict[str, Any], lane: Lane) -> Any:
         """The async twin of :meth:`ResilientClient._plain`."""
         info, handle, model = self._plain_begin(api, kwargs, lane)
-        call = None
-        quiet = False
         stream = bool(kwargs.get("stream"))
+        start = None
+        call: Call | None = None
+        quiet = False
+        value: Any = None
         try:
             try:
                 asyncio.get_running_loop()
@@ -1268,8 +1303,8 @@ class AsyncResilientClient(_Core):
             if start is None:
                 call = self._plain_call(api, kwargs, lane, info, handle, model, None)
             else:
-                admission, attempt = start
                 request = request_for(kwargs, lane.route)
+                error: BaseException | None = None
                 try:
                     create = lane.resource.create
                     if lane.timeout is None:
@@ -1278,46 +1313,25 @@ class AsyncResilientClient(_Core):
                         value = await create(**request, timeout=lane.timeout)
                     if stream:
                         value = await open_stream_async(
-                            value, api, attempt.started, self.timeouts.first_token, self.clock, None
+                            value,
+                            api,
+                            start[1].started,
+                            self.timeouts.first_token,
+                            self.clock,
+                            None,
                         )
                 except BaseException as exc:
-                    ticket = plain_ticket(self.breaker, lane, admission)
-                    call = self._plain_call(
-                        api, kwargs, lane, info, handle, model, (ticket, Outcome(error=exc))
-                    )
-                else:
-                    if validate_reply(api, value) is None:
-                        quiet = plain_served(
-                            info,
-                            lane,
-                            attempt,
-                            admission,
-                            value,
-                            clock=self.clock,
-                            breaker=self.breaker,
-                            latency=self.latency,
-                            telemetry=self.telemetry,
-                            handle=handle,
-                            stream=stream,
-                        )
-                    else:
-                        ticket = plain_ticket(self.breaker, lane, admission)
-                        call = self._plain_call(
-                            api, kwargs, lane, info, handle, model, (ticket, Outcome(value=value))
-                        )
+                    error = exc
+                call, quiet = self._plain_settle(
+                    api, kwargs, lane, info, handle, model, start, value, error
+                )
             if call is not None:
                 value = await drive_async(run_call(call), self._send, self.clock)
         except BaseException as exc:
             self._finish_error(info, exc)
             raise
-        if stream:
-            if call is not None:
-                return self._result(call, value, None)
-            return self._plain_stream(info, lane, kwargs, value, admission, quiet, handle)
-        if quiet:  # record_finish would do nothing
-            attach_info(value, info)
-            return value
-        return self._finish_value(info, value)
+        admission = None if start is None else start[0]
+        return self._plain_result(info, lane, kwargs, call, value, admission, quiet, handle)
 
     async def _fast(self, call: Call) -> Any:
         """The async twin of :meth:`ResilientClient._fast`."""

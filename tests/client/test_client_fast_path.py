@@ -405,6 +405,73 @@ def _method(client: Any, api: str) -> Any:
     return client.responses.create if api == "responses" else client.embeddings.create
 
 
+@dataclass
+class Arm:
+    """One arm's client (as users build it, or one that always takes the full flow) and
+    what it records; :meth:`mark` notes where the calls under comparison begin."""
+
+    client: Any
+    exporter: InMemorySpanExporter
+    registry: Any
+    marks: tuple[int, ...] = ()
+
+    @classmethod
+    def build(
+        cls, *, fast: bool, mode: Mode, scenario: Scenario, observed: bool, options: Any, clock: Any
+    ) -> Arm:
+        exporter = InMemorySpanExporter()
+        registry = prometheus_client.CollectorRegistry()
+        if observed:
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            options["telemetry"] = Telemetry(
+                clock=clock,
+                tracer_provider=provider,
+                registry=registry,
+                secrets=[key_for(m) for m in scenario.routes],
+            )
+        if mode.is_async:
+            kind: Any = AsyncResilientClient if fast else AsyncFullFlow
+        else:
+            kind = ResilientClient if fast else FullFlow
+        client = kind([route(m) for m in scenario.routes], clock=clock, **options)
+        return cls(client, exporter, registry)
+
+    def mark(self, fake: Any, plan: Any, clock: Any, caplog: Any) -> None:
+        self.marks = (
+            len(fake.requests),
+            len(plan.log),
+            len(clock.sleeps),
+            len(caplog.records),
+            len(self.exporter.get_finished_spans()),
+        )
+
+    def seen(self, fake: Any, plan: Any, clock: Any, caplog: Any, **calls: Any) -> Seen:
+        """What a user sees since :meth:`mark`; ``calls``: the calls' own fields of
+        :class:`Seen` (results, errors, infos, resumed, ...)."""
+        n_requests, n_faults, n_sleeps, n_records, n_spans = self.marks
+        client = self.client
+        records = [r for r in caplog.records[n_records:] if r.name == LOGGER]
+        return Seen(
+            events=[(r.levelno, r.getMessage(), r.llm) for r in records],
+            spans=[_span(s) for s in self.exporter.get_finished_spans()[n_spans:]],
+            metrics=_metrics(self.registry),
+            requests=[
+                (r.method, r.path, r.json, sorted(r.exchange.headers))
+                for r in fake.requests[n_requests:]
+            ],
+            faults_seen=[
+                (a.method, a.url, a.model, type(a.fault).__name__ if a.fault else None)
+                for a in plan.log[n_faults:]
+            ],
+            sleeps=clock.sleeps[n_sleeps:],
+            breaker=client.breaker.snapshot(),
+            lanes=dict(client._lanes),
+            cached=[] if client.cache is None else _entries(client.cache),
+            **calls,
+        )
+
+
 def run_arm(
     *,
     fast: bool,
@@ -422,22 +489,10 @@ def run_arm(
     options = scenario.options()
     if scenario.cache is not None:
         options["cache"] = _cache(scenario.cache, llm_clock, tmp_path, fast)
-    exporter = InMemorySpanExporter()
-    registry = prometheus_client.CollectorRegistry()
-    if observed:
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        options["telemetry"] = Telemetry(
-            clock=llm_clock,
-            tracer_provider=provider,
-            registry=registry,
-            secrets=[key_for(m) for m in scenario.routes],
-        )
-    if mode.is_async:
-        cls: Any = AsyncResilientClient if fast else AsyncFullFlow
-    else:
-        cls = ResilientClient if fast else FullFlow
-    client = cls([route(m) for m in scenario.routes], clock=llm_clock, **options)
+    arm = Arm.build(
+        fast=fast, mode=mode, scenario=scenario, observed=observed, options=options, clock=llm_clock
+    )
+    client = arm.client
 
     resumed: list[bool] = []
     run_call = client_module.run_call
@@ -461,12 +516,7 @@ def run_arm(
     monkeypatch.setattr(client_module, "run_call", spy)
     monkeypatch.setattr(client_module, "read_first", spy_read)
     monkeypatch.setattr(client_module, "aread_first", spy_aread)
-    n_requests, n_faults, n_sleeps = (
-        len(llm_fake.requests),
-        len(llm_faults.log),
-        len(llm_clock.sleeps),
-    )
-    n_records = len(caplog.records)
+    arm.mark(llm_fake, llm_faults, llm_clock, caplog)
     t0 = llm_clock.monotonic()
     results: list[Any] = []
     errors: list[Any] = []
@@ -498,29 +548,16 @@ def run_arm(
     monkeypatch.setattr(client_module, "run_call", run_call)
     monkeypatch.setattr(client_module, "read_first", read_first)
     monkeypatch.setattr(client_module, "aread_first", aread_first)
-
-    records = [r for r in caplog.records[n_records:] if r.name == LOGGER]
-    return Seen(
+    return arm.seen(
+        llm_fake,
+        llm_faults,
+        llm_clock,
+        caplog,
         results=results,
         errors=errors,
         infos=infos,
-        events=[(r.levelno, r.getMessage(), r.llm) for r in records],
-        spans=[_span(s) for s in exporter.get_finished_spans()],
-        metrics=_metrics(registry),
-        requests=[
-            (r.method, r.path, r.json, sorted(r.exchange.headers))
-            for r in llm_fake.requests[n_requests:]
-        ],
-        faults_seen=[
-            (a.method, a.url, a.model, type(a.fault).__name__ if a.fault else None)
-            for a in llm_faults.log[n_faults:]
-        ],
-        sleeps=llm_clock.sleeps[n_sleeps:],
-        breaker=client.breaker.snapshot(),
         resumed=resumed,
-        lanes=dict(client._lanes),
         reads=reads,
-        cached=[] if client.cache is None else _entries(client.cache),
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import openai
 import prometheus_client
 import pytest
-from client_helpers import MESSAGES, Mode, key_for, route
+from client_helpers import MESSAGES, Mode, route
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,6 +31,7 @@ from test_client_fast_path import (
     LOGGER,
     SCENARIOS,
     STREAM,
+    Arm,
     AsyncFullFlow,
     FullFlow,
     Scenario,
@@ -39,7 +40,6 @@ from test_client_fast_path import (
     _info,
     _method,
     _metrics,
-    _span,
     assert_a_user_sees_the_same,
 )
 
@@ -170,23 +170,15 @@ def run_warm_arm(
 ) -> tuple[Seen, int]:
     """One arm: a warm-up call of the scenario's shape, then the scenario's calls.
     Returns what a user sees of the scenario's calls, and how many took ``_plain``."""
-    options = scenario.options()
-    exporter = InMemorySpanExporter()
-    registry = prometheus_client.CollectorRegistry()
-    if observed:
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-        options["telemetry"] = Telemetry(
-            clock=llm_clock,
-            tracer_provider=provider,
-            registry=registry,
-            secrets=[key_for(m) for m in scenario.routes],
-        )
-    if mode.is_async:
-        cls: Any = AsyncResilientClient if fast else AsyncFullFlow
-    else:
-        cls = ResilientClient if fast else FullFlow
-    client = cls([route(m) for m in scenario.routes], clock=llm_clock, **options)
+    arm = Arm.build(
+        fast=fast,
+        mode=mode,
+        scenario=scenario,
+        observed=observed,
+        options=scenario.options(),
+        clock=llm_clock,
+    )
+    client = arm.client
 
     stream = bool(scenario.kwargs.get("stream"))
     take = TAKE.get(name)
@@ -245,12 +237,7 @@ def run_warm_arm(
 
     monkeypatch.setattr(client_module, "run_call", spy)
     monkeypatch.setattr(client_module, "plain_start", spy_start)
-    n_requests, n_faults, n_sleeps = (
-        len(llm_fake.requests),
-        len(llm_faults.log),
-        len(llm_clock.sleeps),
-    )
-    n_records, n_spans = len(caplog.records), len(exporter.get_finished_spans())
+    arm.mark(llm_fake, llm_faults, llm_clock, caplog)
     t0 = llm_clock.monotonic()
     results: list[Any] = []
     errors: list[Any] = []
@@ -269,26 +256,15 @@ def run_warm_arm(
     monkeypatch.setattr(client_module, "run_call", run_call)
     monkeypatch.setattr(client_module, "plain_start", plain_start)
 
-    records = [r for r in caplog.records[n_records:] if r.name == LOGGER]
-    seen = Seen(
+    seen = arm.seen(
+        llm_fake,
+        llm_faults,
+        llm_clock,
+        caplog,
         results=results,
         errors=errors,
         infos=infos,
-        events=[(r.levelno, r.getMessage(), r.llm) for r in records],
-        spans=[_span(s) for s in exporter.get_finished_spans()[n_spans:]],
-        metrics=_metrics(registry),
-        requests=[
-            (r.method, r.path, r.json, sorted(r.exchange.headers))
-            for r in llm_fake.requests[n_requests:]
-        ],
-        faults_seen=[
-            (a.method, a.url, a.model, type(a.fault).__name__ if a.fault else None)
-            for a in llm_faults.log[n_faults:]
-        ],
-        sleeps=llm_clock.sleeps[n_sleeps:],
-        breaker=client.breaker.snapshot(),
         resumed=resumed,
-        lanes=dict(client._lanes),
         reads=closed,  # each stream's response closed once the caller was done
     )
     return seen, plain
