@@ -50,5 +50,6 @@ not_rewritten(
         ".transport._common",
         ".transport._socket",
         "._vcr_shim",
+        "._marks",
     ],
 )

@@ -20,15 +20,14 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 import pytest
 
+from ._marks import closest_marker
 from ._settings import VCR_RECORD_MODES as RECORD_MODES
 from ._settings import xdist_controller
 
 if TYPE_CHECKING:
-    from _pytest.nodes import Node
-
     from ._vcr_map import VcrCassette
 
-__all__ = ["add_options", "closest_marker", "install", "recording_plugin"]
+__all__ = ["add_options", "install", "recording_plugin"]
 
 _hookspec = pluggy.HookspecMarker("pytest")
 
@@ -143,20 +142,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         arm(config)
         if not config.pluginmanager.has_plugin("llm-vcr-summary"):
             config.pluginmanager.register(VcrSummary(config), "llm-vcr-summary")
-
-
-def closest_marker(item: pytest.Item, name: str) -> pytest.Mark | None:
-    """``item.get_closest_marker(name)``, walked as pytest's ``Node.iter_markers_with_node``
-    walks it (the item's own markers first, then each parent's) without the generators
-    and the chain list it builds: this runs for every test of a session (collection
-    here, the verdicts' ``llm_verdicts`` per watched test), most of them unmarked."""
-    node: Node | None = item
-    while node is not None:
-        for mark in node.own_markers:
-            if getattr(mark, "name", None) == name:
-                return mark
-        node = node.parent
-    return None
 
 
 # -- fixtures -------------------------------------------------------------------------

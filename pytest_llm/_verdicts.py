@@ -23,9 +23,9 @@ import pytest
 
 from ._clock import current_clock
 from ._exchange import NOT_JSON, Exchange, Outcome, Part, Reply, TransportFailure
+from ._marks import closest_marker
 from ._retry_after import parse_retry_after
 from ._sse import SSEParser
-from ._vcr_shim import closest_marker
 
 __all__ = [
     "MODES",

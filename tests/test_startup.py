@@ -31,6 +31,7 @@ STARTUP = {
     "pytest_llm.transport._common",
     "pytest_llm.transport._socket",  # the socket patch the guard needs (not the HTTP ones)
     "pytest_llm._vcr_shim",  # pytest-recording's marker, fixtures and flags, declared
+    "pytest_llm._marks",  # the shim's collection hook finds each test's vcr marker
 }
 """Every pytest-llm module a run loads when no test uses the plugin, and nothing else."""
 
