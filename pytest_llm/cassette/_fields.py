@@ -121,15 +121,7 @@ def _compact_encoder() -> Callable[[Any], str]:
             make({}, default, strings, None, key_sep, item_sep, False, False, True)(doc, 0)
         )
 
-    # c_make_encoder is json's private hook: if its signature or output ever differs
-    # from encode's on this Python, use encode itself
-    sample = {"a": [1, 2.5, None, True, "é\n"], "b": {"c": float("inf")}}
-    try:
-        if compact(sample) == encoder.encode(sample):
-            return compact
-    except Exception:  # any failure of the private hook: the public path
-        pass
-    return encoder.encode
+    return compact
 
 
 _compact = _compact_encoder()
