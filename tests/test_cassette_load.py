@@ -6,7 +6,6 @@ import asyncio
 import datetime
 import gc
 import hashlib
-import json
 import marshal
 import os
 import threading
@@ -1113,30 +1112,3 @@ def test_replaying_a_warm_small_cassette_does_not_import_pyyaml(tmp_path: Path) 
     assert replay() == "True"  # cold: the file is read, with PyYAML's libyaml check
     assert (path.parent / _load.CACHE_DIR / _load.SMALL_CACHE).exists()
     assert replay() == "False"  # warm: from the folder's cache, PyYAML never imported
-
-
-_JSON = st.recursive(
-    st.one_of(
-        _TEXT,
-        st.integers(-(2**70), 2**70),
-        st.floats(),  # NaN and infinities too
-        st.none(),
-        st.booleans(),
-    ),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4),
-        st.dictionaries(
-            st.one_of(_TEXT, st.integers(0, 9), st.booleans(), st.none()), inner, max_size=4
-        ),
-    ),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(doc=_JSON)
-def test_a_request_body_is_encoded_as_json_dumps_encodes_it(doc: object) -> None:
-    """The scan's body bytes (its C encoder, called directly) are ``json.dumps``'s."""
-    from pytest_llm.cassette._fields import _compact
-
-    assert _compact(doc) == json.dumps(doc, ensure_ascii=False, separators=(",", ":"))

@@ -104,27 +104,9 @@ def _body_bytes(section: dict[str, Any]) -> bytes:
     return b""
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """``json.dumps(doc, ensure_ascii=False, separators=(",", ":"))``, without building an
-    encoder per call (a cassette's load runs it once per interaction): the C encoder
-    ``JSONEncoder.encode`` makes, with the same arguments, called without its Python steps."""
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # json without its C speedups
-        return encoder.encode
-    default, strings = encoder.default, json.encoder.encode_basestring
-    key_sep, item_sep = encoder.key_separator, encoder.item_separator
-
-    def compact(doc: Any) -> str:
-        # (markers: a fresh dict, as ``check_circular`` gives each call)
-        return "".join(
-            make({}, default, strings, None, key_sep, item_sep, False, False, True)(doc, 0)
-        )
-
-    return compact
-
-
-_compact = _compact_encoder()
+_compact: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""``json.dumps(doc, ensure_ascii=False, separators=(",", ":"))``, without building an
+encoder per call (a cassette's load runs it once per interaction)."""
 
 
 def _data_field(data: str) -> Any:

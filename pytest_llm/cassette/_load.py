@@ -51,8 +51,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from itertools import repeat
-from operator import sub
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -491,16 +489,9 @@ def _peek(
     return out
 
 
-_PACKS: dict[int, struct.Struct] = {}
-"""``n`` -> the :class:`struct.Struct` of ``n`` offsets (made once)."""
-
-
 def pack(bounds: Sequence[int]) -> bytes:
     """Offsets kept by the thousand: 8 bytes each, not a tuple of int objects."""
-    packer = _PACKS.get(len(bounds))
-    if packer is None:
-        packer = _PACKS[len(bounds)] = struct.Struct(f"<{len(bounds)}Q")
-    return packer.pack(*bounds)
+    return struct.pack(f"<{len(bounds)}Q", *bounds)
 
 
 def unpack(bounds: bytes) -> tuple[int, ...]:
@@ -586,17 +577,8 @@ def _plain(value: str, remember: bool = True) -> Any:
     if out is not _plain_values:
         return out
     y = pyyaml()
-    resolvers = y.resolvers
-    tag = None
-    for name, regexp in resolvers.get(value[:1], ()):  # loops: no generator to make
-        if regexp.match(value):
-            tag = name
-            break
-    else:
-        for name, regexp in resolvers.get(None, ()):
-            if regexp.match(value):
-                tag = name
-                break
+    candidates = y.resolvers.get(value[:1], []) + y.resolvers.get(None, [])
+    tag = next((tag for tag, regexp in candidates if regexp.match(value)), None)
     if tag is None:
         out = value  # a string: most keys and words
     elif tag in _PLAIN_TAGS:
@@ -753,10 +735,9 @@ class _Lines:
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
-        self.n = n = len(lines)
-        # in C, by map: a list comprehension's steps cost ~twice as much
-        self.body = body = list(map(str.lstrip, lines, repeat(" ", n)))
-        self.ind = list(map(sub, map(len, lines), map(len, body)))
+        self.body = body = [line.lstrip(" ") for line in lines]
+        self.ind = [len(a) - len(b) for a, b in zip(lines, body, strict=True)]
+        self.n = len(lines)
         self.at = 0
 
     def skip(self, at: int) -> int:
