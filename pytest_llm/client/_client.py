@@ -37,7 +37,6 @@ from ._plan import (
     Outcome,
     Send,
     Timeouts,
-    _breaker_outcome,
     lane_settle,
     lane_start,
     plain_served,
@@ -46,9 +45,9 @@ from ._plan import (
     plain_verdict,
     request_for,
     run_call,
+    stream_verdict,
 )
 from ._prompts import prompt_of
-from ._retry import classify
 from ._route import Route, check_routes
 from ._stream import AsyncResilientStream, ResilientStream
 from ._usage import estimate_request_tokens
@@ -788,10 +787,7 @@ class _Core:
         def end(error: BaseException | None) -> None:
             ticket = info.extra.pop("breaker_ticket", None)
             if ticket is not None and call.breaker is not None:  # the stream's verdict (38)
-                verdict = "success"
-                if error is not None:
-                    verdict = _breaker_outcome(classify(error, now=call.clock.now()))
-                call.breaker.record(ticket, verdict)
+                call.breaker.record(ticket, stream_verdict(error, call.clock))
             route = route_of()
             if route is not None:
                 _stream_used(info, route, call.kwargs)
@@ -822,10 +818,7 @@ class _Core:
 
         def end(error: BaseException | None) -> None:
             if admission is not None:  # the stream's verdict (38)
-                verdict = "success"
-                if error is not None:
-                    verdict = _breaker_outcome(classify(error, now=clock.now()))
-                plain_verdict(breaker, lane, admission, verdict)
+                plain_verdict(breaker, lane, admission, stream_verdict(error, clock))
             _stream_used(info, route, kwargs)
             info.ended = clock.monotonic()
             if error is not None or not quiet:

@@ -304,11 +304,7 @@ def _route_kwargs(call: Call, route: Route) -> dict[str, Any]:
     """The request for ``route``: the caller's, with the route's model (32: nothing added)."""
     if call.prepare is not None:
         return call.prepare(route)
-    if call.kwargs.get("model") == route.model:
-        return call.kwargs  # read only from here on: the SDK call unpacks it
-    kwargs = dict(call.kwargs)
-    kwargs["model"] = route.model
-    return kwargs
+    return request_for(call.kwargs, route)  # read only from here on: the SDK call unpacks it
 
 
 def _timeouts_for(call: Call) -> tuple[Timeouts, float | None]:
@@ -514,6 +510,13 @@ def _breaker_outcome(failure: Any) -> str:
     if str(failure.kind) == "cancelled":
         return "cancelled"
     return "failure" if failure.breaker else "ignored"
+
+
+def stream_verdict(error: BaseException | None, clock: Clock) -> str:
+    """The breaker's verdict on a stream that ended with ``error`` (``None``: whole) (38)."""
+    if error is None:
+        return "success"
+    return _breaker_outcome(classify(error, now=clock.now()))
 
 
 def _note_store(call: Call, breaker: Any) -> None:
