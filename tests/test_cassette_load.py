@@ -298,9 +298,9 @@ def _sections_read(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     seen: list[tuple[str, int]] = []
     real = _load.section
 
-    def spy(raw: bytes, keys: tuple[str, ...], bounds: bytes, key: str) -> object:
+    def spy(file: _load.File, keys: tuple[str, ...], bounds: bytes, key: str) -> object:
         seen.append((key, _load.unpack(bounds)[keys.index(key)]))
-        return real(raw, keys, bounds, key)
+        return real(file, keys, bounds, key)
 
     monkeypatch.setattr(_load, "section", spy)
     return seen
@@ -570,18 +570,94 @@ def _kept(path: Path) -> int:
     return kept
 
 
-def test_an_open_cassette_keeps_its_text_not_its_parsed_document(tmp_path: Path) -> None:
-    path = _sdk_cassette(tmp_path / "big.yaml", 400)
-    size = path.stat().st_size
-    lazy = _kept(path)
-    _load.enabled = False
-    try:
-        plain = _kept(path)  # the whole document parsed, every reply built
-    finally:
-        _load.enabled = True
-    assert plain > 4 * size
-    assert lazy < 2.5 * size  # the file's bytes and the index (~1.8x), with room
-    assert lazy < plain / 2
+def test_an_open_cassette_keeps_neither_its_text_nor_its_parsed_document(
+    tmp_path: Path,
+) -> None:
+    for path in (
+        _sdk_cassette(tmp_path / "big.yaml", 400),
+        _small(tmp_path / "s.yaml", *range(30)),
+    ):
+        size = path.stat().st_size
+        lazy = _kept(path)
+        _load.enabled = False
+        try:
+            plain = _kept(path)  # the whole document parsed, every reply built
+        finally:
+            _load.enabled = True
+        assert plain > 2 * size
+        # the facts and the index (~0.6x at 400); not the file's bytes (1x), which were kept
+        # for the sections read when used
+        assert lazy < size
+        assert lazy < plain / 2
+
+
+def _opened(path: Path) -> Cassette:
+    cassette = Cassette(path, allow_playback_repeats=True).open()
+    assert cassette.file is not None
+    assert _lazy(cassette.file)
+    return cassette
+
+
+def _first_reply(cassette: Cassette) -> bytes:
+    assert cassette.file is not None
+    return cassette.file.interactions[0].reply().body
+
+
+@pytest.mark.parametrize("size", ["small", "big"])
+def test_a_section_is_read_from_the_file_as_opened_when_first_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    path = (
+        _small(tmp_path / "c.yaml", 1, 2)
+        if size == "small"
+        else _sdk_cassette(tmp_path / "c.yaml", 100)
+    )
+    text = path.read_bytes()
+    expected = _as_seen(_plain_load(path))
+
+    # unchanged: read from the file (a relative path, after a chdir, too)
+    monkeypatch.chdir(tmp_path)
+    cassette = _opened(Path("c.yaml"))
+    monkeypatch.chdir("/")
+    assert _as_seen(cassette.file) == expected  # type: ignore[arg-type]
+
+    # touched, or copied over with the same bytes (a new inode): its sha256 says the same
+    _load.forget()
+    cassette = _opened(path)
+    os.utime(path, ns=(1, 1))
+    tmp = tmp_path / "copy.yaml"
+    tmp.write_bytes(text)
+    os.replace(tmp, path)
+    assert _as_seen(cassette.file) == expected  # type: ignore[arg-type]
+
+    # edited since it was opened (the same size and offsets: another answer)
+    _load.forget()
+    cassette = _opened(path)
+    edited = text.replace(b"answer 0", b"answer 9").replace(b"answer 1", b"answer 9")
+    assert len(edited) == len(text)
+    assert edited != text
+    before = path.stat()
+    path.write_bytes(edited)  # in place: the same inode and size; the file's times tell
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 10**9))  # (a coarse clock)
+    with pytest.raises(CassetteError) as info:
+        _first_reply(cassette)
+    line = cassette.file.interactions[0].line  # type: ignore[union-attr]
+    assert str(info.value).splitlines() == [
+        f"cassette {path}:{line}: the 'response' of this interaction cannot be read: the file "
+        f"changed since the test opened it ({path} changed since it was opened); an open "
+        "cassette reads each section from its file when first used.",
+        "Fix: do not edit, move or re-record a cassette while a test replays it; "
+        "run the test again.",
+    ]
+    _load.forget()
+    assert _first_reply(_opened(path)).count(b"answer 9") == 5  # opened again: the new file
+
+    # gone since it was opened
+    _load.forget()
+    cassette = _opened(path)
+    path.unlink()
+    with pytest.raises(CassetteError, match="the file cannot be read any more since the test"):
+        _first_reply(cassette)
 
 
 def test_interactions_share_one_string_per_method_also_from_the_cache(tmp_path: Path) -> None:

@@ -154,14 +154,16 @@ HEADER = (
 
 
 class _Source:
-    """A cassette file's bytes, shared by its interactions read by :func:`_load.scan`;
-    for a small cassette, the replies its folder's load cache holds (by line)."""
+    """Where the interactions :func:`_load.scan` read find their sections: the file
+    (:class:`_load.File`, read again when a section is first used); for a small
+    cassette, the replies its folder's load cache holds (by line)."""
 
-    __slots__ = ("folder", "path", "raw", "replies")
+    __slots__ = ("file", "folder", "path", "replies")
 
     def __init__(self, path: Path, layout: _load.Layout) -> None:
+        assert layout.file is not None
         self.path = path
-        self.raw = layout.raw
+        self.file = layout.file
         self.replies = layout.replies
         self.folder = layout.folder
 
@@ -224,10 +226,21 @@ class Interaction:
     def _section(self, key: str) -> Any:
         src = self._src
         assert src is not None
+        where = f"{src.path}:{self.line}" if self.line else str(src.path)
         try:
-            return _load.section(src.raw, self._facts[_KEYS], self._facts[_BOUNDS], key)
-        except _load.yaml_error() as exc:  # the file changed under it, or the scan erred
-            where = f"{src.path}:{self.line}" if self.line else str(src.path)
+            return _load.section(src.file, self._facts[_KEYS], self._facts[_BOUNDS], key)
+        except (_load.FileChanged, OSError) as exc:  # read when first used, from the file
+            gone = not isinstance(exc, _load.FileChanged)
+            raise CassetteError(
+                f"cassette {where}: the {key!r} of this interaction cannot be read: the file "
+                f"{'cannot be read any more' if gone else 'changed'} since the test opened it "
+                f"({exc}); an open cassette reads each section from its file when first used.\n"
+                "Fix: do not edit, move or re-record a cassette while a test replays it; "
+                "run the test again.",
+                path=str(src.path),
+                line=self.line,
+            ) from None
+        except _load.yaml_error() as exc:  # the scan erred
             raise CassetteError(
                 f"cassette {where}: the {key!r} of this interaction cannot be read ({exc}).\n"
                 "Fix: restore it from version control, or re-record with --llm-record=all.",

@@ -50,7 +50,7 @@ import struct
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -58,6 +58,8 @@ from typing import Any
 __all__ = [
     "CACHE_DIR",
     "CACHE_MIN_BYTES",
+    "File",
+    "FileChanged",
     "Layout",
     "cache_path",
     "flush",
@@ -173,18 +175,22 @@ _gc_depth = 0
 _gc_was_enabled = False
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """The cyclic GC off while inside; nested and concurrent uses share one pause."""
-    global _gc_depth, _gc_was_enabled
-    with _gc_lock:
-        if _gc_depth == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_depth += 1
-    try:
-        yield
-    finally:
+class gc_paused:  # used as a function: ``with gc_paused():``
+    """The cyclic GC off while inside; nested and concurrent uses share one pause.
+    (A class, not a generator: it is entered once per load and per parsed section.)"""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        global _gc_depth, _gc_was_enabled
+        with _gc_lock:
+            if _gc_depth == 0:
+                _gc_was_enabled = gc.isenabled()
+                gc.disable()
+            _gc_depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        global _gc_depth
         with _gc_lock:
             _gc_depth -= 1
             if _gc_depth == 0 and _gc_was_enabled:
@@ -205,31 +211,43 @@ def read(
     """The cassette as a :class:`Layout` (:func:`scan`), else as :func:`read_document` reads it."""
     if not enabled or not lazy:
         return read_document(path, lines_of, derive)
-    raw = path.read_bytes()
-    if len(raw) < CACHE_MIN_BYTES:
-        layout = _read_small(path, raw, facts_of, peek)
-        return layout if layout is not None else read_document(path, lines_of, derive, raw)
+    fd = os.open(path, _O_READ)
+    try:
+        st = os.fstat(fd)
+        # a small cassette's folder cache first: not held at once with the file's bytes
+        folder = _folder(path.parent) if st.st_size < CACHE_MIN_BYTES else None
+        raw = _read_all(fd, st.st_size)
+    finally:
+        os.close(fd)
     digest = hashlib.sha256(raw).digest()
+    file = File(path, _stamp(st), digest)
+    if len(raw) < CACHE_MIN_BYTES:
+        layout = _read_small(path, folder or _folder(path.parent), raw, digest, facts_of, peek)
+        if layout is None:
+            return read_document(path, lines_of, derive, raw)
+        layout.file = file
+        return layout
     key = str(path)
     with _cache_lock:
         kept = _big.pop(key, None)
         if kept is not None and kept[0] == digest:
             _big[key] = kept  # the most recently used, last
-            return Layout(raw, kept[1], kept[2], kept[3])
+            return Layout(kept[1], kept[2], kept[3], None, file)
     cached = cache_path(path)
     hit = _read_cache(cached, digest)
     if isinstance(hit, tuple) and len(hit) == 4 and hit[0] == "document":
         return hit[1], hit[2], hit[3]
     if isinstance(hit, tuple) and len(hit) == 3 and hit[0] == "layout":
-        big: Layout | None = Layout(raw, hit[1], hit[2])
+        big: Layout | None = Layout(hit[1], hit[2])
     else:
         with gc_paused():
             big = scan(raw, facts_of, peek)
         if big is None:
             return read_document(path, lines_of, derive, raw, digest)
+        del raw  # the sections are read from the file when first used
         _write_cache(cached, digest, ("layout", big.head, big.items))
     assert big is not None
-    big.replies = {}
+    big.replies, big.file = {}, file
     with _cache_lock:
         _big[key] = (digest, big.head, big.items, big.replies)
         while len(_big) > BIG_KEPT:
@@ -275,26 +293,93 @@ def read_document(
 
 
 class Layout:
-    """A cassette read by :func:`scan`: its bytes (the responses are read from them
-    when used), its top-level keys but ``interactions``, parsed, and per interaction
-    what ``facts_of`` made of its parsed sections. ``replies`` is where a small
-    cassette's replies are kept for the load cache (:func:`remember`), by line."""
+    """A cassette read by :func:`scan`: its top-level keys but ``interactions``, parsed,
+    and per interaction what ``facts_of`` made of its parsed sections; ``file``, where
+    the other sections are read from when used (:func:`section`: an open cassette keeps
+    none of the file's bytes). ``replies`` is where a small cassette's replies are kept
+    for the load cache (:func:`remember`), by line."""
 
-    __slots__ = ("folder", "head", "items", "raw", "replies")
+    __slots__ = ("file", "folder", "head", "items", "replies")
 
     def __init__(
         self,
-        raw: bytes,
         head: dict[str, Any],
         items: list[Any],
         replies: dict[int, Any] | None = None,
         folder: _Folder | None = None,
+        file: File | None = None,
     ) -> None:
-        self.raw = raw
         self.head = head
         self.items = items
         self.replies = replies
         self.folder = folder
+        self.file = file
+
+
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+
+
+def _stamp(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+class FileChanged(Exception):
+    """A cassette's file is no longer the one opened: its sections cannot be read."""
+
+
+class File:
+    """A cassette's file as :func:`read` read it, to read a section from it again when
+    first used (:meth:`read`): an open cassette keeps none of the file's bytes.
+
+    The file must still be the one read: the same size, modification and change times,
+    inode and device, or else bytes of the same sha256 (a copy, a touch); otherwise
+    :class:`FileChanged` (the file was edited or replaced since it was opened) or
+    :class:`OSError` (it is gone)."""
+
+    __slots__ = ("digest", "path", "stamp")
+
+    def __init__(self, path: Path | str, stamp: tuple[int, ...], digest: bytes) -> None:
+        self.path = os.path.abspath(path)  # read again wherever the process went since
+        self.stamp = stamp
+        self.digest = digest
+
+    def read(self, start: int, stop: int) -> bytes:
+        """The file's bytes from ``start`` to ``stop``."""
+        fd = os.open(self.path, _O_READ)
+        try:
+            st = os.fstat(fd)
+            if _stamp(st) == self.stamp:
+                data = _pread(fd, stop - start, start)
+                if len(data) == stop - start:
+                    return data
+            os.lseek(fd, 0, os.SEEK_SET)
+            raw = _read_all(fd, st.st_size)
+        finally:
+            os.close(fd)
+        if hashlib.sha256(raw).digest() != self.digest:
+            raise FileChanged(f"{self.path} changed since it was opened")
+        self.stamp = _stamp(st)
+        return raw[start:stop]
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """The rest of file ``fd``, ``size`` bytes by its ``fstat`` (one call, and no
+    buffer beside the bytes, unless it grew since)."""
+    data = os.read(fd, size + 1)
+    if len(data) <= size:
+        return data
+    parts = [data]
+    while more := os.read(fd, 1 << 16):
+        parts.append(more)
+    return b"".join(parts)
+
+
+def _pread_seek(fd: int, n: int, offset: int) -> bytes:  # pragma: no cover - Windows
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, n)
+
+
+_pread: Callable[[int, int, int], bytes] = getattr(os, "pread", _pread_seek)
 
 
 LAZY_SECTIONS = frozenset({"response", "summary", "meta"})
@@ -354,7 +439,9 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
     line = raw.count(b"\n", 0, start + 15) + 1  # the first interaction's
     prev = start + 15
     known = _SECTION_NAMES
-    for m in _LINE.finditer(raw, start + 14, footer):
+    find = _LINE.search  # not finditer: its matcher's state (~1.3 KiB) would stay alive
+    at = start + 14
+    while (m := find(raw, at, footer)) is not None:
         at = m.start() + 1
         section = _SECTION.match(raw, at)
         if section is None:
@@ -380,7 +467,7 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
         if facts is None:
             return None
         items.append(facts)
-    return Layout(raw, head, items)
+    return Layout(head, items)
 
 
 _NEXT_DOCUMENT = b"---\n"
@@ -395,14 +482,13 @@ _SECTION_NAMES: dict[bytes, str] = {}
 class _ScanState:
     """What :func:`scan` shares between the interactions it reads, one at a time."""
 
-    __slots__ = ("facts_of", "orders", "peek", "raw", "seen")
+    __slots__ = ("facts_of", "orders", "peek", "raw")
 
     def __init__(self, raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) -> None:
         self.raw = raw
         self.facts_of = facts_of
         self.peek = peek
         self.orders: dict[tuple[str, ...], tuple[str, ...]] = {}
-        self.seen: dict[Any, Any] = {}
 
     def item(self, names: list[str], offsets: list[int], stop: int, line: int) -> Any:
         """The facts of the interaction whose sections start at ``offsets`` (``stop``:
@@ -422,17 +508,16 @@ class _ScanState:
             begin, end = offsets[i], offsets[i + 1]
             if name == "response" and _STATUS.match(raw, begin) is None:
                 return None
-            text = raw[begin:end]
             if name in LAZY_SECTIONS:
-                lazy.append(text)
+                lazy.append(raw[begin:end])
                 wanted = self.peek.get(name)
                 if not wanted:
                     continue
-                found = _peek(raw, begin, end, wanted, self.seen)
+                found = _peek(raw, begin, end, wanted)
                 if found is not None:
                     peeked[name] = found
                     continue
-            parts.append(text)
+            parts.append((begin, end))
         if lazy:
             try:  # their syntax, each on its own, in C: each parses when it is used
                 pyyaml().CParser(
@@ -440,8 +525,14 @@ class _ScanState:
                 ).raw_parse()
             except Exception:
                 return None
+            del lazy  # before the parse below: not held at once
         try:
-            parsed = _read_text(b"".join(parts) if len(parts) != 1 else parts[0]) if parts else {}
+            if not parts:
+                parsed: Any = {}
+            elif len(parts) == 1:
+                parsed = _read_text(raw[parts[0][0] : parts[0][1]])
+            else:
+                parsed = _read_text(b"".join(raw[b:e] for b, e in parts))
         except Exception:
             return None
         if type(parsed) is list and len(parsed) == 1:
@@ -461,9 +552,7 @@ _NEEDLES: dict[str, bytes] = {}
 """``key`` -> the bytes :func:`_peek` looks for: ``\\n    key:``."""
 
 
-def _peek(
-    raw: bytes, start: int, stop: int, keys: Sequence[str], seen: dict[Any, Any]
-) -> dict[str, Any] | None:
+def _peek(raw: bytes, start: int, stop: int, keys: Sequence[str]) -> dict[str, Any] | None:
     """The values of ``keys`` in the section ``raw[start:stop]`` (a mapping whose keys
     are at column 4), where each is absent or a one-line plain scalar; else ``None``."""
     colon = raw.find(b":", start)
@@ -484,8 +573,9 @@ def _peek(
             value = _plain(m.group(1).decode(), remember=False)  # digests: one of a kind
         except Exception:
             return None
-        # a test's id: one string for all its interactions (1 and True stay apart)
-        out[key] = seen.setdefault((type(value), value), value)
+        # a test's id: one string for all its interactions (interned strings are freed
+        # with their last use: a digest, one of a kind, is not kept by this)
+        out[key] = sys.intern(value) if type(value) is str else value
     return out
 
 
@@ -513,11 +603,13 @@ def _has_node_properties(raw: bytes) -> bool:
     return False
 
 
-def section(raw: bytes, keys: Sequence[str], bounds: bytes, key: str) -> Any:
-    """The parsed value of section ``key`` of an interaction :func:`scan` cut out."""
+def section(file: File, keys: Sequence[str], bounds: bytes, key: str) -> Any:
+    """The parsed value of section ``key`` of an interaction :func:`scan` cut out,
+    read from ``file`` (:meth:`File.read`: raises :class:`FileChanged` or
+    :class:`OSError` when the file is not the one opened any more)."""
     i = keys.index(key)
     start, stop = struct.unpack_from("<2Q", bounds, 8 * i)
-    doc = parse_bytes(raw[start:stop])
+    doc = parse_bytes(file.read(start, stop))
     if type(doc) is list and len(doc) == 1:
         doc = doc[0]
     if not isinstance(doc, dict) or key not in doc:
@@ -718,8 +810,10 @@ def _block(text: str | bytes) -> Any:
     if (not printable and _NON_PRINTABLE.search(text) is not None) or not text.endswith("\n"):
         raise _Unsupported("not the block layout")
     lines = text.split("\n")
+    del text
     lines.pop()
     reader = _Lines(lines)
+    del lines  # the reader keeps each line without its indentation, and the indentation
     at = reader.skip(0)
     if at >= reader.n:
         raise _Unsupported("no document")
@@ -731,10 +825,9 @@ def _block(text: str | bytes) -> Any:
 
 
 class _Lines:
-    __slots__ = ("at", "body", "ind", "lines", "n")
+    __slots__ = ("at", "body", "ind", "n")
 
     def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
         self.body = body = [line.lstrip(" ") for line in lines]
         self.ind = [len(a) - len(b) for a, b in zip(lines, body, strict=True)]
         self.n = len(lines)
@@ -901,7 +994,7 @@ class _Lines:
             raise _Unsupported("not a literal block")
         digit = m.group(1) or m.group(4)
         chomp = m.group(2) or m.group(3) or ""
-        lines, at, n = self.lines, self.at, self.n
+        body, ind, at, n = self.body, self.ind, self.at, self.n
         if digit:
             indent = column + int(digit)
         else:
@@ -910,15 +1003,16 @@ class _Lines:
             indent = self.ind[at]
             if indent <= column:
                 raise _Unsupported("an empty literal block")
-        pad = " " * indent
         text: list[str] = []
         while at < n:
-            line = lines[at]
-            if line.startswith(pad):
-                text.append(line[indent:])
-            elif self.body[at]:
+            more = ind[at] - indent  # the line is " " * ind[at] + body[at]
+            if more == 0:
+                text.append(body[at])
+            elif more > 0:
+                text.append(" " * more + body[at])
+            elif body[at]:
                 break
-            elif line:
+            elif ind[at]:
                 raise _Unsupported("a line of spaces in a literal block")
             else:
                 text.append("")
@@ -1015,16 +1109,19 @@ _at_exit = False
 
 
 def _read_small(
-    path: Path, raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]
+    path: Path,
+    folder: _Folder,
+    raw: bytes,
+    digest: bytes,
+    facts_of: FactsOf,
+    peek: Mapping[str, Sequence[str]],
 ) -> Layout | None:
     """A small cassette from its folder's cache while its bytes are the same, else
     :func:`scan` (remembered for the next load, in this process and the next)."""
-    digest = hashlib.sha256(raw).digest()
     name = path.name
-    folder = _folder(path.parent)
     entry = folder.entries.get(name)
     if entry is not None and entry[0] == digest:
-        return Layout(raw, entry[1], entry[2], entry[3], folder)
+        return Layout(entry[1], entry[2], entry[3], folder)
     with gc_paused():
         layout = scan(raw, facts_of, peek)
     if layout is None:
