@@ -8,6 +8,7 @@ import gc
 import hashlib
 import marshal
 import os
+import shutil
 import threading
 import tracemalloc
 from collections.abc import Callable
@@ -23,7 +24,15 @@ from hypothesis import strategies as st
 import pytest_llm
 from pytest_llm import CassetteError
 from pytest_llm.cassette import _load
-from pytest_llm.cassette._format import CassetteFile, Interaction, _Dumper, dump, load
+from pytest_llm.cassette._format import (
+    _PEEK,
+    CassetteFile,
+    Interaction,
+    _Dumper,
+    _facts,
+    dump,
+    load,
+)
 from pytest_llm.cassette._session import Cassette
 
 
@@ -535,6 +544,97 @@ BROKEN = {
     "a wrong count": ("  interactions: 2\n", "  interactions: 3\n"),
     "a request without a url": ("    url: http://llm.test/v1/models\n", ""),
 }
+
+
+def _scan_texts() -> list[bytes]:
+    root = Path(__file__).parent.parent
+    files = sorted({*root.glob("**/cassettes/**/*.yaml"), *root.glob("**/cassettes/**/*.yml")})
+    texts = [text.encode() for text, _ in LAYOUTS.values()]
+    texts += [BASE.replace(old, new).encode() for old, new in BROKEN.values()]
+    texts += [
+        BASE.replace("test_x[a-b]", "x" * 300).encode(),
+        BASE.replace("  meta:", "  " + "m" * 300 + ":").encode(),
+    ]
+    return texts + [path.read_bytes() for path in files]
+
+
+def _same_layout(a: _load.Layout | None, b: _load.Layout | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.head, a.items) == (b.head, b.items)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 17, 256, 4096])
+def test_the_scan_reads_a_file_a_chunk_at_a_time_as_it_reads_it_whole(
+    tmp_path: Path, size: int
+) -> None:
+    """A load holds a window of the file, not the file: the same facts (the same
+    offsets, lines, head) or the same refusal, wherever the chunks are cut."""
+    texts = [*_scan_texts(), _sdk_cassette(tmp_path / "c.yaml", 30).read_bytes()]
+    read = 0
+    for raw in texts:
+        whole = _load.scan(raw, _facts, _PEEK)
+        chunks = iter([raw[i : i + size] for i in range(0, len(raw), size)])
+        assert _same_layout(_load.scan(chunks, _facts, _PEEK), whole), raw[:200]
+        read += whole is not None
+    assert read >= 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(min_size=0, max_size=40).map(lambda b: bytes(b"&*! \n\t[{,a-"[x % 11] for x in b)),
+    st.lists(st.integers(min_value=1, max_value=40), max_size=6),
+)
+def test_node_properties_are_found_across_chunks_as_in_the_whole_file(
+    raw: bytes, cuts: list[int]
+) -> None:
+    chunks, at = [], 0
+    for n in cuts:
+        chunks.append(raw[at : at + n])
+        at += n
+    chunks.append(raw[at:])
+    window = _load._Window(iter([c for c in chunks if c]))
+    try:
+        while window.more(0):
+            pass
+        found = False
+    except _load._Unsupported:
+        found = True
+    assert found == (b"\r" in raw or _load._has_node_properties(raw))
+    assert window.buf == raw or found
+
+
+def _peak(path: Path) -> int:
+    """The most memory a cold load of ``path`` holds at once (tracemalloc)."""
+    load(path)  # imports and first-use caches, not counted
+    _load.forget()
+    shutil.rmtree(path.parent / _load.CACHE_DIR, ignore_errors=True)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        got = load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert _lazy(got)
+    return peak
+
+
+def test_a_load_never_holds_the_whole_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for path in (
+        _sdk_cassette(tmp_path / "big.yaml", 400),
+        _small(tmp_path / "s.yaml", *range(30)),
+    ):
+        size = path.stat().st_size
+        peak = _peak(path)
+        with monkeypatch.context() as m:
+            m.setattr(_load, "CHUNK_MIN", 1 << 30)  # the file in one chunk
+            whole = _peak(path)
+        # the facts, a window of the file (an eighth of a big one, 2 KiB of a small
+        # one), the big one's cache written; not the whole file beside them
+        assert peak < whole - size / 2, path
+        if size >= _load.CACHE_MIN_BYTES:
+            assert peak < size
 
 
 @pytest.mark.parametrize(("old", "new"), list(BROKEN.values()), ids=list(BROKEN))

@@ -50,7 +50,7 @@ import struct
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -213,18 +213,36 @@ def read(
         return read_document(path, lines_of, derive)
     fd = os.open(path, _O_READ)
     try:
-        st = os.fstat(fd)
-        # a small cassette's folder cache first: not held at once with the file's bytes
-        folder = _folder(path.parent) if st.st_size < CACHE_MIN_BYTES else None
-        raw = _read_all(fd, st.st_size)
+        return _read_open(path, fd, lines_of, derive, facts_of, peek)
     finally:
         os.close(fd)
-    digest = hashlib.sha256(raw).digest()
-    file = File(path, _stamp(st), digest)
-    if len(raw) < CACHE_MIN_BYTES:
-        layout = _read_small(path, folder or _folder(path.parent), raw, digest, facts_of, peek)
-        if layout is None:
-            return read_document(path, lines_of, derive, raw)
+
+
+def _read_open(
+    path: Path,
+    fd: int,
+    lines_of: Callable[[str], list[int]],
+    derive: Callable[[Any], Any],
+    facts_of: FactsOf,
+    peek: Mapping[str, Sequence[str]],
+) -> Layout | tuple[Any, list[int], Any]:
+    """:func:`read` of the file open as ``fd``: its sha256 first, a chunk at a time (a
+    cache hit needs nothing else of it), then, if no cache has it, :func:`scan` of its
+    chunks read again: the file's bytes are never all held at once."""
+    st = os.fstat(fd)
+    size = st.st_size
+    # a small cassette's folder cache first: not held at once with the file's bytes
+    folder = _folder(path.parent) if size < CACHE_MIN_BYTES else None
+    sha = hashlib.sha256()
+    for chunk in _chunks(fd, size):
+        sha.update(chunk)
+    digest = sha.digest()
+    stamp = _stamp(st)
+    file = File(path, stamp, digest)
+    if folder is not None:
+        layout = _read_small(path, folder, _chunks(fd, size), digest, facts_of, peek)
+        if layout is None or _stamp(os.fstat(fd)) != stamp:  # (edited while read)
+            return read_document(path, lines_of, derive)
         layout.file = file
         return layout
     key = str(path)
@@ -241,10 +259,9 @@ def read(
         big: Layout | None = Layout(hit[1], hit[2])
     else:
         with gc_paused():
-            big = scan(raw, facts_of, peek)
-        if big is None:
-            return read_document(path, lines_of, derive, raw, digest)
-        del raw  # the sections are read from the file when first used
+            big = scan(_chunks(fd, size), facts_of, peek)
+        if big is None or _stamp(os.fstat(fd)) != stamp:  # (edited while read)
+            return read_document(path, lines_of, derive)
         _write_cache(cached, digest, ("layout", big.head, big.items))
     assert big is not None
     big.replies, big.file = {}, file
@@ -362,6 +379,22 @@ class File:
         return raw[start:stop]
 
 
+CHUNK_MIN = 2048
+CHUNK_MAX = 1 << 20
+
+
+def _chunks(fd: int, size: int) -> Iterator[bytes]:
+    """File ``fd``'s bytes from its start, about an eighth of ``size`` at a time (2 KiB
+    to 1 MiB): what a load holds of the file at once."""
+    n = max(CHUNK_MIN, min(size // 8, CHUNK_MAX))
+    offset = 0
+    while data := _pread(fd, n, offset):
+        yield data
+        if len(data) < n:
+            return  # a short read: the end of the file
+        offset += n
+
+
 def _read_all(fd: int, size: int) -> bytes:
     """The rest of file ``fd``, ``size`` bytes by its ``fstat`` (one call, and no
     buffer beside the bytes, unless it grew since)."""
@@ -390,16 +423,22 @@ FactsOf = Callable[[int, tuple[str, ...], bytes, dict[str, Any]], Any]
 
 _LINE = re.compile(rb"\n {0,3}[^ \n]")
 """A line less indented than an interaction's section contents (4 spaces)."""
-_SECTION = re.compile(rb"(?:(- )|  )([A-Za-z_][A-Za-z0-9_]*):[ \n]")
-"""An interaction's first section (``- key:``: group 1 set) or another (``  key:``)."""
+_SECTION = re.compile(rb"(?:(- )|  )([A-Za-z_][A-Za-z0-9_]{0,200}):[ \n]")
+"""An interaction's first section (``- key:``: group 1 set) or another (``  key:``);
+a longer name is the full reader's (the scan's window holds :data:`_ROOM` bytes of
+a line at least)."""
 _FOOTER = re.compile(rb"\n[A-Za-z]")
 _STATUS = re.compile(rb"  response:\n    status: [1-9][0-9][0-9]\n")
 _TOKEN_BEFORE = frozenset(b" \t\n[{,")
 
 
-def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) -> Layout | None:
+def scan(
+    raw: bytes | Iterator[bytes], facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}
+) -> Layout | None:
     """``raw`` read as a :class:`Layout`, or ``None``: the full reader's business.
 
+    ``raw`` is the file's bytes, or its chunks in order (:func:`_chunks`): then only a
+    window of the file is held at a time, from the interaction being read on.
     The layout is the one :func:`~._format.dump` writes: top-level keys at column 0,
     ``interactions:`` a block list of mappings whose keys (the sections) sit at column
     2 and whose contents are indented further. The lines at columns 0-3 cut the list
@@ -409,7 +448,7 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
     C: no Python objects), so it is known to parse the same when used, and a quoted
     string running on into the next section is caught. The parsed sections are
     handed to ``facts_of(line, keys, bounds, sections)``,
-    where ``bounds`` are the offsets of each section in ``raw`` and one past the last
+    where ``bounds`` are the offsets of each section in the file and one past the last
     (:func:`pack`). A lazy section named in ``peek`` (``{"meta": ["test"]}``) is
     handed over as a mapping of just those keys, read from their lines when their
     values are one-line plain scalars, else parsed whole.
@@ -418,41 +457,74 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
     duplicate section; a response not starting with its status; carriage returns)
     gives ``None``: the full reader then reads the file, and reports its problems.
     """
-    cparser = pyyaml().CParser
-    if cparser is None or b"\r" in raw or _has_node_properties(raw):
+    if pyyaml().CParser is None:
         return None
-    start = raw.find(b"\ninteractions:\n")
-    if start < 0 or not raw.startswith(b"- ", start + 15):
+    win = _Window(iter((raw,)) if isinstance(raw, bytes) else raw)
+    try:
+        return _scan(win, facts_of, peek)
+    except _Unsupported:
         return None
-    end = _FOOTER.search(raw, start + 14)  # the next top-level key: the list ends there
-    footer = len(raw) if end is None else end.start() + 1
-    try:  # first, while little else is held
-        head = _read_text(raw[: start + 1] + raw[footer:])
-    except Exception:
+
+
+HEAD_MAX = 1 << 20
+"""The text before ``interactions:`` that :func:`scan` reads at most (more: the full reader's)."""
+_ROOM = 256
+"""The bytes :func:`scan` wants in its window from the start of a line on, to read
+its key (:data:`_SECTION`), unless the file ends first."""
+_LETTERS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _scan(win: _Window, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) -> Layout | None:
+    more = win.more
+    while True:  # the text before the list, and its first line
+        start = win.buf.find(b"\ninteractions:\n")
+        if start >= 0 and len(win.buf) >= start + 17:
+            break
+        if len(win.buf) > HEAD_MAX or not more(0):
+            if start < 0:
+                return None
+            break
+    buf = win.buf  # (base 0)
+    if not buf.startswith(b"- ", start + 15):
         return None
-    if not isinstance(head, dict) or "interactions" in head:
-        return None
+    top = buf[: start + 1]
     items: list[Any] = []
-    state = _ScanState(raw, facts_of, peek)
+    state = _ScanState(win, facts_of, peek)
     names: list[str] = []
     offsets: list[int] = []
-    line = raw.count(b"\n", 0, start + 15) + 1  # the first interaction's
-    prev = start + 15
+    line = buf.count(b"\n", 0, start + 15) + 1  # the first interaction's
+    prev = start + 15  # where it starts: the window keeps it, and the line break before
     known = _SECTION_NAMES
     find = _LINE.search  # not finditer: its matcher's state (~1.3 KiB) would stay alive
-    at = start + 14
-    while (m := find(raw, at, footer)) is not None:
+    section_at = _SECTION.match
+    pos = start + 14
+    footer = -1
+    while True:
+        buf, base = win.buf, win.base
+        m = find(buf, pos - base)
+        if m is None:
+            if not more(prev - 1):
+                break  # the end of the file
+            pos = max(pos, base + len(buf) - 4)  # (a line's start, cut short)
+            continue
         at = m.start() + 1
-        section = _SECTION.match(raw, at)
+        if len(buf) - at < _ROOM and not win.eof:
+            more(prev - 1)
+            continue
+        if m.end() - at == 1 and buf[at] in _LETTERS:  # the next top-level key
+            footer = base + at
+            break
+        section = section_at(buf, at)
         if section is None:
             return None  # odd indentation, a comment, an indentless list, a tab...
         key = section.group(2)
+        at += base
         if section.group(1) is not None and names:  # "- ": the next interaction
             facts = state.item(names, offsets, at, line)
             if facts is None:
                 return None
             items.append(facts)
-            line += raw.count(b"\n", prev, at)
+            line += buf.count(b"\n", prev - base, at - base)
             prev = at
             names, offsets = [], []
         name = known.get(key)
@@ -462,12 +534,60 @@ def scan(raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]] = {}) 
                 known[key] = name
         names.append(name)
         offsets.append(at)
+        pos = at
+    if footer < 0:
+        footer = win.base + len(win.buf)
     if names:
         facts = state.item(names, offsets, footer, line)
         if facts is None:
             return None
         items.append(facts)
+    while more(footer):  # the rest: top-level keys after the list
+        pass
+    try:
+        head = _read_text(top + win.buf[footer - win.base :])
+    except Exception:
+        return None
+    if not isinstance(head, dict) or "interactions" in head:
+        return None
     return Layout(head, items)
+
+
+class _Window:
+    """The part of a file :func:`scan` works on: ``buf`` holds its bytes from offset
+    ``base`` on, read a chunk at a time (:meth:`more`). Each chunk is looked at for
+    what sends a file to the full reader (carriage returns, node properties)."""
+
+    __slots__ = ("base", "buf", "chunks", "eof", "tail")
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.buf = b""
+        self.base = 0
+        self.eof = False
+        self.tail = b""
+        """The file's last two bytes read so far."""
+
+    def more(self, keep: int) -> bool:
+        """The next chunk read, the bytes before offset ``keep`` dropped; ``False`` at
+        the end of the file. Raises :class:`_Unsupported` for a chunk holding a carriage
+        return or a node property."""
+        chunk = next(self.chunks, b"")
+        if not chunk:
+            self.eof = True
+            return False
+        tail = self.tail
+        if (
+            b"\r" in chunk
+            or _has_node_properties(chunk, tail[-1] if tail else -1)
+            or _node_property_before(tail, chunk)
+        ):
+            raise _Unsupported("a carriage return, an anchor, an alias or a tag")
+        self.tail = (tail + chunk[-2:])[-2:]
+        drop = keep - self.base
+        self.buf = (self.buf[drop:] if drop else self.buf) + chunk
+        self.base = keep
+        return True
 
 
 _NEXT_DOCUMENT = b"---\n"
@@ -482,18 +602,18 @@ _SECTION_NAMES: dict[bytes, str] = {}
 class _ScanState:
     """What :func:`scan` shares between the interactions it reads, one at a time."""
 
-    __slots__ = ("facts_of", "orders", "peek", "raw")
+    __slots__ = ("facts_of", "orders", "peek", "win")
 
-    def __init__(self, raw: bytes, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) -> None:
-        self.raw = raw
+    def __init__(self, win: _Window, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) -> None:
+        self.win = win
         self.facts_of = facts_of
         self.peek = peek
         self.orders: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def item(self, names: list[str], offsets: list[int], stop: int, line: int) -> Any:
         """The facts of the interaction whose sections start at ``offsets`` (``stop``:
-        where it ends), or ``None``."""
-        raw = self.raw
+        where it ends, in the window), or ``None``."""
+        raw, base = self.win.buf, self.win.base
         key = tuple(names)
         order = self.orders.get(key)
         if order is None:
@@ -505,7 +625,7 @@ class _ScanState:
         lazy = []
         peeked: dict[str, Any] = {}
         for i, name in enumerate(order):
-            begin, end = offsets[i], offsets[i + 1]
+            begin, end = offsets[i] - base, offsets[i + 1] - base
             if name == "response" and _STATUS.match(raw, begin) is None:
                 return None
             if name in LAZY_SECTIONS:
@@ -588,19 +708,31 @@ def unpack(bounds: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(bounds) // 8}Q", bounds)
 
 
-def _has_node_properties(raw: bytes) -> bool:
+def _has_node_properties(raw: bytes, prev: int = -1) -> bool:
     """Whether ``raw`` may hold an anchor, an alias or a tag (``&a``, ``*a``, ``!t``):
     each would tie a section to another or change how it reads. Text that only looks
     like one (``*bold*`` in a message) gives ``True`` too: the full reader is right
-    for everything."""
+    for everything. ``prev``: the byte before ``raw`` in the file (-1: none); a
+    property's mark as ``raw``'s last byte is :func:`_node_property_before`'s, once the
+    next byte is known."""
     before = _TOKEN_BEFORE
     for ch in b"&*!":
         at = raw.find(ch)
         while at >= 0:
-            if (at == 0 or raw[at - 1] in before) and raw[at + 1 : at + 2].strip():
+            if (raw[at - 1] in before if at else prev < 0 or prev in before) and raw[
+                at + 1 : at + 2
+            ].strip():
                 return True
             at = raw.find(ch, at + 1)
     return False
+
+
+def _node_property_before(tail: bytes, chunk: bytes) -> bool:
+    """:func:`_has_node_properties` for the last byte of ``tail`` (the file's last
+    bytes before ``chunk``), which needed ``chunk``'s first byte to tell."""
+    if not tail or tail[-1] not in b"&*!" or not chunk[:1].strip():
+        return False
+    return len(tail) < 2 or tail[-2] in _TOKEN_BEFORE
 
 
 def section(file: File, keys: Sequence[str], bounds: bytes, key: str) -> Any:
@@ -1111,7 +1243,7 @@ _at_exit = False
 def _read_small(
     path: Path,
     folder: _Folder,
-    raw: bytes,
+    raw: bytes | Iterator[bytes],
     digest: bytes,
     facts_of: FactsOf,
     peek: Mapping[str, Sequence[str]],
