@@ -144,12 +144,20 @@ class Tracker:
         return "".join(self.text)
 
     def _chat(self, event: Any) -> bool:
+        # Every read is a plain attribute read (a pydantic model's is slow enough per chunk
+        # that getattr's extra call shows), falling back to getattr(..., None) for an
+        # object without the attribute: the same values either way.
         self.events += 1
         content = False
-        usage = getattr(event, "usage", None)
+        try:
+            usage = event.usage
+            choices = event.choices
+        except AttributeError:
+            usage = getattr(event, "usage", None)
+            choices = getattr(event, "choices", None)
         if usage is not None:
-            self._took_usage(usage)
-        choices = getattr(event, "choices", None)
+            self.raw_usage = usage
+            self._usage = None
         if choices is None:
             raise StreamProtocolError(
                 f"pytest-llm client: a stream chunk without choices ({type(event).__name__}).",
@@ -157,9 +165,15 @@ class Tracker:
                 usage=self.usage,
             )
         for choice in choices:
-            delta = getattr(choice, "delta", None)
+            try:
+                delta = choice.delta
+            except AttributeError:
+                delta = None
             if delta is not None:
-                text = getattr(delta, "content", None)
+                try:
+                    text = delta.content
+                except AttributeError:
+                    text = None
                 if text:
                     self.text.append(text)
                     content = True
@@ -169,8 +183,12 @@ class Tracker:
                     or getattr(delta, "function_call", None)
                 ):
                     content = True
-            if getattr(choice, "finish_reason", None):
-                self.finish_reason = choice.finish_reason
+            try:
+                finish = choice.finish_reason
+            except AttributeError:
+                finish = None
+            if finish:
+                self.finish_reason = finish
                 self.complete = True
         if content or self.complete:  # one clock reading per event, when timed
             now = self.clock.monotonic() if self.timed else 0.0

@@ -161,3 +161,112 @@ def test_an_error_carries_the_dump_of_the_last_usage() -> None:
     error = t.incomplete()
     assert isinstance(error, StreamError)
     assert error.usage == last.model_dump()
+
+
+# -- a chat chunk read with plain attribute reads ------------------------------------------
+
+
+def _read_with_getattr(t: Tracker, event: Any) -> bool:
+    """The chat reader as it was, every read a ``getattr(..., None)``: the reference."""
+    t.events += 1
+    content = False
+    usage = getattr(event, "usage", None)
+    if usage is not None:
+        t._took_usage(usage)
+    choices = getattr(event, "choices", None)
+    if choices is None:
+        raise StreamError("no choices")
+    for choice in choices:
+        delta = getattr(choice, "delta", None)
+        if delta is not None:
+            text = getattr(delta, "content", None)
+            if text:
+                t.text.append(text)
+                content = True
+            elif (
+                getattr(delta, "refusal", None)
+                or getattr(delta, "tool_calls", None)
+                or getattr(delta, "function_call", None)
+            ):
+                content = True
+        if getattr(choice, "finish_reason", None):
+            t.finish_reason = choice.finish_reason
+            t.complete = True
+    if content or t.complete:
+        t.last_progress = 0.0
+        if content:
+            t.last_content = 0.0
+    return content
+
+
+_Chunk = openai.types.chat.ChatCompletionChunk
+_CHUNK = {"id": "c", "created": 1, "model": "m", "object": "chat.completion.chunk"}
+
+
+def _chunk(choices: list[Any], usage: Any = None) -> Any:
+    return _Chunk.construct(**_CHUNK, choices=choices, usage=usage)
+
+
+def _choice(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"index": 0, "delta": delta, "finish_reason": finish}
+
+
+NS = SimpleNamespace
+CHUNKS = {
+    "role": _Chunk(**_CHUNK, choices=[_choice({"role": "assistant", "content": ""})]),
+    "text": _Chunk(**_CHUNK, choices=[_choice({"content": "Paris"})]),
+    "refusal": _Chunk(**_CHUNK, choices=[_choice({"refusal": "no"})]),
+    "tool call": _Chunk(
+        **_CHUNK,
+        choices=[_choice({"tool_calls": [{"index": 0, "function": {"arguments": "{"}}]})],
+    ),
+    "finish": _Chunk(**_CHUNK, choices=[_choice({}, "stop")]),
+    "usage": _Chunk(**_CHUNK, choices=[], usage=USAGES[1]),
+    "two choices": _Chunk(
+        **_CHUNK, choices=[_choice({"content": "a"}), _choice({"content": "b"}, "length")]
+    ),
+    "constructed": _chunk([_choice({"content": "x"})], usage=USAGES[3]),
+    "no usage attribute": NS(choices=[NS(delta=NS(content="hi"), finish_reason=None)]),
+    "no delta attribute": NS(usage=None, choices=[NS(finish_reason="stop")]),
+    "no finish attribute": NS(usage=None, choices=[NS(delta=NS(content="hi"))]),
+    "no content attribute": NS(usage=None, choices=[NS(delta=NS(refusal="no"))]),
+    "delta None": NS(usage=None, choices=[NS(delta=None, finish_reason=None)]),
+    "choices None": NS(usage=USAGES[1], choices=None),
+    "no choices attribute": NS(usage=USAGES[2]),
+    "nothing": NS(),
+}
+
+
+def _state(t: Tracker) -> tuple[Any, ...]:
+    return (
+        t.events,
+        list(t.text),
+        t.complete,
+        t.finish_reason,
+        t.raw_usage,
+        t.last_content,
+        t.last_progress,
+    )
+
+
+@pytest.mark.parametrize("name", list(CHUNKS))
+def test_a_chat_chunk_reads_as_with_getattr(name: str) -> None:
+    """The chat reader reads each field with a plain attribute read (a getattr call per
+    field of every chunk cost more than the read), falling back to ``getattr(..., None)``
+    for an object without it: what it takes from a chunk (content or not, text,
+    completion, usage, the error for a chunk without choices) is what getattr gave."""
+    event = CHUNKS[name]
+    fast, slow = tracker(), tracker()
+    for t in (fast, slow):
+        t.timed = True
+        t._took_usage(USAGES[2])  # an earlier usage, kept unless the chunk has one
+    try:
+        expected: Any = _read_with_getattr(slow, event)
+    except StreamError:
+        expected = StreamError
+    try:
+        got: Any = fast.observe(event)
+    except StreamError:
+        got = StreamError
+    assert got == expected
+    assert _state(fast) == _state(slow)
