@@ -173,17 +173,17 @@ def llm_cassette_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def llm_cassette(
-    request: pytest.FixtureRequest, llm_cassette_config: dict[str, Any]
-) -> Iterator[Cassette]:
+def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     """The test's cassette, active for the whole test: replays, or records when asked.
 
     A test marked ``llm_cassette`` gets it without asking. The cassette governs the
-    test instead of the guard (``llm_guard``).
+    test instead of the guard (``llm_guard``). Its options from ``llm_cassette_config``
+    are asked of pytest where that fixture is overridden or named by the test; elsewhere
+    they are the default's (none), without a fixture set up per test for them.
     """
     from .cassette._fixtures import llm_cassette
 
-    yield from llm_cassette(request, llm_cassette_config)
+    yield from llm_cassette(request)
 
 
 @pytest.fixture

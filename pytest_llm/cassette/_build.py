@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ._redact import Redactor
     from ._session import Cassette
 
-__all__ = ["build_cassette", "cassette_name", "cassette_path"]
+__all__ = ["build_cassette", "cassette_config", "cassette_name", "cassette_path"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]=,+@]+")
 _MAX_NAME = 100
@@ -185,6 +185,9 @@ class _PerConfig:
         self.options: dict[tuple[str | None, ...], CassetteOptions] = {}
         self.folders: _Folders = {}
         """(test module, cassette dir) -> the module's cassette folder."""
+        self.config_fixture: dict[object, bool] = {}
+        """A test's parent node (module, class) -> whether ``llm_cassette_config`` is
+        overridden where its tests see it (:func:`cassette_config`)."""
 
 
 _Folders = dict[tuple[Path, str], Path]
@@ -224,6 +227,43 @@ def _redactor(config: pytest.Config, shared: _PerConfig) -> Redactor:
             allow=config.getini("llm_secret_allow"),
         )
     return shared.redactor
+
+
+def cassette_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The test's ``llm_cassette_config``: asked of pytest where it may differ from the
+    plugin's own (which returns ``{}``): the test names the fixture (as an argument, a
+    dependency of one, a parametrized name), or a conftest, module or class overrides it.
+    Elsewhere the default, ``{}``, without a fixture set up per test (in ``--setup-show``
+    the fixture then appears only where it is overridden or named).
+
+    Overrides are looked up once per module or class (the fixtures a test sees are those
+    of its parents), by pytest's fixture manager; if that cannot tell, pytest is asked.
+    """
+    item = request.node
+    if _CONFIG not in request.fixturenames:  # named by the test or a fixture it uses
+        shared = _shared(item.config)
+        parent = item.parent
+        overridden = shared.config_fixture.get(parent)
+        if overridden is None:
+            overridden = shared.config_fixture[parent] = _overridden(item)
+        if not overridden:
+            return {}
+    value: dict[str, Any] = request.getfixturevalue(_CONFIG)
+    return value
+
+
+_CONFIG = "llm_cassette_config"
+
+
+def _overridden(item: pytest.Item) -> bool:
+    """Whether a fixture other than the plugin's ``llm_cassette_config`` is visible to
+    ``item`` (``True`` when pytest's fixture manager cannot say)."""
+    try:
+        manager: Any = item.config.pluginmanager.get_plugin("funcmanage")
+        defs = manager.getfixturedefs(_CONFIG, item)
+        return len(defs) != 1 or defs[0].func.__module__ != "pytest_llm.plugin"
+    except Exception:  # another pytest: ask it for the fixture, as before
+        return True
 
 
 def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:

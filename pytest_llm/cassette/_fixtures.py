@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,7 +19,7 @@ from .._drift import report_drift
 from .._outcome import annotate, on_sample, serve
 from .._settings import DUMMY_KEY
 from ..transport._patch import guarded
-from ._build import build_cassette
+from ._build import build_cassette, cassette_config
 
 if TYPE_CHECKING:
     from ._session import Cassette
@@ -27,13 +27,11 @@ if TYPE_CHECKING:
 __all__ = ["llm_cassette"]
 
 
-def llm_cassette(
-    request: pytest.FixtureRequest, llm_cassette_config: dict[str, Any]
-) -> Iterator[Cassette]:
+def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     """The test's cassette, active for the whole test (``llm_cassette``); it governs the
     test instead of the guard (``llm_guard``)."""
     item = request.node
-    cassette = build_cassette(request, llm_cassette_config)
+    cassette = build_cassette(request, cassette_config(request))
     annotate(item, lambda rep: _annotate(rep, cassette))
     on_sample(item, lambda sample: setattr(cassette, "sample", sample))
     key = os.environ.get(_KEY)
