@@ -25,3 +25,16 @@ def closest_marker(item: pytest.Item, name: str) -> pytest.Mark | None:
                 return mark
         node = node.parent
     return None
+
+
+def markers(item: pytest.Item, name: str) -> list[pytest.Mark]:
+    """``list(item.iter_markers(name))``, closest first, by the same walk as
+    :func:`closest_marker` (every replayed test's cassette reads its markers)."""
+    found: list[pytest.Mark] = []
+    node: Node | None = item
+    while node is not None:
+        for mark in node.own_markers:
+            if getattr(mark, "name", None) == name:
+                found.append(mark)
+        node = node.parent
+    return found

@@ -14,7 +14,7 @@ import pytest
 if TYPE_CHECKING:
     from ._handler import Handler
 
-__all__ = ["annotate", "annotators", "failed", "on_sample", "remember", "serve"]
+__all__ = ["annotate", "failed", "on_sample", "remember", "serve"]
 
 H = TypeVar("H", bound="Handler")
 
@@ -42,23 +42,23 @@ def _test(item: pytest.Item) -> _Test:
         return test
 
 
-def remember(item: pytest.Item, report: pytest.TestReport) -> None:
-    _test(item).reports[report.when] = report
-
-
-def annotators(item: pytest.Item) -> list[Callable[[pytest.TestReport], None]]:
-    """What to call on the report just remembered.
+def remember(
+    item: pytest.Item, report: pytest.TestReport
+) -> list[Callable[[pytest.TestReport], None]]:
+    """Keep ``report`` (the test's latest for its phase) and return what to call on it.
 
     Once that is the teardown report (a test's last), the item lets go of them, of its
     reports and of its sample listeners: they hold the test's cassette, fake or plan,
-    and pytest keeps every item until the session ends.
+    and pytest keeps every item until the session ends. (One stash look-up per report.)
     """
+    stash = item.stash
     try:
-        test = item.stash[_key]
+        test = stash[_key]
     except KeyError:
-        return []
-    if "teardown" in test.reports:
-        del item.stash[_key]
+        test = stash[_key] = _Test()
+    test.reports[report.when] = report
+    if report.when == "teardown":
+        del stash[_key]
     return test.annotators
 
 
@@ -74,9 +74,17 @@ def failed(item: pytest.Item) -> bool:
     return False
 
 
-def annotate(item: pytest.Item, annotator: Callable[[pytest.TestReport], None]) -> None:
-    """Call ``annotator`` on each of the test's reports as it is made (sections, extras)."""
-    _test(item).annotators.append(annotator)
+def annotate(
+    item: pytest.Item,
+    annotator: Callable[[pytest.TestReport], None],
+    sample: Callable[[int | None], None] | None = None,
+) -> None:
+    """Call ``annotator`` on each of the test's reports as it is made (sections, extras);
+    ``sample``: as :func:`on_sample` (one look-up for both)."""
+    test = _test(item)
+    test.annotators.append(annotator)
+    if sample is not None:
+        test.samples.append(sample)
 
 
 def on_sample(item: pytest.Item, listener: Callable[[int | None], None]) -> None:

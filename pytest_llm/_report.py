@@ -20,7 +20,7 @@ import pytest
 
 from ._errors import CassetteError, ConfigError, ReplayInterrupt
 from ._miss import Missed, caused_by_miss, missed
-from ._outcome import annotators, remember
+from ._outcome import remember
 
 __all__ = ["REPORT_VERSION", "CassetteSummary", "MessageRepr", "Outcomes", "SamplesReport"]
 
@@ -184,7 +184,7 @@ class Outcomes:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         rep = yield
-        remember(item, rep)
+        annotators = remember(item, rep)
         # answered in this phase (most phases have none: no node id formatted for them)
         misses = missed.take(f"{item.nodeid} ({call.when})") if missed else []
         exc = call.excinfo
@@ -198,7 +198,7 @@ class Outcomes:
             rep.longrepr = MessageRepr(str(exc.value))  # type: ignore[assignment]
         elif misses:
             _show_misses(rep, call, misses)
-        for annotator in annotators(item):
+        for annotator in annotators:
             annotator(rep)
         if self.judge is not None:
             self.judge(item, rep)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -59,9 +59,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
     _sessions.append(config)
     on_block = lambda: _arm(config)  # noqa: E731 - the guard blocked, or a handler became active
+
+    def first_use() -> None:  # each test's first handler: arm once, then stop listening
+        _arm(config)
+        _forget(first_use)
+
     stack = guard_session(config, allow_network=_settings.allow_network(config), on_block=on_block)
-    on_first_use.append(on_block)
-    stack.callback(on_first_use.remove, on_block)
+    on_first_use.append(first_use)
+    stack.callback(_forget, first_use)
     config.stash[_stack_key] = stack
     if config.getoption("llm_report") or _settings.xdist_controller(config):
         _arm(config)  # asked for a report, or the reports come from workers
@@ -70,6 +75,13 @@ def pytest_configure(config: pytest.Config) -> None:
         from .conformance._plugin import configure
 
         configure(config, spec)
+
+
+def _forget(listener: Callable[[], None]) -> None:
+    from .transport._common import on_first_use
+
+    if listener in on_first_use:
+        on_first_use.remove(listener)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

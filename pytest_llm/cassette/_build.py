@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .._errors import ConfigError
+from .._marks import markers
 from .._resolve import Resolved, option
 from .._settings import (
     CONFIG_KEYS,
@@ -95,7 +96,7 @@ def _vcrpy_path(item: pytest.Item) -> Path:
 
 
 def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
-    marks = list(item.iter_markers("llm_cassette"))
+    marks = markers(item, "llm_cassette")
     if not any(mark.args or mark.kwargs for mark in marks):
         return {}  # a bare marker (the usual ``pytestmark``) or none: nothing to check
     kwargs: dict[str, Any] = {}
@@ -182,7 +183,7 @@ class _PerConfig:
 
     def __init__(self) -> None:
         self.redactor: Redactor | None = None
-        self.options: dict[tuple[str | None, ...], CassetteOptions] = {}
+        self.options: dict[tuple[object, ...], CassetteOptions] = {}
         self.folders: _Folders = {}
         """(test module, cassette dir) -> the module's cassette folder."""
         self.config_fixture: dict[object, bool] = {}
@@ -209,11 +210,32 @@ def _options(
     if marker or fixture:
         return CassetteOptions.of(config, marker, fixture)
     cache = shared.options
-    env = tuple(map(os.environ.get, ENV.values()))
+    env = environ(_ENV_NAMES)
     opts = cache.get(env)
     if opts is None:
         opts = cache[env] = CassetteOptions.of(config, marker, fixture)
     return opts
+
+
+_ENV_NAMES = tuple(ENV.values())
+
+
+def environ(names: tuple[str, ...]) -> tuple[object, ...]:
+    """What ``tuple(map(os.environ.get, names))`` tells apart, read in one look at the
+    mapping ``os.environ`` keeps (the values as it stores them: bytes on POSIX). Each
+    ``os.environ.get`` of an unset name raises and catches a ``KeyError`` in Python, and
+    every replayed test reads seven. Where ``os.environ`` was replaced (a test's
+    ``mock.patch``), it is asked name by name, as before."""
+    env = os.environ
+    if type(env) is os._Environ:  # the process's own mapping, not a stand-in
+        keys = _env_keys.get(names)
+        if keys is None:
+            keys = _env_keys[names] = tuple(map(env.encodekey, names))
+        return tuple(map(env._data.get, keys))  # type: ignore[attr-defined]
+    return tuple(map(env.get, names))
+
+
+_env_keys: dict[tuple[str, ...], tuple[Any, ...]] = {}
 
 
 def _redactor(config: pytest.Config, shared: _PerConfig) -> Redactor:
@@ -229,7 +251,9 @@ def _redactor(config: pytest.Config, shared: _PerConfig) -> Redactor:
     return shared.redactor
 
 
-def cassette_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+def cassette_config(
+    request: pytest.FixtureRequest, item: pytest.Item, shared: _PerConfig
+) -> dict[str, Any]:
     """The test's ``llm_cassette_config``: asked of pytest where it may differ from the
     plugin's own (which returns ``{}``): the test names the fixture (as an argument, a
     dependency of one, a parametrized name), or a conftest, module or class overrides it.
@@ -239,9 +263,7 @@ def cassette_config(request: pytest.FixtureRequest) -> dict[str, Any]:
     Overrides are looked up once per module or class (the fixtures a test sees are those
     of its parents), by pytest's fixture manager; if that cannot tell, pytest is asked.
     """
-    item = request.node
     if _CONFIG not in request.fixturenames:  # named by the test or a fixture it uses
-        shared = _shared(item.config)
         parent = item.parent
         overridden = shared.config_fixture.get(parent)
         if overridden is None:
@@ -266,14 +288,16 @@ def _overridden(item: pytest.Item) -> bool:
         return True
 
 
-def build_cassette(request: pytest.FixtureRequest, config_fixture: dict[str, Any]) -> Cassette:
-    """The test's cassette, opened."""
+def build_cassette(request: pytest.FixtureRequest, item: pytest.Item | None = None) -> Cassette:
+    """The test's cassette, opened (``item``: ``request.node``, when the caller has it)."""
     from ._session import Cassette
 
-    item = request.node
+    if item is None:
+        item = request.node
     cfg = item.config
     nodeid = item.nodeid
     shared = _shared(cfg)
+    config_fixture = cassette_config(request, item, shared)
     marker = _marker_kwargs(item)
     opts = _options(cfg, marker, config_fixture, shared)
     exists: bool | None = None

@@ -16,10 +16,10 @@ import pytest
 
 from .._clock import VirtualClock, current_clock
 from .._drift import report_drift
-from .._outcome import annotate, on_sample, serve
+from .._outcome import annotate, serve
 from .._settings import DUMMY_KEY
 from ..transport._patch import guarded
-from ._build import build_cassette, cassette_config
+from ._build import build_cassette, environ
 
 if TYPE_CHECKING:
     from ._session import Cassette
@@ -31,14 +31,15 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     """The test's cassette, active for the whole test (``llm_cassette``); it governs the
     test instead of the guard (``llm_guard``)."""
     item = request.node
-    cassette = build_cassette(request, cassette_config(request))
-    annotate(item, lambda rep: _annotate(rep, cassette))
-    on_sample(item, lambda sample: setattr(cassette, "sample", sample))
-    key = os.environ.get(_KEY)
-    dummy = not cassette.recording and not key
+    cassette = build_cassette(request, item)
+    annotate(item, _Annotator(cassette), lambda sample: setattr(cassette, "sample", sample))
+    recording = cassette.recording
+    key: str | None = None
+    dummy = not recording and not environ(_KEYS)[0]
     if dummy:
+        key = os.environ.get(_KEY)  # unset or empty: what to put back
         os.environ[_KEY] = DUMMY_KEY
-    uninstall = _virtual_time(cassette)
+    uninstall = None if recording else _virtual_time(cassette)
     try:
         with guarded(None):
             yield from serve(item, cassette)
@@ -54,20 +55,31 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
 
 _KEY = "OPENAI_API_KEY"
 """Set to a dummy in replay if unset: the SDK refuses to build a client without one."""
+_KEYS = (_KEY,)
 
 
-def _annotate(rep: pytest.TestReport, cassette: Cassette) -> None:
-    _report_written(rep, cassette)
-    report_drift(rep, cassette)
+class _Annotator:
+    """On the teardown report, what the cassette wrote and its drift (a test's first two
+    reports are passed by at once)."""
+
+    __slots__ = ("cassette",)
+
+    def __init__(self, cassette: Cassette) -> None:
+        self.cassette = cassette
+
+    def __call__(self, rep: pytest.TestReport) -> None:
+        if rep.when == "teardown":
+            _report_written(rep, self.cassette)
+            report_drift(rep, self.cassette)
 
 
 def _virtual_time(cassette: Cassette) -> Callable[[], None] | None:
-    """In replay nothing really waits: the SDK's retry sleeps (a recorded 503 with
+    """(Replay only.) In replay nothing really waits: the SDK's retry sleeps (a recorded 503 with
     ``retry-after: 2``) go to a virtual clock. ``llm_clock``, set up before the cassette,
     already has them; set up after, it takes them over. Not while recording (real
     traffic takes real time) nor with ``replay_timing`` (the recorded gaps, on real time,
     are what the test asked for)."""
-    if cassette.recording or cassette.timing is not None or "openai" not in sys.modules:
+    if cassette.timing is not None or "openai" not in sys.modules:
         return None
     if isinstance(current_clock(), VirtualClock):
         return None
@@ -76,7 +88,7 @@ def _virtual_time(cassette: Cassette) -> Callable[[], None] | None:
 
 def _report_written(rep: pytest.TestReport, cassette: Cassette) -> None:
     """On the teardown report, what the cassette wrote (for the summary, under xdist too)."""
-    if rep.when == "teardown" and (cassette.written or cassette.not_written):
+    if cassette.written or cassette.not_written:
         rep.llm_cassette = {  # type: ignore[attr-defined]
             "path": str(cassette.written or cassette.path),
             "recorded": len(cassette.recorded),
