@@ -270,3 +270,84 @@ def test_a_chat_chunk_reads_as_with_getattr(name: str) -> None:
         got = StreamError
     assert got == expected
     assert _state(fast) == _state(slow)
+
+
+# -- the SDK stream's own event generator, without the SDK's pass-through around it -------
+
+
+def test_a_stream_goes_on_with_the_sdk_streams_own_event_generator(
+    mode: Mode, llm_fake: Any
+) -> None:
+    """The SDK's ``Stream.__iter__`` / ``AsyncStream.__aiter__`` only hand on the items of
+    its ``_iterator``: the client reads that generator directly (one generator, an async
+    one's await, less per chunk), with the same events as the SDK's stream."""
+    llm_fake.add("Paris is the capital.", chunks=["Paris", " is", " the capital."], times=2)
+    a = route("a")
+    client = mode.client(a)
+    stream, events = mode.stream(client.chat.completions.create)
+    assert stream._tracker.source is stream._raw._iterator
+    if mode.is_async:
+        sdk: Any = openai.AsyncOpenAI(api_key=a.api_key, base_url=a.base_url, max_retries=0)
+
+        async def read() -> list[Any]:
+            raw = await sdk.chat.completions.create(model="a", messages=MESSAGES, stream=True)
+            return [e async for e in raw]
+
+        bare = asyncio.run(read())
+    else:
+        sdk = openai.OpenAI(api_key=a.api_key, base_url=a.base_url, max_retries=0)
+        bare = list(sdk.chat.completions.create(model="a", messages=MESSAGES, stream=True))
+
+    def seen(chunks: list[Any]) -> list[Any]:
+        return [e.model_dump(exclude={"id"}) for e in chunks]
+
+    assert seen(events) == seen(bare)
+    assert len(events) == 5  # role, three words, finish
+
+
+class _OwnIter(openai.Stream):  # type: ignore[type-arg]
+    def __iter__(self) -> Any:
+        for item in self._iterator:
+            yield item.model_copy(update={"id": "seen"})
+
+
+class _OwnAiter(openai.AsyncStream):  # type: ignore[type-arg]
+    async def __aiter__(self) -> Any:
+        async for item in self._iterator:
+            yield item
+
+
+def test_a_stream_whose_iteration_does_more_is_iterated_as_it_is() -> None:
+    """Only a pass-through ``__iter__`` / ``__aiter__`` is skipped: a subclass that does
+    more (here: changes each item), another SDK's stream or a plain iterable is
+    iterated through its own method."""
+    from pytest_llm.client._drive import _events
+
+    ns = SimpleNamespace(_iterator=iter([]))
+    assert _events(ns, "__iter__") is None
+    assert _events([1, 2], "__iter__") is None
+    own, aown = object.__new__(_OwnIter), object.__new__(_OwnAiter)
+    own._iterator = aown._iterator = iter([])  # type: ignore[assignment]
+    assert _events(own, "__iter__") is None
+    assert _events(aown, "__aiter__") is own._iterator  # its __aiter__ only hands on
+    sdk = object.__new__(openai.Stream)
+    sdk._iterator = iter([])  # type: ignore[assignment]
+    assert _events(sdk, "__iter__") is sdk._iterator
+
+
+def test_a_pass_through_patched_over_later_is_not_skipped(
+    mode: Mode, llm_fake: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instrumentation library (or a test) that wraps the SDK's ``__iter__`` /
+    ``__aiter__`` after the client streamed once still sees every later stream: the
+    check is made per function, not once per class."""
+    llm_fake.add("Paris is the capital.", chunks=["Paris", " is", " the capital."], times=2)
+    client = mode.client(route("a"))
+    stream, _ = mode.stream(client.chat.completions.create)
+    assert stream._tracker.source is stream._raw._iterator
+    made = spy_iterators(monkeypatch)
+    stream, events = mode.stream(client.chat.completions.create)
+    assert made == [mode.name]
+    assert "".join(e.choices[0].delta.content or "" for e in events if e.choices) == (
+        "Paris is the capital."
+    )
