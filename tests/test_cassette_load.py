@@ -604,6 +604,39 @@ def test_node_properties_are_found_across_chunks_as_in_the_whole_file(
     assert window.buf == raw or found
 
 
+@pytest.mark.parametrize("size", ["small", "big"])
+def test_a_file_edited_while_it_is_read_is_read_whole_and_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: str
+) -> None:
+    """Its sha256 is taken first, the scan reads it again: an edit in between (the
+    file's times tell) must not leave the edited file's facts under the old digest."""
+    path = (
+        _small(tmp_path / "c.yaml", 1, 2)
+        if size == "small"
+        else _sdk_cassette(tmp_path / "c.yaml", 100)
+    )
+    edited = path.read_bytes().replace(b"answer 1", b"answer 7")
+    real = _load.scan
+
+    def scan(raw: Any, *args: Any) -> object:
+        st = path.stat()
+        path.write_bytes(edited)  # in place
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        return real(raw, *args)
+
+    _load.forget()
+    monkeypatch.setattr(_load, "scan", scan)
+    got = load(path)
+    monkeypatch.undo()
+    assert not _lazy(got)  # the full reader's, from the file as it is now
+    assert _as_seen(got) == _as_seen(_plain_load(path))
+    assert any(b"answer 7" in it.reply().body for it in got.interactions)
+    _new_process()
+    assert _load.cache_path(path).exists() is (size == "big")  # the whole document's
+    small = tmp_path / _load.CACHE_DIR / _load.SMALL_CACHE
+    assert not small.exists() or "c.yaml" not in _cached_names(tmp_path)
+
+
 def _peak(path: Path) -> int:
     """The most memory a cold load of ``path`` holds at once (tracemalloc)."""
     load(path)  # imports and first-use caches, not counted

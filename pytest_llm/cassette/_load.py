@@ -240,8 +240,16 @@ def _read_open(
     stamp = _stamp(st)
     file = File(path, stamp, digest)
     if folder is not None:
-        layout = _read_small(path, folder, _chunks(fd, size), digest, facts_of, peek)
-        if layout is None or _stamp(os.fstat(fd)) != stamp:  # (edited while read)
+        layout = _read_small(
+            path,
+            folder,
+            _chunks(fd, size),
+            digest,
+            facts_of,
+            peek,
+            lambda: _stamp(os.fstat(fd)) == stamp,  # not edited while read
+        )
+        if layout is None:
             return read_document(path, lines_of, derive)
         layout.file = file
         return layout
@@ -1247,16 +1255,18 @@ def _read_small(
     digest: bytes,
     facts_of: FactsOf,
     peek: Mapping[str, Sequence[str]],
+    unchanged: Callable[[], bool] = lambda: True,
 ) -> Layout | None:
     """A small cassette from its folder's cache while its bytes are the same, else
-    :func:`scan` (remembered for the next load, in this process and the next)."""
+    :func:`scan` (remembered for the next load, in this process and the next, if the
+    file is ``unchanged`` since its digest was taken)."""
     name = path.name
     entry = folder.entries.get(name)
     if entry is not None and entry[0] == digest:
         return Layout(entry[1], entry[2], entry[3], folder)
     with gc_paused():
         layout = scan(raw, facts_of, peek)
-    if layout is None:
+    if layout is None or not unchanged():
         return None
     replies: dict[int, Any] = {}
     with _cache_lock:
