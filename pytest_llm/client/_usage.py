@@ -17,31 +17,56 @@ def usage_of(value: Any) -> dict[str, int] | None:
 
     Reads chat completions (``prompt_tokens``/``completion_tokens``), Responses
     (``input_tokens``/``output_tokens``) and embeddings; ``None`` when it has no usage.
+    Once per call: a pydantic usage (and its token details) is read from its fields as
+    they are, a dict with ``in`` and subscripts (no method call per field), and an int
+    is not passed through ``int()`` (``tests/client/test_usage.py`` holds the reference).
     """
     usage = getattr(value, "usage", None)
     if usage is None:
         return None
-    if hasattr(usage, "model_dump"):
-        fields = getattr(usage, "__dict__", None)
-        if isinstance(fields, dict) and not getattr(usage, "__pydantic_extra__", None):
-            usage = fields  # a pydantic model's fields, as they are: no dump per call
+    if type(usage) is not dict:
+        usage = _fields(usage)
+        if not isinstance(usage, dict):
+            return None
+    if type(usage) is dict:  # what a pydantic model's fields and model_dump() are
+        if "prompt_tokens" in usage:
+            prompt = usage["prompt_tokens"] or 0
         else:
-            usage = usage.model_dump()
-    if not isinstance(usage, dict):
-        return None
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
-    output = usage.get("completion_tokens", usage.get("output_tokens")) or 0
-    details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
-    if not isinstance(details, dict) and hasattr(details, "model_dump"):
-        details = details.model_dump()
-    cached = (details.get("cached_tokens") if isinstance(details, dict) else 0) or 0
-    total = usage.get("total_tokens") or prompt + output
+            prompt = usage.get("input_tokens") or 0
+        if "completion_tokens" in usage:
+            output = usage["completion_tokens"] or 0
+        else:
+            output = usage.get("output_tokens") or 0
+        details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+        total = usage.get("total_tokens") or prompt + output
+    else:  # a dict subclass: its own get()
+        prompt = usage.get("prompt_tokens", usage.get("input_tokens")) or 0
+        output = usage.get("completion_tokens", usage.get("output_tokens")) or 0
+        details = usage.get("prompt_tokens_details") or usage.get("input_tokens_details")
+        total = usage.get("total_tokens") or prompt + output
+    cached: Any = 0
+    if details:
+        if not isinstance(details, dict):
+            details = _fields(details)
+        if isinstance(details, dict):
+            cached = details.get("cached_tokens") or 0
     return {
-        "input_tokens": int(prompt),
-        "output_tokens": int(output),
-        "total_tokens": int(total),
-        "cached_tokens": int(cached),
+        "input_tokens": prompt if type(prompt) is int else int(prompt),
+        "output_tokens": output if type(output) is int else int(output),
+        "total_tokens": total if type(total) is int else int(total),
+        "cached_tokens": cached if type(cached) is int else int(cached),
     }
+
+
+def _fields(obj: Any) -> Any:
+    """A pydantic model's fields as a dict (its ``__dict__`` as it is when it holds every
+    field and no extra, else ``model_dump()``); anything else as it is."""
+    if not hasattr(obj, "model_dump"):
+        return obj if isinstance(obj, dict) else None
+    fields = getattr(obj, "__dict__", None)
+    if isinstance(fields, dict) and not getattr(obj, "__pydantic_extra__", None):
+        return fields
+    return obj.model_dump()
 
 
 def _text_of(value: Any) -> str:
