@@ -113,9 +113,7 @@ def open_stream_sync(
     ``started``: when the attempt began; ``first``: the time-to-first-token limit (22)."""
     tracker = Tracker(api, clock, started)
     buffered: list[Any] = []
-    iterator = tracker.source = _events(raw, "__iter__")  # the stream goes on with it
-    if iterator is None:
-        iterator = tracker.source = iter(raw)
+    iterator = tracker.source = iter(raw)  # the stream goes on with it
     try:
         while True:
             try:
@@ -306,9 +304,7 @@ async def open_stream_async(
     ``left``, the seconds the deadline leaves (``None``: no deadline)."""
     tracker = Tracker(api, clock, started)
     buffered: list[Any] = []
-    iterator = tracker.source = _events(raw, "__aiter__")  # the stream goes on with it
-    if iterator is None:
-        iterator = tracker.source = raw.__aiter__()
+    iterator = tracker.source = raw.__aiter__()  # the stream goes on with it
     try:
         while True:
             limits = []
@@ -344,36 +340,6 @@ async def open_stream_async(
             await raw.close()
         raise
     return raw, tracker, buffered
-
-
-_HANDS_ON: dict[Any, bool] = {}
-"""Per ``__iter__`` / ``__aiter__`` function (not per class: one patched in later, by an
-instrumentation library or a test, is judged as itself): whether it only hands on."""
-
-
-def _events(raw: Any, method: str) -> Any:
-    """The SDK stream's own event generator (``Stream._iterator``, ``AsyncStream``'s
-    too), read directly when the stream's ``__iter__`` / ``__aiter__`` (``method``) does
-    nothing but hand its items on (``for item in self._iterator: yield item``, as in
-    openai 1.x to 3.x): the same events, without a generator of the SDK's around each
-    one (an async generator's await per chunk). ``None`` for any other stream (another
-    SDK's, a subclass or a patch that does more, an SDK whose method does more): the
-    caller then iterates it as it is."""
-    function = getattr(type(raw), method, None)
-    hands_on = _HANDS_ON.get(function)
-    if hands_on is None:
-        code = getattr(function, "__code__", None)
-        hands_on = (
-            code is not None
-            and code.co_names == ("_iterator",)
-            and code.co_varnames == ("self", "item")
-            and code.co_consts in ((None,), ())
-        )
-        if len(_HANDS_ON) < 64:
-            _HANDS_ON[function] = hands_on
-    if not hands_on:
-        return None
-    return getattr(raw, "_iterator", None)
 
 
 def _took(event: Any, tracker: Tracker, buffered: list[Any]) -> bool:
