@@ -7,7 +7,18 @@ test) and checks the answer. The arms differ only in what answers the call:
 - floor: a hand-written ``httpx2.MockTransport`` (``httpx`` under openai 1.x/2.x)
   passed as the client's transport; its handler reads the ticket number out of the
   prompt and hands back that test's response. No replaying tool can be cheaper.
-  pytest-llm and pytest-recording are disabled (``-p no:...``).
+  pytest-llm and pytest-recording are disabled (``-p no:...``). The reference for
+  the target and for every "vs floor" column.
+- floor (SDK default client): the same handler, reached through a client built the
+  way the replay arms' is: ``openai.DefaultHttpxClient(mounts={"http://":
+  MockTransport(handler)})`` (public API: the SDK's default timeout, limits and
+  redirects; httpx builds its default transport, SSL context and CA bundle included,
+  for every other URL, while ``BASE_URL``'s ``http://`` goes to the mock). What a
+  replaying tool is up against once the app's own client is counted in: the replay
+  arms pay that construction (~20-30 ms of CPU a process, each ``-n 2`` worker again),
+  the floor does not. Its row's ratios are against the floor; the table below the main
+  one gives every replay arm's ratios against it ("vs floor with the SDK's default
+  client").
 - pytest-llm: ``pytestmark = pytest.mark.llm_cassette``, one cassette per test, the
   SDK's default client; pytest-recording disabled.
 - pytest-recording (body): ``pytestmark = pytest.mark.vcr`` with a ``vcr_config``
@@ -100,15 +111,25 @@ def handler(request):
 
 
 ARM = os.environ["SUITE_ARM"]
-if ARM == "floor" or ARM == "record-vcr":  # vcrpy records what this transport answers
-    transport = HTTP.MockTransport(handler)
-elif ARM == "record-llm":
-    import pytest_llm
+if ARM == "floor-sdk":  # the SDK's default client (its default transport, SSL context
+    # and all), with the mock mounted for the suite's http:// base URL
+    assert BASE_URL.startswith("http://"), BASE_URL
+    client = STACK.openai.OpenAI(
+        api_key=API_KEY,
+        base_url=BASE_URL,
+        max_retries=0,
+        http_client=STACK.openai.DefaultHttpxClient(mounts={{"http://": HTTP.MockTransport(handler)}}),
+    )
+else:
+    if ARM == "floor" or ARM == "record-vcr":  # vcrpy records what this transport answers
+        transport = HTTP.MockTransport(handler)
+    elif ARM == "record-llm":
+        import pytest_llm
 
-    transport = pytest_llm.wrap_transport(HTTP.MockTransport(handler))
-else:  # replay: the SDK's default client, as an app builds it
-    transport = None
-client = STACK.client(transport)
+        transport = pytest_llm.wrap_transport(HTTP.MockTransport(handler))
+    else:  # replay: the SDK's default client, as an app builds it
+        transport = None
+    client = STACK.client(transport)
 
 
 def ask(i):
@@ -204,10 +225,20 @@ class ArmSpec:
     """A module the arm needs (``pytest_recording``)."""
     source: str = ""
     """A folder holding the ``pytest_llm`` package to run instead of the installed one."""
+    run_arm: str = "replay"
+    """What ``suite_support`` builds in the timed runs (``SUITE_ARM``)."""
+
+
+SDK_FLOOR = "floor (SDK default client)"
+FLOORS = ("floor", SDK_FLOOR)
+"""Both always run; every "vs floor" ratio is against the first."""
 
 
 ARMS = (
-    ArmSpec("floor", "", ("-p", f"no:{PLUGIN}", "-p", "no:recording"), (), ""),
+    ArmSpec("floor", "", ("-p", f"no:{PLUGIN}", "-p", "no:recording"), (), "", run_arm="floor"),
+    ArmSpec(
+        SDK_FLOOR, "", ("-p", f"no:{PLUGIN}", "-p", "no:recording"), (), "", run_arm="floor-sdk"
+    ),
     ArmSpec(
         "pytest-llm",
         "pytest.mark.llm_cassette",
@@ -333,7 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         help="one more pytest-llm arm running the pytest_llm package in DIR "
         "(e.g. a `git archive` of an older commit), labelled LABEL",
     )
-    ap.add_argument("--arms", default=None, help="comma-separated arm names to run (floor always)")
+    ap.add_argument(
+        "--arms",
+        default=None,
+        help="comma-separated arm names to run (both floors always: "
+        f"{', '.join(FLOORS)}); of {', '.join(s.name for s in ARMS)}",
+    )
     ap.add_argument("--keep", type=Path, default=None, help="build the projects here, keep them")
     ap.add_argument(
         "--phases",
@@ -351,19 +387,27 @@ def main(argv: list[str] | None = None) -> int:
     for p in reversed(args.path):
         sys.path.insert(0, str(Path(p).resolve()))
     wanted = None if args.arms is None else {a.strip() for a in args.arms.split(",")}
+    unknown = sorted((wanted or set()) - {s.name for s in ARMS})
+    if unknown:
+        ap.error(
+            f"--arms: no arm {', '.join(map(repr, unknown))}; the arms: "
+            f"{', '.join(s.name for s in ARMS)}"
+        )
     specs = [
         s
         for s in ARMS
-        if (wanted is None or s.name in wanted or s.name == "floor")
+        if (wanted is None or s.name in wanted or s.name in FLOORS)
         and (not s.needs or importlib.util.find_spec(s.needs) is not None)
     ]
     llm = next(s for s in ARMS if s.name == "pytest-llm")
+    at = sum(s.name in (*FLOORS, "pytest-llm") for s in specs)  # after those, in order
     for item in args.llm_src:
         label, _, folder = item.partition("=")
         if not (Path(folder) / "pytest_llm" / "plugin.py").exists():
             ap.error(f"--llm-src {item}: no pytest_llm package in {folder!r}")
         src = str(Path(folder).resolve())
-        specs.insert(2, dataclasses.replace(llm, name=f"pytest-llm {label}", source=src))
+        specs.insert(at, dataclasses.replace(llm, name=f"pytest-llm {label}", source=src))
+        at += 1
     others = [
         arg for name in other_plugins() if name not in KEEP_PLUGINS for arg in ("-p", f"no:{name}")
     ]
@@ -391,8 +435,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def one(spec: ArmSpec, n: int, j: int) -> tuple[float, float, float]:
             extra = [*others, *(["-n", str(j)] if j else [])]
-            arm = "floor" if spec.name == "floor" else "replay"
-            return run(roots[spec.name, n], spec, env, extra, arm, n)
+            return run(roots[spec.name, n], spec, env, extra, spec.run_arm, n)
 
         # warm-up: bytecode caches, page cache and pytest-llm's load caches, every size
         # (until 2026-11-30 only the smallest: the first round of the others read cold)
@@ -430,7 +473,42 @@ def main(argv: list[str] | None = None) -> int:
         "each process's peak RSS (controller + xdist workers). Target for pytest-llm: "
         "wall time within 1.10x the floor, memory flat in the number of tests."
     )
+    print()
+    print(sdk_floor_table(specs, sizes, jobs, cells))
     return 0
+
+
+def _ratio(mine: list[float], base: list[float]) -> float:
+    """The median of (arm / floor in the same round)."""
+    return statistics.median(a / b for a, b in zip(mine, base, strict=True))
+
+
+def sdk_floor_table(
+    specs: list[ArmSpec], sizes: list[int], jobs: list[int], cells: dict[tuple[str, int, int], Cell]
+) -> str:
+    """Each replay arm against the floor with the SDK's default client (an extra figure:
+    the target and the table above stay against the floor)."""
+    lines = [
+        f"vs floor with the SDK's default client ({SDK_FLOOR}; an extra figure, not the "
+        "target's reference): ratio = median of (arm / that floor in the same round)",
+        "",
+        "| tests | mode | arm | wall vs SDK floor | CPU vs SDK floor | peak vs SDK floor |",
+        "| ---: | --- | --- | ---: | ---: | ---: |",
+    ]
+    for j in jobs:
+        for n in sizes:
+            base = cells[SDK_FLOOR, n, j]
+            for spec in specs:
+                if spec.name in FLOORS:
+                    continue
+                c = cells[spec.name, n, j]
+                row = [f"{n:,}", f"-n {j}" if j else "serial", spec.name]
+                row += [
+                    f"{_ratio(mine, ref):.2f}x"
+                    for mine, ref in ((c.wall, base.wall), (c.cpu, base.cpu), (c.peak, base.peak))
+                ]
+                lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def phase_table(
@@ -454,13 +532,12 @@ def phase_table(
                 root = roots[spec.name, n]
                 (root / "suite_phases.py").write_text(PHASE_PROBE)
                 out = root / "phases.json"
-                arm = "floor" if spec.name == "floor" else "replay"
                 run(
                     root,
                     spec,
                     {**env, "SUITE_PHASES_OUT": str(out)},
                     [*others, "-p", "suite_phases"],
-                    arm,
+                    spec.run_arm,
                     n,
                 )
                 doc = json.loads(out.read_text())
@@ -514,8 +591,7 @@ def table(
                 c = cells[spec.name, n, j]
                 row = [f"{n:,}", f"-n {j}" if j else "serial", spec.name]
                 for mine, base in ((c.wall, floor.wall), (c.cpu, floor.cpu), (c.peak, floor.peak)):
-                    ratio = statistics.median(a / b for a, b in zip(mine, base, strict=True))
-                    row += [f"{statistics.median(mine):.2f}", f"{ratio:.2f}x"]
+                    row += [f"{statistics.median(mine):.2f}", f"{_ratio(mine, base):.2f}x"]
                 row[-2] = f"{statistics.median(c.peak):.0f}"
                 lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
