@@ -14,8 +14,10 @@ test) and checks the answer. The arms differ only in what answers the call:
   MockTransport(handler)})`` (public API: the SDK's default timeout, limits and
   redirects; httpx builds its default transport, SSL context and CA bundle included,
   for every other URL, while ``BASE_URL``'s ``http://`` goes to the mock). What a
-  replaying tool is up against once the app's own client is counted in: the replay
-  arms pay that construction (~20-30 ms of CPU a process, each ``-n 2`` worker again),
+  replaying tool is up against once the app's own client is counted in. Every arm's
+  ``suite_support`` already builds one default client (``Stack.detect``'s probe: the
+  first construction, with its imports and an SSL context); the replay arms and this
+  floor build a second one (~20-35 ms of CPU a process, each ``-n 2`` worker again),
   the floor does not. Its row's ratios are against the floor; the table below the main
   one gives every replay arm's ratios against it ("vs floor with the SDK's default
   client").
