@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gc
 import hashlib
 import marshal
@@ -920,14 +921,24 @@ def _write_cache(cached: Path, digest: bytes, doc: Any) -> None:
 
 # -- the block layout pytest-llm writes, read line by line --------------------------------
 
-_NON_PRINTABLE = re.compile(
+_NON_PRINTABLE = (
     "[^\x0a\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
 )
 """Left to libyaml: what it refuses in a stream, and tabs, carriage returns, the other
-line breaks YAML 1.1 knows (NEL, LS, PS) and byte order marks."""
+line breaks YAML 1.1 knows (NEL, LS, PS) and byte order marks. Compiled on first need
+(:func:`_non_printable`): its wide ranges cost ~5 ms to compile, and a cassette of
+printable ASCII, the usual kind, never needs it."""
 _PRINTABLE_ASCII = bytes([0x0A, *range(0x20, 0x7F)])
 """The bytes :data:`_NON_PRINTABLE` lets through that are ASCII: a text of only these
 needs no search."""
+
+
+@functools.cache
+def _non_printable() -> re.Pattern[str]:
+    """:data:`_NON_PRINTABLE`, compiled once, when a text first needs it."""
+    return re.compile(_NON_PRINTABLE)
+
+
 _LITERAL = re.compile(r"\|(?:([1-9])?([-+])?|([-+])([1-9]))\Z")
 _SINGLE = re.compile(r"'((?:[^']|'')*)'\Z")
 _PLAIN_FIRST = frozenset("-?:,[]{}#&*!|>'\"%@` ")
@@ -947,7 +958,7 @@ def _block(text: str | bytes) -> Any:
         text = text.decode()
     else:
         printable = False
-    if (not printable and _NON_PRINTABLE.search(text) is not None) or not text.endswith("\n"):
+    if (not printable and _non_printable().search(text) is not None) or not text.endswith("\n"):
         raise _Unsupported("not the block layout")
     lines = text.split("\n")
     del text
