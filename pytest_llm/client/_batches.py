@@ -272,7 +272,7 @@ class Batches:
 
         client = self._client
         failure = classify(exc, now=client.clock.now())
-        decision = client.retry.decide(failure, retries_done=retries, rng=client._rng)
+        decision = client.retry.decide(failure, retries_done=retries, rng=client._draws())
         if not decision.retry:
             raise exc
         return float(decision.wait)

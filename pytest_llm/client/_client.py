@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from .._clock import Clock, flow_clock
+from .._clock import Clock, current_clock, flow_clock
 from .._numbers import is_positive
 from .._urls import public_url
 from ..assertions._base import did_you_mean
@@ -259,6 +259,7 @@ class _Core:
 
         self.clock: Clock = options.get("clock") or flow_clock
         self._rng = random.Random(options.get("seed"))
+        self._seeded = options.get("seed") is not None
         self._api_key = options.get("api_key")
         self._base_url = options.get("base_url")
         self._organization = options.get("organization")
@@ -638,7 +639,7 @@ class _Core:
             kwargs=kwargs,
             routes=routes,
             clock=self.clock,
-            rng=self._rng,
+            rng=self._draws(),
             retry=self.retry,
             breaker=self.breaker,
             retry_budget=self.retry_budget,
@@ -656,6 +657,18 @@ class _Core:
             prepare=prepare,
             lane=lane,
         )
+
+    def _draws(self) -> random.Random:
+        """Where a call's jitter is drawn from: the client's own ``random.Random(seed)``
+        when ``seed=`` was given or the flow runs on the real clock; on a virtual clock
+        (``llm_clock``) without ``seed=``, the clock's seeded ``jitter``, which the openai
+        SDK draws from too while the clock is installed: a test's waits repeat from run
+        to run, and unseeded clients still spread (each draw is the next of one stream)."""
+        if self._seeded:
+            return self._rng
+        clock = current_clock() if self.clock is flow_clock else self.clock
+        jitter = getattr(clock, "jitter", None)
+        return jitter if isinstance(jitter, random.Random) else self._rng
 
     def _plain_lane(self, api: str, kwargs: dict[str, Any]) -> Lane | None:
         """The :class:`Lane` of a plain call (no ``timeout=``, no cache read first; streamed

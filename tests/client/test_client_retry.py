@@ -8,6 +8,7 @@ wait on the virtual clock (``llm_clock.sleeps``) and in ``call_info(...).waits``
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -304,6 +305,24 @@ def test_unseeded_clients_do_not_wake_at_one_instant(mode, llm_faults, llm_fake)
         waits.append(call_info(chat(mode, client)).waits[0])
     assert len(set(waits)) >= 10
     assert all(0 <= w <= 0.5 for w in waits)
+
+
+def test_unseeded_client_on_a_virtual_clock_draws_from_its_seeded_jitter(
+    mode, llm_faults, llm_fake
+):
+    """15 and issue 7 (every jitter draw from the clock and a seeded RNG): under
+    ``llm_clock`` an unseeded client draws its jitter from the clock's ``jitter``
+    (seeded), so a test's waits are the same in every run; the next client draws the
+    next values, so unseeded clients still spread."""
+    mode.clock.jitter = random.Random(7)  # the run before, and this one: the same seed
+    expected = random.Random(7)
+    waits = []
+    for _ in range(3):
+        llm_fake.add("ok")
+        llm_faults.add(faults.ServerError(503), model="a", times=1)
+        waits.append(call_info(chat(mode, mode.client(route("a")))).waits[0])
+    assert waits == [0.5 * expected.random() for _ in range(3)]
+    assert len(set(waits)) == 3
 
 
 def test_retry_budget_caps_retries_then_fails_fast(mode, llm_faults, llm_clock):
