@@ -21,11 +21,23 @@ def _dirs(result: pytest.RunResult) -> list[str]:
     return [line.split("DIR ", 1)[1] for line in result.outlines if "DIR " in line]
 
 
-def test_every_override_reaches_the_cassette(pytester: pytest.Pytester) -> None:
+# a plugin that hides pytest's fixture manager from other plugins (another pytest)
+BLIND = """
+def pytest_configure(config):
+    manager = config.pluginmanager
+    get_plugin = manager.get_plugin
+    manager.get_plugin = lambda name: None if name == "funcmanage" else get_plugin(name)
+"""
+
+
+@pytest.mark.parametrize("manager", ["answers", "cannot answer"])
+def test_every_override_reaches_the_cassette(pytester: pytest.Pytester, manager: str) -> None:
     """A conftest's override for its directory only; a module's, a class's (each over
     the one further out, and extending it through its own name); a fixture that changes
-    the value it was given; a parametrized value; the marker's and the argument's form."""
-    pytester.makeconftest(SHOW)
+    the value it was given; a parametrized value; the marker's and the argument's form.
+    The same where pytest's fixture manager cannot say whether a test sees an override
+    (the plugin then asks pytest for the fixture, as before)."""
+    pytester.makeconftest(SHOW + (BLIND if manager == "cannot answer" else ""))
     pytester.mkpydir("sub")
     pytester.path.joinpath("sub", "conftest.py").write_text(
         textwrap.dedent(
