@@ -27,7 +27,7 @@ from ._drive import (
     sdk_timeout,
 )
 from ._errors import ClientConfigError, LLMClientError
-from ._events import CallInfo, attach_info, attach_parsed, scrub_error
+from ._events import CallInfo, attach_info, attach_parsed, attach_pending, scrub_error
 from ._gate import Gate
 from ._memo import Memo, aread_first, first_key, read_first
 from ._plan import (
@@ -35,10 +35,13 @@ from ._plan import (
     Hedge,
     Lane,
     Outcome,
+    PlainStart,
     Send,
     Timeouts,
     lane_settle,
     lane_start,
+    plain_info,
+    plain_record,
     plain_served,
     plain_start,
     plain_ticket,
@@ -50,6 +53,7 @@ from ._plan import (
 from ._prompts import prompt_of
 from ._route import Route, check_routes
 from ._stream import AsyncResilientStream, ResilientStream
+from ._telemetry import CallHandle, Telemetry
 from ._usage import estimate_request_tokens
 
 __all__ = ["AsyncResilientClient", "LatencyTracker", "ResilientClient"]
@@ -682,19 +686,38 @@ class _Core:
 
     def _plain_begin(
         self, api: str, kwargs: dict[str, Any], lane: Lane
-    ) -> tuple[CallInfo, Any, str | None]:
-        """What :meth:`_start` gives a plain call on a known lane: its :class:`CallInfo`,
-        its telemetry handle and the model it asked for."""
+    ) -> tuple[str | None, str | None, Any]:
+        """What :meth:`_start` gives a plain call on a known lane: the model it asked for,
+        its prompt and its telemetry handle; ``None`` for the handle of a
+        :class:`~._telemetry.Telemetry` that opens no span (:meth:`_plain_info` builds it
+        when a record is made: a quiet call's success makes none until someone asks)."""
         model = kwargs.get("model")
         if not isinstance(model, str):
             model = None
-        info = CallInfo(api=api, requested_model=model)
+        prompt = None
         if "extra_headers" in kwargs:  # the x-pytest-llm-prompt header (_prompts.py)
-            info.prompt = prompt_of(kwargs)
-        handle = info.extra["telemetry"] = self.telemetry.start(
-            api, model, base_url=lane.route.base_url
-        )
-        return info, handle, model
+            prompt = prompt_of(kwargs)
+        telemetry = self.telemetry
+        if type(telemetry) is Telemetry:
+            handle = telemetry.span_handle(api, model, base_url=lane.route.base_url)
+        else:
+            handle = telemetry.start(api, model, base_url=lane.route.base_url)
+        return model, prompt, handle
+
+    def _plain_info(
+        self,
+        api: str,
+        model: str | None,
+        prompt: str | None,
+        handle: Any,
+        lane: Lane,
+        start: PlainStart | None,
+    ) -> CallInfo:
+        """The plain call's :class:`CallInfo` (:func:`plain_info`), with its telemetry
+        handle (:meth:`_plain_begin`'s, or the no-span one it left to build)."""
+        if handle is None and type(self.telemetry) is Telemetry:
+            handle = CallHandle(api, model, None, 0, 0.0)  # what Telemetry.start returns
+        return plain_info(api, model, prompt, handle, lane, start)
 
     def _plain_call(
         self,
@@ -702,7 +725,6 @@ class _Core:
         kwargs: dict[str, Any],
         lane: Lane,
         info: CallInfo,
-        handle: Any,
         model: str | None,
         resumed: tuple[Any, Outcome] | None,
     ) -> Call:
@@ -719,7 +741,7 @@ class _Core:
                 model,
                 lane.routes,
                 info,
-                handle,
+                info.extra["telemetry"],
                 None,
             ),
         )
@@ -731,56 +753,64 @@ class _Core:
         api: str,
         kwargs: dict[str, Any],
         lane: Lane,
-        info: CallInfo,
-        handle: Any,
         model: str | None,
-        start: tuple[Any, Any],
+        prompt: str | None,
+        handle: Any,
+        start: PlainStart,
         value: Any,
         error: BaseException | None,
-    ) -> tuple[Call | None, bool]:
+    ) -> tuple[CallInfo | None, Call | None, bool]:
         """The outcome of a plain call's first attempt (``start``: :func:`plain_start`'s),
         its reply ``value`` (an opened stream for a stream) or ``error``: recorded as
-        served, or the :class:`Call` the full flow takes the call up with. Returns that
-        call (``None``: served) and whether the call's finish has nothing to record."""
-        admission, attempt = start
+        served, or the :class:`Call` the full flow takes the call up with. Returns the
+        call's :class:`CallInfo` (``None``: a reply whose records nobody reads, its info
+        left for :func:`~._events.call_info` to build: :func:`~._events.attach_pending`),
+        that call (``None``: served) and whether the call's finish has nothing to record."""
+        stream = bool(kwargs.get("stream"))
         if error is None and validate_reply(api, value) is None:
-            quiet = plain_served(
-                info,
+            telemetry = self.telemetry
+            ended, quiet, now = plain_served(
                 lane,
-                attempt,
-                admission,
-                value,
+                start,
                 clock=self.clock,
                 breaker=self.breaker,
                 latency=self.latency,
-                telemetry=self.telemetry,
+                telemetry=telemetry,
                 handle=handle,
-                stream=bool(kwargs.get("stream")),
+                stream=stream,
             )
-            return None, quiet
-        ticket = plain_ticket(self.breaker, lane, admission)
+            if quiet and not stream:  # the records are for whoever asks, built then
+                attach_pending(value, (api, model, prompt, lane, start, ended, now()))
+                return None, None, True
+            info = self._plain_info(api, model, prompt, handle, lane, start)
+            plain_record(info, lane, value, ended, None if quiet else telemetry)
+            info.ended = now()
+            return info, None, quiet
+        info = self._plain_info(api, model, prompt, handle, lane, start)
+        ticket = plain_ticket(self.breaker, lane, start[0])
         outcome = Outcome(error=error) if error is not None else Outcome(value=value)
-        return self._plain_call(api, kwargs, lane, info, handle, model, (ticket, outcome)), False
+        return info, self._plain_call(api, kwargs, lane, info, model, (ticket, outcome)), False
 
     def _plain_result(
         self,
-        info: CallInfo,
+        info: CallInfo | None,
         lane: Lane,
         kwargs: dict[str, Any],
         call: Call | None,
         value: Any,
-        admission: Any,
+        start: PlainStart | None,
         quiet: bool,
-        handle: Any,
     ) -> Any:
         """What the caller of a plain call gets: its stream, or its finished value."""
+        if info is None:  # served, quiet: its info is attached, to build when asked
+            return value
         if kwargs.get("stream"):
             if call is not None:
                 return self._result(call, value, None)
-            return self._plain_stream(info, lane, kwargs, value, admission, quiet, handle)
-        if quiet:  # record_finish would do nothing
-            attach_info(value, info)
-            return value
+            admission = None if start is None else start[0]  # served: start is not None
+            return self._plain_stream(
+                info, lane, kwargs, value, admission, quiet, info.extra["telemetry"]
+            )
         return self._finish_value(info, value)
 
     def _request(self, action: Send, timeout: Any) -> Any:
@@ -1113,16 +1143,18 @@ class ResilientClient(_Core):
         failed or was unusable, its stream broke before content, or the route's breaker
         is not closed); a stream's end is :meth:`_plain_stream`'s. Every record is the
         full flow's (``tests/client/test_client_plain_path.py`` compares the two)."""
-        info, handle, model = self._plain_begin(api, kwargs, lane)
+        model, prompt, handle = self._plain_begin(api, kwargs, lane)
         stream = bool(kwargs.get("stream"))
         start = None
+        info: CallInfo | None = None
         call: Call | None = None
         quiet = False
         value: Any = None
         try:
-            start = plain_start(self.breaker, lane, info, self.clock)
+            start = plain_start(self.breaker, lane, self.clock)
             if start is None:
-                call = self._plain_call(api, kwargs, lane, info, handle, model, None)
+                info = self._plain_info(api, model, prompt, handle, lane, None)
+                call = self._plain_call(api, kwargs, lane, info, model, None)
             else:
                 request = request_for(kwargs, lane.route)
                 error: BaseException | None = None
@@ -1134,20 +1166,21 @@ class ResilientClient(_Core):
                         value = create(**request, timeout=lane.timeout)
                     if stream:
                         value = open_stream_sync(
-                            value, api, start[1].started, self.timeouts.first_token, self.clock
+                            value, api, start[2], self.timeouts.first_token, self.clock
                         )
                 except BaseException as exc:
                     error = exc
-                call, quiet = self._plain_settle(
-                    api, kwargs, lane, info, handle, model, start, value, error
+                info, call, quiet = self._plain_settle(
+                    api, kwargs, lane, model, prompt, handle, start, value, error
                 )
             if call is not None:
                 value = drive_sync(run_call(call), self._send, self.clock)
         except BaseException as exc:
+            if info is None:
+                info = self._plain_info(api, model, prompt, handle, lane, start)
             self._finish_error(info, exc)
             raise
-        admission = None if start is None else start[0]
-        return self._plain_result(info, lane, kwargs, call, value, admission, quiet, handle)
+        return self._plain_result(info, lane, kwargs, call, value, start, quiet)
 
     def _fast(self, call: Call) -> Any:
         """A call on a :class:`Lane` (no policy acts before the first reply): its first
@@ -1294,9 +1327,10 @@ class AsyncResilientClient(_Core):
 
     async def _plain(self, api: str, kwargs: dict[str, Any], lane: Lane) -> Any:
         """The async twin of :meth:`ResilientClient._plain`."""
-        info, handle, model = self._plain_begin(api, kwargs, lane)
+        model, prompt, handle = self._plain_begin(api, kwargs, lane)
         stream = bool(kwargs.get("stream"))
         start = None
+        info: CallInfo | None = None
         call: Call | None = None
         quiet = False
         value: Any = None
@@ -1305,9 +1339,10 @@ class AsyncResilientClient(_Core):
                 asyncio.get_running_loop()
             except RuntimeError:
                 raise not_on_asyncio() from None
-            start = plain_start(self.breaker, lane, info, self.clock)
+            start = plain_start(self.breaker, lane, self.clock)
             if start is None:
-                call = self._plain_call(api, kwargs, lane, info, handle, model, None)
+                info = self._plain_info(api, model, prompt, handle, lane, None)
+                call = self._plain_call(api, kwargs, lane, info, model, None)
             else:
                 request = request_for(kwargs, lane.route)
                 error: BaseException | None = None
@@ -1321,23 +1356,24 @@ class AsyncResilientClient(_Core):
                         value = await open_stream_async(
                             value,
                             api,
-                            start[1].started,
+                            start[2],
                             self.timeouts.first_token,
                             self.clock,
                             None,
                         )
                 except BaseException as exc:
                     error = exc
-                call, quiet = self._plain_settle(
-                    api, kwargs, lane, info, handle, model, start, value, error
+                info, call, quiet = self._plain_settle(
+                    api, kwargs, lane, model, prompt, handle, start, value, error
                 )
             if call is not None:
                 value = await drive_async(run_call(call), self._send, self.clock)
         except BaseException as exc:
+            if info is None:
+                info = self._plain_info(api, model, prompt, handle, lane, start)
             self._finish_error(info, exc)
             raise
-        admission = None if start is None else start[0]
-        return self._plain_result(info, lane, kwargs, call, value, admission, quiet, handle)
+        return self._plain_result(info, lane, kwargs, call, value, start, quiet)
 
     async def _fast(self, call: Call) -> Any:
         """The async twin of :meth:`ResilientClient._fast`."""

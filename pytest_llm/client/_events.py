@@ -5,6 +5,7 @@ and the :class:`CallInfo` that gathers them, readable beside any result or error
 from __future__ import annotations
 
 import contextlib
+import threading
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -187,16 +188,68 @@ def attach_info(obj: Any, info: CallInfo) -> None:
         return
     ref.info = info
     if weakref.getweakrefcount(obj) > 1:  # attached before (a shared value): replace it
-        for old in weakref.getweakrefs(obj):
-            if old is not ref and type(old) is _Ref:
-                _DROP(old)
+        _replace(obj, ref)
     _BESIDE.add(ref)
+
+
+class _Pending(_Ref):
+    """A weak reference to a result whose :class:`CallInfo` is built when first asked
+    for (:func:`attach_pending`), from what the call knew (:attr:`facts`)."""
+
+    __slots__ = ("facts",)
+    facts: Any
+
+
+def attach_pending(obj: Any, facts: Any) -> None:
+    """:func:`attach_info` for a quiet plain call's reply, without its :class:`CallInfo`:
+    ``_plan.plain_pending(obj, facts)`` builds it when :func:`call_info` first asks (a
+    call whose records nobody reads builds none). An object without weak references gets
+    it built now."""
+    try:
+        ref = _Pending(obj, _DROP)
+    except TypeError:
+        from ._plan import plain_pending
+
+        attach_info(obj, plain_pending(obj, facts))
+        return
+    ref.facts = facts
+    if weakref.getweakrefcount(obj) > 1:  # attached before (a shared value): replace it
+        _replace(obj, ref)
+    _BESIDE.add(ref)
+
+
+def _replace(obj: Any, ref: _Ref) -> None:
+    for old in weakref.getweakrefs(obj):
+        if old is not ref and isinstance(old, _Ref):
+            _DROP(old)
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def _build(obj: Any, ref: _Pending) -> CallInfo:
+    from ._plan import plain_pending
+
+    with _BUILD_LOCK:
+        try:
+            return ref.info
+        except AttributeError:
+            info = ref.info = plain_pending(obj, ref.facts)
+            return info
 
 
 def _beside(obj: Any) -> CallInfo | None:
     for ref in weakref.getweakrefs(obj):  # none for an object without weak references
-        if type(ref) is _Ref:
-            return ref.info
+        kind = type(ref)
+        if kind is _Ref:
+            info: CallInfo = ref.info
+            return info
+        if kind is _Pending:
+            try:
+                info = ref.info
+                return info
+            except AttributeError:  # not built yet: built once (one thread), then kept
+                return _build(obj, ref)
     return None
 
 

@@ -373,37 +373,59 @@ def lane_settle(
     return False
 
 
-def plain_start(
-    breaker: Any, lane: Lane, info: CallInfo, clock: Clock
-) -> tuple[Any, Attempt] | None:
-    """:func:`lane_start` for a plain call of a known lane, without a :class:`Call`: the
-    breaker's admission and the first :class:`Attempt`; ``None`` when the route's
-    breaker is not closed (the full flow then takes the call whole, nothing done here).
+PlainStart = tuple[Any, float, float]
+"""What :func:`plain_start` gives a plain call: the breaker's admission, then the call's
+and its first attempt's start (two ``clock.monotonic()`` readings, as the full flow's)."""
+
+
+def plain_start(breaker: Any, lane: Lane, clock: Clock) -> PlainStart | None:
+    """:func:`lane_start` for a plain call of a known lane, without a :class:`Call` nor
+    yet any record: the breaker's admission and the clock's readings its records take
+    (:func:`plain_info`); ``None`` when the route's breaker is not closed (the full flow
+    then takes the call whole, nothing done here).
 
     The admission is ``None`` without a breaker, else the route's record when a success
     on it would record nothing (:meth:`~._breaker.CircuitBreaker.clean_record`: no ticket
     is built unless the call needs one), else a closed-state ticket."""
-    route = lane.route
     admission: Any = None
     if breaker is not None:
-        admission = breaker.clean_record(route.key)
+        key = lane.route.key
+        admission = breaker.clean_record(key)
         if admission is None:
-            admission = breaker.admit_closed(route.key)
+            admission = breaker.admit_closed(key)
             if admission is None:
                 return None
     now = (current_clock() if type(clock) is FlowClock else clock).monotonic  # plain_served
-    info.started = now()
-    attempt = Attempt(
-        number=len(info.attempts) + 1,
-        route=route.key,
-        model=route.model,
-        base_url=route.base_url or "",
-        started=now(),
-        breaker="closed",
-        reask=info.reasks,
-    )
-    info.attempts.append(attempt)
-    return admission, attempt
+    return admission, now(), now()
+
+
+def plain_info(
+    api: str,
+    model: str | None,
+    prompt: str | None,
+    handle: Any,
+    lane: Lane,
+    start: PlainStart | None,
+) -> CallInfo:
+    """The :class:`CallInfo` of a plain call as the full flow has it once the first attempt
+    began at ``start`` (:func:`plain_start`'s; ``None``: no attempt made)."""
+    info = CallInfo(api=api, requested_model=model)
+    info.prompt = prompt
+    info.extra["telemetry"] = handle
+    if start is not None:
+        route = lane.route
+        info.started = start[1]
+        info.attempts.append(
+            Attempt(
+                number=1,
+                route=route.key,
+                model=route.model,
+                base_url=route.base_url or "",
+                started=start[2],
+                breaker="closed",
+            )
+        )
+    return info
 
 
 def plain_ticket(breaker: Any, lane: Lane, admission: Any) -> Any:
@@ -424,11 +446,8 @@ def plain_verdict(breaker: Any, lane: Lane, admission: Any, verdict: str) -> Non
 
 
 def plain_served(
-    call: CallInfo,
     lane: Lane,
-    attempt: Attempt,
-    admission: Any,
-    value: Any,
+    start: PlainStart,
     *,
     clock: Clock,
     breaker: Any,
@@ -436,34 +455,63 @@ def plain_served(
     telemetry: Any,
     handle: Any,
     stream: bool = False,
-) -> bool:
-    """:func:`succeed` for :func:`plain_start`'s attempt, which served ``value`` (a usable
-    reply, or an opened stream: ``stream``, whose breaker verdict waits for its end,
-    :func:`plain_verdict`): the same records in the same order. Returns whether
-    the call's finish has nothing to record either (:meth:`~._telemetry.Telemetry.quiet`)."""
-    route = lane.route
+) -> tuple[float, bool, Callable[[], float]]:
+    """:func:`succeed` for :func:`plain_start`'s attempt, which served a usable reply (or
+    an opened stream: ``stream``, whose breaker verdict waits for its end,
+    :func:`plain_verdict`), up to its records: the attempt's end read from the clock, the
+    latency tracker fed, the breaker's verdict given. Returns the attempt's end, whether
+    the call's records are for nobody (:meth:`~._telemetry.Telemetry.quiet`: then
+    :func:`plain_record` may wait until someone reads them) and the clock's reading."""
     # the clock the flow clock stands for, read through (the same readings, without the
     # flow clock's indirection each time); after the reply, as it may have changed since
     now = (current_clock() if type(clock) is FlowClock else clock).monotonic
-    attempt.ended = ended = now()
+    ended = now()
+    if latency is not None:
+        latency.observe(lane.route.key, max(0.0, ended - start[2]))  # attempt.duration
+    admission = start[0]
+    if admission is not None and not stream:
+        plain_verdict(breaker, lane, admission, "success")
+    return ended, type(telemetry) is Telemetry and telemetry.quiet(handle), now
+
+
+def plain_record(info: CallInfo, lane: Lane, value: Any, ended: float, telemetry: Any) -> None:
+    """The records :func:`succeed` makes of ``info``'s first attempt, which served
+    ``value`` and ended at ``ended`` (:func:`plain_served`'s), in its order, but for the
+    call's end (``info.ended``: the caller's to read from the clock next); the attempt's
+    event goes to ``telemetry`` (``None``: nobody listens)."""
+    route = lane.route
+    attempt = info.attempts[-1]
+    attempt.ended = ended
     attempt.status = 200
     attempt.usage = usage = usage_of(value)
     if route.price is not None:
         attempt.cost = route.price.cost(usage)
-    call.cost += attempt.cost
-    if latency is not None:
-        latency.observe(route.key, max(0.0, ended - attempt.started))  # attempt.duration
-    if admission is not None and not stream:
-        plain_verdict(breaker, lane, admission, "success")
-    quiet = type(telemetry) is Telemetry and telemetry.quiet(handle)
-    if not quiet and telemetry is not None:
-        telemetry.record_attempt(call, attempt, handle)
-    call.route = route.key
-    call.model = route.model
-    call.base_url = lane.base_url
-    call.usage = usage
-    call.ended = now()
-    return quiet
+    info.cost += attempt.cost
+    if telemetry is not None:
+        telemetry.record_attempt(info, attempt, info.extra["telemetry"])
+    info.route = route.key
+    info.model = route.model
+    info.base_url = lane.base_url
+    info.usage = usage
+
+
+def plain_pending(value: Any, facts: PlainFacts) -> CallInfo:
+    """The :class:`CallInfo` of a quiet plain call whose records were left for whoever
+    asks (:func:`~._events.attach_pending`), built from ``value``, its reply (alive while
+    someone asks about it), and ``facts``, what the call knew and read from the clock:
+    as :func:`plain_info` and :func:`plain_record` would have made it then."""
+    from ._telemetry import CallHandle
+
+    api, model, prompt, lane, start, ended, finished = facts
+    info = plain_info(api, model, prompt, CallHandle(api, model, None, 0, 0.0), lane, start)
+    plain_record(info, lane, value, ended, None)
+    info.ended = finished
+    return info
+
+
+PlainFacts = tuple[str, str | None, str | None, Lane, PlainStart, float, float]
+""":func:`plain_pending`'s facts: the API, the model asked for, the prompt, the lane,
+:func:`plain_start`'s start, the attempt's end and the call's end."""
 
 
 def _cost_unfinished(call: Call, attempt: Attempt, route: Route) -> None:

@@ -383,6 +383,18 @@ class Telemetry:
         self, api: str, request_model: str | None, *, base_url: str | None = None
     ) -> CallHandle:
         """A call begins: open its span (child of the caller's current span, if any)."""
+        handle = self.span_handle(api, request_model, base_url=base_url)
+        if handle is None:
+            return CallHandle(api, request_model, None, 0, 0.0)  # no span: no clock read
+        return handle
+
+    def span_handle(
+        self, api: str, request_model: str | None, *, base_url: str | None = None
+    ) -> CallHandle | None:
+        """:meth:`start` when it opens a span; ``None`` when it would not (tracing off, no
+        OpenTelemetry SDK set up): its handle, ``CallHandle(api, request_model, None, 0,
+        0.0)``, holds nothing a record needs that the caller does not have, so a client
+        builds it only if a record is made (``_client._Core._plain``)."""
         otel = self._otel
         if (
             otel is None
@@ -391,7 +403,7 @@ class Telemetry:
             or (self._unset_first and getattr(otel, "_TRACER_PROVIDER", ...) is None)
             or not self._tracing(otel)
         ):
-            return CallHandle(api, request_model, None, 0, 0.0)  # no span: no clock read
+            return None
         wall = round(self.clock.now().timestamp() * 1e9)
         mono = self.clock.monotonic()
         handle = CallHandle(api, request_model, None, wall, mono)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any
 
 import openai
@@ -441,3 +442,130 @@ def test_call_info_answers_for_the_latest_call_and_goes_with_the_result() -> Non
     assert len(_events._BESIDE) == kept
     with pytest.raises(LookupError, match=r"did not come from a pytest_llm\.client call"):
         call_info(Reply())
+
+
+API_CALLS = {
+    "chat": {"messages": MESSAGES, "extra_headers": {"x-pytest-llm-prompt": "triage@v2"}},
+    "responses": {"input": "Capital of France?"},
+    "embeddings": {"input": "Capital of France?"},
+}
+
+
+def _warm_result(mode: Mode, client: Any, api: str, llm_fake: Any) -> Any:
+    """The result of a second call of the shape (the first decides its lane)."""
+    for _ in range(2):
+        if api != "embeddings":
+            llm_fake.add("Paris.", model="a")
+        got = mode.call(_method(client, api), model="a", **API_CALLS[api])
+    return got
+
+
+def _pending(obj: Any) -> list[Any]:
+    from pytest_llm.client import _events
+
+    return [r for r in weakref.getweakrefs(obj) if type(r) is _events._Pending]
+
+
+@pytest.mark.parametrize("api", list(API_CALLS))
+def test_a_quiet_call_builds_its_call_info_when_asked_as_the_full_flow_has_it(
+    api: str, mode: Mode, llm_fake: Any, llm_clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plain call whose telemetry records nothing (logs above DEBUG, no span, no
+    metrics) keeps what it knew beside its result and builds its ``call_info`` when first
+    asked: the same as the full flow's (a priced route: usage and cost; a prompt header),
+    built once, the no-span telemetry handle included."""
+    from pytest_llm.client import Price
+    from pytest_llm.client._telemetry import CallHandle
+
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    price = Price(input=0.15, output=0.6)
+    infos = []
+    for cls in (
+        (AsyncResilientClient, AsyncFullFlow) if mode.is_async else (ResilientClient, FullFlow)
+    ):
+        client = cls([route("a", price=price)], clock=llm_clock)
+        t0 = llm_clock.monotonic()
+        got = _warm_result(mode, client, api, llm_fake)
+        if cls in (ResilientClient, AsyncResilientClient):
+            (ref,) = _pending(got)  # nothing built yet
+            assert not hasattr(ref, "info")
+            info = call_info(got)
+            assert call_info(got) is info is ref.info  # built once, then kept
+            handle = info.extra["telemetry"]
+            assert type(handle) is CallHandle
+            assert (handle.api, handle.request_model, handle.span) == (api, "a", None)
+            assert (handle.wall, handle.mono, handle.recording) == (0, 0.0, False)
+        else:
+            assert not _pending(got)
+            info = call_info(got)
+        infos.append(_info(info, t0))
+    plain, full = infos
+    assert plain == full
+    assert plain["cost"] > 0
+    assert plain["usage"]["total_tokens"] > 0
+    assert plain["prompt"] == ("triage@v2" if api == "chat" else None)
+
+
+def test_a_listener_enabled_after_construction_sees_every_event(
+    mode: Mode, llm_fake: Any, llm_clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whether a call's records are for nobody is decided per call: a logger set to DEBUG
+    after the client was built and its lane decided gets the attempt's and the call's
+    events of the next call (the same as the full flow's), and the call's info is built
+    with them; at WARNING again, the next call records nothing and builds none."""
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    events: dict[str, list[Any]] = {}
+    for name, cls in (
+        ("plain", AsyncResilientClient if mode.is_async else ResilientClient),
+        ("full", AsyncFullFlow if mode.is_async else FullFlow),
+    ):
+        client = cls([route("a")], clock=llm_clock)
+        llm_fake.add("Paris.", model="a", times=3)
+        mode.call(client.chat.completions.create)  # decides the lane
+        quiet = mode.call(client.chat.completions.create)
+        assert bool(_pending(quiet)) is (name == "plain")
+        assert not [r for r in caplog.records if r.name == LOGGER]
+        caplog.set_level(logging.DEBUG, logger=LOGGER)
+        t0 = llm_clock.monotonic()
+        heard = mode.call(client.chat.completions.create)
+        assert not _pending(heard)
+        records = [r for r in caplog.records if r.name == LOGGER]
+        events[name] = [
+            (r.levelname, r.getMessage(), {k: v for k, v in r.llm.items() if k != "ts"})
+            for r in records
+        ] + [_info(call_info(heard), t0)]
+        assert [r.llm["event"] for r in records] == ["attempt", "call"]
+        caplog.set_level(logging.WARNING, logger=LOGGER)
+        caplog.clear()
+    assert events["plain"] == events["full"]
+
+
+def test_a_reply_without_weak_references_gets_its_info_built_at_once(
+    llm_fake: Any, llm_clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``attach_pending`` on a result that takes no weak reference builds its info at once
+    (kept on the object, as ``attach_info`` keeps it): the same info."""
+    from pytest_llm.client import _events
+
+    llm_fake.add("Paris.", model="a", times=2)
+    client = ResilientClient([route("a")], clock=llm_clock)
+    client.chat.completions.create(messages=MESSAGES)  # decides the lane
+    kept: list[Any] = []
+    attach = client_module.attach_pending
+
+    def spy(value: Any, facts: Any) -> None:
+        kept.append(facts)
+        attach(value, facts)
+
+    monkeypatch.setattr(client_module, "attach_pending", spy)
+    got = client.chat.completions.create(messages=MESSAGES)
+    (facts,) = kept
+
+    class Slotted:  # no __weakref__: attach_info keeps the info on the instance
+        __slots__ = ("_pytest_llm_call", "usage")
+
+    other = Slotted()
+    other.usage = got.usage
+    _events.attach_pending(other, facts)
+    assert object.__getattribute__(other, "_pytest_llm_call") is call_info(other)
+    assert _info(call_info(other), 0.0) == _info(call_info(got), 0.0)
