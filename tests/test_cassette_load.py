@@ -580,6 +580,86 @@ def test_the_scan_reads_a_file_a_chunk_at_a_time_as_it_reads_it_whole(
     assert read >= 10
 
 
+@pytest.mark.parametrize(("most", "share"), [(0, 8), (900, 1), (1 << 30, 1)])
+def test_the_scan_reads_requests_together_as_it_reads_each_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, most: int, share: int
+) -> None:
+    """The requests of consecutive interactions are parsed by one block reader call
+    (:func:`_load._entries`): the same facts, in the same order, or the same refusal as
+    one call per interaction, whatever the number read together (0: one at a time;
+    1 << 30: the whole file's)."""
+    texts = [*_scan_texts(), _sdk_cassette(tmp_path / "c.yaml", 30).read_bytes()]
+    alone = []
+    with monkeypatch.context() as m:
+        m.setattr(_load, "BATCH_BYTES", 0)
+        alone = [_load.scan(raw, _facts, _PEEK) for raw in texts]
+    monkeypatch.setattr(_load, "BATCH_BYTES", most)
+    monkeypatch.setattr(_load, "BATCH_SHARE", share)
+    calls: list[int] = []
+    block = _load._block
+    monkeypatch.setattr(_load, "_block", lambda text: calls.append(1) or block(text))
+    for raw, want in zip(texts, alone, strict=True):
+        calls.clear()
+        assert _same_layout(_load.scan(raw, _facts, _PEEK), want), raw[:200]
+    assert want is not None
+    assert len(want.items) == 30
+    if most == 1 << 30:  # the 30 requests in one call, the text around the list in another
+        assert len(calls) == 2
+    elif most == 900:
+        assert 2 < len(calls) < 30
+
+
+_ENTRY = st.builds(
+    lambda value, sample: yaml.dump(
+        [{"request": value, **({} if sample is None else {"sample": sample})}],
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1 << 20,
+    ),
+    st.one_of(  # (_VALUE: see the block reader's tests below)
+        st.deferred(lambda: _VALUE),
+        st.deferred(lambda: _VALUE).map(lambda v: {"method": "POST", "json": v}),
+    ),
+    st.one_of(st.none(), st.integers(0, 3)),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    entries=st.lists(_ENTRY, min_size=2, max_size=4),
+    edits=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 10_000), st.sampled_from(" :#-'\n|{&\x00")),
+        max_size=3,
+    ),
+)
+def test_requests_read_together_read_as_each_alone(
+    entries: list[str], edits: list[tuple[int, int, str]]
+) -> None:
+    """:func:`_load._entries` gives each text what the block reader gives it alone, or
+    ``None``: whatever the cassette writer writes, hand edits included. Texts that
+    are not each one entry ending in a line break are read alone."""
+    assert _load._entries([b"- a\n", b"- b\n"]) == ["a", "b"]
+    assert _load._entries([b"- a", b"- b\n- c\n"]) is None  # "- a- b" would be one entry
+    assert _load._entries([b"- a: 1\n", b"  b: 2\n", b"- c\n- d\n"]) is None  # b: not an entry
+    for which, at, char in edits:
+        text = entries[which % len(entries)]
+        at %= len(text) + 1
+        entries[which % len(entries)] = text[:at] + char + text[at:]
+    texts = [text.encode() for text in entries]
+    together = _load._entries(texts)
+    if together is None:
+        return
+    assert all(text.endswith(b"\n") for text in texts)
+    assert len(together) == len(texts)
+    for text, got in zip(texts, together, strict=True):
+        alone = _block_or_refused(text)
+        assert alone is not _load._Unsupported, text
+        assert isinstance(alone, list), text
+        assert len(alone) == 1, text
+        assert _same(got, alone[0]), text
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.binary(min_size=0, max_size=40).map(lambda b: bytes(b"&*! \n\t[{,a-"[x % 11] for x in b)),

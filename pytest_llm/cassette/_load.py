@@ -453,7 +453,7 @@ def scan(
     2 and whose contents are indented further. The lines at columns 0-3 cut the list
     into interactions and sections; the text before and after the list is parsed, and
     so are each interaction's sections but :data:`LAZY_SECTIONS`, together (one parse
-    of their text); the syntax of each of those is checked on its own by libyaml (in
+    of their text, and of those of the next interactions: :func:`_entries`); the syntax of each of those is checked on its own by libyaml (in
     C: no Python objects), so it is known to parse the same when used, and a quoted
     string running on into the next section is caught. The parsed sections are
     handed to ``facts_of(line, keys, bounds, sections)``,
@@ -497,8 +497,8 @@ def _scan(win: _Window, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) ->
     if not buf.startswith(b"- ", start + 15):
         return None
     top = buf[: start + 1]
-    items: list[Any] = []
     state = _ScanState(win, facts_of, peek)
+    items = state.items
     names: list[str] = []
     offsets: list[int] = []
     line = buf.count(b"\n", 0, start + 15) + 1  # the first interaction's
@@ -529,10 +529,8 @@ def _scan(win: _Window, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) ->
         key = section.group(2)
         at += base
         if section.group(1) is not None and names:  # "- ": the next interaction
-            facts = state.item(names, offsets, at, line)
-            if facts is None:
+            if not state.item(names, offsets, at, line):
                 return None
-            items.append(facts)
             line += buf.count(b"\n", prev - base, at - base)
             prev = at
             names, offsets = [], []
@@ -546,11 +544,10 @@ def _scan(win: _Window, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) ->
         pos = at
     if footer < 0:
         footer = win.base + len(win.buf)
-    if names:
-        facts = state.item(names, offsets, footer, line)
-        if facts is None:
-            return None
-        items.append(facts)
+    if names and not state.item(names, offsets, footer, line):
+        return None
+    if not state.flush():
+        return None
     while more(footer):  # the rest: top-level keys after the list
         pass
     try:
@@ -608,26 +605,44 @@ _SECTION_NAMES: dict[bytes, str] = {}
 """Section names as read (one string each, not one per interaction)."""
 
 
-class _ScanState:
-    """What :func:`scan` shares between the interactions it reads, one at a time."""
+BATCH_BYTES = 8192
+BATCH_SHARE = 8
+"""The text of the parsed sections of consecutive interactions :func:`scan` reads in
+one go (:func:`_entries`): up to :data:`BATCH_BYTES`, and up to a ``BATCH_SHARE``-th
+of the file's first chunk (a small file's peak stays low). One :func:`_block` call for
+many requests costs a third less a request than a call for each."""
 
-    __slots__ = ("facts_of", "orders", "peek", "win")
+
+class _ScanState:
+    """What :func:`scan` shares between the interactions it reads, one at a time; the
+    sections to parse wait in ``pending`` until :data:`BATCH_BYTES` of them are there
+    (:meth:`flush`), then the facts of each go to ``items``, in order."""
+
+    __slots__ = ("batch", "facts_of", "items", "orders", "peek", "pending", "size", "win")
 
     def __init__(self, win: _Window, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) -> None:
         self.win = win
         self.facts_of = facts_of
         self.peek = peek
         self.orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.items: list[Any] = []
+        self.pending: list[
+            tuple[int, tuple[str, ...], bytes, dict[str, Any], bytes | None, int]
+        ] = []
+        """Per interaction read but not parsed yet: its line, section names, bounds,
+        peeked sections, the text of its parsed sections (``None``: none) and their count."""
+        self.size = 0
+        self.batch = min(BATCH_BYTES, len(win.buf) // BATCH_SHARE)
 
-    def item(self, names: list[str], offsets: list[int], stop: int, line: int) -> Any:
-        """The facts of the interaction whose sections start at ``offsets`` (``stop``:
-        where it ends, in the window), or ``None``."""
+    def item(self, names: list[str], offsets: list[int], stop: int, line: int) -> bool:
+        """The interaction whose sections start at ``offsets`` (``stop``: where it ends,
+        in the window) read; ``False``: the full reader's business."""
         raw, base = self.win.buf, self.win.base
         key = tuple(names)
         order = self.orders.get(key)
         if order is None:
             if len(set(key)) != len(key):
-                return None  # a key given twice: the full reader keeps the last
+                return False  # a key given twice: the full reader keeps the last
             order = self.orders[key] = key
         offsets.append(stop)
         parts = []
@@ -636,7 +651,7 @@ class _ScanState:
         for i, name in enumerate(order):
             begin, end = offsets[i] - base, offsets[i + 1] - base
             if name == "response" and _STATUS.match(raw, begin) is None:
-                return None
+                return False
             if name in LAZY_SECTIONS:
                 lazy.append(raw[begin:end])
                 wanted = self.peek.get(name)
@@ -653,24 +668,65 @@ class _ScanState:
                     lazy[0] if len(lazy) == 1 else _NEXT_DOCUMENT.join(lazy)
                 ).raw_parse()
             except Exception:
-                return None
+                return False
             del lazy  # before the parse below: not held at once
-        try:
-            if not parts:
+        if not parts:
+            text = None
+        elif len(parts) == 1:
+            text = raw[parts[0][0] : parts[0][1]]
+        else:
+            text = b"".join(raw[b:e] for b, e in parts)
+        self.pending.append((line, order, pack(offsets), peeked, text, len(parts)))
+        if text is not None:
+            self.size += len(text)
+            if self.size >= self.batch:
+                return self.flush()
+        return True
+
+    def flush(self) -> bool:
+        """The pending interactions parsed (together: :func:`_entries`, else each on its
+        own) and their facts added to ``items``; ``False``: the full reader's business."""
+        pending, self.pending, self.size = self.pending, [], 0
+        together = _entries([p[4] for p in pending if p[4] is not None])
+        at = 0
+        items, facts_of = self.items, self.facts_of
+        for line, order, bounds, peeked, text, n in pending:
+            if text is None:
                 parsed: Any = {}
-            elif len(parts) == 1:
-                parsed = _read_text(raw[parts[0][0] : parts[0][1]])
+            elif together is not None:
+                parsed = together[at]
+                at += 1
             else:
-                parsed = _read_text(b"".join(raw[b:e] for b, e in parts))
-        except Exception:
-            return None
-        if type(parsed) is list and len(parsed) == 1:
-            parsed = parsed[0]
-        if type(parsed) is not dict or len(parsed) != len(parts):
-            return None
-        if peeked:
-            parsed.update(peeked)
-        return self.facts_of(line, order, pack(offsets), parsed)
+                try:
+                    parsed = _read_text(text)
+                except Exception:
+                    return False
+                if type(parsed) is list and len(parsed) == 1:
+                    parsed = parsed[0]
+            if type(parsed) is not dict or len(parsed) != n:
+                return False
+            if peeked:
+                parsed.update(peeked)
+            facts = facts_of(line, order, bounds, parsed)
+            if facts is None:
+                return False
+            items.append(facts)
+        return True
+
+
+def _entries(texts: list[bytes]) -> list[Any] | None:
+    """Each of ``texts`` read by :func:`_block`, by one call for all of them, when each
+    is an entry of the interaction list (``- key:`` on its first line, a line break at
+    its end): the block reader reads a list of such entries as it reads each one alone,
+    one line at a time, and an entry ends at the next one's first line as it ends at the
+    end of its text. ``None``: not so, or refused (then each is read on its own)."""
+    if len(texts) < 2 or not all(t[:2] == b"- " and t[-1:] == b"\n" for t in texts):
+        return None
+    try:
+        got = _block(b"".join(texts))
+    except Exception:
+        return None
+    return got if type(got) is list and len(got) == len(texts) else None
 
 
 _PEEK_VALUE = re.compile(rb" ([A-Za-z0-9_./][^\s#'\"]*)\n(?=    [^ ]|\Z)")
