@@ -343,9 +343,14 @@ class VirtualClock:
 
     def install(self) -> VirtualClock:
         """Become the request flow's clock and capture the openai SDK's sleeps; see docs."""
-        from ._sdk import capture_sdk
+        global _capture_sdk
+        capture = _capture_sdk
+        if capture is None:  # once: every replayed test installs a clock, and a relative
+            # import in a function asks the module's spec for its parent each time
+            from ._sdk import capture_sdk
 
-        restore = capture_sdk(self)
+            capture = _capture_sdk = capture_sdk
+        restore = capture(self)
         self._installed.append((set_current_clock(self), restore))
         return self
 
@@ -368,6 +373,10 @@ class VirtualClock:
             f"VirtualClock(now={self.now().isoformat()}, monotonic={self._t:g}, "
             f"sleeps={len(self.sleeps)})"
         )
+
+
+_capture_sdk: Callable[[VirtualClock], Callable[[], None]] | None = None
+""":func:`pytest_llm._sdk.capture_sdk` once :meth:`VirtualClock.install` loaded it."""
 
 
 def _wake(fut: asyncio.Future[None]) -> None:

@@ -17,7 +17,7 @@ import math
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,6 +26,9 @@ from ._exchange import NOT_JSON, Exchange, Outcome, Part, Reply, TransportFailur
 from ._marks import closest_marker
 from ._retry_after import parse_retry_after
 from ._sse import SSEParser
+
+if TYPE_CHECKING:
+    from ._flow import Router
 
 __all__ = [
     "MODES",
@@ -99,10 +102,18 @@ Entry = tuple[float, Exchange, Outcome]
 
 def observe(log: list[Entry] | None) -> list[Entry] | None:
     """Make ``log`` the router's log (``None``: stop); returns the previous one."""
-    from ._flow import router
+    global _router
+    router = _router
+    if router is None:  # twice per watched test: a relative import in a function asks
+        # the module's spec for its parent package each time (~1-2 us)
+        from ._flow import router as the_router
 
+        router = _router = the_router
     previous, router.log = router.log, log
     return previous
+
+
+_router: Router | None = None
 
 
 # -- one attempt, worked out at the end ---------------------------------------------------

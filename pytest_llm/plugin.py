@@ -193,9 +193,17 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     are asked of pytest where that fixture is overridden or named by the test; elsewhere
     they are the default's (none), without a fixture set up per test for them.
     """
-    from .cassette._fixtures import llm_cassette
+    global _cassette_body
+    body = _cassette_body
+    if body is None:  # loaded by the first test that asks (kept: a relative import in
+        # a function asks the module's spec for its parent package each time)
+        from .cassette._fixtures import llm_cassette
 
-    yield from llm_cassette(request)
+        body = _cassette_body = llm_cassette
+    yield from body(request)
+
+
+_cassette_body: Callable[[pytest.FixtureRequest], Iterator[Cassette]] | None = None
 
 
 @pytest.fixture

@@ -143,3 +143,76 @@ def test_an_llm_verdicts_marker_counts_on_the_test_its_class_module_or_from_a_fi
     result.assert_outcomes(passed=3)
     flagged = [line for line in result.outlines if line.startswith("test_app.py::")]
     assert flagged == ([] if module_marker else ["test_app.py::test_flagged"])
+
+
+FUNCTION_IMPORTS = """
+import sys
+
+import pytest
+
+seen = set()
+
+
+def _count(frame, event, arg):
+    # a relative import in a function asks the module's spec for its parent package
+    # (importlib's ModuleSpec.parent, a Python property) each time it runs
+    if event == "call" and frame.f_code.co_name == "parent" and "importlib" in frame.f_code.co_filename:
+        caller = frame.f_back
+        if caller is not None and "pytest_llm" in caller.f_code.co_filename:
+            where = caller.f_code.co_filename.rpartition("pytest_llm")[2].lstrip("/\\\\")
+            seen.add(f"{where}:{caller.f_code.co_name}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not item.name.endswith("[2]"):  # the third test: everything loaded
+        return (yield)
+    sys.setprofile(_count)
+    try:
+        return (yield)
+    finally:
+        sys.setprofile(None)
+
+
+def pytest_unconfigure(config):
+    print(f"relative imports in functions: {sorted(seen)}")
+"""
+
+
+def test_a_replayed_test_runs_no_relative_import_inside_a_function(
+    llm_project: pytest.Pytester,
+) -> None:
+    """The modules a replayed test needs are imported once: a relative import inside a
+    function runs the import machinery each time (~1-2 us: it asks the module's spec for
+    its parent package), and a replayed test ran seven (the fixture's body, the cassette
+    class, the record mode's check, the clock's SDK capture, the transports' patching,
+    the verdicts' watch, twice). The test itself is the same: replayed, on virtual time."""
+    llm_project.makeconftest(FUNCTION_IMPORTS)
+    llm_project.makepyfile(
+        test_app="""
+        import os
+
+        import openai
+        import pytest
+
+        from pytest_llm import VirtualClock
+        from pytest_llm._clock import current_clock
+
+        pytestmark = pytest.mark.llm_cassette
+        client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"], max_retries=0)
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_ask(n, llm_cassette):
+            reply = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": f"hi {n}"}]
+            )
+            assert reply.choices[0].message.content
+            assert isinstance(current_clock(), VirtualClock) is not llm_cassette.recording
+        """
+    )
+    llm_project.runpytest_subprocess("-p", "no:cacheprovider", "--llm-record=once").assert_outcomes(
+        passed=4
+    )
+    result = llm_project.runpytest_subprocess("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=4)
+    assert "relative imports in functions: []" in result.outlines, result.outlines[-5:]

@@ -1,7 +1,7 @@
 """Which cassette a test gets: its file name, and its options resolved from every source.
 
 Loaded when a test first uses a cassette (the fixtures module stays light for
-start-up).
+start-up), with the cassette itself (:mod:`._session`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from .._settings import (
     in_ci,
 )
 from .._text import did_you_mean
+from ._session import Cassette  # at import, not per test (a relative import in a function)
 
 if TYPE_CHECKING:
     from ._redact import Redactor
-    from ._session import Cassette
 
 __all__ = ["build_cassette", "cassette_config", "cassette_name", "cassette_path"]
 
@@ -290,8 +290,6 @@ def _overridden(item: pytest.Item) -> bool:
 
 def build_cassette(request: pytest.FixtureRequest, item: pytest.Item | None = None) -> Cassette:
     """The test's cassette, opened (``item``: ``request.node``, when the caller has it)."""
-    from ._session import Cassette
-
     if item is None:
         item = request.node
     cfg = item.config

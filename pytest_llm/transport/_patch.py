@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _socket
@@ -121,9 +121,17 @@ def install(*, eager: bool = True) -> None:
 
 
 def _patch_http(eager: bool) -> None:
-    from ._http import patch_http  # the adapters load with the first handler, not before
+    global _patch_http_now
+    patch = _patch_http_now
+    if patch is None:  # the adapters load with the first handler, not before (and a
+        # relative import in a function asks the module's spec for its parent each time)
+        from ._http import patch_http
 
-    patch_http(_http, _chain, eager=eager, on_import=_imported_later)
+        patch = _patch_http_now = patch_http
+    patch(_http, _chain, eager=eager, on_import=_imported_later)
+
+
+_patch_http_now: Callable[..., None] | None = None
 
 
 def _chain() -> Chain | None:
