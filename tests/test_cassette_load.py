@@ -609,6 +609,71 @@ def test_the_scan_reads_requests_together_as_it_reads_each_alone(
         assert 2 < len(calls) < 30
 
 
+_URL_LINE = "    url: http://llm.test/v1/chat/completions\n"
+HEADERS = {  # the request's headers as written in place of nothing (name: text, cut?)
+    "plain": ("    headers:\n      accept: application/json\n      x-n: '1'\n", True),
+    "empty": ("    headers:\n", True),
+    "last": ("", True),  # (put after the body: see the test)
+    "a comment inside": ("    headers:\n      # c\n      a: b\n", True),
+    "a literal inside": ("    headers:\n      a: |\n        x\n\n        y\n      b: c\n", True),
+    "a quoted string over two lines": ("    headers:\n      a: 'x\n        y'\n", True),
+    "a flow mapping over two lines": ("    headers:\n      a: {b: 1,\n        c: 2}\n", True),
+    "a tab inside": ("    headers:\n      a: b\t\n", True),
+    "a key named json inside": ("    headers:\n      json: 1\n", True),
+    "given twice": ("    headers:\n      a: b\n    headers:\n      c: d\n", True),
+    "a sequence at their key's column": ("    headers:\n    - a\n    - b\n", True),  # (refused)
+    "a quoted string running on into the body": ("    headers:\n      a: 'x\n", False),
+    "odd indentation": ("    headers:\n      a: b\n     c: d\n", False),
+    "a flow mapping on their line": ("    headers: {a: b}\n", False),
+    "a scalar over two lines": ("    headers:\n      a: b\n       c\n", True),
+    "the request's keys further right": ("", False),  # (see the test)
+    "inside a quoted url running on over them": ("    headers:\n      a: b\n    x: y'\n", True),
+}
+
+
+@pytest.mark.parametrize(("headers", "cut"), list(HEADERS.values()), ids=list(HEADERS))
+def test_a_requests_headers_are_checked_not_parsed_and_it_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, headers: str, cut: bool
+) -> None:
+    """The scan leaves a request's headers out of its parse when libyaml finds them
+    right on their own (:meth:`_load._ScanState.without_headers`): the same facts or
+    the same refusal as with them parsed, and the same cassette, or error, as the full
+    reader's."""
+    if headers:
+        text = BASE.replace(_URL_LINE, _URL_LINE + headers, 1)
+    elif cut:  # the headers after the body
+        text = BASE.replace("      model: m\n", "      model: m\n    headers:\n      a: b\n", 1)
+    else:  # the request's keys at column 6, its headers at 4: not YAML
+        text = BASE.replace(
+            "    method: POST\n" + _URL_LINE,
+            "      method: POST\n  " + _URL_LINE + "    headers:\n      a: b\n",
+            1,
+        ).replace("    json:\n      messages:", "    x-json:\n      messages:", 1)
+    if "x: y'" in headers:  # the url's quote opens before them, closes after them
+        text = text.replace("    url: http", "    url: 'http", 1)
+    if "running on" in headers:
+        text = text.replace("      model: m\n", "      model: m'\n", 1)
+    raw = text.encode()
+    cuts: list[bytes | None] = []
+    without = _load._ScanState.without_headers
+    monkeypatch.setattr(
+        _load._ScanState,
+        "without_headers",
+        lambda self, t: cuts.append(got := without(self, t)) or got,
+    )
+    got = _load.scan(raw, _facts, _PEEK)
+    assert (cuts[0] is not None) is cut
+    with monkeypatch.context() as m:
+        m.setattr(_load._ScanState, "without_headers", lambda self, t: None)
+        assert _same_layout(got, _load.scan(raw, _facts, _PEEK))
+    path = tmp_path / "c.yaml"
+    path.write_bytes(raw)
+    error = _error_of(_plain_load, path)
+    assert _error_of(load, path) == error
+    if error is None:
+        assert _as_seen(load(path)) == _as_seen(_plain_load(path))
+
+
 _ENTRY = st.builds(
     lambda value, sample: yaml.dump(
         [{"request": value, **({} if sample is None else {"sample": sample})}],

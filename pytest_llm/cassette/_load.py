@@ -618,7 +618,17 @@ class _ScanState:
     sections to parse wait in ``pending`` until :data:`BATCH_BYTES` of them are there
     (:meth:`flush`), then the facts of each go to ``items``, in order."""
 
-    __slots__ = ("batch", "facts_of", "items", "orders", "peek", "pending", "size", "win")
+    __slots__ = (
+        "batch",
+        "facts_of",
+        "headers",
+        "items",
+        "orders",
+        "peek",
+        "pending",
+        "size",
+        "win",
+    )
 
     def __init__(self, win: _Window, facts_of: FactsOf, peek: Mapping[str, Sequence[str]]) -> None:
         self.win = win
@@ -627,10 +637,13 @@ class _ScanState:
         self.orders: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.items: list[Any] = []
         self.pending: list[
-            tuple[int, tuple[str, ...], bytes, dict[str, Any], bytes | None, int]
+            tuple[int, tuple[str, ...], bytes, dict[str, Any], bytes | None, int, bytes | None]
         ] = []
         """Per interaction read but not parsed yet: its line, section names, bounds,
-        peeked sections, the text of its parsed sections (``None``: none) and their count."""
+        peeked sections, the text of its parsed sections (``None``: none), their count,
+        and the text without its request's headers (:meth:`without_headers`)."""
+        self.headers: set[bytes] = set()
+        """The request headers whose syntax libyaml checked (:meth:`without_headers`)."""
         self.size = 0
         self.batch = min(BATCH_BYTES, len(win.buf) // BATCH_SHARE)
 
@@ -662,6 +675,7 @@ class _ScanState:
                     peeked[name] = found
                     continue
             parts.append((begin, end))
+            first = name
         if lazy:
             try:  # their syntax, each on its own, in C: each parses when it is used
                 pyyaml().CParser(
@@ -670,35 +684,68 @@ class _ScanState:
             except Exception:
                 return False
             del lazy  # before the parse below: not held at once
+        cut = None
         if not parts:
             text = None
         elif len(parts) == 1:
             text = raw[parts[0][0] : parts[0][1]]
+            if first == "request":
+                cut = self.without_headers(text)
         else:
             text = b"".join(raw[b:e] for b, e in parts)
-        self.pending.append((line, order, pack(offsets), peeked, text, len(parts)))
+        self.pending.append((line, order, pack(offsets), peeked, text, len(parts), cut))
         if text is not None:
             self.size += len(text)
             if self.size >= self.batch:
                 return self.flush()
         return True
 
+    def without_headers(self, text: bytes) -> bytes | None:
+        """A request's text without its ``headers`` (a lookup does not need them), if
+        they are a mapping's entry at column 4 whose syntax libyaml finds right on its
+        own (checked once per distinct text: a file's requests mostly share theirs);
+        else ``None``. Read by the block reader only, the rest reads as within the
+        whole, and so do the headers: each line of the text belongs to the entry it is
+        in, an entry ends at the next line at its column or to its left, and what the
+        headers hold ends within them (a quoted string running on past them fails
+        libyaml's check). The whole text is read when the rest is not the block
+        reader's."""
+        at = text.find(b"\n    headers:\n")
+        if at < 0 or not text.startswith(b"- request:\n    ") or text[15] in _NOT_A_KEY:
+            return None  # the request is not a block mapping at column 4
+        m = _SUB_END.search(text, at + 13)
+        end = len(text) if m is None else m.start() + 1
+        headers = text[at + 1 : end]
+        if headers not in self.headers:
+            try:
+                pyyaml().CParser(headers).raw_parse()
+            except Exception:
+                return None
+            if len(self.headers) < 64:
+                self.headers.add(headers)
+        return text[: at + 1] + text[end:]
+
     def flush(self) -> bool:
         """The pending interactions parsed (together: :func:`_entries`, else each on its
         own) and their facts added to ``items``; ``False``: the full reader's business."""
         pending, self.pending, self.size = self.pending, [], 0
-        together = _entries([p[4] for p in pending if p[4] is not None])
+        together = _entries([p[6] or p[4] for p in pending if p[4] is not None])
         at = 0
         items, facts_of = self.items, self.facts_of
-        for line, order, bounds, peeked, text, n in pending:
+        for line, order, bounds, peeked, text, n, cut in pending:
             if text is None:
                 parsed: Any = {}
             elif together is not None:
                 parsed = together[at]
                 at += 1
             else:
+                parsed = None
+                if cut is not None:
+                    with contextlib.suppress(Exception):  # the block reader's, or the whole
+                        parsed = _block(cut)
                 try:
-                    parsed = _read_text(text)
+                    if parsed is None:
+                        parsed = _read_text(text)
                 except Exception:
                     return False
                 if type(parsed) is list and len(parsed) == 1:
@@ -712,6 +759,11 @@ class _ScanState:
                 return False
             items.append(facts)
         return True
+
+
+_SUB_END = re.compile(rb"\n {0,4}[^ \n]")
+"""The next line at column 4 or to its left: the end of an entry of a mapping at column 4."""
+_NOT_A_KEY = frozenset(b" -#\n")
 
 
 def _entries(texts: list[bytes]) -> list[Any] | None:
