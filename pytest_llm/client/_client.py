@@ -188,15 +188,15 @@ class LatencyTracker:
         self._lock = threading.Lock()
 
     def observe(self, route: str, seconds: float) -> None:
-        with self._lock:
-            seen = self._seen.get(route)
-            if seen is None:
-                seen = self._seen[route] = deque(maxlen=self._size)
-            seen.append(seconds)
+        seen = self._seen.get(route)
+        if seen is None:
+            with self._lock:  # two threads' first samples of a route: one deque
+                seen = self._seen.setdefault(route, deque(maxlen=self._size))
+        seen.append(seconds)  # one call into the deque: no lock needed around it
 
     def percentile(self, route: str, pct: float, min_samples: int) -> float | None:
-        with self._lock:
-            seen = sorted(self._seen.get(route, ()))
+        known = self._seen.get(route)
+        seen = [] if known is None else sorted(known.copy())  # copy: one call, as append
         if len(seen) < min_samples:
             return None
         index = min(len(seen) - 1, max(0, math.ceil(pct / 100 * len(seen)) - 1))

@@ -467,7 +467,8 @@ def plain_served(
     now = (current_clock() if type(clock) is FlowClock else clock).monotonic
     ended = now()
     if latency is not None:
-        latency.observe(lane.route.key, max(0.0, ended - start[2]))  # attempt.duration
+        took = ended - start[2]
+        latency.observe(lane.route.key, took if took > 0.0 else 0.0)  # attempt.duration
     admission = start[0]
     if admission is not None and not stream:
         plain_verdict(breaker, lane, admission, "success")

@@ -569,3 +569,34 @@ def test_a_reply_without_weak_references_gets_its_info_built_at_once(
     _events.attach_pending(other, facts)
     assert object.__getattribute__(other, "_pytest_llm_call") is call_info(other)
     assert _info(call_info(other), 0.0) == _info(call_info(got), 0.0)
+
+
+def test_the_latency_tracker_keeps_every_sample_of_concurrent_calls() -> None:
+    """``LatencyTracker.observe`` takes no lock once a route has its samples (a call adds
+    one with a single ``deque.append``): threads adding at once, to a route none of them
+    has seen before, lose no sample, and ``percentile`` reads them all."""
+    import threading
+
+    from pytest_llm.client._client import LatencyTracker
+
+    tracker = LatencyTracker(size=8 * 500)
+    go = threading.Barrier(8)
+
+    def add(n: int) -> None:
+        go.wait()
+        for i in range(500):
+            tracker.observe("a", float(n * 500 + i))
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert tracker.percentile("a", 100, 1) == 8 * 500 - 1
+    assert tracker.percentile("a", 50, 8 * 500) == 8 * 500 / 2 - 1
+    assert tracker.percentile("a", 50, 8 * 500 + 1) is None
+    assert tracker.percentile("b", 50, 1) is None  # no sample: nothing to read
+    small = LatencyTracker(size=3)
+    for seconds in (5.0, 1.0, 2.0, 3.0):
+        small.observe("a", seconds)
+    assert small.percentile("a", 100, 3) == 3.0  # the oldest sample left
