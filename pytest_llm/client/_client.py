@@ -759,13 +759,14 @@ class _Core:
         start: PlainStart,
         value: Any,
         error: BaseException | None,
-    ) -> tuple[CallInfo | None, Call | None, bool]:
+    ) -> tuple[CallInfo | None, Call | None, Any]:
         """The outcome of a plain call's first attempt (``start``: :func:`plain_start`'s),
         its reply ``value`` (an opened stream for a stream) or ``error``: recorded as
         served, or the :class:`Call` the full flow takes the call up with. Returns the
-        call's :class:`CallInfo` (``None``: a reply whose records nobody reads, its info
-        left for :func:`~._events.call_info` to build: :func:`~._events.attach_pending`),
-        that call (``None``: served) and whether the call's finish has nothing to record."""
+        call's :class:`CallInfo`, that call (``None``: served) and ``value``; or, for a
+        call whose records nobody reads (:meth:`~._telemetry.Telemetry.quiet`), ``None``,
+        ``None`` and what the caller gets, its info left for whoever asks to build
+        (:func:`~._events.attach_pending`; a stream's ``info``)."""
         stream = bool(kwargs.get("stream"))
         if error is None and validate_reply(api, value) is None:
             telemetry = self.telemetry
@@ -779,17 +780,24 @@ class _Core:
                 handle=handle,
                 stream=stream,
             )
-            if quiet and not stream:  # the records are for whoever asks, built then
-                attach_pending(value, (api, model, prompt, lane, start, ended, now()))
-                return None, None, True
+            if quiet:  # the records are for whoever asks, built then
+                if not stream:
+                    attach_pending(value, (api, model, prompt, lane, start, ended, now()))
+                    return None, None, value
+                facts = (api, model, prompt, lane, start, ended, now(), kwargs)
+                return (
+                    None,
+                    None,
+                    self._plain_stream(None, lane, kwargs, value, start[0], None, facts),
+                )
             info = self._plain_info(api, model, prompt, handle, lane, start)
-            plain_record(info, lane, value, ended, None if quiet else telemetry)
+            plain_record(info, lane, value, ended, telemetry)
             info.ended = now()
-            return info, None, quiet
+            return info, None, value
         info = self._plain_info(api, model, prompt, handle, lane, start)
         ticket = plain_ticket(self.breaker, lane, start[0])
         outcome = Outcome(error=error) if error is not None else Outcome(value=value)
-        return info, self._plain_call(api, kwargs, lane, info, model, (ticket, outcome)), False
+        return info, self._plain_call(api, kwargs, lane, info, model, (ticket, outcome)), value
 
     def _plain_result(
         self,
@@ -799,18 +807,15 @@ class _Core:
         call: Call | None,
         value: Any,
         start: PlainStart | None,
-        quiet: bool,
     ) -> Any:
         """What the caller of a plain call gets: its stream, or its finished value."""
-        if info is None:  # served, quiet: its info is attached, to build when asked
+        if info is None:  # served, quiet: its info is built when someone asks
             return value
         if kwargs.get("stream"):
             if call is not None:
                 return self._result(call, value, None)
             admission = None if start is None else start[0]  # served: start is not None
-            return self._plain_stream(
-                info, lane, kwargs, value, admission, quiet, info.extra["telemetry"]
-            )
+            return self._plain_stream(info, lane, kwargs, value, admission, info.extra["telemetry"])
         return self._finish_value(info, value)
 
     def _request(self, action: Send, timeout: Any) -> Any:
@@ -827,7 +832,7 @@ class _Core:
     def _on_stream_end(self, call: Call, route_of: Callable[[], Route | None]) -> Any:
         info = call.info
 
-        def end(error: BaseException | None) -> None:
+        def end(error: BaseException | None, _: CallInfo | None = None) -> None:
             ticket = info.extra.pop("breaker_ticket", None)
             if ticket is not None and call.breaker is not None:  # the stream's verdict (38)
                 call.breaker.record(ticket, stream_verdict(error, call.clock))
@@ -844,36 +849,47 @@ class _Core:
 
     def _plain_stream(
         self,
-        info: CallInfo,
+        info: CallInfo | None,
         lane: Lane,
         kwargs: dict[str, Any],
         opened: tuple[Any, Any, list[Any]],
         admission: Any,
-        quiet: bool,
         handle: Any,
+        facts: _StreamFacts | None = None,
     ) -> Any:
         """:meth:`_result` for a stream a plain call opened on its :class:`Lane`
         (:meth:`ResilientClient._plain`), without a :class:`Call`: its end records what
         :meth:`_on_stream_end`'s does (the breaker's verdict through ``admission``, no
-        ticket for a success on a still clean record; nothing asked of a quiet telemetry
-        for a success)."""
+        ticket for a success on a still clean record). A quiet call's stream (``info``
+        ``None``, its ``facts`` instead) builds its info when someone asks
+        (:func:`_plain_stream_info`); its end then gives the verdict and reads the clock,
+        and records nothing unless it failed."""
         clock, breaker, telemetry, route = self.clock, self.breaker, self.telemetry, lane.route
 
-        def end(error: BaseException | None) -> None:
+        def end(error: BaseException | None, info: CallInfo | None) -> float | None:
             if admission is not None:  # the stream's verdict (38)
                 plain_verdict(breaker, lane, admission, stream_verdict(error, clock))
+            if info is None:  # pending, and ended whole: its records wait for a reader
+                return clock.monotonic()
             _stream_used(info, route, kwargs)
             info.ended = clock.monotonic()
-            if error is not None or not quiet:
-                telemetry.record_finish(info, error, handle)
+            if error is not None or facts is None:  # a quiet success records nothing
+                telemetry.record_finish(info, error, info.extra.get("telemetry"))
+            return None
 
         raw, tracker, buffered = opened
+        pending = None if facts is None else (_plain_stream_info, facts)
         stream: Any
         if self._async:  # a lane has no deadline
-            stream = AsyncResilientStream(raw, tracker, buffered, info, self.timeouts.chunk, end)
+            stream = AsyncResilientStream(
+                raw, tracker, buffered, info, self.timeouts.chunk, end, pending=pending
+            )
         else:
-            stream = ResilientStream(raw, tracker, buffered, info, self.timeouts.chunk, end)
-        attach_info(stream, info)
+            stream = ResilientStream(
+                raw, tracker, buffered, info, self.timeouts.chunk, end, pending=pending
+            )
+        if info is not None:  # else call_info reads stream.info, which builds it
+            attach_info(stream, info)
         return stream
 
     def _result(self, call: Call, value: Any, structured: _StructuredCall | None) -> Any:
@@ -1013,6 +1029,26 @@ class _StructuredCall:
         return None
 
 
+_StreamFacts = tuple[str, str | None, str | None, Lane, PlainStart, float, float, dict[str, Any]]
+"""A quiet plain stream's facts: :data:`~._plan.PlainFacts` and the request."""
+
+
+def _plain_stream_info(stream: Any, facts: _StreamFacts) -> CallInfo:
+    """The :class:`CallInfo` of a quiet plain call's stream (``_Core._plain_stream``),
+    built when first asked for: as the call had it when the stream opened (the same
+    :func:`plain_info` / :func:`plain_record` as a recorded one's), and, when the stream
+    has ended since, as its end left it (``stream._ended_at``: the clock's reading then)."""
+    api, model, prompt, lane, start, ended, finished, kwargs = facts
+    info = plain_info(api, model, prompt, CallHandle(api, model, None, 0, 0.0), lane, start)
+    plain_record(info, lane, None, ended, None)  # an opened stream carries no usage yet
+    info.ended = finished
+    if stream._ended_at is not None:
+        stream._end_records(info)
+        _stream_used(info, lane.route, kwargs)
+        info.ended = stream._ended_at
+    return info
+
+
 def _stream_used(info: CallInfo, route: Route, kwargs: dict[str, Any]) -> None:
     """What a stream served by ``route`` used, once it ended: its usage estimated when it
     reported none (47: it ended early or without usage; the text that reached the caller
@@ -1148,7 +1184,6 @@ class ResilientClient(_Core):
         start = None
         info: CallInfo | None = None
         call: Call | None = None
-        quiet = False
         value: Any = None
         try:
             start = plain_start(self.breaker, lane, self.clock)
@@ -1170,7 +1205,7 @@ class ResilientClient(_Core):
                         )
                 except BaseException as exc:
                     error = exc
-                info, call, quiet = self._plain_settle(
+                info, call, value = self._plain_settle(
                     api, kwargs, lane, model, prompt, handle, start, value, error
                 )
             if call is not None:
@@ -1180,7 +1215,7 @@ class ResilientClient(_Core):
                 info = self._plain_info(api, model, prompt, handle, lane, start)
             self._finish_error(info, exc)
             raise
-        return self._plain_result(info, lane, kwargs, call, value, start, quiet)
+        return self._plain_result(info, lane, kwargs, call, value, start)
 
     def _fast(self, call: Call) -> Any:
         """A call on a :class:`Lane` (no policy acts before the first reply): its first
@@ -1332,7 +1367,6 @@ class AsyncResilientClient(_Core):
         start = None
         info: CallInfo | None = None
         call: Call | None = None
-        quiet = False
         value: Any = None
         try:
             try:
@@ -1363,7 +1397,7 @@ class AsyncResilientClient(_Core):
                         )
                 except BaseException as exc:
                     error = exc
-                info, call, quiet = self._plain_settle(
+                info, call, value = self._plain_settle(
                     api, kwargs, lane, model, prompt, handle, start, value, error
                 )
             if call is not None:
@@ -1373,7 +1407,7 @@ class AsyncResilientClient(_Core):
                 info = self._plain_info(api, model, prompt, handle, lane, start)
             self._finish_error(info, exc)
             raise
-        return self._plain_result(info, lane, kwargs, call, value, start, quiet)
+        return self._plain_result(info, lane, kwargs, call, value, start)
 
     async def _fast(self, call: Call) -> Any:
         """The async twin of :meth:`ResilientClient._fast`."""

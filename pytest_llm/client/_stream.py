@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import SimpleNamespace
 from typing import Any, Generic, TypeVar
@@ -340,15 +341,25 @@ def sdk_stream_error(error: BaseException, tracker: Tracker) -> BaseException:
     return error
 
 
+_BUILD_LOCK = threading.Lock()
+
+OnEnd = Callable[[BaseException | None, CallInfo | None], Any]
+"""What a stream calls once when it ends: with the error it ended with (``None``: whole
+or closed early) and its :class:`CallInfo`, or ``None`` for a pending one nobody asked
+for (the stream then ended whole with its usage): its breaker verdict alone, the
+clock's reading returned for the info to end at when built."""
+
+
 class _Base(Generic[T]):
     def __init__(
         self,
         raw: Any,
         tracker: Tracker,
         buffered: list[T],
-        info: CallInfo,
+        info: CallInfo | None,
         chunk_timeout: float | None,
-        on_end: Callable[[BaseException | None], None],
+        on_end: OnEnd,
+        pending: tuple[Callable[[Any, Any], CallInfo], Any] | None = None,
     ) -> None:
         self._raw = raw
         self._tracker = tracker
@@ -357,7 +368,26 @@ class _Base(Generic[T]):
         self._chunk_timeout = chunk_timeout
         self._on_end = on_end
         self._ended = False
-        self.info = info
+        self._info = info
+        self._pending = pending
+        """Without ``info``: the function that builds it from this stream, and its facts
+        (a quiet plain stream's, ``_client._Core._plain_stream``)."""
+        self._ended_at: float | None = None
+        """When a stream whose info was pending ended (the clock's reading ``on_end``
+        gave), for the info built later."""
+
+    @property
+    def info(self) -> CallInfo:
+        """What the client did for the call (:func:`~._events.call_info` of the stream)."""
+        info = self._info
+        if info is None:
+            with _BUILD_LOCK:  # built once
+                info = self._info
+                if info is None:
+                    assert self._pending is not None
+                    build, facts = self._pending
+                    info = self._info = build(self, facts)
+        return info
 
     @property
     def response(self) -> Any:
@@ -376,9 +406,20 @@ class _Base(Generic[T]):
                 error.info = self.info
         if not self._ended:
             self._ended = True
-            self.info.usage = self._tracker.flat_usage or self.info.usage
-            self.info.extra["streamed_chars"] = len(self._tracker.partial_text)
-            self._on_end(error)
+            usage = self._tracker.raw_usage
+            if self._info is None and (isinstance(usage, dict) or hasattr(usage, "model_dump")):
+                # pending, ended with a usage flat_usage reads (nothing to estimate from
+                # the request): the verdict now, the records when someone asks
+                self._ended_at = self._on_end(None, None)
+                return
+            info = self.info
+            self._end_records(info)
+            self._on_end(error, info)
+
+    def _end_records(self, info: CallInfo) -> None:
+        """What the stream's end records in its ``info``: its usage and streamed text."""
+        info.usage = self._tracker.flat_usage or info.usage
+        info.extra["streamed_chars"] = len(self._tracker.partial_text)
 
     def _check_idle(self) -> None:
         tracker = self._tracker

@@ -600,3 +600,73 @@ def test_the_latency_tracker_keeps_every_sample_of_concurrent_calls() -> None:
     for seconds in (5.0, 1.0, 2.0, 3.0):
         small.observe("a", seconds)
     assert small.percentile("a", 100, 3) == 3.0  # the oldest sample left
+
+
+def _read_stream(
+    mode: Mode, client: Any, kwargs: dict[str, Any], ask: str
+) -> tuple[Any, list[Any]]:
+    """A stream of ``client`` read to its end, and its ``call_info`` when asked ``before``
+    its first event or ``during`` it (after the second)."""
+    asked: list[Any] = []
+    if mode.is_async:
+
+        async def go() -> Any:
+            stream = await client.chat.completions.create(model="a", **kwargs)
+            if ask == "before":
+                asked.append(call_info(stream))
+            n = 0
+            async for _ in stream:
+                n += 1
+                if n == 2 and ask == "during":
+                    asked.append(call_info(stream))
+            return stream
+
+        return asyncio.run(go()), asked
+    stream = client.chat.completions.create(model="a", **kwargs)
+    if ask == "before":
+        asked.append(call_info(stream))
+    for n, _ in enumerate(stream, 1):
+        if n == 2 and ask == "during":
+            asked.append(call_info(stream))
+    return stream, asked
+
+
+@pytest.mark.parametrize("ask", ["after", "during", "before"])
+@pytest.mark.parametrize("usage", [True, False], ids=["usage", "no-usage"])
+def test_a_quiet_stream_builds_its_call_info_when_asked_as_the_full_flow_has_it(
+    ask: str,
+    usage: bool,
+    mode: Mode,
+    llm_fake: Any,
+    llm_clock: VirtualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A quiet plain call's stream builds no ``CallInfo`` while nobody asks: asked for
+    after the stream ended, during it or before its first event, ``call_info(stream)``
+    (and ``stream.info``, the same object) is the full flow's, on a priced route (the
+    cost from the stream's usage, or from its estimate when it carried none: the
+    estimate is made when the stream ends, as the full flow makes it)."""
+    from pytest_llm.client import Price
+
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    kwargs = STREAM if usage else {"messages": MESSAGES, "stream": True}
+    price = Price(input=0.15, output=0.6)
+    infos = []
+    for cls in (
+        (AsyncResilientClient, AsyncFullFlow) if mode.is_async else (ResilientClient, FullFlow)
+    ):
+        client = cls([route("a", price=price)], clock=llm_clock)
+        _paris(llm_fake, times=2)
+        _read_stream(mode, client, kwargs, "after")  # decides the lane
+        t0 = llm_clock.monotonic()
+        stream, asked = _read_stream(mode, client, kwargs, ask)
+        if cls in (ResilientClient, AsyncResilientClient) and ask == "after":
+            assert (stream._info is None) is usage  # nothing built while nobody asked
+        info = call_info(stream)
+        assert info is stream.info
+        assert asked == ([] if ask == "after" else [info])
+        infos.append(_info(info, t0))
+    plain, full = infos
+    assert plain == full
+    assert plain["cost"] > 0
+    assert plain["usage"]["total_tokens" if usage else "estimated"]
