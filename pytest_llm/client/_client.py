@@ -38,8 +38,6 @@ from ._plan import (
     PlainStart,
     Send,
     Timeouts,
-    lane_settle,
-    lane_start,
     plain_info,
     plain_record,
     plain_served,
@@ -634,10 +632,7 @@ class _Core:
         """The call's :class:`Call` (``start``: its :meth:`_start`, when already made)."""
         if start is None:
             start = self._start(api, kwargs, structured)
-        kwargs, timeouts, stream, model, routes, info, handle, prepare = start
-        lane = None
-        if structured is None and timeouts is self.timeouts:
-            lane = self._lane(api, model, stream, routes)
+        kwargs, timeouts, stream, _, routes, info, handle, prepare = start
         return Call(
             api=api,
             kwargs=kwargs,
@@ -659,7 +654,6 @@ class _Core:
             handle=handle,
             gate=self.gate,
             prepare=prepare,
-            lane=lane,
         )
 
     def _draws(self) -> random.Random:
@@ -673,6 +667,22 @@ class _Core:
         clock = current_clock() if self.clock is flow_clock else self.clock
         jitter = getattr(clock, "jitter", None)
         return jitter if isinstance(jitter, random.Random) else self._rng
+
+    def _lane_of(self, api: str, kwargs: dict[str, Any]) -> Lane | None:
+        """:meth:`_plain_lane` for any call but a structured one, its shape's lane decided
+        here when not yet (:meth:`_lane`): ``None`` when it passes ``timeout=``, or reads
+        the exact cache first (:meth:`_reads_first`: never a stream), or no lane serves it.
+        A model no route serves fails here (:meth:`_candidates`), before anything else."""
+        if "timeout" in kwargs:
+            return None
+        stream = bool(kwargs.get("stream"))
+        if not stream and (self._first or (self._first is None and self._reads_first())):
+            return None
+        model = kwargs.get("model")
+        if not isinstance(model, str):
+            model = None
+        lane: Lane | None = self._lane(api, model, stream, self._candidates(model))
+        return lane
 
     def _plain_lane(self, api: str, kwargs: dict[str, Any]) -> Lane | None:
         """The :class:`Lane` of a plain call (no ``timeout=``, no cache read first; streamed
@@ -1136,6 +1146,10 @@ class ResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
+        if structured is None:
+            lane = self._lane_of(api, kwargs)
+            if lane is not None:  # decided here for its shape's first call
+                return self._plain(api, kwargs, lane)
         if structured is None and (self._first or (self._first is None and self._reads_first())):
             start = self._start(api, kwargs, None)
             info = start[5]
@@ -1149,13 +1163,9 @@ class ResilientClient(_Core):
                 if value is not None:  # a hit: nothing else to build
                     return self._finish_value(info, value)
             call = self._call(api, kwargs, None, start)
-            if call.lane is not None:
-                return self._fast(call)
             memo = self._memo_read(call, key)
         else:
             call = self._call(api, kwargs, structured)
-            if call.lane is not None:
-                return self._fast(call)
             memo = self._memo(call, kwargs, structured)
         try:
             if memo.key is None:  # no cache, no coalescing: lookup, coalesce, store are no-ops
@@ -1174,7 +1184,8 @@ class ResilientClient(_Core):
         return self._result(call, value, structured)
 
     def _plain(self, api: str, kwargs: dict[str, Any], lane: Lane) -> Any:
-        """A plain call on a known :class:`Lane`: :meth:`_fast` without a :class:`Call`,
+        """A call on a :class:`Lane` (no policy acts before its first reply): its first
+        attempt made here, without a :class:`Call`,
         which is built only when the full flow takes the call up (its first attempt
         failed or was unusable, its stream broke before content, or the route's breaker
         is not closed); a stream's end is :meth:`_plain_stream`'s. Every record is the
@@ -1216,40 +1227,6 @@ class ResilientClient(_Core):
             self._finish_error(info, exc)
             raise
         return self._plain_result(info, lane, kwargs, call, value, start)
-
-    def _fast(self, call: Call) -> Any:
-        """A call on a :class:`Lane` (no policy acts before the first reply): its first
-        attempt made here, recorded as the full flow records it. A failure (an error, an
-        unusable reply, a stream broken before its first content) goes to the full flow
-        as that attempt's outcome, to be retried, failed over or raised there; a route
-        whose breaker is not closed goes to the full flow whole."""
-        lane = call.lane
-        assert lane is not None
-        try:
-            start = lane_start(call)
-            served = False
-            if start is not None:
-                ticket, attempt, kwargs = start
-                try:
-                    create = lane.resource.create
-                    if lane.timeout is None:
-                        value = create(**kwargs)
-                    else:
-                        value = create(**kwargs, timeout=lane.timeout)
-                    if call.stream:
-                        value = open_stream_sync(
-                            value, call.api, attempt.started, call.timeouts.first_token, call.clock
-                        )
-                except BaseException as exc:
-                    lane_settle(call, ticket, attempt, None, exc)
-                else:
-                    served = lane_settle(call, ticket, attempt, value, None)
-            if not served:
-                value = drive_sync(run_call(call), self._send, self.clock)
-        except BaseException as exc:
-            self._finish_error(call.info, exc)
-            raise
-        return self._result(call, value, None)
 
     def close(self) -> None:
         """Close the SDK clients underneath (their connection pools), as ``OpenAI.close()``."""
@@ -1323,6 +1300,10 @@ class AsyncResilientClient(_Core):
         kwargs: dict[str, Any],
         structured: _StructuredCall | None = None,
     ) -> Any:
+        if structured is None:
+            lane = self._lane_of(api, kwargs)
+            if lane is not None:  # decided here for its shape's first call
+                return await self._plain(api, kwargs, lane)
         if structured is None and (self._first or (self._first is None and self._reads_first())):
             start = self._start(api, kwargs, None)
             info = start[5]
@@ -1336,13 +1317,9 @@ class AsyncResilientClient(_Core):
                 if value is not None:  # a hit: nothing else to build
                     return self._finish_value(info, value)
             call = self._call(api, kwargs, None, start)
-            if call.lane is not None:
-                return await self._fast(call)
             memo = self._memo_read(call, key)
         else:
             call = self._call(api, kwargs, structured)
-            if call.lane is not None:
-                return await self._fast(call)
             memo = self._memo(call, kwargs, structured)
         try:
             if memo.key is None:  # no cache, no coalescing: lookup, coalesce, store are no-ops
@@ -1408,45 +1385,6 @@ class AsyncResilientClient(_Core):
             self._finish_error(info, exc)
             raise
         return self._plain_result(info, lane, kwargs, call, value, start)
-
-    async def _fast(self, call: Call) -> Any:
-        """The async twin of :meth:`ResilientClient._fast`."""
-        lane = call.lane
-        assert lane is not None
-        try:
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                raise not_on_asyncio() from None
-            start = lane_start(call)
-            served = False
-            if start is not None:
-                ticket, attempt, kwargs = start
-                try:
-                    create = lane.resource.create
-                    if lane.timeout is None:
-                        value = await create(**kwargs)
-                    else:
-                        value = await create(**kwargs, timeout=lane.timeout)
-                    if call.stream:
-                        value = await open_stream_async(
-                            value,
-                            call.api,
-                            attempt.started,
-                            call.timeouts.first_token,
-                            call.clock,
-                            None,
-                        )
-                except BaseException as exc:
-                    lane_settle(call, ticket, attempt, None, exc)
-                else:
-                    served = lane_settle(call, ticket, attempt, value, None)
-            if not served:
-                value = await drive_async(run_call(call), self._send, self.clock)
-        except BaseException as exc:
-            self._finish_error(call.info, exc)
-            raise
-        return self._result(call, value, None)
 
     async def close(self) -> None:
         """Close the SDK clients underneath, as ``await AsyncOpenAI.close()``."""

@@ -162,7 +162,7 @@ class Lane:
     no cache, coalescing, gate, hedge, deadline, retry budget or context-window check,
     and a breaker that needs no more than a closed route's ticket. Decided once per
     shape and configuration (``_client._Core._lane``); its calls make their first
-    attempt in one short function (``_fast`` of each client) that records exactly
+    attempt in one short function (``_plain`` of each client) that records exactly
     what :func:`_flow` records, and hand any failure to :func:`_flow` (``Call.resumed``)."""
 
     route: Route
@@ -217,11 +217,10 @@ class Call:
     prepare: Callable[[Route], dict[str, Any]] | None = None
     """The request for a route, when it is not the caller's as it is (structured output)."""
     hooks: list[Any] = field(default_factory=list)
-    lane: Lane | None = None
-    """Set when no policy acts before the first reply (see :class:`Lane`)."""
     resumed: tuple[Any, Outcome] | None = None
-    """The first attempt made outside the flow (``_fast``): its breaker ticket and
-    outcome; :func:`_flow` takes it up from there, as if it had sent it."""
+    """The first attempt made outside the flow (the client's ``_plain``, on a
+    :class:`Lane`): its breaker ticket and outcome; :func:`_flow` takes it up from there,
+    as if it had sent it."""
 
 
 class _Stop(Exception):
@@ -344,43 +343,14 @@ def succeed(call: Call, route: Route, attempt: Attempt, ticket: Any, hold: Any, 
     _served(call, route)
 
 
-def lane_start(call: Call) -> tuple[Any, Attempt, dict[str, Any]] | None:
-    """The first attempt of a call on its :class:`Lane`: its breaker ticket, its
-    :class:`Attempt` and its request; ``None`` when the route's breaker is not closed
-    (the full flow then takes the call whole, nothing done here)."""
-    assert call.lane is not None
-    route = call.lane.route
-    ticket = None
-    if call.breaker is not None:
-        ticket = call.breaker.admit_closed(route.key)
-        if ticket is None:
-            return None
-    call.info.started = call.clock.monotonic()
-    return ticket, _begin(call, route, state="closed"), _route_kwargs(call, route)
-
-
-def lane_settle(
-    call: Call, ticket: Any, attempt: Attempt, value: Any, error: BaseException | None
-) -> bool:
-    """The lane attempt's outcome: ``True`` when it served the call (recorded as
-    :func:`_flow` records it); else it is left for :func:`_flow` (``Call.resumed``) to
-    retry, fail over or raise."""
-    if error is None and (call.validate is None or call.validate(call.api, value) is None):
-        assert call.lane is not None
-        succeed(call, call.lane.route, attempt, ticket, None, value)
-        return True
-    call.resumed = (ticket, Outcome(error=error) if error is not None else Outcome(value=value))
-    return False
-
-
 PlainStart = tuple[Any, float, float]
 """What :func:`plain_start` gives a plain call: the breaker's admission, then the call's
 and its first attempt's start (two ``clock.monotonic()`` readings, as the full flow's)."""
 
 
 def plain_start(breaker: Any, lane: Lane, clock: Clock) -> PlainStart | None:
-    """:func:`lane_start` for a plain call of a known lane, without a :class:`Call` nor
-    yet any record: the breaker's admission and the clock's readings its records take
+    """The start of a call on its :class:`Lane`, without a :class:`Call` nor yet any
+    record: the breaker's admission and the clock's readings its records take
     (:func:`plain_info`); ``None`` when the route's breaker is not closed (the full flow
     then takes the call whole, nothing done here).
 
@@ -620,7 +590,7 @@ def _flow(call: Call) -> Generator[Send | Wait | Admit, Outcome | None, Any]:
         timeout_retries = 0
         while True:
             resumed = call.resumed
-            if resumed is not None:  # the first attempt, made by the client's _fast
+            if resumed is not None:  # the first attempt, made by the client's _plain
                 call.resumed = None
                 ticket, outcome = resumed
                 attempt = info.attempts[-1]

@@ -1,7 +1,8 @@
 """The fast paths agree with the full flow (issue 7's per-call overhead, issue 10's hits).
 
-A call on a *lane* (``_plan.Lane``: no policy acts before the first reply) makes its
-first attempt in the client's ``_fast``, one function; any failure there (an error, an
+A call on a *lane* (``_plan.Lane``: no policy acts before the first reply), its shape's
+first call included, makes its first attempt in the client's ``_plain``, one function
+(``test_client_plain_path.py`` holds its later calls to the same); any failure there (an error, an
 unusable 200, a stream broken before its first content) goes to the full flow
 (``_plan._flow``) as that attempt's outcome, to be retried, failed over or raised.
 
@@ -343,6 +344,8 @@ class Seen:
     lanes: dict[Any, Any] = field(compare=False)
     reads: list[bool] = field(default_factory=list, compare=False)
     """For each read of the exact cache before the flow: whether it was a hit."""
+    plain: int = field(default=0, compare=False)
+    """How many calls took the client's short path (``_plain``)."""
     cached: list[Any] = field(default_factory=list)
     """The cache's entries after the calls (key, payload, meta)."""
 
@@ -499,9 +502,17 @@ def run_arm(
     read_first, aread_first = client_module.read_first, client_module.aread_first
     reads: list[bool] = []
 
+    plain_start = client_module.plain_start
+    plain = 0
+
     def spy(call: Any) -> Any:
         resumed.append(call.resumed is not None)
         return run_call(call)
+
+    def spy_start(*args: Any) -> Any:
+        nonlocal plain
+        plain += 1
+        return plain_start(*args)
 
     def spy_read(*args: Any) -> Any:
         value = read_first(*args)
@@ -514,6 +525,7 @@ def run_arm(
         return value
 
     monkeypatch.setattr(client_module, "run_call", spy)
+    monkeypatch.setattr(client_module, "plain_start", spy_start)
     monkeypatch.setattr(client_module, "read_first", spy_read)
     monkeypatch.setattr(client_module, "aread_first", spy_aread)
     arm.mark(llm_fake, llm_faults, llm_clock, caplog)
@@ -546,6 +558,7 @@ def run_arm(
         results.append([_dump(e) for e in events] if stream else _dump(got))
         infos.append(_info(call_info(got), t0))
     monkeypatch.setattr(client_module, "run_call", run_call)
+    monkeypatch.setattr(client_module, "plain_start", plain_start)
     monkeypatch.setattr(client_module, "read_first", read_first)
     monkeypatch.setattr(client_module, "aread_first", aread_first)
     return arm.seen(
@@ -558,6 +571,7 @@ def run_arm(
         infos=infos,
         resumed=resumed,
         reads=reads,
+        plain=plain,
     )
 
 
@@ -596,6 +610,8 @@ def test_the_fast_path_and_the_full_flow_agree(
     assert full.resumed == [False] * scenario.calls
     assert not full.lanes or set(full.lanes.values()) == {None}
     assert any(isinstance(lane, Lane) for lane in fast.lanes.values())
+    # every call of the fast arm, its shape's first included, took the short path
+    assert (full.plain, fast.plain) == (0, scenario.calls)
     assert (fast.resumed[:1] == [True]) is scenario.handover
     if not scenario.handover:
         assert fast.resumed == []

@@ -1,9 +1,9 @@
 """A plain call on a lane already known agrees with the full flow (issue 7's overhead).
 
 A call shape's first call decides its lane (``_client._Core._lane``) and makes its first
-attempt in ``_fast`` (``test_client_fast_path.py`` compares that call with the full
-flow). Every later plain call of the shape (no ``stream=``, no ``timeout=``) takes
-``_plain`` instead: no ``Call`` is built unless the full flow takes the call up, the
+attempt in ``_plain`` (``test_client_fast_path.py`` compares that call with the full
+flow). Every later call of the shape without ``timeout=`` takes ``_plain`` straight from
+the resource's ``create``: no ``Call`` is built unless the full flow takes the call up, the
 breaker's ticket is built only when the route's record changed during the call, and a
 telemetry that would record nothing is not asked to. A streamed call of the shape takes
 it too, its stream's end recording what the full flow's does. Here every scenario of
