@@ -28,9 +28,10 @@ cannot be read or written is ignored. The YAML stays the only source of truth.
 
 A cassette in the layout pytest-llm writes is not even parsed whole (:func:`scan`):
 a scan of the lines that start at columns 0-3 cuts it into interactions and their
-sections, only the sections a lookup needs (the request; ``meta.test`` and
-``meta.request_digest`` from their lines) are parsed when it opens, and libyaml checks
-the syntax of the others in C, without building anything; a
+sections, only the sections a lookup needs (the request, but for its headers, which
+libyaml checks once per distinct text; ``meta.test`` and ``meta.request_digest`` from
+their lines) are parsed when it opens, the requests of many interactions by one call,
+and libyaml checks the syntax of the others in C, without building anything; a
 response is parsed when it is first replayed, from the file's bytes, which are kept
 instead of any parsed copy. Whatever the scan is not sure of (another layout,
 anchors, aliases or tags, a problem the full reader reports) goes to the full reader,
