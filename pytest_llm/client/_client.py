@@ -676,7 +676,10 @@ class _Core:
         if "timeout" in kwargs:
             return None
         stream = bool(kwargs.get("stream"))
-        if not stream and (self._first or (self._first is None and self._reads_first())):
+        first = self._first
+        if first is None:  # decided here for a stream too: _plain_lane needs it decided
+            first = self._reads_first()
+        if first and not stream:
             return None
         model = kwargs.get("model")
         if not isinstance(model, str):

@@ -670,3 +670,48 @@ def test_a_quiet_stream_builds_its_call_info_when_asked_as_the_full_flow_has_it(
     assert plain == full
     assert plain["cost"] > 0
     assert plain["usage"]["total_tokens" if usage else "estimated"]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"stream": True}], ids=["plain", "stream"])
+def test_a_shapes_later_calls_go_from_create_straight_to_the_short_path(
+    kwargs: dict[str, Any],
+    mode: Mode,
+    llm_fake: Any,
+    llm_clock: VirtualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shape's first call decides its lane in ``_run``; every later one, streamed or
+    not, goes from the resource's ``create`` to ``_plain`` without it (``_plain_lane``:
+    the exact-cache question decided by that first call too)."""
+    cls = AsyncResilientClient if mode.is_async else ResilientClient
+    runs: list[str] = []
+    run = cls._run
+
+    if mode.is_async:
+
+        async def spy(self: Any, *args: Any, **kw: Any) -> Any:
+            runs.append(args[0])
+            return await run(self, *args, **kw)
+
+    else:
+
+        def spy(self: Any, *args: Any, **kw: Any) -> Any:
+            runs.append(args[0])
+            return run(self, *args, **kw)
+
+    monkeypatch.setattr(cls, "_run", spy)
+    client = cls([route("a")], clock=llm_clock)
+    llm_fake.add("Paris.", times=None)
+
+    async def acall() -> Any:
+        got = await client.chat.completions.create(messages=MESSAGES, **kwargs)
+        return [e async for e in got] if kwargs else got
+
+    for _ in range(3):
+        if mode.is_async:
+            got = asyncio.run(acall())
+        else:
+            got = client.chat.completions.create(messages=MESSAGES, **kwargs)
+            got = list(got) if kwargs else got
+        assert got
+    assert runs == ["chat"]
