@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Sequence
 from types import TracebackType
 from typing import ClassVar, Self
 
@@ -85,12 +86,11 @@ class Handler(abc.ABC):
         """Enter what the handler needs while active (override to add, e.g. the network)."""
         stack.enter_context(router.activate(self))
 
-    @contextlib.contextmanager
-    def active(self) -> Iterator[contextlib.ExitStack]:
-        """The handler on the chain while inside, with no end check (fixtures use it)."""
-        with contextlib.ExitStack() as stack:
-            self.scopes(stack)
-            yield stack
+    def active(self) -> _Active:
+        """The handler on the chain while inside, with no end check (fixtures use it):
+        ``with handler.active() as stack:``, the :class:`~contextlib.ExitStack` of its
+        :meth:`scopes`."""
+        return _Active(self)
 
     def __enter__(self) -> Self:
         if self._stack is not None:
@@ -121,3 +121,31 @@ class Handler(abc.ABC):
             raise self.miss_error(self.misses[0]) from exc
         if error is not None:
             raise error
+
+
+class _Active:
+    """:meth:`Handler.active`'s block: a class, not a generator, as every test with a
+    handler enters one."""
+
+    __slots__ = ("handler", "stack")
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.stack = contextlib.ExitStack()
+
+    def __enter__(self) -> contextlib.ExitStack:
+        stack = self.stack
+        try:
+            self.handler.scopes(stack)
+        except BaseException:
+            if not stack.__exit__(*sys.exc_info()):
+                raise
+        return stack
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        return bool(self.stack.__exit__(exc_type, exc, tb))

@@ -9,11 +9,10 @@ alone; the check itself (:mod:`._hosts`) loads with the first lookup it sees. Lo
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._common import MARK, forwarding, restore
@@ -46,22 +45,35 @@ class _State:
 state = _State()
 
 
-@contextlib.contextmanager
-def guarded(guard: Callable[[str, Any], None] | None) -> Iterator[None]:
+class guarded:
     """``guard`` checks every name lookup and connection while inside (``None``: none,
-    e.g. a cassette's test, where the cassette governs); the socket is patched meanwhile."""
-    with state.lock:
-        previous, state.host_guard = state.host_guard, guard
-    try:
+    e.g. a cassette's test, where the cassette governs); the socket is patched meanwhile.
+
+    A class, not a generator: every replayed test enters one (``guarded(None)``)."""
+
+    __slots__ = ("guard", "previous")
+
+    def __init__(self, guard: Callable[[str, Any], None] | None) -> None:
+        self.guard = guard
+        self.previous: Callable[[str, Any], None] | None = None
+
+    def __enter__(self) -> None:
+        guard = self.guard
+        with state.lock:
+            self.previous, state.host_guard = state.host_guard, guard
         if guard is not None:
-            acquire()
+            try:
+                acquire()
+            except BaseException:
+                state.host_guard = self.previous
+                raise
+
+    def __exit__(self, *exc: object) -> None:
         try:
-            yield
-        finally:
-            if guard is not None:
+            if self.guard is not None:
                 release()
-    finally:
-        state.host_guard = previous
+        finally:
+            state.host_guard = self.previous
 
 
 def acquire() -> None:
@@ -117,11 +129,28 @@ def patch_socket() -> None:
 
 
 def _checked(real: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
-    """``real``, called after ``check`` has seen its arguments."""
+    """``real``, called after ``check`` has seen its arguments: made once per ``real``
+    and kept (every replayed test patches the socket and puts it back; a function made
+    per test was three closures, each with its own ``__dict__`` for the mark)."""
+    key = (real, check)
+    checked = _wrappers.get(key)
+    if checked is None:
+        if len(_wrappers) >= _WRAPPERS_KEPT:
+            _wrappers.clear()
+        checked = _wrappers[key] = _make_checked(real, check)
+    return checked
 
+
+def _make_checked(real: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
     def checked(*args: Any, **kwargs: Any) -> Any:
         check(*args, **kwargs)
         return real(*args, **kwargs)
 
     setattr(checked, MARK, real)
     return checked
+
+
+_wrappers: dict[tuple[Callable[..., Any], Callable[..., None]], Callable[..., Any]] = {}
+"""(original, check) -> its wrapper. Another tool's socket patch between tests (a new
+original) gets a wrapper of its own; past this many the old ones are dropped."""
+_WRAPPERS_KEPT = 16
