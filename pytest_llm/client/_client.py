@@ -39,6 +39,7 @@ from ._plan import (
     Send,
     Timeouts,
     plain_info,
+    plain_pending,
     plain_record,
     plain_served,
     plain_start,
@@ -795,7 +796,9 @@ class _Core:
             )
             if quiet:  # the records are for whoever asks, built then
                 if not stream:
-                    attach_pending(value, (api, model, prompt, lane, start, ended, now()))
+                    attach_pending(
+                        value, (api, model, prompt, lane, start, ended, now()), plain_pending
+                    )
                     return None, None, value
                 facts = (api, model, prompt, lane, start, ended, now(), kwargs)
                 return (

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,24 +195,25 @@ def attach_info(obj: Any, info: CallInfo) -> None:
 
 class _Pending(_Ref):
     """A weak reference to a result whose :class:`CallInfo` is built when first asked
-    for (:func:`attach_pending`), from what the call knew (:attr:`facts`)."""
+    for (:func:`attach_pending`), by :attr:`build` from what the call knew (:attr:`facts`)."""
 
-    __slots__ = ("facts",)
+    __slots__ = ("build", "facts")
+    build: Callable[[Any, Any], CallInfo]
     facts: Any
 
 
-def attach_pending(obj: Any, facts: Any) -> None:
+def attach_pending(obj: Any, facts: Any, build: Callable[[Any, Any], CallInfo]) -> None:
     """:func:`attach_info` for a quiet plain call's reply, without its :class:`CallInfo`:
-    ``_plan.plain_pending(obj, facts)`` builds it when :func:`call_info` first asks (a
-    call whose records nobody reads builds none). An object without weak references gets
-    it built now."""
+    ``build(obj, facts)`` (``_plan.plain_pending``, passed in: this module imports no
+    other of the client's) makes it when :func:`call_info` first asks (a call whose
+    records nobody reads builds none). An object without weak references gets it built
+    now."""
     try:
         ref = _Pending(obj, _DROP)
     except TypeError:
-        from ._plan import plain_pending
-
-        attach_info(obj, plain_pending(obj, facts))
+        attach_info(obj, build(obj, facts))
         return
+    ref.build = build
     ref.facts = facts
     if weakref.getweakrefcount(obj) > 1:  # attached before (a shared value): replace it
         _replace(obj, ref)
@@ -228,13 +230,11 @@ _BUILD_LOCK = threading.Lock()
 
 
 def _build(obj: Any, ref: _Pending) -> CallInfo:
-    from ._plan import plain_pending
-
     with _BUILD_LOCK:
         try:
             return ref.info
         except AttributeError:
-            info = ref.info = plain_pending(obj, ref.facts)
+            info = ref.info = ref.build(obj, ref.facts)
             return info
 
 

@@ -553,20 +553,20 @@ def test_a_reply_without_weak_references_gets_its_info_built_at_once(
     kept: list[Any] = []
     attach = client_module.attach_pending
 
-    def spy(value: Any, facts: Any) -> None:
-        kept.append(facts)
-        attach(value, facts)
+    def spy(value: Any, facts: Any, build: Any) -> None:
+        kept.append((facts, build))
+        attach(value, facts, build)
 
     monkeypatch.setattr(client_module, "attach_pending", spy)
     got = client.chat.completions.create(messages=MESSAGES)
-    (facts,) = kept
+    ((facts, build),) = kept
 
     class Slotted:  # no __weakref__: attach_info keeps the info on the instance
         __slots__ = ("_pytest_llm_call", "usage")
 
     other = Slotted()
     other.usage = got.usage
-    _events.attach_pending(other, facts)
+    _events.attach_pending(other, facts, build)
     assert object.__getattribute__(other, "_pytest_llm_call") is call_info(other)
     assert _info(call_info(other), 0.0) == _info(call_info(got), 0.0)
 
