@@ -10,6 +10,7 @@ import marshal
 import os
 import shutil
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -1184,6 +1185,164 @@ def test_a_process_does_not_put_back_an_entry_another_one_renewed(tmp_path: Path
     assert _cached_names(tmp_path)["c.yaml"] == hashlib.sha256(path.read_bytes()).digest()
 
 
+# -- a small cassette's stat stands for its bytes once it is not racy (git's rule) ------
+
+
+def _hashed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The cassettes' bytes :mod:`._load` hashes from now on (one entry per hash)."""
+    seen: list[bytes] = []
+
+    class Spy:
+        def __init__(self, data: bytes = b"") -> None:
+            self.sha = hashlib.sha256(data)
+            seen.append(data)
+
+        def update(self, data: bytes) -> None:
+            seen[-1] += data
+            self.sha.update(data)
+
+        def digest(self) -> bytes:
+            return self.sha.digest()
+
+    monkeypatch.setattr(_load, "hashlib", type("hashlib", (), {"sha256": Spy}))
+    return seen
+
+
+def _trusting(monkeypatch: pytest.MonkeyPatch, *paths: Path) -> None:
+    """Make ``paths``' stats trusted as the rule would a while later: no margin, and a
+    cache file written after their last change (the file system's clock moved on)."""
+    monkeypatch.setattr(_load, "RACY_NS", 0)
+    time.sleep(0.05)  # past a coarse clock's tick (ctime is the kernel's, not ours)
+    for path in paths:
+        load(path)
+    _new_process()  # written after the cassettes' change: its ctime is later than theirs
+    for path in paths:
+        load(path)  # hashed once more: the stat is trusted
+    _new_process()
+
+
+def _file_of(cassette: CassetteFile) -> tuple[object, ...]:
+    src = cassette.interactions[0]._src
+    assert src is not None
+    return (src.file.path, src.file.stamp, src.file.digest, src.replies, src.folder is not None)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a POSIX ctime")
+def test_a_small_cassettes_trusted_stat_opens_it_unread_as_reading_it_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = _small(tmp_path / "a.yaml", 1, 2)
+    plain = _as_seen(_plain_load(a))
+    load(a).interactions[0].reply()
+    _new_process()
+    hashed = load(a)  # hashed: the stat is not trusted yet
+    hashed_file = _file_of(hashed)
+    _trusting(monkeypatch, a)
+    reads = _hashed(monkeypatch)
+    trusted = load(a)
+    assert reads == []  # not opened: its stat stands for the bytes hashed before
+    assert _file_of(trusted) == hashed_file
+    assert _as_seen(trusted) == plain
+    st = a.stat()  # the stat the caller took: not even opened
+    monkeypatch.setattr(_load, "_read_open", None)
+    given = load(a, stat=st)
+    monkeypatch.undo()
+    assert _file_of(given) == hashed_file
+    assert _as_seen(given) == plain
+    assert _replay(a, 1, 2) == ["answer 1\n" * 5, "answer 2\n" * 5]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a POSIX ctime")
+def test_a_changed_small_cassette_is_read_again_whatever_its_size_and_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = [_small(tmp_path / f"{n}.yaml", 1) for n in "abcd"]
+    _trusting(monkeypatch, *paths)
+    reads = _hashed(monkeypatch)
+    assert [_replay(p, 1) for p in paths] == [["answer 1\n" * 5]] * 4
+    assert reads == []
+    a, b, c, d = paths
+    for path in (a, b, c):  # the same size and offsets, the old times put back
+        before = path.stat()
+        edited = path.read_text().replace("answer 1", "answer 7")
+        if path is c:  # replaced by another file (a new inode)
+            (tmp_path / "new").write_text(edited)
+            os.replace(tmp_path / "new", path)
+        else:
+            path.write_text(edited)
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = path.stat()
+        assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        if path is b:  # and back as it was: bytes, times
+            path.write_text(edited.replace("answer 7", "answer 1"))
+            os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert _replay(a, 1) == ["answer 7\n" * 5]  # edited within the same second
+    assert _replay(b, 1) == ["answer 1\n" * 5]
+    assert _replay(c, 1) == ["answer 7\n" * 5]
+    assert len(reads) == 3
+    os.utime(d)  # touched: the same bytes, read again to know it
+    assert _replay(d, 1) == ["answer 1\n" * 5]
+    assert len(reads) == 4
+    _new_process()  # each is trusted again only once hashed with its new stat, not racy
+    monkeypatch.setattr(_load, "RACY_NS", 10**12)
+    assert [_replay(p, 1) for p in paths] == [["answer 7\n" * 5], ["answer 1\n" * 5]] * 2
+    assert len(reads) == 8
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a POSIX ctime")
+def test_a_stat_is_not_trusted_within_the_margin_of_the_cache_files_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _small(tmp_path / "c.yaml", 1)
+    for _ in range(3):  # every process: written just now, so within 2 s of the cache's
+        assert _replay(path, 1) == ["answer 1\n" * 5]
+        _new_process()
+    blob = (tmp_path / _load.CACHE_DIR / _load.SMALL_CACHE).read_bytes()
+    entry = marshal.loads(blob[len(_load._tags()[1]) :])["c.yaml"]
+    assert entry[4] is None
+    reads = _hashed(monkeypatch)
+    assert _replay(path, 1) == ["answer 1\n" * 5]
+    assert len(reads) == 1
+    since = _load._folder(tmp_path).since
+    assert since is not None
+    ctime = path.stat().st_ctime_ns
+    folder = _load._Folder(tmp_path, {})
+    for gap, trusted in ((0, False), (_load.RACY_NS, False), (_load.RACY_NS + 1, True)):
+        folder.since = ctime + gap
+        assert _load._not_racy(folder, _load._stamp(path.stat())) is trusted
+    folder.since = None  # no cache file was read: nothing to compare with
+    assert not _load._not_racy(folder, _load._stamp(path.stat()))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a POSIX ctime")
+def test_two_processes_merging_a_folders_cache_keep_a_stat_one_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _small(tmp_path / "a.yaml", 0), _small(tmp_path / "b.yaml", 1)
+    monkeypatch.setattr(_load, "RACY_NS", 0)
+    time.sleep(0.05)
+    load(a), load(b)
+    _new_process()
+    load(a)  # process 1: a's stat trusted, b's not asked
+    first = _load._folders.pop(str(tmp_path))
+    _load._dirty.clear()
+    monkeypatch.setattr(_load, "RACY_NS", 10**12)
+    load(a)  # process 2: racy by its rule, so not trusted; it writes first
+    load(_small(tmp_path / "c.yaml", 2))
+    _new_process()
+    _load._write_small(first)  # process 1 ends: its trust kept beside process 2's entries
+    entries = _load._folder(tmp_path).entries
+    assert entries["a.yaml"][4] == _load._stamp(a.stat())
+    assert entries["b.yaml"][4] is None
+    _new_process()
+    monkeypatch.setattr(_load, "_folders", {})
+    second = _load._folder(tmp_path)
+    second.entries["a.yaml"][4] = None  # a process that knew no stat for it writes last
+    _load._changed(second)
+    _new_process()
+    assert _load._folder(tmp_path).entries["a.yaml"][4] == _load._stamp(a.stat())
+
+
 def test_xdist_workers_fill_one_cache_per_folder_and_read_it_next_run(
     llm_project: pytest.Pytester,
 ) -> None:
@@ -1211,10 +1370,18 @@ def test_xdist_workers_fill_one_cache_per_folder_and_read_it_next_run(
     names = _cached_names(folder)
     assert sorted(names) == sorted(p.name for p in folder.glob("*.yaml"))  # both workers'
     assert len(names) == 12
-    before = cached.stat()
-    llm_project.runpytest_subprocess(*args).assert_outcomes(passed=12)
-    after = cached.stat()  # every cassette and reply came from it: nothing to write
-    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    # each run that finds a cassette's stat not trusted yet (racy: changed within 2 s of
+    # the cache file) writes the cache again; once trusted, a run writes nothing
+    for _ in range(6):
+        before = cached.stat()
+        llm_project.runpytest_subprocess(*args).assert_outcomes(passed=12)
+        after = cached.stat()  # every cassette and reply came from it: nothing to write
+        if (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("each run wrote the folder's cache again")
+    assert sorted(_cached_names(folder)) == sorted(names)
 
 
 # -- the block reader: the layout pytest-llm writes, line by line ----------------------

@@ -371,7 +371,16 @@ def test_a_tests_cassette_file_is_looked_for_once(
             looked.append(str(self.relative_to(pytester.path)))
         return real(self, *args, **kwargs)
 
+    from pytest_llm.cassette import _build
+
+    real_stat = _build._stat
+
+    def stat(path: Path) -> Any:  # the test's own file: its stat, for the load cache too
+        looked.append(str(path.relative_to(pytester.path)))
+        return real_stat(path)
+
     monkeypatch.setattr(Path, "exists", exists)
+    monkeypatch.setattr(_build, "_stat", stat)
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=3)
     assert looked == [
         "recorded/test_a/test_new.yaml",

@@ -6,6 +6,7 @@ start-up), with the cassette itself (:mod:`._session`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -299,6 +300,7 @@ def build_cassette(request: pytest.FixtureRequest, item: pytest.Item | None = No
     marker = _marker_kwargs(item)
     opts = _options(cfg, marker, config_fixture, shared)
     exists: bool | None = None
+    st: os.stat_result | None = None
     if "path" in marker:
         path = Path(marker["path"])
         if not path.is_absolute():
@@ -306,7 +308,8 @@ def build_cassette(request: pytest.FixtureRequest, item: pytest.Item | None = No
             path = (base if base.is_absolute() else cfg.rootpath / base) / path
     else:
         path = cassette_path(item, opts.cassette_dir, nodeid, shared.folders)
-        exists = path.exists()
+        st = _stat(path)
+        exists = st is not None
         if not exists and _vcrpy_path(item).exists():
             path, exists = _vcrpy_path(item), True
     if config_fixture:
@@ -331,4 +334,24 @@ def build_cassette(request: pytest.FixtureRequest, item: pytest.Item | None = No
         model_aliases=opts.model_aliases,
         keep_host=opts.keep_host,
     )
-    return cassette.open(exists=exists)
+    return cassette.open(exists=exists, stat=st)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """``path``'s ``os.stat``, ``None`` where ``path.exists()`` says no: one system call
+    answers whether the cassette exists and, to the load cache, whether it is the file
+    its folder's cache entry was made from."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        if exc.errno in _MISSING:
+            return None
+        if path.exists():  # raises, or says False, as this Python's pathlib does
+            raise
+        return None
+    except ValueError:  # an embedded NUL: pathlib's answer
+        return None
+
+
+_MISSING = frozenset((errno.ENOENT, errno.ENOTDIR))
+"""Errors for which ``Path.exists()`` answers ``False`` in every Python (others: asked)."""

@@ -469,16 +469,19 @@ class CassetteFile:
     """``pytest-llm-cassette`` or ``vcrpy`` (read-only: rewritten in our format)."""
 
 
-def load(path: Path, *, redact: bool = True, redactor: Any = None) -> CassetteFile:
+def load(
+    path: Path, *, redact: bool = True, redactor: Any = None, stat: os.stat_result | None = None
+) -> CassetteFile:
     """Read a cassette; every problem is a :class:`CassetteError` naming file and line.
 
     A vcrpy cassette's credentials are redacted as it is read, by ``redactor`` (a
     :class:`~pytest_llm.cassette.Redactor`; the default rules when ``None``);
     ``redact=False`` keeps them, for ``pytest-llm cassettes check``, which must see
-    the file as committed.
+    the file as committed. ``stat``: the file's ``os.stat`` the caller just took
+    (:func:`_load.read`).
     """
     try:
-        got = _load.read(path, _interaction_lines, _derive_bodies, _facts, _PEEK)
+        got = _load.read(path, _interaction_lines, _derive_bodies, _facts, _PEEK, stat)
         if isinstance(got, _load.Layout):
             read = _from_layout(path, got)
             if read is not None:

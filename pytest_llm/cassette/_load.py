@@ -20,7 +20,8 @@ sha256: the next load reads that (about five times faster than the parse) as
 long as the YAML is byte for byte the same, and re-parses and rewrites it when the
 YAML changed. Smaller cassettes (a suite's one per test) share one cache file per
 folder, ``.pytest-llm-cache/small.marshal``: per file, its sha256, what opening it
-computed and the replies built from it; read once per process, written when the
+computed and the replies built from it, and the file's stat when that can stand for
+its bytes (:func:`_trusted`: then it is not even read); read once per process, written when the
 process ends (or the folder leaves memory), merged with what other processes wrote
 under a lock. The cache directory holds a ``.gitignore`` of ``*``, so it is never
 committed; it is written atomically (safe under pytest-xdist), and a cache that
@@ -167,7 +168,7 @@ def _tags() -> tuple[bytes, bytes]:
         )
         _tags_made = (
             f"pytest-llm cassette cache 2 {tail}".encode(),
-            f"pytest-llm small cassette cache 1 {tail}".encode(),
+            f"pytest-llm small cassette cache 2 {tail}".encode(),
         )
     return _tags_made
 
@@ -209,10 +210,20 @@ def read(
     derive: Callable[[Any], Any],
     facts_of: FactsOf,
     peek: Mapping[str, Sequence[str]] = {},
+    stat: os.stat_result | None = None,
 ) -> Layout | tuple[Any, list[int], Any]:
-    """The cassette as a :class:`Layout` (:func:`scan`), else as :func:`read_document` reads it."""
+    """The cassette as a :class:`Layout` (:func:`scan`), else as :func:`read_document` reads it.
+
+    ``stat``: the file's ``os.stat``, taken by the caller just now: a small cassette
+    whose folder cache entry trusts that very stat is not even opened (:func:`_trusted`).
+    """
     if not enabled or not lazy:
         return read_document(path, lines_of, derive)
+    if stat is not None and stat.st_size < CACHE_MIN_BYTES:
+        where = os.fspath(path)
+        layout = _trusted(where, _folder(os.path.dirname(where)), stat)
+        if layout is not None:
+            return layout
     fd = os.open(path, _O_READ)
     try:
         return _read_open(path, fd, lines_of, derive, facts_of, peek)
@@ -234,7 +245,13 @@ def _read_open(
     st = os.fstat(fd)
     size = st.st_size
     # a small cassette's folder cache first: not held at once with the file's bytes
-    folder = _folder(path.parent) if size < CACHE_MIN_BYTES else None
+    folder = None
+    if size < CACHE_MIN_BYTES:
+        where = os.fspath(path)
+        folder = _folder(os.path.dirname(where))
+        layout = _trusted(where, folder, st)
+        if layout is not None:
+            return layout
     sha = hashlib.sha256()
     for chunk in _chunks(fd, size):
         sha.update(chunk)
@@ -250,6 +267,7 @@ def _read_open(
             facts_of,
             peek,
             lambda: _stamp(os.fstat(fd)) == stamp,  # not edited while read
+            stamp,
         )
         if layout is None:
             return read_document(path, lines_of, derive)
@@ -350,6 +368,9 @@ def _stamp(st: os.stat_result) -> tuple[int, ...]:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
+_STAMP_LEN = 5
+
+
 class FileChanged(Exception):
     """A cassette's file is no longer the one opened: its sections cannot be read."""
 
@@ -366,7 +387,8 @@ class File:
     __slots__ = ("digest", "path", "stamp")
 
     def __init__(self, path: Path | str, stamp: tuple[int, ...], digest: bytes) -> None:
-        self.path = os.path.abspath(path)  # read again wherever the process went since
+        where = os.fspath(path)  # read again wherever the process went since
+        self.path = where if os.path.isabs(where) else os.path.abspath(where)
         self.stamp = stamp
         self.digest = digest
 
@@ -1339,15 +1361,21 @@ many test modules, each with its cassette folder, a session runs."""
 
 class _Folder:
     """The small-cassette cache of one folder, in this process: per file name, a list
-    ``[sha256 of the YAML, head, facts, replies]`` (:class:`Layout`'s, ``replies`` by
-    line); read from ``.pytest-llm-cache/small.marshal`` when first needed, written
-    back (merged with what other processes wrote since) when it changed."""
+    ``[sha256 of the YAML, head, facts, replies, stamp]`` (:class:`Layout`'s, ``replies``
+    by line; ``stamp``: the file's :func:`_stamp` when those bytes were hashed, if it can
+    be trusted, else ``None``: :func:`_trusted`); read from
+    ``.pytest-llm-cache/small.marshal`` when first needed, written back (merged with
+    what other processes wrote since) when it changed."""
 
-    __slots__ = ("dirty", "entries", "path", "touched")
+    __slots__ = ("dirty", "entries", "path", "since", "touched")
 
-    def __init__(self, path: Path, entries: dict[str, list[Any]]) -> None:
+    def __init__(self, path: Path, entries: dict[str, list[Any]], since: int | None = None) -> None:
         self.path = path
         self.entries = entries
+        self.since = since
+        """The change time (``st_ctime_ns``) of the cache file as read, ``None`` if none
+        was: a time of the file system's own clock that is past when this process hashes
+        a cassette (:func:`_not_racy`)."""
         self.touched: set[str] = set()
         """Files this process read afresh: their entries win over the file's."""
         self.dirty = False
@@ -1376,21 +1404,33 @@ def _read_small(
     facts_of: FactsOf,
     peek: Mapping[str, Sequence[str]],
     unchanged: Callable[[], bool] = lambda: True,
+    stamp: tuple[int, ...] | None = None,
 ) -> Layout | None:
     """A small cassette from its folder's cache while its bytes are the same, else
     :func:`scan` (remembered for the next load, in this process and the next, if the
-    file is ``unchanged`` since its digest was taken)."""
-    name = path.name
+    file is ``unchanged`` since its digest was taken). ``stamp``: the file's
+    :func:`_stamp` as its digest was taken, kept in the entry when it can be trusted
+    (:func:`_trusted`)."""
+    name = os.path.basename(path)
     entry = folder.entries.get(name)
     if entry is not None and entry[0] == digest:
+        if stamp is not None and entry[4] != stamp and _TRUSTS_STAT:
+            # the stat not trusted yet: from now on if it is not racy; else the cache is
+            # written anyway, and the next process, whose since is later, asks again
+            trust = _not_racy(folder, stamp) and unchanged()
+            with _cache_lock:
+                if trust:
+                    entry[4] = stamp  # the next load of these very bytes need not read them
+                _changed(folder)
         return Layout(entry[1], entry[2], entry[3], folder)
     with gc_paused():
         layout = scan(raw, facts_of, peek)
     if layout is None or not unchanged():
         return None
     replies: dict[int, Any] = {}
+    known = stamp if stamp is not None and _not_racy(folder, stamp) else None
     with _cache_lock:
-        folder.entries[name] = [digest, layout.head, layout.items, replies]
+        folder.entries[name] = [digest, layout.head, layout.items, replies, known]
         folder.touched.add(name)
         _changed(folder)
     layout.replies, layout.folder = replies, folder
@@ -1424,19 +1464,66 @@ def _changed(folder: _Folder) -> None:
         _at_exit = True
 
 
-def _folder(where: Path) -> _Folder:
-    key = os.path.abspath(where)  # written at exit: wherever the process went since
+def _folder(where: Path | str) -> _Folder:
+    where = os.fspath(where)
+    # written at exit: wherever the process went since (an absolute path's key does
+    # not depend on the working directory: worked out once)
+    key = _folder_keys.get(where) or _folder_key(where)
     with _cache_lock:
         folder = _folders.pop(key, None)
         if folder is None:
             cached = Path(key, CACHE_DIR, SMALL_CACHE)
-            folder = _Folder(cached, _read_small_cache(cached))
+            folder = _Folder(cached, *_read_small_cache(cached))
         _folders[key] = folder  # the most recently used, last
         while len(_folders) > FOLDERS_KEPT:
             old = _folders.pop(next(iter(_folders)))
             if old.dirty:
                 _write_small(old)
         return folder
+
+
+_folder_keys: dict[str, str] = {}
+"""An absolute folder path as given -> its key (``os.path.abspath``, normalised)."""
+
+
+def _folder_key(where: str) -> str:
+    key = os.path.abspath(where)
+    if os.path.isabs(where):
+        _folder_keys[where] = key
+    return key
+
+
+RACY_NS = 2_000_000_000
+"""How much older than the folder's cache file (:attr:`_Folder.since`) a cassette's
+last change must be for its stat to stand for its bytes: more than a file system's
+timestamp granularity (FAT's 2 s), and more than two clocks on one machine differ."""
+
+_TRUSTS_STAT = os.name == "posix"
+"""Where ``st_ctime`` is the last change (not the creation time, as on Windows)."""
+
+
+def _not_racy(folder: _Folder, stamp: tuple[int, ...]) -> bool:
+    """Whether a file whose stat is ``stamp`` now, hashed now, cannot change later and
+    keep that stat (git's "racy clean" rule): every change sets the file's change time
+    to the file system's clock then, which is at least :attr:`_Folder.since` (a time
+    read before this hash), and ``stamp``'s change time is older than that by more
+    than the clock's granularity, so a later change cannot give the same one. A user
+    cannot set a change time (``touch``, ``os.utime``, ``cp -p`` set it to now)."""
+    since = folder.since
+    return _TRUSTS_STAT and since is not None and stamp[2] < since - RACY_NS
+
+
+def _trusted(where: str, folder: _Folder, st: os.stat_result) -> Layout | None:
+    """A small cassette from its folder's cache without reading it, when its stat is
+    the one its entry trusts (:func:`_not_racy` when the entry's bytes were hashed):
+    the same size, modification and change times, inode and device; else ``None``."""
+    entry = folder.entries.get(os.path.basename(where))
+    if entry is None:
+        return None
+    stamp = entry[4]
+    if stamp is None or stamp != _stamp(st):
+        return None
+    return Layout(entry[1], entry[2], entry[3], folder, File(where, stamp, entry[0]))
 
 
 def flush() -> None:
@@ -1447,29 +1534,32 @@ def flush() -> None:
             _write_small(folder)
 
 
-def _read_small_cache(cached: Path) -> dict[str, list[Any]]:
+def _read_small_cache(cached: Path) -> tuple[dict[str, list[Any]], int | None]:
+    """A folder's cache file: its entries, and its change time (``None``: none read)."""
     try:
         with open(cached, "rb") as fh:
+            since = os.fstat(fh.fileno()).st_ctime_ns
             tag = _tags()[1]
             if fh.read(len(tag)) != tag:
-                return {}
+                return {}, None
             blob = fh.read()
         with gc_paused():
             entries = marshal.loads(blob)
     except (OSError, ValueError, EOFError, TypeError):
-        return {}
+        return {}, None
     if type(entries) is not dict:
-        return {}
+        return {}, None
     return {
         name: entry
         for name, entry in entries.items()
         if type(entry) is list
-        and len(entry) == 4
+        and len(entry) == 5
         and type(entry[0]) is bytes
         and type(entry[1]) is dict
         and type(entry[2]) is list
         and type(entry[3]) is dict
-    }
+        and (entry[4] is None or (type(entry[4]) is tuple and len(entry[4]) == _STAMP_LEN))
+    }, since
 
 
 def _write_small(folder: _Folder) -> None:
@@ -1491,7 +1581,7 @@ def _write_small(folder: _Folder) -> None:
 
                 fcntl.flock(fd, fcntl.LOCK_EX)
             present = set(os.listdir(cache_dir.parent))
-            merged = {k: e for k, e in _read_small_cache(folder.path).items() if k in present}
+            merged = {k: e for k, e in _read_small_cache(folder.path)[0].items() if k in present}
             for name, entry in folder.entries.items():
                 if name not in present:
                     continue
@@ -1499,6 +1589,8 @@ def _write_small(folder: _Folder) -> None:
                 if old is not None and old[0] == entry[0]:
                     for line, reply in old[3].items():
                         entry[3].setdefault(line, reply)
+                    if entry[4] is None:
+                        entry[4] = old[4]  # a stamp another process trusted, same bytes
                 elif old is not None and name not in folder.touched:
                     continue  # another process read a newer file than this one knew
                 merged[name] = entry

@@ -146,11 +146,12 @@ class Cassette(Handler):
 
     # -- lifecycle ------------------------------------------------------------
 
-    def open(self, *, exists: bool | None = None) -> Cassette:
-        """Read the file, if there is one (``exists``: the caller just looked)."""
+    def open(self, *, exists: bool | None = None, stat: os.stat_result | None = None) -> Cassette:
+        """Read the file, if there is one (``exists``: the caller just looked; ``stat``:
+        what it saw, the file's ``os.stat``)."""
         if self.path.exists() if exists is None else exists:
             try:
-                self.file = load(self.path, redactor=self.redactor)
+                self.file = load(self.path, redactor=self.redactor, stat=stat)
             except CassetteError as exc:
                 if self.record not in ("once", "all"):
                     raise  # replay, or new (which keeps what it cannot read): the error
