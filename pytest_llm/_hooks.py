@@ -9,11 +9,14 @@ at start-up when ``--llm-report`` or pytest-xdist's controller needs them.
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 import pytest
 
 from . import _resolve
 
-__all__ = ["arm"]
+__all__ = ["FixtureRequests", "arm"]
 
 
 def arm(config: pytest.Config, *, samples: bool = False) -> None:
@@ -40,9 +43,36 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
         pm.register(summary, "llm-summary")
         pm.register(report, "llm-report")
         pm.register(drift, "llm-drift")
+        pm.register(FixtureRequests(), "llm-fixture-requests")
         if judge is not None:
             pm.register(verdicts, "llm-verdicts")
     if samples and not pm.has_plugin("llm-samples"):
         from .assertions._fixtures import SamplesHook
 
         pm.register(SamplesHook(), "llm-samples")
+
+
+class FixtureRequests:
+    """Hands the ``llm_cassette`` fixture its request as pytest sets it up, so the
+    fixture takes no ``request`` argument (for which pytest would make a
+    ``RequestFixtureDef``, with an ``inspect.signature``, twice per test).
+
+    The request is the one pytest would have passed; it is put in the slot of the
+    module that defines the fixture (a copy of the plugin imported afresh has its own)
+    only for the setup's duration."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        if fixturedef.argname != "llm_cassette":
+            return (yield)
+        module = getattr(fixturedef.func, "__globals__", None)
+        if module is None or module.get("__name__") != "pytest_llm.plugin":
+            return (yield)  # a fixture of the user's of that name
+        previous = module["_setup_request"]
+        module["_setup_request"] = request
+        try:
+            return (yield)
+        finally:
+            module["_setup_request"] = previous

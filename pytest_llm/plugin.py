@@ -185,7 +185,7 @@ def llm_cassette_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
+def llm_cassette() -> Iterator[Cassette]:
     """The test's cassette, active for the whole test: replays, or records when asked.
 
     A test marked ``llm_cassette`` gets it without asking. The cassette governs the
@@ -193,7 +193,15 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     are asked of pytest where that fixture is overridden or named by the test; elsewhere
     they are the default's (none), without a fixture set up per test for them.
     """
-    global _cassette_body
+    # No ``request`` argument: for it pytest makes a ``RequestFixtureDef`` twice per
+    # test, each with an ``inspect.signature``. The fixture's own request is handed
+    # over by the armed ``pytest_fixture_setup`` hook (:mod:`pytest_llm._hooks`); the
+    # same object pytest passed as ``request``.
+    global _cassette_body, _setup_request
+    request = _setup_request
+    _setup_request = None
+    if request is None:  # the hook is not armed yet (only a dynamic getfixturevalue)
+        request = _request_of_setup()
     body = _cassette_body
     if body is None:  # loaded by the first test that asks (kept: a relative import in
         # a function asks the module's spec for its parent package each time)
@@ -201,6 +209,34 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
 
         body = _cassette_body = llm_cassette
     yield from body(request)
+
+
+_setup_request: pytest.FixtureRequest | None = None
+"""The request of the ``llm_cassette`` being set up (set by ``_hooks.FixtureRequests``
+right before its body runs, taken at once)."""
+
+
+def _request_of_setup() -> pytest.FixtureRequest:
+    """The fixture's request where the hook is not armed: a session whose first use of
+    the fixture is a ``request.getfixturevalue("llm_cassette")`` no collected test
+    announced. Found among the callers' locals (pytest's ``pytest_fixture_setup``
+    holds it), then the hooks are armed, so the session's later tests take the hook."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        found = frame.f_locals.get("request")
+        if isinstance(found, pytest.FixtureRequest) and found.fixturename == "llm_cassette":
+            _arm(found.config)
+            return found
+        frame = frame.f_back  # type: ignore[assignment]
+    from ._errors import ConfigError
+
+    raise ConfigError(
+        "pytest-llm could not find the test the llm_cassette fixture is set up for.\n"
+        "Fix: mark the test with @pytest.mark.llm_cassette or name llm_cassette among "
+        "its arguments."
+    )
 
 
 _cassette_body: Callable[[pytest.FixtureRequest], Iterator[Cassette]] | None = None
