@@ -44,3 +44,66 @@ def test_a_cassette_that_cannot_be_looked_at_errs_as_pathlib_does(tmp_path: Path
         assert got == expected
     finally:
         locked.chmod(0o755)
+
+
+@pytest.mark.parametrize("name", ["test_x.yaml", "T.test_y[a-1].yaml", "test_z[a_b-1f2e3d4c5b].yaml"])
+def test_a_cassettes_file_name_joins_its_folder_as_slash_would(tmp_path: Path, name: str) -> None:
+    for folder in (tmp_path, Path("rel/dir"), Path("/")):
+        for join in (_build._child, _build._join):
+            got = join(folder, name)
+            assert (got, str(got), got.name, got.parent) == (
+                folder / name,
+                str(folder / name),
+                name,
+                folder,
+            )
+            assert type(got) is type(folder / name)
+
+
+_PATHS = """
+import pytest
+from pytest_llm.cassette import _build
+
+def check(request, llm_cassette, folder="cassettes"):
+    want = _build.cassette_path(request.node, folder, None, {})
+    assert llm_cassette.path == want and str(llm_cassette.path) == str(want)
+
+@pytest.mark.llm_cassette
+@pytest.mark.parametrize("n", [1, 2])
+def test_one(request, llm_cassette, n):
+    check(request, llm_cassette)
+
+@pytest.mark.llm_cassette
+class TestElsewhere:
+    @pytest.fixture
+    def llm_cassette_config(self):
+        return {"cassette_dir": "elsewhere"}
+
+    def test_other_dir(self, request, llm_cassette):
+        check(request, llm_cassette, "elsewhere")
+
+@pytest.mark.llm_cassette
+class TestKind:
+    def test_in_class(self, request, llm_cassette):
+        check(request, llm_cassette)
+
+@pytest.mark.llm_cassette
+def test_after(request, llm_cassette):
+    check(request, llm_cassette)
+"""
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_each_tests_cassette_path_is_the_one_cassette_path_works_out(
+    pytester: pytest.Pytester, fallback: bool
+) -> None:
+    """The folder of the previous test's module is taken again by identity; modules,
+    classes, another cassette dir in between: each test's path as worked out afresh."""
+    pytester.makepyfile(test_a=_PATHS, test_b=_PATHS)
+    if fallback:  # a Python whose pathlib has no shortcut for a child
+        pytester.makeconftest(
+            "from pathlib import Path\n"
+            "from pytest_llm.cassette import _build\n"
+            "_build._child = _build._join\n"
+        )
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=10)

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,29 @@ def cassette_path(
     return folder / cassette_name(item, nodeid)
 
 
+def _path_of(item: pytest.Item, cassette_dir: str, nodeid: str, shared: _PerConfig) -> Path:
+    """:func:`cassette_path`, the folder of the previous test's module taken again
+    without hashing its path (a module's tests share the one ``item.path`` object)."""
+    where = item.path
+    last = shared.last
+    if last is not None and last[0] is where and last[1] == cassette_dir:
+        folder = last[2]
+    else:
+        folder = cassette_path(item, cassette_dir, nodeid, shared.folders).parent
+        shared.last = (where, cassette_dir, folder)
+    return _child(folder, cassette_name(item, nodeid))
+
+
+def _join(folder: Path, name: str) -> Path:
+    return folder / name
+
+
+_child: Callable[[Path, str], Path] = getattr(Path, "_make_child_relpath", _join)
+"""``folder / name`` for a ``name`` that is one plain part (a cassette's file name is
+made so: no separator, never ``.`` or ``..``): pathlib's own shortcut for that, which
+parses nothing (a private method: where a Python has none, ``/``)."""
+
+
 def _vcrpy_path(item: pytest.Item) -> Path:
     """Where pytest-recording keeps the same test's cassette, for migration.
 
@@ -98,7 +122,10 @@ def _vcrpy_path(item: pytest.Item) -> Path:
 
 def _marker_kwargs(item: pytest.Item) -> dict[str, Any]:
     marks = markers(item, "llm_cassette")
-    if not any(mark.args or mark.kwargs for mark in marks):
+    for mark in marks:
+        if mark.args or mark.kwargs:
+            break
+    else:
         return {}  # a bare marker (the usual ``pytestmark``) or none: nothing to check
     kwargs: dict[str, Any] = {}
     for mark in reversed(marks):
@@ -187,6 +214,8 @@ class _PerConfig:
         self.options: dict[tuple[object, ...], CassetteOptions] = {}
         self.folders: _Folders = {}
         """(test module, cassette dir) -> the module's cassette folder."""
+        self.last: tuple[Path, str, Path] | None = None
+        """The last test's module path (the object), cassette dir and folder."""
         self.config_fixture: dict[object, bool] = {}
         """A test's parent node (module, class) -> whether ``llm_cassette_config`` is
         overridden where its tests see it (:func:`cassette_config`)."""
@@ -307,7 +336,7 @@ def build_cassette(request: pytest.FixtureRequest, item: pytest.Item | None = No
             base = Path(opts.cassette_dir)
             path = (base if base.is_absolute() else cfg.rootpath / base) / path
     else:
-        path = cassette_path(item, opts.cassette_dir, nodeid, shared.folders)
+        path = _path_of(item, opts.cassette_dir, nodeid, shared)
         st = _stat(path)
         exists = st is not None
         if not exists and _vcrpy_path(item).exists():

@@ -1470,6 +1470,8 @@ def _folder(where: Path | str) -> _Folder:
     # not depend on the working directory: worked out once)
     key = _folder_keys.get(where) or _folder_key(where)
     with _cache_lock:
+        if _folders and next(reversed(_folders)) == key:
+            return _folders[key]  # already the most recently used
         folder = _folders.pop(key, None)
         if folder is None:
             cached = Path(key, CACHE_DIR, SMALL_CACHE)
