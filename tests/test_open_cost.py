@@ -46,7 +46,9 @@ def test_a_cassette_that_cannot_be_looked_at_errs_as_pathlib_does(tmp_path: Path
         locked.chmod(0o755)
 
 
-@pytest.mark.parametrize("name", ["test_x.yaml", "T.test_y[a-1].yaml", "test_z[a_b-1f2e3d4c5b].yaml"])
+@pytest.mark.parametrize(
+    "name", ["test_x.yaml", "T.test_y[a-1].yaml", "test_z[a_b-1f2e3d4c5b].yaml"]
+)
 def test_a_cassettes_file_name_joins_its_folder_as_slash_would(tmp_path: Path, name: str) -> None:
     for folder in (tmp_path, Path("rel/dir"), Path("/")):
         for join in (_build._child, _build._join):
