@@ -9,6 +9,7 @@ at start-up when ``--llm-report`` or pytest-xdist's controller needs them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -53,7 +54,9 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
 
 
 class FixtureRequests:
-    """Hands the ``llm_cassette`` fixture its request as pytest sets it up, so the
+    """The cassette fixture's per-test hooks.
+
+    Hands the ``llm_cassette`` fixture its request as pytest sets it up, so the
     fixture takes no ``request`` argument (for which pytest would make a
     ``RequestFixtureDef``, with an ``inspect.signature``, twice per test).
 
@@ -76,3 +79,20 @@ class FixtureRequests:
             return (yield)
         finally:
             module["_setup_request"] = previous
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """Before the test's fixtures are torn down: its cassette hands the HTTP patches
+        over to the next test instead of lifting them and putting them back, when that
+        test's first fixture is its cassette and it shares the module or class (so no
+        fixture's code runs between the two). Else they are lifted as the last handler
+        leaves, as always (a test without the plugin finds the originals)."""
+        patch = sys.modules.get("pytest_llm.transport._patch")
+        if patch is None:
+            return  # nothing was ever patched
+        names = getattr(nextitem, "fixturenames", None)
+        patch.hand_over(
+            bool(names)
+            and names[0] == "llm_cassette"  # type: ignore[index]
+            and nextitem.parent is item.parent  # type: ignore[union-attr]
+        )

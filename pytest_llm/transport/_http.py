@@ -29,9 +29,13 @@ from ._common import AIOHTTP, LIBRARIES, MARK, forwarding, restore
 if TYPE_CHECKING:
     from ._patch import Chain
 
-__all__ = ["forget_imports", "patch_http"]
+__all__ = ["WATCHED", "forget_imports", "patch_http"]
 
 Saved = list[tuple[Any, str, Any]]
+
+WATCHED = (*LIBRARIES, "openai", AIOHTTP_SWITCH[0], *AIOHTTP, *AIOHTTP.values())
+"""Every module :func:`patch_http` looks for: with the same ones loaded and every patch
+of ``patched`` still in place, patching again would change nothing."""
 
 
 def patch_http(

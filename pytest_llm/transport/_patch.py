@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _socket
-from ._common import HTTP_TARGETS, LIBRARIES, on_first_use, restore
+from ._common import HTTP_TARGETS, LIBRARIES, MARK, on_first_use, restore
 from ._hosts import is_loopback
 from ._socket import guarded, restore_all
 
@@ -33,6 +33,7 @@ __all__ = [
     "HTTP_TARGETS",
     "Chain",
     "guarded",
+    "hand_over",
     "install",
     "installed_libraries",
     "is_loopback",
@@ -57,6 +58,13 @@ class Chain(Protocol):
 
 _lock = _socket.state.lock
 _users = 0
+_held = False
+"""The HTTP patches stay on when the last user leaves: the next test of the same module
+is a cassette's too and takes them over (:func:`hand_over`)."""
+_kept: tuple[Any, ...] | None = None
+"""Set as the last user leaves with the patches held: the modules :func:`patch_http`
+looked for when it last ran (the next user skips it if nothing changed)."""
+_seen: tuple[Any, ...] = ()
 _http: dict[str, list[tuple[Any, str, Any]]] = {}
 """Patched module -> the (owner, attribute, original) it replaced."""
 
@@ -95,7 +103,8 @@ def acquire(chain: Chain | None, *, http: bool = True, eager: bool = True) -> No
         if http:
             first = _users == 0
             _users += 1
-            _patch_http(eager)
+            if not _taken_over():
+                _patch_http(eager)
         _socket.acquire()
     if first:
         for listener in list(on_first_use):
@@ -103,13 +112,43 @@ def acquire(chain: Chain | None, *, http: bool = True, eager: bool = True) -> No
 
 
 def release(*, http: bool = True) -> None:
-    global _users
+    global _users, _kept
     with _lock:
         if http:
             _users = max(0, _users - 1)
             if _users == 0:
-                unpatch_http()
+                if _held:  # the next test takes them over
+                    _kept = _seen
+                else:
+                    unpatch_http()
         _socket.release()
+
+
+def _taken_over() -> bool:
+    """Whether the patches a hand-over kept are all still in place, with the same
+    modules loaded as when they were made: then patching again would change nothing."""
+    global _kept
+    kept, _kept = _kept, None
+    if kept is None or tuple(map(sys.modules.get, _watched)) != kept:
+        return False
+    for saved in _http.values():
+        for owner, attr, _ in saved:
+            if not hasattr(getattr(owner, attr), MARK):
+                return False  # another tool put something else there: patch again
+    return True
+
+
+def hand_over(held: bool) -> None:
+    """Whether the HTTP patches stay on when their last user leaves (the plugin says so
+    before each test's teardown: only when the next test is one whose first fixture is
+    its cassette, in the same module or class, so between the two only pytest's and
+    plugins' hooks run, through the patches' pass-through while no handler is active).
+    ``False`` lifts what a hand-over left on, if nobody took it."""
+    global _held
+    with _lock:
+        was, _held = _held, held
+        if was and not held and _users == 0:
+            unpatch_http()
 
 
 def install(*, eager: bool = True) -> None:
@@ -121,14 +160,19 @@ def install(*, eager: bool = True) -> None:
 
 
 def _patch_http(eager: bool) -> None:
-    global _patch_http_now
+    global _patch_http_now, _watched, _seen
     patch = _patch_http_now
     if patch is None:  # the adapters load with the first handler, not before (and a
         # relative import in a function asks the module's spec for its parent each time)
-        from ._http import patch_http
+        from ._http import WATCHED, patch_http
 
         patch = _patch_http_now = patch_http
+        _watched = WATCHED
     patch(_http, _chain, eager=eager, on_import=_imported_later)
+    _seen = tuple(map(sys.modules.get, _watched))
+
+
+_watched: tuple[str, ...] = ()
 
 
 _patch_http_now: Callable[..., None] | None = None
@@ -149,9 +193,11 @@ def _imported_later() -> None:
 def unpatch_http() -> None:
     """Put the transports' originals back and forget their users (also
     :func:`restore_all`'s part)."""
-    global _users
+    global _users, _held, _kept
     with _lock:
         _users = 0
+        _held = False
+        _kept = None
         for saved in _http.values():
             restore(saved)
         _http.clear()
