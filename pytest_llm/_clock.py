@@ -212,7 +212,9 @@ class VirtualClock:
         self._t = 0.0
         self._lock = threading.RLock()
         self._seq = itertools.count()
-        self._loops: weakref.WeakKeyDictionary[Any, _Sleepers] = weakref.WeakKeyDictionary()
+        self._loops: weakref.WeakKeyDictionary[Any, _Sleepers] | None = None
+        """Each event loop's sleepers, made at the first async wait (every replayed test
+        makes a clock; few of them wait in a loop)."""
         self._installed: list[tuple[Clock, Callable[[], None]]] = []
 
     @property
@@ -289,9 +291,12 @@ class VirtualClock:
             self.sleeps.append(seconds)
         fut: asyncio.Future[None] = loop.create_future()
         with self._lock:
-            state = self._loops.get(loop)
+            loops = self._loops
+            if loops is None:
+                loops = self._loops = weakref.WeakKeyDictionary()
+            state = loops.get(loop)
             if state is None:
-                state = self._loops[loop] = _Sleepers()
+                state = loops[loop] = _Sleepers()
             heapq.heappush(state.heap, (self._t + seconds, next(self._seq), fut))
             if not state.pumping:
                 state.pumping = True
@@ -301,6 +306,8 @@ class VirtualClock:
     def _move(self, seconds: float) -> None:
         with self._lock:
             self._t += seconds
+            if self._loops is None:
+                return  # no async waiter to wake
             for loop, state in list(self._loops.items()):
                 for fut in self._due(state):
                     # A closed loop raises RuntimeError: nobody is waiting there any more.
