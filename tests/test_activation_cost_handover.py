@@ -161,3 +161,23 @@ def test_a_hand_over_nobody_takes_is_lifted() -> None:
         _patch.hand_over(False)
         httpx.HTTPTransport.handle_request = original
     assert name not in _patch.patched()
+
+
+def test_an_activation_no_hand_over_may_follow_notes_nothing_for_one() -> None:
+    """The modules ``patch_http`` looked for are noted only where a hand-over may follow
+    (not for a fake's or a fault plan's test), and taken over only when noted."""
+    from pytest_llm import FakeProvider
+    from pytest_llm.transport import _patch
+
+    with FakeProvider(check_unused=False):
+        assert _patch._seen is None
+    _patch.hand_over(True)
+    try:
+        with FakeProvider(check_unused=False):  # patched where a hand-over may follow
+            assert _patch._seen is not None
+        assert _patch._kept is not None
+        with FakeProvider(check_unused=False):  # taken over
+            assert _patch._kept is None
+    finally:
+        _patch.hand_over(False)
+    assert not set(_patch.HTTP_TARGETS) & set(_patch.patched())

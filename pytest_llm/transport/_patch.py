@@ -64,7 +64,7 @@ is a cassette's too and takes them over (:func:`hand_over`)."""
 _kept: tuple[Any, ...] | None = None
 """Set as the last user leaves with the patches held: the modules :func:`patch_http`
 looked for when it last ran (the next user skips it if nothing changed)."""
-_seen: tuple[Any, ...] = ()
+_seen: tuple[Any, ...] | None = None
 _http: dict[str, list[tuple[Any, str, Any]]] = {}
 """Patched module -> the (owner, attribute, original) it replaced."""
 
@@ -169,7 +169,8 @@ def _patch_http(eager: bool) -> None:
         patch = _patch_http_now = patch_http
         _watched = WATCHED
     patch(_http, _chain, eager=eager, on_import=_imported_later)
-    _seen = tuple(map(sys.modules.get, _watched))
+    # what it looked for, only where a hand-over may follow (else a cost per activation)
+    _seen = tuple(map(sys.modules.get, _watched)) if _held else None
 
 
 _watched: tuple[str, ...] = ()
