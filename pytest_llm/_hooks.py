@@ -17,7 +17,7 @@ import pytest
 
 from . import _resolve
 
-__all__ = ["FixtureRequests", "arm"]
+__all__ = ["CassetteHooks", "arm"]
 
 
 def arm(config: pytest.Config, *, samples: bool = False) -> None:
@@ -44,7 +44,7 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
         pm.register(summary, "llm-summary")
         pm.register(report, "llm-report")
         pm.register(drift, "llm-drift")
-        pm.register(FixtureRequests(), "llm-fixture-requests")
+        pm.register(CassetteHooks(), "llm-cassette-hooks")
         if judge is not None:
             pm.register(verdicts, "llm-verdicts")
     if samples and not pm.has_plugin("llm-samples"):
@@ -53,7 +53,7 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
         pm.register(SamplesHook(), "llm-samples")
 
 
-class FixtureRequests:
+class CassetteHooks:
     """The cassette fixture's per-test hooks.
 
     Hands the ``llm_cassette`` fixture its request as pytest sets it up, so the

@@ -212,7 +212,7 @@ def llm_cassette() -> Iterator[Cassette]:
 
 
 _setup_request: pytest.FixtureRequest | None = None
-"""The request of the ``llm_cassette`` being set up (set by ``_hooks.FixtureRequests``
+"""The request of the ``llm_cassette`` being set up (set by ``_hooks.CassetteHooks``
 right before its body runs, taken at once)."""
 
 

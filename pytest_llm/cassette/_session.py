@@ -157,8 +157,7 @@ class Cassette(Handler):
                     raise  # replay, or new (which keeps what it cannot read): the error
                 self.broken = exc  # recorded afresh; kept aside when written (close)
                 return self
-            test = self.test  # any(map(self.owns, ...)), without a call per interaction
-            self._mine = any(it.test is None or it.test == test for it in self.file.interactions)
+            self._mine = any(map(self.owns, self.file.interactions))
             if self.record != "all":
                 self._map_bytes(self.file.interactions)
         return self
