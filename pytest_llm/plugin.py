@@ -30,6 +30,8 @@ import pytest
 from . import _settings
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ._clock import VirtualClock
     from .cassette import Cassette
     from .fake import FakeProvider
@@ -94,6 +96,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         from .transport._socket import restore_all
 
         restore_all()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """pytest does not walk the session's cassette folder where it would collect nothing
+    in it (:mod:`pytest_llm._collect`). Asked about every entry of the tree, so only a
+    path of that folder's name loads the module; trylast: pytest's own rules first."""
+    name = config.stash.get(_cassettes_name, None)
+    if name is None:
+        value = str(_settings.session_value(config, "cassette_dir")[0])
+        name = config.stash[_cassettes_name] = os.path.basename(os.path.normpath(value))
+    if collection_path.name != name:
+        return None
+    from ._collect import prune
+
+    return prune(collection_path, config)
+
+
+_cassettes_name = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(tryfirst=True)
