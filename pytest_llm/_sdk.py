@@ -24,17 +24,23 @@ pytest-llm's flow (:func:`catch_up`, called by the transport patches), before th
 retry.
 Uninstalling puts the real names back. What is not where it was is warned about
 once (:mod:`pytest_llm._canary`).
+
+Between two cassette tests that hand the transports' patches over (:func:`pytest_llm.
+transport._patch.hand_over`), the stand-ins stay, dormant: with no clock they pass every
+call to the real module (a hook's sleep between the two really sleeps), and the next
+clock installed takes them over instead of swapping the names again. Where the hand-over
+ends (:func:`pytest_llm.transport._patch.hand_over` ``False``, the session's end), or
+the stand-ins are no longer where they were put, the real names go back as before.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
 import sys
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._canary import has_name, warn
@@ -52,9 +58,10 @@ _ABSENT = object()
 
 
 class _StandIn:
-    """A module look-alike: some attributes redirected, the rest from the real module."""
+    """A module look-alike: some attributes redirected, the rest from the real module;
+    with no clock (``None``: dormant between two tests), the real module's own."""
 
-    def __init__(self, real: Any, clock: VirtualClock) -> None:
+    def __init__(self, real: Any, clock: VirtualClock | None) -> None:
         self._real = real
         self._clock = clock
 
@@ -67,23 +74,42 @@ class _StandIn:
 
 class _Time(_StandIn):
     def sleep(self, seconds: float) -> None:
-        self._clock.sleep(seconds)
+        clock = self._clock
+        if clock is None:
+            self._real.sleep(seconds)
+        else:
+            clock.sleep(seconds)
 
     def time(self) -> float:
-        return self._clock.time()
+        clock = self._clock
+        return self._real.time() if clock is None else clock.time()
 
 
 class _Anyio(_StandIn):
     async def sleep(self, delay: float) -> None:
-        await self._clock.asleep(delay)
+        clock = self._clock
+        if clock is None:
+            await self._real.sleep(delay)
+        else:
+            await clock.asleep(delay)
 
 
 class _Random(_StandIn):
     def random(self) -> float:
-        return self._clock.jitter.random()
+        clock = self._clock
+        return self._real.random() if clock is None else clock.jitter.random()
 
     def uniform(self, a: float, b: float) -> float:
-        return self._clock.jitter.uniform(a, b)
+        clock = self._clock
+        return self._real.uniform(a, b) if clock is None else clock.jitter.uniform(a, b)
+
+
+class _Draw(_StandIn):
+    """``from random import random`` in the SDK: the clock's draw (dormant: the real one)."""
+
+    def __call__(self) -> float:
+        clock = self._clock
+        return self._real() if clock is None else clock.jitter.random()
 
 
 class _Tenacity(_StandIn):
@@ -157,23 +183,18 @@ async def _tenacity_asleep(seconds: float) -> None:
     await _portable_async_sleep(seconds)
 
 
-def _draw(clock: VirtualClock) -> float:
-    """The clock's next jitter draw (its generator is made at the first one)."""
-    return clock.jitter.random()
-
-
 _STAND_INS: dict[str, type[_StandIn]] = {"time": _Time, "anyio": _Anyio, "tenacity": _Tenacity}
 """The stand-in for each module name swapped (``random``: see :func:`_stand_in`)."""
 
 
-def _stand_in(name: str, real: Any, clock: VirtualClock) -> Any:
+def _stand_in(name: str, real: Any, clock: VirtualClock | None) -> Any:
     cls = _STAND_INS.get(name)
     if cls is not None:
         return cls(real, clock)
     if name == "random":
-        if isinstance(real, types.ModuleType | _StandIn):
+        if isinstance(real, types.ModuleType | _StandIn) and not isinstance(real, _Draw):
             return _Random(real, clock)
-        return functools.partial(_draw, clock)  # ``from random import random``
+        return _Draw(real, clock)  # ``from random import random``
     raise AssertionError(name)
 
 
@@ -182,8 +203,12 @@ class _Capture:
     :func:`catch_up`."""
 
     def __init__(self, clock: VirtualClock) -> None:
-        self.clock = clock
+        self.clock: VirtualClock | None = clock
         self.saved: list[tuple[Any, str, Any]] = []
+        self.put: list[tuple[Mapping[str, Any], str, Any]] = []
+        """(the owner's namespace, name, what this capture put there)."""
+        self.holders: list[_StandIn] = []
+        """The stand-ins that wait on :attr:`clock`."""
         self.done: set[str] = set()
         """Names of the providers captured."""
 
@@ -210,6 +235,9 @@ class _Capture:
                 cls = _STAND_INS.get(name)  # most names: no call to _stand_in
                 stand_in = cls(real, self.clock) if cls else _stand_in(name, real, self.clock)
                 setattr(module, name, stand_in)
+                self.put.append((namespace, name, stand_in))
+                if isinstance(stand_in, _StandIn):
+                    self.holders.append(stand_in)
 
     def _swap_attr(self, provider: Provider, module: types.ModuleType, name: str) -> None:
         owner_name, _, attr = name.rpartition(".")
@@ -218,7 +246,9 @@ class _Capture:
             warn(f"{module.__name__}.{name}", _LOST, provider)
             return
         self.saved.append((owner, attr, owner.__dict__.get(attr, _ABSENT)))
-        setattr(owner, attr, _Retryer(attr))
+        retryer = _Retryer(attr)
+        setattr(owner, attr, retryer)
+        self.put.append((owner.__dict__, attr, retryer))
 
     def restore(self) -> None:
         for owner, name, real in reversed(self.saved):
@@ -227,13 +257,51 @@ class _Capture:
             else:
                 setattr(owner, name, real)
         self.saved.clear()
+        self.put.clear()
+        self.holders.clear()
+
+    def point(self, clock: VirtualClock | None) -> None:
+        """Its stand-ins' waits to ``clock`` (``None``: to the real modules)."""
+        self.clock = clock
+        for stand_in in self.holders:
+            stand_in._clock = clock
+
+    def in_place(self) -> bool:
+        """Whether every stand-in is still where this capture put it."""
+        for namespace, name, it in self.put:  # noqa: SIM110 - no generator per test
+            if namespace.get(name) is not it:
+                return False
+        return True
 
     def release(self) -> None:
-        """Stop capturing: out of the clocks in force, the real names back."""
+        """Stop capturing: out of the clocks in force, the real names back; or, the last
+        capture out while the transports' patches are handed over to the next test,
+        its stand-ins left dormant for that test's clock (:func:`capture_sdk`)."""
+        global _dormant
         with _lock:
             if self in _captures:
                 _captures.remove(self)
+            if not _captures and _dormant is None:
+                patch = sys.modules.get("pytest_llm.transport._patch")  # not loaded: none
+                if patch is not None and patch.holding():  # in place: checked when taken
+                    self.point(None)
+                    _dormant = self
+                    return
             self.restore()
+
+
+_dormant: _Capture | None = None
+"""The last capture's stand-ins, kept between two tests for the next clock."""
+
+
+def lift() -> None:
+    """The real names back where stand-ins were left dormant and nobody took them (the
+    hand-over ended: :func:`pytest_llm.transport._patch.hand_over`, the session's end)."""
+    global _dormant
+    with _lock:
+        dormant, _dormant = _dormant, None
+        if dormant is not None:
+            dormant.restore()
 
 
 EAGER = (OPENAI,)
@@ -244,15 +312,26 @@ are captured when already imported, else at their first request (:func:`catch_up
 
 def capture_sdk(clock: VirtualClock) -> Callable[[], None]:
     """Send the SDKs' waits to ``clock``; returns the function that undoes it."""
-    capture = _Capture(clock)
+    global _dormant
     modules = sys.modules
     for provider in EAGER:
         if provider.sdk not in modules and provider.installed():
             with contextlib.suppress(ImportError):
                 importlib.import_module(provider.sdk)
     with _lock:
+        capture = _dormant
+        if capture is not None:
+            _dormant = None
+            if not _captures and capture.in_place():  # taken over: pointed at ``clock``
+                capture.point(clock)
+            else:
+                capture.restore()
+                capture = None
+        if capture is None:
+            capture = _Capture(clock)
+        done = capture.done
         for provider in PROVIDERS:
-            if provider.sdk in modules:  # imported
+            if provider.sdk in modules and provider.name not in done:  # imported
                 capture.take(provider)
         _captures.append(capture)
     return capture.release

@@ -34,6 +34,7 @@ __all__ = [
     "Chain",
     "guarded",
     "hand_over",
+    "holding",
     "install",
     "installed_libraries",
     "is_loopback",
@@ -147,8 +148,24 @@ def hand_over(held: bool) -> None:
     global _held
     with _lock:
         was, _held = _held, held
-        if was and not held and _users == 0:
-            unpatch_http()
+        if was and not held:
+            if _users == 0:
+                unpatch_http()
+            else:
+                _lift_sdk()
+
+
+def holding() -> bool:
+    """Whether a hand-over is on: the virtual clock's SDK stand-ins then stay too,
+    dormant, for the next test's clock (:mod:`pytest_llm._sdk`)."""
+    return _held
+
+
+def _lift_sdk() -> None:
+    """The SDK stand-ins a hand-over left dormant, lifted with it (loaded: else none)."""
+    sdk = sys.modules.get("pytest_llm._sdk")
+    if sdk is not None:
+        sdk.lift()
 
 
 def install(*, eager: bool = True) -> None:
@@ -205,3 +222,4 @@ def unpatch_http() -> None:
         http = sys.modules.get(f"{__package__}._http")  # not loaded: nothing was patched
         if http is not None:
             http.forget_imports()
+        _lift_sdk()
