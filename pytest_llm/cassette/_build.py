@@ -33,7 +33,13 @@ from ._session import Cassette  # at import, not per test (a relative import in 
 if TYPE_CHECKING:
     from ._redact import Redactor
 
-__all__ = ["build_cassette", "cassette_config", "cassette_name", "cassette_path"]
+__all__ = [
+    "build_cassette",
+    "cassette_config",
+    "cassette_name",
+    "cassette_path",
+    "config_fixture_needed",
+]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-\[\]=,+@]+")
 _MAX_NAME = 100
@@ -282,26 +288,37 @@ def _redactor(config: pytest.Config, shared: _PerConfig) -> Redactor:
 
 
 def cassette_config(
-    request: pytest.FixtureRequest, item: pytest.Item, shared: _PerConfig
+    request: pytest.FixtureRequest | None, item: pytest.Item, shared: _PerConfig
 ) -> dict[str, Any]:
     """The test's ``llm_cassette_config``: asked of pytest where it may differ from the
-    plugin's own (which returns ``{}``): the test names the fixture (as an argument, a
-    dependency of one, a parametrized name), or a conftest, module or class overrides it.
-    Elsewhere the default, ``{}``, without a fixture set up per test (in ``--setup-show``
-    the fixture then appears only where it is overridden or named).
-
-    Overrides are looked up once per module or class (the fixtures a test sees are those
-    of its parents), by pytest's fixture manager; if that cannot tell, pytest is asked.
+    plugin's own (which returns ``{}``): :func:`config_fixture_needed`. Elsewhere the
+    default, ``{}``, without a fixture set up per test (in ``--setup-show`` the fixture
+    then appears only where it is overridden or named). ``request`` ``None``: the
+    caller has no request, having found the fixture not needed.
     """
-    if _CONFIG not in request.fixturenames:  # named by the test or a fixture it uses
-        parent = item.parent
-        overridden = shared.config_fixture.get(parent)
-        if overridden is None:
-            overridden = shared.config_fixture[parent] = _overridden(item)
-        if not overridden:
-            return {}
+    if request is None or not config_fixture_needed(item, request.fixturenames, shared):
+        return {}
     value: dict[str, Any] = request.getfixturevalue(_CONFIG)
     return value
+
+
+def config_fixture_needed(
+    item: pytest.Item, names: list[str], shared: _PerConfig | None = None
+) -> bool:
+    """Whether the test's ``llm_cassette_config`` must be asked of pytest: the test names
+    it (``names``: its fixtures' names, as an argument, a dependency of one, a
+    parametrized name), or a conftest, module or class overrides it. Overrides are
+    looked up once per module or class (the fixtures a test sees are those of its
+    parents), by pytest's fixture manager; if that cannot tell, pytest is asked."""
+    if _CONFIG in names:
+        return True
+    if shared is None:
+        shared = _shared(item.config)
+    parent = item.parent
+    overridden = shared.config_fixture.get(parent)
+    if overridden is None:
+        overridden = shared.config_fixture[parent] = _overridden(item)
+    return overridden
 
 
 _CONFIG = "llm_cassette_config"
@@ -318,9 +335,14 @@ def _overridden(item: pytest.Item) -> bool:
         return True
 
 
-def build_cassette(request: pytest.FixtureRequest, item: pytest.Item | None = None) -> Cassette:
-    """The test's cassette, opened (``item``: ``request.node``, when the caller has it)."""
+def build_cassette(
+    request: pytest.FixtureRequest | None, item: pytest.Item | None = None
+) -> Cassette:
+    """The test's cassette, opened (``item``: ``request.node``, when the caller has it;
+    ``request`` ``None``: the test's ``llm_cassette_config`` is not needed, see
+    :func:`config_fixture_needed`)."""
     if item is None:
+        assert request is not None
         item = request.node
     cfg = item.config
     nodeid = item.nodeid
