@@ -17,7 +17,7 @@ import pytest
 
 from . import _resolve
 
-__all__ = ["CassetteHooks", "arm"]
+__all__ = ["CassetteHooks", "FixtureRequests", "arm", "arm_requests"]
 
 
 def arm(config: pytest.Config, *, samples: bool = False) -> None:
@@ -53,10 +53,18 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
         pm.register(SamplesHook(), "llm-samples")
 
 
-class CassetteHooks:
-    """The cassette fixture's per-test hooks.
+def arm_requests(config: pytest.Config) -> None:
+    """Register :class:`FixtureRequests` (once): only where a test's cassette takes pytest's
+    fixture path (the test or a fixture names it, the marked test's fast path steps
+    aside, a ``getfixturevalue``), so a session whose cassettes all come by the fast
+    path (``cassette._fixtures.setup_first``) runs no hook per fixture for them."""
+    pm = config.pluginmanager
+    if not pm.has_plugin("llm-cassette-requests"):
+        pm.register(FixtureRequests(), "llm-cassette-requests")
 
-    Hands the ``llm_cassette`` fixture its request as pytest sets it up, so the
+
+class FixtureRequests:
+    """Hands the ``llm_cassette`` fixture its request as pytest sets it up, so the
     fixture takes no ``request`` argument (for which pytest would make a
     ``RequestFixtureDef``, with an ``inspect.signature``, twice per test).
 
@@ -79,6 +87,10 @@ class CassetteHooks:
             return (yield)
         finally:
             module["_setup_request"] = previous
+
+
+class CassetteHooks:
+    """The cassette's per-test hook: the HTTP patches' hand-over between tests."""
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

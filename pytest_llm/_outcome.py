@@ -14,7 +14,7 @@ import pytest
 if TYPE_CHECKING:
     from ._handler import Handler
 
-__all__ = ["annotate", "failed", "on_sample", "remember", "serve"]
+__all__ = ["annotate", "failed", "fast_cassette", "on_sample", "remember", "serve"]
 
 H = TypeVar("H", bound="Handler")
 
@@ -23,12 +23,15 @@ class _Test:
     """What pytest-llm keeps for one test: its reports so far, what to call on each
     report, and its ``llm_samples`` listeners (one stash entry, not three)."""
 
-    __slots__ = ("annotators", "reports", "samples")
+    __slots__ = ("annotators", "fast", "reports", "samples")
 
     def __init__(self) -> None:
         self.reports: dict[str, pytest.TestReport] = {}
         self.annotators: list[Callable[[pytest.TestReport], None]] = []
         self.samples: list[Callable[[int | None], None]] = []
+        self.fast: object = None
+        """The cassette ``llm_cassette``'s fast path activated (``cassette._fixtures``),
+        while it is active."""
 
 
 _key = pytest.StashKey[_Test]()
@@ -78,13 +81,22 @@ def annotate(
     item: pytest.Item,
     annotator: Callable[[pytest.TestReport], None],
     sample: Callable[[int | None], None] | None = None,
-) -> None:
+) -> _Test:
     """Call ``annotator`` on each of the test's reports as it is made (sections, extras);
-    ``sample``: as :func:`on_sample` (one look-up for both)."""
+    ``sample``: as :func:`on_sample` (one look-up for both). Returns the test's record."""
     test = _test(item)
     test.annotators.append(annotator)
     if sample is not None:
         test.samples.append(sample)
+    return test
+
+
+def fast_cassette(item: pytest.Item) -> object:
+    """The cassette the fast path activated for ``item``, while it is active, else ``None``."""
+    try:
+        return item.stash[_key].fast
+    except KeyError:
+        return None
 
 
 def on_sample(item: pytest.Item, listener: Callable[[int | None], None]) -> None:

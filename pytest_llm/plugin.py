@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -141,6 +142,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     guard_error = config.stash.get(guard_error_key, None)
     armed = False
+    fast: bool | None = None  # whether the cassette's fast path may be used at all
+    parents: dict[object, bool] = {}
+    inserted: set[int] = set()
+    requests = False  # whether a cassette takes pytest's fixture path (its request hook)
     for item in items:
         names = getattr(item, "fixturenames", None)
         if guard_error is not None and names is not None:
@@ -153,8 +158,99 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if samples or not armed:
             _arm(config, samples=samples)
             armed = True
-        if cassette and names is not None and "llm_cassette" not in names:
-            names.insert(0, "llm_cassette")  # first: active before the test's own fixtures
+        if cassette and names is not None:
+            if "llm_cassette" not in names:
+                names.insert(0, "llm_cassette")  # first: before the test's own fixtures
+                inserted.add(id(names))  # the parametrized tests of a function share it
+            if id(names) in inserted:  # not named by the test or one of its fixtures
+                if fast is None:
+                    fast = guard_error is None and _fast_path_allowed(config)
+                if fast and type(item).setup is _function_setup:
+                    parent = item.parent
+                    own = parents.get(parent)
+                    if own is None:
+                        own = parents[parent] = _plugins_own(item, "llm_cassette")
+                    if own:
+                        item.setup = partial(_setup_first, item)  # type: ignore[method-assign,arg-type]
+                        continue
+        if not requests and names and "llm_cassette" in names:
+            requests = True  # this test's cassette takes pytest's fixture path
+    if requests:
+        _arm_requests(config)
+
+
+def _arm_requests(config: pytest.Config) -> None:
+    from ._hooks import arm_requests
+
+    arm_requests(config)
+
+
+def _fast_path_allowed(config: pytest.Config) -> bool:
+    """Whether a marked test's cassette may be activated without pytest's fixture
+    machinery (``cassette._fixtures.setup_first``): only where nothing can tell. Not
+    under ``--setup-show``, ``--setup-only`` or ``--setup-plan`` (their ``SETUP F
+    llm_cassette`` lines), nor when a plugin or conftest other than pytest's own,
+    anyio's (which wraps async fixtures only) and ours implements
+    ``pytest_fixture_setup`` or ``pytest_fixture_post_finalizer``: it would see the
+    fixture set up, or not."""
+    option = config.option
+    if (
+        getattr(option, "setupshow", False)
+        or getattr(option, "setuponly", False)
+        or getattr(option, "setupplan", False)
+    ):
+        return False
+    hook = config.pluginmanager.hook
+    for impl in (
+        *hook.pytest_fixture_setup.get_hookimpls(),
+        *hook.pytest_fixture_post_finalizer.get_hookimpls(),
+    ):
+        plugin = impl.plugin
+        name = getattr(plugin, "__name__", None) or type(plugin).__module__
+        if name not in _FIXTURE_HOOKS_KNOWN:
+            return False
+    return True
+
+
+_FIXTURE_HOOKS_KNOWN = frozenset(
+    {
+        "_pytest.fixtures",
+        "_pytest.setuponly",  # only under --setup-show / --setup-only
+        "_pytest.setupplan",  # only under --setup-plan
+        "anyio.pytest_plugin",  # async fixtures only (the cassette's is not)
+        "pytest_llm._hooks",  # the cassette fixture's request (FixtureRequests)
+    }
+)
+
+
+def _plugins_own(item: pytest.Item, name: str) -> bool:
+    """Whether the fixture ``name`` that ``item`` sees is this plugin's (not a conftest's,
+    module's or class's override). ``False`` where pytest's fixture manager cannot say."""
+    try:
+        manager: Any = item.config.pluginmanager.get_plugin("funcmanage")
+        defs = manager.getfixturedefs(name, item)
+        return len(defs) == 1 and defs[0].func.__module__ == __name__
+    except Exception:  # another pytest: the fixture path, as always
+        return False
+
+
+_function_setup = pytest.Function.setup
+
+
+def _setup_first(item: pytest.Function) -> None:
+    """A marked test's ``setup``: its cassette activated in the fixture's place, then
+    pytest's (``cassette._fixtures.setup_first``, loaded by the first test)."""
+    __tracebackhide__ = True
+    global _fast_body
+    body = _fast_body
+    if body is None:
+        from .cassette._fixtures import setup_first
+
+        body = _fast_body = setup_first
+    body(item)
+
+
+_fast_body: Callable[[pytest.Function], None] | None = None
 
 
 def _arm(config: pytest.Config, *, samples: bool = False) -> None:
@@ -233,7 +329,7 @@ def llm_cassette() -> Iterator[Cassette]:
 
 
 _setup_request: pytest.FixtureRequest | None = None
-"""The request of the ``llm_cassette`` being set up (set by ``_hooks.CassetteHooks``
+"""The request of the ``llm_cassette`` being set up (set by ``_hooks.FixtureRequests``
 right before its body runs, taken at once)."""
 
 
@@ -249,6 +345,7 @@ def _request_of_setup() -> pytest.FixtureRequest:
         found = frame.f_locals.get("request")
         if isinstance(found, pytest.FixtureRequest) and found.fixturename == "llm_cassette":
             _arm(found.config)
+            _arm_requests(found.config)
             return found
         frame = frame.f_back  # type: ignore[assignment]
     from ._errors import ConfigError
