@@ -23,11 +23,13 @@ class _Test:
     """What pytest-llm keeps for one test: its reports so far, what to call on each
     report, and its ``llm_samples`` listeners (one stash entry, not three)."""
 
-    __slots__ = ("annotators", "fast", "reports", "samples")
+    __slots__ = ("annotators", "closing", "fast", "reports", "samples")
 
     def __init__(self) -> None:
         self.reports: dict[str, pytest.TestReport] = {}
         self.annotators: list[Callable[[pytest.TestReport], None]] = []
+        self.closing: list[Callable[[pytest.TestReport], None]] | None = None
+        """Annotators of the teardown report only (called after ``annotators`` on it)."""
         self.samples: list[Callable[[int | None], None]] = []
         self.fast: object = None
         """The cassette ``llm_cassette``'s fast path activated (``cassette._fixtures``),
@@ -45,10 +47,9 @@ def _test(item: pytest.Item) -> _Test:
         return test
 
 
-def remember(
-    item: pytest.Item, report: pytest.TestReport
-) -> list[Callable[[pytest.TestReport], None]]:
-    """Keep ``report`` (the test's latest for its phase) and return what to call on it.
+def remember(item: pytest.Item, report: pytest.TestReport) -> _Test:
+    """Keep ``report`` (the test's latest for its phase) and return the test's record:
+    its ``annotators`` are what to call on it (and ``closing`` too, on the teardown's).
 
     Once that is the teardown report (a test's last), the item lets go of them, of its
     reports and of its sample listeners: they hold the test's cassette, fake or plan,
@@ -62,7 +63,7 @@ def remember(
     test.reports[report.when] = report
     if report.when == "teardown":
         del stash[_key]
-    return test.annotators
+    return test
 
 
 def failed(item: pytest.Item) -> bool:
@@ -81,11 +82,20 @@ def annotate(
     item: pytest.Item,
     annotator: Callable[[pytest.TestReport], None],
     sample: Callable[[int | None], None] | None = None,
+    *,
+    teardown: bool = False,
 ) -> _Test:
-    """Call ``annotator`` on each of the test's reports as it is made (sections, extras);
+    """Call ``annotator`` on each of the test's reports as it is made (sections, extras),
+    or on its teardown report only (``teardown``: no call for the other two);
     ``sample``: as :func:`on_sample` (one look-up for both). Returns the test's record."""
     test = _test(item)
-    test.annotators.append(annotator)
+    if teardown:
+        if test.closing is None:
+            test.closing = [annotator]
+        else:
+            test.closing.append(annotator)
+    else:
+        test.annotators.append(annotator)
     if sample is not None:
         test.samples.append(sample)
     return test

@@ -184,24 +184,30 @@ class Outcomes:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         rep = yield
-        annotators = remember(item, rep)
+        test = remember(item, rep)
+        when = call.when
         # answered in this phase (most phases have none: no node id formatted for them)
-        misses = missed.take(f"{item.nodeid} ({call.when})") if missed else []
+        misses = missed.take(f"{item.nodeid} ({when})") if missed else []
         exc = call.excinfo
         if exc is not None and (
             shown_as_message(exc.value)
             # a marker keyword or llm_cassette_config key we cannot use: the message
             # names it, a traceback would only show the plugin's fixtures
-            or (call.when == "setup" and isinstance(exc.value, ConfigError))
+            or (when == "setup" and isinstance(exc.value, ConfigError))
         ):
             # Show the miss itself, not a traceback through the SDK's internals.
             rep.longrepr = MessageRepr(str(exc.value))  # type: ignore[assignment]
         elif misses:
             _show_misses(rep, call, misses)
-        for annotator in annotators:
+        for annotator in test.annotators:
             annotator(rep)
-        if self.judge is not None:
-            self.judge(item, rep)
+        if when == "teardown":
+            closing = test.closing
+            if closing is not None:
+                for annotator in closing:
+                    annotator(rep)
+        elif when == "call" and self.judge is not None:
+            self.judge(item, rep)  # the verdicts judge a test's call report only
         return rep
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

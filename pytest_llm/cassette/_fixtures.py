@@ -50,7 +50,12 @@ def llm_cassette(
             yield funcargs["llm_cassette"]  # that cassette (typed as the fixture's value)
             return
     cassette = build_cassette(request, item)
-    test = annotate(item, _Annotator(cassette), lambda sample: setattr(cassette, "sample", sample))
+    test = annotate(
+        item,
+        _Annotator(cassette),
+        lambda sample: setattr(cassette, "sample", sample),
+        teardown=True,
+    )
     recording = cassette.recording
     key: str | None = None
     dummy = not recording and not environ(_KEYS)[0]
@@ -129,8 +134,8 @@ _KEYS = (_KEY,)
 
 
 class _Annotator:
-    """On the teardown report, what the cassette wrote and its drift (a test's first two
-    reports are passed by at once)."""
+    """On the teardown report (the only one it is given), what the cassette wrote and
+    its drift."""
 
     __slots__ = ("cassette",)
 
@@ -138,9 +143,8 @@ class _Annotator:
         self.cassette = cassette
 
     def __call__(self, rep: pytest.TestReport) -> None:
-        if rep.when == "teardown":
-            _report_written(rep, self.cassette)
-            report_drift(rep, self.cassette)
+        _report_written(rep, self.cassette)
+        report_drift(rep, self.cassette)
 
 
 def _virtual_time(cassette: Cassette) -> Callable[[], None] | None:
