@@ -221,7 +221,8 @@ def read(
         return read_document(path, lines_of, derive)
     if stat is not None and stat.st_size < CACHE_MIN_BYTES:
         where = os.fspath(path)
-        layout = _trusted(where, _folder(os.path.dirname(where)), stat)
+        head, name = _split(where)
+        layout = _trusted(where, _folder(head), stat, name)
         if layout is not None:
             return layout
     fd = os.open(path, _O_READ)
@@ -248,8 +249,9 @@ def _read_open(
     folder = None
     if size < CACHE_MIN_BYTES:
         where = os.fspath(path)
-        folder = _folder(os.path.dirname(where))
-        layout = _trusted(where, folder, st)
+        head, name = _split(where)
+        folder = _folder(head)
+        layout = _trusted(where, folder, st, name)
         if layout is not None:
             return layout
     sha = hashlib.sha256()
@@ -1515,11 +1517,25 @@ def _not_racy(folder: _Folder, stamp: tuple[int, ...]) -> bool:
     return _TRUSTS_STAT and since is not None and stamp[2] < since - RACY_NS
 
 
-def _trusted(where: str, folder: _Folder, st: os.stat_result) -> Layout | None:
+def _split(where: str) -> tuple[str, str]:
+    """``(os.path.dirname(where), os.path.basename(where))``, in one look at the string
+    where a path has one separator and the folder part is plain (every test's cassette
+    path); else those two functions."""
+    if _ONE_SEP:
+        head, _, name = where.rpartition("/")
+        if head and not head.endswith("/"):  # else '/x', '//x', 'a//x', 'x': os.path's
+            return head, name
+    return os.path.dirname(where), os.path.basename(where)
+
+
+_ONE_SEP = os.sep == "/" and os.altsep is None
+
+
+def _trusted(where: str, folder: _Folder, st: os.stat_result, name: str) -> Layout | None:
     """A small cassette from its folder's cache without reading it, when its stat is
     the one its entry trusts (:func:`_not_racy` when the entry's bytes were hashed):
     the same size, modification and change times, inode and device; else ``None``."""
-    entry = folder.entries.get(os.path.basename(where))
+    entry = folder.entries.get(name)  # the file's name: os.path.basename(where)
     if entry is None:
         return None
     stamp = entry[4]
