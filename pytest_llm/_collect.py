@@ -35,8 +35,9 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._pytest_facts import hook_origin
 from ._settings import session_value
 
 if TYPE_CHECKING:
@@ -93,28 +94,17 @@ def prune(path: Path, config: pytest.Config) -> bool | None:
     return True
 
 
-def _origin(impl: Any) -> str:
-    """Where a hook implementation comes from: its plugin's module name, or for a
-    plugin that is an instance, its class's module and name."""
-    plugin = impl.plugin
-    name = getattr(plugin, "__name__", None)
-    if isinstance(name, str):
-        return name
-    cls = type(plugin)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def _only_pytest_collects(config: pytest.Config) -> bool:
     """Whether every implementation of :data:`COLLECTING` is pytest's own, and of
     :data:`WATCHING` pytest's, pytest-llm's or in :data:`WATCHERS_READ`."""
     hook = config.pluginmanager.hook
     for name in COLLECTING:
         for impl in getattr(hook, name).get_hookimpls():
-            if not _origin(impl).startswith("_pytest."):
+            if not hook_origin(impl).startswith("_pytest."):
                 return False
     for name in WATCHING:
         for impl in getattr(hook, name).get_hookimpls():
-            origin = _origin(impl)
+            origin = hook_origin(impl)
             if not origin.startswith(_OURS) and origin not in WATCHERS_READ:
                 return False
     return True

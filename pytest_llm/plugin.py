@@ -169,7 +169,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     parent = item.parent
                     own = parents.get(parent)
                     if own is None:
-                        own = parents[parent] = _plugins_own(item, "llm_cassette")
+                        from ._pytest_facts import plugins_fixture
+
+                        own = parents[parent] = plugins_fixture(item, "llm_cassette")
                     if own:
                         item.setup = partial(_setup_first, item)  # type: ignore[method-assign,arg-type]
                         continue
@@ -200,14 +202,14 @@ def _fast_path_allowed(config: pytest.Config) -> bool:
         or getattr(option, "setupplan", False)
     ):
         return False
+    from ._pytest_facts import hook_origin
+
     hook = config.pluginmanager.hook
     for impl in (
         *hook.pytest_fixture_setup.get_hookimpls(),
         *hook.pytest_fixture_post_finalizer.get_hookimpls(),
     ):
-        plugin = impl.plugin
-        name = getattr(plugin, "__name__", None) or type(plugin).__module__
-        if name not in _FIXTURE_HOOKS_KNOWN:
+        if hook_origin(impl) not in _FIXTURE_HOOKS_KNOWN:
             return False
     return True
 
@@ -218,20 +220,9 @@ _FIXTURE_HOOKS_KNOWN = frozenset(
         "_pytest.setuponly",  # only under --setup-show / --setup-only
         "_pytest.setupplan",  # only under --setup-plan
         "anyio.pytest_plugin",  # async fixtures only (the cassette's is not)
-        "pytest_llm._hooks",  # the cassette fixture's request (FixtureRequests)
+        "pytest_llm._hooks.FixtureRequests",  # the cassette fixture's request
     }
 )
-
-
-def _plugins_own(item: pytest.Item, name: str) -> bool:
-    """Whether the fixture ``name`` that ``item`` sees is this plugin's (not a conftest's,
-    module's or class's override). ``False`` where pytest's fixture manager cannot say."""
-    try:
-        manager: Any = item.config.pluginmanager.get_plugin("funcmanage")
-        defs = manager.getfixturedefs(name, item)
-        return len(defs) == 1 and defs[0].func.__module__ == __name__
-    except Exception:  # another pytest: the fixture path, as always
-        return False
 
 
 _function_setup = pytest.Function.setup

@@ -305,7 +305,7 @@ def pytest_collection_modifyitems(items):
 def test_the_override_check_without_pytests_fixture_manager() -> None:
     """Where pytest's fixture manager cannot say whose fixture a test sees: the fixture
     path (``False``), not the fast one."""
-    from pytest_llm import plugin
+    from pytest_llm import _pytest_facts
 
     class Manager:
         def get_plugin(self, name: str) -> None:
@@ -317,7 +317,7 @@ def test_the_override_check_without_pytests_fixture_manager() -> None:
     class Item:
         config = Config()
 
-    assert plugin._plugins_own(Item(), "llm_cassette") is False  # type: ignore[arg-type]
+    assert _pytest_facts.plugins_fixture(Item(), "llm_cassette") is False  # type: ignore[arg-type]
 
 
 HOOK_PROBE = """

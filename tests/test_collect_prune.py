@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from pytest_llm import _collect
+from pytest_llm._pytest_facts import hook_origin
 from pytest_llm.cassette._build import cassette_path
 
 TESTS = """
@@ -395,7 +396,7 @@ def test_only_pytests_own_collectors_and_the_watchers_read(pytester: pytest.Pyte
     assert _collect._only_pytest_collects(config)
     hook = config.pluginmanager.hook
     modules = {
-        _collect._origin(impl)
+        hook_origin(impl)
         for name in _collect.COLLECTING + _collect.WATCHING
         for impl in getattr(hook, name).get_hookimpls()
     }

@@ -19,6 +19,7 @@ import pytest
 
 from .._errors import ConfigError
 from .._marks import markers
+from .._pytest_facts import plugins_fixture
 from .._resolve import Resolved, option
 from .._settings import (
     CONFIG_KEYS,
@@ -317,22 +318,11 @@ def config_fixture_needed(
     parent = item.parent
     overridden = shared.config_fixture.get(parent)
     if overridden is None:
-        overridden = shared.config_fixture[parent] = _overridden(item)
+        overridden = shared.config_fixture[parent] = not plugins_fixture(item, _CONFIG)
     return overridden
 
 
 _CONFIG = "llm_cassette_config"
-
-
-def _overridden(item: pytest.Item) -> bool:
-    """Whether a fixture other than the plugin's ``llm_cassette_config`` is visible to
-    ``item`` (``True`` when pytest's fixture manager cannot say)."""
-    try:
-        manager: Any = item.config.pluginmanager.get_plugin("funcmanage")
-        defs = manager.getfixturedefs(_CONFIG, item)
-        return len(defs) != 1 or defs[0].func.__module__ != "pytest_llm.plugin"
-    except Exception:  # another pytest: ask it for the fixture, as before
-        return True
 
 
 def build_cassette(
