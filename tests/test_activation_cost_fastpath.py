@@ -66,7 +66,7 @@ def pytest_unconfigure(config):
         print(f"event: {line}")
 """
 
-TESTS = """
+MODULE_HEAD = """
 import os
 
 import openai
@@ -81,7 +81,12 @@ def ask(text):
     return client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
     ).choices[0].message.content
+"""
+"""A marked test module's head: its client, on the loopback server."""
 
+TESTS = (
+    MODULE_HEAD
+    + """
 
 def test_plain():
     assert ask("one")
@@ -99,6 +104,7 @@ def test_param(n, function_fixture):
     assert ask(f"param {n}")
     assert function_fixture.path.name == f"test_param[{n}].yaml"
 """
+)
 
 
 def _run(project: pytest.Pytester, *args: str, fixture_path: bool = False) -> pytest.RunResult:
@@ -151,22 +157,9 @@ def test_a_marked_test_gets_its_cassette_without_the_fixture_machinery(
     )
 
 
-ERRORS = """
-import os
-
-import openai
-import pytest
-
-pytestmark = pytest.mark.llm_cassette
-
-client = openai.OpenAI(base_url=os.environ["LOOPBACK_URL"], max_retries=0)
-
-
-def ask(text):
-    return client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
-    ).choices[0].message.content
-
+ERRORS = (
+    MODULE_HEAD
+    + """
 
 def test_never_recorded():
     assert ask("new")
@@ -193,6 +186,7 @@ def test_bad_keyword():
 def test_fails():
     assert ask("fine") == "nope"
 """
+)
 
 
 def _normal(result: pytest.RunResult) -> list[str]:

@@ -4,7 +4,6 @@ test's clock swapped the SDK's names and put them back)."""
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fresh_process import run_probe
 
 from pytest_llm import VirtualClock
 from pytest_llm.transport import _patch
@@ -134,26 +134,12 @@ def test_what_a_replayed_test_loads_is_compiled_by_python_not_rewritten(
     """The modules a session's first replayed test loads went through pytest's assertion
     rewriter (its finder and loader in Python; with bytecode off, a parse to AST objects
     and a compile of those); they are marked not for rewriting, as the start-up ones."""
-    import os
-    import subprocess
-
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_replayed.py").write_text(
         "import openai, pytest\n\n\n@pytest.mark.llm_cassette\ndef test_one():\n    assert openai\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    done = subprocess.run(
-        [sys.executable, "-c", REPLAYED, "-p", "no:cacheprovider", "-q"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    loaders = json.loads(done.stdout.strip().splitlines()[-1])
-    assert "pytest_llm.cassette._session" in loaders, done.stdout
+    loaders = run_probe(REPLAYED, ["-p", "no:cacheprovider", "-q"], tmp_path, bytecode=False)
+    assert "pytest_llm.cassette._session" in loaders, loaders
     assert "pytest_llm._sdk" in loaders
     rewritten = sorted(n for n, loader in loaders.items() if loader == "AssertionRewritingHook")
     assert rewritten == ["pytest_llm", "pytest_llm._lazy"]

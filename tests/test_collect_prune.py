@@ -11,14 +11,12 @@ anything inside it.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from fresh_process import run_probe
 
 from pytest_llm import _collect
 from pytest_llm._pytest_facts import hook_origin
@@ -436,17 +434,7 @@ def test_the_module_loads_only_for_a_folder_of_the_cassette_dirs_name(
     (tmp_path / "tests" / "test_plain.py").write_text("def test_plain():\n    pass\n")
     (tmp_path / folder).mkdir()
     (tmp_path / folder / "a.yaml").write_text(CASSETTE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    done = subprocess.run(
-        [sys.executable, "-c", STARTUP_PROBE, "-p", "no:cacheprovider", "-q"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, loaded]
+    assert run_probe(STARTUP_PROBE, ["-p", "no:cacheprovider", "-q"], tmp_path) == [0, loaded]
 
 
 XDIST_CONFTEST = """

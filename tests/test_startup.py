@@ -11,13 +11,13 @@ into the start-up path fails here.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from fresh_process import run_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,18 +115,7 @@ def test_the_start_up_modules_are_compiled_by_python_not_rewritten(project: Path
     compile. The package marks its start-up modules as not for rewriting in a private
     cache of pytest's (``_lazy.not_rewritten``); this fails if that stops working. The
     package and ``_lazy`` load before the mark is made."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    done = subprocess.run(
-        [sys.executable, "-c", LOADERS, "-p", "no:cacheprovider", "--co", "-q"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    loaders = json.loads(done.stdout.strip().splitlines()[-1])
+    loaders = run_probe(LOADERS, ["-p", "no:cacheprovider", "--co", "-q"], project, bytecode=False)
     rewritten = sorted(n for n, loader in loaders.items() if loader == "AssertionRewritingHook")
     assert set(loaders) == STARTUP
     assert rewritten == ["pytest_llm", "pytest_llm._lazy"]
