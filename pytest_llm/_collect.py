@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._pytest_facts import hook_origin
-from ._settings import session_value
+from ._settings import cassette_base, session_value
 
 if TYPE_CHECKING:
     import pytest
@@ -79,8 +79,7 @@ def cassette_root(config: pytest.Config) -> Path:
     ini, ``cassettes``), relative to the rootdir, where every test's cassette path
     starts unless its ``llm_cassette_config`` names another folder
     (:func:`pytest_llm.cassette._build.cassette_path`)."""
-    base = Path(str(session_value(config, "cassette_dir")[0]))
-    return base if base.is_absolute() else config.rootpath / base
+    return cassette_base(config, str(session_value(config, "cassette_dir")[0]))
 
 
 def prune(path: Path, config: pytest.Config) -> bool | None:

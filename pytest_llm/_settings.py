@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ __all__ = [
     "Option",
     "add_options",
     "allow_network",
+    "cassette_base",
     "check_record_mode",
     "given",
     "in_ci",
@@ -396,6 +398,13 @@ def _session_sources(config: pytest.Config, o: Option, cli: Any = None) -> list[
     if o.ini is not None:
         found.append((config.getini(o.ini_key), f"ini option {o.ini_key}"))
     return found
+
+
+def cassette_base(config: pytest.Config, cassette_dir: str) -> Path:
+    """A cassette folder setting (``llm_cassette_dir``, a marker's ``path`` base) as a
+    path: as given where absolute, else under the rootdir."""
+    base = Path(cassette_dir)
+    return base if base.is_absolute() else config.rootpath / base
 
 
 def session_value(config: pytest.Config, name: str, cli: Any = None) -> tuple[Any, str]:

@@ -26,6 +26,7 @@ from .._settings import (
     ENV,
     MARKER_KEYWORDS,
     allow_network,
+    cassette_base,
     in_ci,
 )
 from .._text import did_you_mean
@@ -85,9 +86,7 @@ def cassette_path(
             module = item.path.relative_to(root)
         except ValueError:
             module = Path(item.path.name)
-        base = Path(cassette_dir)
-        if not base.is_absolute():
-            base = root / base
+        base = cassette_base(item.config, cassette_dir)
         folder = folders[item.path, cassette_dir] = base / module.with_suffix("")
     return folder / cassette_name(item, nodeid)
 
@@ -345,8 +344,7 @@ def build_cassette(
     if "path" in marker:
         path = Path(marker["path"])
         if not path.is_absolute():
-            base = Path(opts.cassette_dir)
-            path = (base if base.is_absolute() else cfg.rootpath / base) / path
+            path = cassette_base(cfg, opts.cassette_dir) / path
     else:
         path = _path_of(item, opts.cassette_dir, nodeid, shared)
         st = _stat(path)

@@ -63,17 +63,13 @@ def llm_cassette(
         key = os.environ.get(_KEY)  # unset or empty: what to put back
         os.environ[_KEY] = DUMMY_KEY
     uninstall = None if recording else _virtual_time(cassette)
+    if request is None:
+        test.fast = cassette  # for a getfixturevalue of it while active
     try:
         with guarded(None):
-            if request is None:
-                test.fast = cassette
-                try:
-                    yield from serve(item, cassette)
-                finally:
-                    test.fast = None
-            else:
-                yield from serve(item, cassette)
+            yield from serve(item, cassette)
     finally:
+        test.fast = None
         if dummy:  # what was there before, whatever the test did meanwhile
             if key is None:
                 os.environ.pop(_KEY, None)
@@ -113,10 +109,7 @@ def setup_first(item: pytest.Function) -> None:
         funcargs["llm_cassette"] = cassette
     else:
         arm_requests(item.config)  # the fixture path: its request through the hook
-    _function_setup(item)
-
-
-_function_setup = pytest.Function.setup
+    pytest.Function.setup(item)
 
 
 def _finish(steps: Iterator[Cassette]) -> None:
