@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from . import _resolve
+from . import _resolve, _settings
 
 __all__ = ["CassetteHooks", "FixtureRequests", "arm", "arm_requests"]
 
@@ -25,7 +25,7 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
     pm = config.pluginmanager
     if not pm.has_plugin("llm-outcomes"):
         from ._drift import DriftSummary
-        from ._report import CassetteSummary, Outcomes, SamplesReport
+        from ._report import CassetteSummary, LoggedReports, Outcomes, SamplesReport
 
         summary = CassetteSummary(config)
         report = SamplesReport(config, config.getoption("llm_report"))
@@ -39,8 +39,12 @@ def arm(config: pytest.Config, *, samples: bool = False) -> None:
             verdicts = Verdicts(config, mode)
             takers.append(verdicts.take)
             judge = verdicts.judge
-        # one hook per phase for all of them (Outcomes calls each part)
-        pm.register(Outcomes(takers, judge), "llm-outcomes")
+        # one hook per phase for all of them (Outcomes calls each part); the takers
+        # look at each report as it is made, or as it comes from a worker
+        controller = _settings.xdist_controller(config)
+        pm.register(Outcomes(takers, judge, take=not controller), "llm-outcomes")
+        if controller:
+            pm.register(LoggedReports(takers), "llm-logged-reports")
         pm.register(summary, "llm-summary")
         pm.register(report, "llm-report")
         pm.register(drift, "llm-drift")

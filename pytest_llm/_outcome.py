@@ -14,7 +14,7 @@ import pytest
 if TYPE_CHECKING:
     from ._handler import Handler
 
-__all__ = ["annotate", "failed", "fast_cassette", "on_sample", "remember", "serve"]
+__all__ = ["annotate", "failed", "fast_cassette", "on_sample", "remember", "serve", "watch_of"]
 
 H = TypeVar("H", bound="Handler")
 
@@ -23,7 +23,7 @@ class _Test:
     """What pytest-llm keeps for one test: its reports so far, what to call on each
     report, and its ``llm_samples`` listeners (one stash entry, not three)."""
 
-    __slots__ = ("annotators", "closing", "fast", "reports", "samples")
+    __slots__ = ("annotators", "closing", "fast", "reports", "samples", "watch")
 
     def __init__(self) -> None:
         self.reports: dict[str, pytest.TestReport] = {}
@@ -34,6 +34,9 @@ class _Test:
         self.fast: object = None
         """The cassette ``llm_cassette``'s fast path activated (``cassette._fixtures``),
         while it is active."""
+        self.watch: object = None
+        """The verdicts' watch of the test (``_verdicts``), from its setup on; it goes
+        with the record at the teardown report."""
 
 
 _key = pytest.StashKey[_Test]()
@@ -105,6 +108,14 @@ def fast_cassette(item: pytest.Item) -> object:
     """The cassette the fast path activated for ``item``, while it is active, else ``None``."""
     try:
         return item.stash[_key].fast
+    except KeyError:
+        return None
+
+
+def watch_of(item: pytest.Item) -> object:
+    """The verdicts' watch of ``item`` (``_verdicts``), until its teardown report, else ``None``."""
+    try:
+        return item.stash[_key].watch
     except KeyError:
         return None
 

@@ -22,7 +22,14 @@ from ._errors import CassetteError, ConfigError, ReplayInterrupt
 from ._miss import Missed, caused_by_miss, missed
 from ._outcome import remember
 
-__all__ = ["REPORT_VERSION", "CassetteSummary", "MessageRepr", "Outcomes", "SamplesReport"]
+__all__ = [
+    "REPORT_VERSION",
+    "CassetteSummary",
+    "LoggedReports",
+    "MessageRepr",
+    "Outcomes",
+    "SamplesReport",
+]
 
 REPORT_VERSION = 1
 
@@ -166,17 +173,22 @@ class Outcomes:
     """Remembers each test's reports and shows pytest-llm's own failures as messages.
 
     The one per-test report hook of the plugin: the verdicts' judgement of a report
-    (``judge``) and each collector's look at a logged report (``takers``: the summary,
-    the JSON report, drift, verdicts) go through it, one hook call per report instead
-    of one per part.
+    (``judge``) and each collector's look at a report (``takers``: the summary, the
+    JSON report, drift, verdicts) go through it, one hook call per report instead of
+    one per part. The takers look at a report as it is made, once every part has
+    annotated it (pytest logs each report it makes at once, this one object); only a
+    process whose reports are made elsewhere, pytest-xdist's controller, hands them
+    the logged reports (:class:`LoggedReports`, ``take=False`` here).
     """
 
     def __init__(
         self,
         takers: Sequence[Callable[[pytest.TestReport], None]] = (),
         judge: Callable[[pytest.Item, pytest.TestReport], None] | None = None,
+        *,
+        take: bool = True,
     ) -> None:
-        self.takers = tuple(takers)
+        self.takers = tuple(takers) if take else ()
         self.judge = judge
 
     @pytest.hookimpl(wrapper=True)
@@ -186,8 +198,9 @@ class Outcomes:
         rep = yield
         test = remember(item, rep)
         when = call.when
-        # answered in this phase (most phases have none: no node id formatted for them)
-        misses = missed.take(f"{item.nodeid} ({when})") if missed else []
+        # answered in this phase (most phases have none: no node id formatted for them;
+        # the log's own list read, not its __bool__, as every report asks)
+        misses = missed.take(f"{item.nodeid} ({when})") if missed._items else []
         exc = call.excinfo
         if exc is not None and (
             shown_as_message(exc.value)
@@ -208,7 +221,18 @@ class Outcomes:
                     annotator(rep)
         elif when == "call" and self.judge is not None:
             self.judge(item, rep)  # the verdicts judge a test's call report only
+        if self.takers and not CARRIED.isdisjoint(rep.__dict__):
+            for take in self.takers:
+                take(rep)
         return rep
+
+
+class LoggedReports:
+    """The takers of :class:`Outcomes` on logged reports, in pytest-xdist's controller
+    only: its reports come from the workers (no report is made there)."""
+
+    def __init__(self, takers: Sequence[Callable[[pytest.TestReport], None]]) -> None:
+        self.takers = tuple(takers)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if CARRIED.isdisjoint(report.__dict__):

@@ -24,6 +24,7 @@ import pytest
 from ._clock import current_clock
 from ._exchange import NOT_JSON, Exchange, Outcome, Part, Reply, TransportFailure
 from ._marks import closest_marker
+from ._outcome import annotate, watch_of
 from ._retry_after import parse_retry_after
 from ._sse import SSEParser
 
@@ -487,17 +488,26 @@ def _n(n: int, one: str, many: str) -> str:
 
 
 class _Watch:
-    """A watched test's log, the router's log it replaced, and the verdicts it ignores."""
+    """A watched test's log, the router's log it replaced, and the verdicts it ignores.
 
-    __slots__ = ("ignored", "log", "previous")
+    Kept on the test's record (``_outcome``), which lets go of it at the teardown
+    report; :meth:`end`, called on that report, puts the router's log back."""
+
+    __slots__ = ("ended", "ignored", "log", "previous")
 
     def __init__(self, log: list[Entry], previous: list[Entry] | None) -> None:
         self.log = log
         self.previous = previous
         self.ignored: frozenset[str] = frozenset()
+        self.ended = False
+
+    def end(self, rep: pytest.TestReport | None = None) -> None:
+        """After the test's teardown (its teardown report): the router's log as before."""
+        if not self.ended:
+            self.ended = True
+            observe(self.previous)
 
 
-_WATCH = pytest.StashKey[_Watch]()
 SECTION_VERSION = 1
 
 
@@ -508,38 +518,31 @@ class Verdicts:
         self.config = config
         self.mode = mode
         self.results: dict[str, list[dict[str, str]]] = {}
+        self.last: _Watch | None = None
+        """The last watch started: ended at the session's end if a test's teardown
+        report never came (an ``Exit`` or ``KeyboardInterrupt`` in its teardown)."""
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        """The watch starts before every other setup hook, and ends on the test's
+        teardown report (``_report.Outcomes``, right after every teardown hook): one
+        hook per test, not a second one around its teardown."""
         if OBSERVED.isdisjoint(getattr(item, "fixturenames", ())):
             return (yield)  # not watched: nothing kept, nothing to undo
         log: list[Entry] = []
-        watch = item.stash[_WATCH] = _Watch(log, observe(log))
+        watch = self.last = _Watch(log, observe(log))
+        annotate(item, watch.end, teardown=True).watch = watch
         result = yield
         # after the other hooks' setup: an error here must not skip theirs
         watch.ignored = _ignored(item)
         return result
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
-        try:
-            return (yield)
-        finally:
-            try:
-                watch = item.stash[_WATCH]
-            except KeyError:
-                pass
-            else:
-                observe(watch.previous)
-                del item.stash[_WATCH]
-
     def judge(self, item: pytest.Item, rep: pytest.TestReport) -> None:
         """The verdicts on a test's report, as it is made (``_report.Outcomes`` calls it)."""
         if rep.when != "call" or not rep.passed:
             return  # a failed test's failure says what went wrong: no verdicts
-        try:
-            watch = item.stash[_WATCH]
-        except KeyError:
+        watch = watch_of(item)
+        if not isinstance(watch, _Watch):
             return  # not watched
         if not watch.log:
             return  # nothing answered
@@ -599,6 +602,9 @@ class Verdicts:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        last = self.last
+        if last is not None:
+            last.end()
         if hasattr(self.config, "workerinput"):
             return
         report = self.config.pluginmanager.get_plugin("llm-report")

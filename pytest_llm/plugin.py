@@ -144,13 +144,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     armed = False
     fast: bool | None = None  # whether the cassette's fast path may be used at all
     parents: dict[object, bool] = {}
+    chain: dict[object, frozenset[str]] = {}
     inserted: set[int] = set()
     requests = False  # whether a cassette takes pytest's fixture path (its request hook)
     for item in items:
         names = getattr(item, "fixturenames", None)
         if guard_error is not None and names is not None:
             names.insert(0, "_llm_config_error")
-        marks = {mark.name for mark in item.iter_markers()}  # one walk up the tree, not two
+        # the names of its markers and its parents': each parent's walked once
+        parent = item.parent
+        marks = chain.get(parent)
+        if marks is None:
+            marks = chain[parent] = _mark_names(parent)
+        mine = item.own_markers
+        if mine:
+            marks = marks.union([mark.name for mark in mine])
         cassette = "llm_cassette" in marks
         samples = "llm_samples" in marks
         if not (cassette or samples or (names and USES_PLUGIN.intersection(names))):
@@ -166,7 +174,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 if fast is None:
                     fast = guard_error is None and _fast_path_allowed(config)
                 if fast and type(item).setup is _function_setup:
-                    parent = item.parent
                     own = parents.get(parent)
                     if own is None:
                         from ._pytest_facts import plugins_fixture
@@ -179,6 +186,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             requests = True  # this test's cassette takes pytest's fixture path
     if requests:
         _arm_requests(config)
+
+
+def _mark_names(node: Any) -> frozenset[str]:
+    """The names of the markers of ``node`` and of its parents (what
+    ``Node.iter_markers`` yields for a test, less the test's own markers)."""
+    names: set[str] = set()
+    while node is not None:
+        for mark in node.own_markers:
+            names.add(mark.name)
+        node = node.parent
+    return frozenset(names)
 
 
 def _arm_requests(config: pytest.Config) -> None:
