@@ -32,7 +32,8 @@ a scan of the lines that start at columns 0-3 cuts it into interactions and thei
 sections, only the sections a lookup needs (the request, but for its headers, which
 libyaml checks once per distinct text; ``meta.test`` and ``meta.request_digest`` from
 their lines) are parsed when it opens, the requests of many interactions by one call,
-and libyaml checks the syntax of the others in C, without building anything; a
+and the syntax of the others is checked without building anything (by one pattern
+when a section keeps to the shapes the writer gives it, else by libyaml, in C); a
 response is parsed when it is first replayed, from the file's bytes, which are kept
 instead of any parsed copy. Whatever the scan is not sure of (another layout,
 anchors, aliases or tags, a problem the full reader reports) goes to the full reader,
@@ -478,8 +479,8 @@ def scan(
     2 and whose contents are indented further. The lines at columns 0-3 cut the list
     into interactions and sections; the text before and after the list is parsed, and
     so are each interaction's sections but :data:`LAZY_SECTIONS`, together (one parse
-    of their text, and of those of the next interactions: :func:`_entries`); the syntax of each of those is checked on its own by libyaml (in
-    C: no Python objects), so it is known to parse the same when used, and a quoted
+    of their text, and of those of the next interactions: :func:`_entries`); the syntax of each of those is checked on its own (by
+    :data:`_PLAIN_SECTION`, else by libyaml, in C: no Python objects), so it is known to parse the same when used, and a quoted
     string running on into the next section is caught. The parsed sections are
     handed to ``facts_of(line, keys, bounds, sections)``,
     where ``bounds`` are the offsets of each section in the file and one past the last
@@ -701,14 +702,14 @@ class _ScanState:
                     continue
             parts.append((begin, end))
             first = name
-        if lazy:
+        if lazy and not all(map(_PLAIN_SECTION.fullmatch, lazy)):
             try:  # their syntax, each on its own, in C: each parses when it is used
                 pyyaml().CParser(
                     lazy[0] if len(lazy) == 1 else _NEXT_DOCUMENT.join(lazy)
                 ).raw_parse()
             except Exception:
                 return False
-            del lazy  # before the parse below: not held at once
+        del lazy  # before the parse below: not held at once
         cut = None
         if not parts:
             text = None
@@ -785,6 +786,53 @@ class _ScanState:
             items.append(facts)
         return True
 
+
+_KEY_TEXT = rb"[A-Za-z_][A-Za-z0-9_-]{0,200}+"
+_VALUE_LINE = (
+    rb"(?:(?:[A-Za-z0-9_./(~=;$^]|-[0-9.])[A-Za-z0-9_./()~=;$^+, -]*+"  # plain
+    rb"|'[ -&(-~]*+(?:''[ -&(-~]*+)*+'"  # single-quoted
+    rb"|\{\}|\[\])\n"
+)
+
+
+def _key_lines(right: bytes) -> bytes:
+    """A key ``right`` of column i (nothing, or two columns after ``- ``) and its value:
+    one on its line (and then no line further right, nor an entry at the key's
+    column), a literal block two columns right (the same after it), or none: a sequence
+    at the key's column follows, or a mapping two columns right (and after it, no entry
+    at the key's column)."""
+    at = b"(?P=i)" + right
+    return (
+        _KEY_TEXT
+        + rb":(?: (?:"
+        + (_VALUE_LINE + rb"(?!" + at + rb"[ -])")
+        + (rb"|\|[-+]?\n" + at + rb"  [!-~][ -~]*+\n(?:" + at + rb"  [ -~]*+\n|\n)*+")
+        + (rb"(?!" + at + rb"[ -]))")
+        + (rb"|\n(?:(?=" + at + rb"- )|(?=" + at + rb"  [A-Za-z_])")
+        + (rb"(?!(?:" + at + rb" [ -~]*+\n)*+" + at + rb"- )))")
+    )
+
+
+_PLAIN_SECTION = re.compile(
+    rb"  [A-Za-z_][A-Za-z0-9_]*:\n(?=    [A-Za-z_])(?:(?P<i>(?:  )++)(?:"
+    + _key_lines(b"")
+    + rb"|- (?:"
+    + _key_lines(b"  ")
+    + (rb"|" + _VALUE_LINE + rb"(?!(?P=i) )")  # an entry's scalar: nothing right of it below
+    + rb")))*+"
+)
+"""A lazy section libyaml reads without an error, known without asking it (its check
+costs twice this one's): the section's key at column 2 over a block mapping at column
+4, every line at an even column and of printable ASCII, each a key (plain, at most 201
+characters: libyaml's limit for a key is 1,024) with a one-line value (plain without
+``:``, ``#``, quotes, brackets or the other indicators; single-quoted; ``{}``; ``[]``),
+a literal block two columns right of its key, nothing (a mapping two columns right of
+it, or a sequence at its column), or a sequence entry (``- `` and a scalar or a
+mapping's first key). Each line is checked against the one before and after it: what
+a line can be followed by (nothing further right after a value; an entry at a column
+only within a sequence there) is all that is not local, as every block is two columns
+right of its parent: each even column left of a line holds an open mapping. A
+``fullmatch`` says yes; no match: libyaml checks the section as before."""
 
 _SUB_END = re.compile(rb"\n {0,4}[^ \n]")
 """The next line at column 4 or to its left: the end of an entry of a mapping at column 4."""
