@@ -21,11 +21,14 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from types import TracebackType
-from typing import ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from ._errors import ConfigError, ReplayInterrupt, Unused
 from ._exchange import Exchange, Next, Outcome
 from ._flow import router
+
+if TYPE_CHECKING:
+    from ._flow import _Activation
 
 __all__ = ["Handler"]
 
@@ -86,6 +89,12 @@ class Handler(abc.ABC):
         """Enter what the handler needs while active (override to add, e.g. the network)."""
         stack.enter_context(router.activate(self))
 
+    def scoped_alone(self) -> bool:
+        """Whether :meth:`scopes` would enter the router's activation alone (this class's
+        :meth:`scopes`, not overridden): :meth:`active` then enters it itself, without
+        the stack's calls (every replayed test enters one)."""
+        return type(self).scopes is Handler.scopes
+
     def active(self) -> _Active:
         """The handler on the chain while inside, with no end check (fixtures use it):
         ``with handler.active() as stack:``, the :class:`~contextlib.ExitStack` of its
@@ -125,18 +134,26 @@ class Handler(abc.ABC):
 
 class _Active:
     """:meth:`Handler.active`'s block: a class, not a generator, as every test with a
-    handler enters one."""
+    handler enters one. Where the handler's scopes are the router's activation alone
+    (:meth:`Handler.scoped_alone`), it is entered here, outside the stack, which then
+    holds only what the caller pushes onto it (unwound first, as it would be)."""
 
-    __slots__ = ("handler", "stack")
+    __slots__ = ("activation", "handler", "stack")
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
         self.stack = contextlib.ExitStack()
+        self.activation: _Activation | None = None
 
     def __enter__(self) -> contextlib.ExitStack:
-        stack = self.stack
+        handler, stack = self.handler, self.stack
+        if handler.scoped_alone():
+            activation = router.activate(handler)
+            activation.__enter__()
+            self.activation = activation
+            return stack
         try:
-            self.handler.scopes(stack)
+            handler.scopes(stack)
         except BaseException:
             if not stack.__exit__(*sys.exc_info()):
                 raise
@@ -148,4 +165,10 @@ class _Active:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        return bool(self.stack.__exit__(exc_type, exc, tb))
+        activation, self.activation = self.activation, None
+        if activation is None:
+            return bool(self.stack.__exit__(exc_type, exc, tb))
+        try:
+            return bool(self.stack.__exit__(exc_type, exc, tb))
+        finally:
+            activation.__exit__(exc_type, exc, tb)

@@ -217,7 +217,7 @@ class _PerConfig:
 
     def __init__(self) -> None:
         self.redactor: Redactor | None = None
-        self.options: dict[tuple[object, ...], CassetteOptions] = {}
+        self.options: dict[tuple[object, ...], _Shared] = {}
         self.folders: _Folders = {}
         """(test module, cassette dir) -> the module's cassette folder."""
         self.last: tuple[Path, str, Path] | None = None
@@ -228,6 +228,17 @@ class _PerConfig:
 
 
 _Folders = dict[tuple[Path, str], Path]
+
+
+class _Shared:
+    """Options shared by the tests that set none, and the cassette their tests' are
+    made :meth:`~Cassette.like` (made with the first, never used)."""
+
+    __slots__ = ("opts", "proto")
+
+    def __init__(self, opts: CassetteOptions) -> None:
+        self.opts = opts
+        self.proto: Cassette | None = None
 
 
 _per_config = pytest.StashKey[_PerConfig]()
@@ -242,15 +253,16 @@ def _shared(config: pytest.Config) -> _PerConfig:
 
 def _options(
     config: pytest.Config, marker: dict[str, Any], fixture: dict[str, Any], shared: _PerConfig
-) -> CassetteOptions:
+) -> tuple[CassetteOptions, _Shared | None]:
+    """The test's options, and for a test that sets none what it shares with the others."""
     if marker or fixture:
-        return CassetteOptions.of(config, marker, fixture)
+        return CassetteOptions.of(config, marker, fixture), None
     cache = shared.options
     env = environ(_ENV_NAMES)
-    opts = cache.get(env)
-    if opts is None:
-        opts = cache[env] = CassetteOptions.of(config, marker, fixture)
-    return opts
+    common = cache.get(env)
+    if common is None:
+        common = cache[env] = _Shared(CassetteOptions.of(config, marker, fixture))
+    return common.opts, common
 
 
 _ENV_NAMES = tuple(ENV.values())
@@ -338,7 +350,7 @@ def build_cassette(
     shared = _shared(cfg)
     config_fixture = cassette_config(request, item, shared)
     marker = _marker_kwargs(item)
-    opts = _options(cfg, marker, config_fixture, shared)
+    opts, common = _options(cfg, marker, config_fixture, shared)
     exists: bool | None = None
     st: os.stat_result | None = None
     if "path" in marker:
@@ -355,16 +367,37 @@ def build_cassette(
         _check_keys(
             config_fixture, CONFIG_KEYS, "llm_cassette_config() returned an unknown key", "use"
         )
-    cassette = Cassette(
+    redactor = _redactor(cfg, shared)
+    hint = f"pytest --llm-record={{mode}} '{nodeid}'"
+    blocked = opts.blocked()
+    if common is not None and blocked is None:  # the options the session's tests share
+        proto = common.proto
+        if proto is None:
+            proto = common.proto = _cassette(path, opts, redactor, hint, nodeid, None)
+        cassette = proto.like(path, test=nodeid, rerecord_hint=hint)
+    else:
+        cassette = _cassette(path, opts, redactor, hint, nodeid, blocked)
+    return cassette.open(exists=exists, stat=st)
+
+
+def _cassette(
+    path: Path,
+    opts: CassetteOptions,
+    redactor: Redactor,
+    hint: str,
+    nodeid: str,
+    blocked: str | None,
+) -> Cassette:
+    return Cassette(
         path,
         record=opts.record.value,
         ignore=opts.ignore,
         allow_playback_repeats=opts.allow_playback_repeats,
         replay_timing=opts.replay_timing,
-        redactor=_redactor(cfg, shared),
-        rerecord_hint=f"pytest --llm-record={{mode}} '{nodeid}'",
+        redactor=redactor,
+        rerecord_hint=hint,
         test=nodeid,
-        record_blocked=opts.blocked(),
+        record_blocked=blocked,
         check_unused=opts.check_unused,
         allow_network=opts.allow_network,
         match=opts.match,
@@ -373,7 +406,6 @@ def build_cassette(
         model_aliases=opts.model_aliases,
         keep_host=opts.keep_host,
     )
-    return cassette.open(exists=exists, stat=st)
 
 
 def _stat(path: Path) -> os.stat_result | None:

@@ -77,7 +77,6 @@ class Cassette(Handler):
         keep_host: bool = False,
         model_aliases: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__()
         self.path = path if isinstance(path, Path) else Path(path)
         self.record = check_record_mode(record)
         if record_blocked:
@@ -87,8 +86,6 @@ class Cassette(Handler):
         self.match = choice(match, "match", MATCH_MODES, "match mode")
         """``migrate``: the body is left out of the match (vcrpy's default) and each
         difference is kept in :attr:`drift` instead of failing the request."""
-        self.drift: list[dict[str, Any]] = []
-        """In ``migrate`` mode: each replayed request whose body differs from the recording."""
         self.allow_playback_repeats = allow_playback_repeats
         self.timing = parse_timing(replay_timing)
         self.redactor = redactor or Redactor.build()
@@ -117,6 +114,15 @@ class Cassette(Handler):
         )
         """Model names that match each other (name -> its group), opt-in."""
         self._clock = clock
+        self._start()
+
+    def _start(self) -> None:
+        """The state of one use (each cassette its own, empty): set after the options by
+        :meth:`__init__` and by :meth:`like`. Whatever a cassette changes while in use
+        goes here, never among the options, which :meth:`like` copies as they are."""
+        super().__init__()
+        self.drift: list[dict[str, Any]] = []
+        """In ``migrate`` mode: each replayed request whose body differs from the recording."""
         self._lock = threading.Lock()
         self.file: CassetteFile | None = None
         self._index: dict[str, list[int]] | None = None
@@ -139,6 +145,22 @@ class Cassette(Handler):
         """Where the unreadable file was kept when this cassette replaced it."""
         self._mine = False
         """The file holds interactions of this test (:meth:`owns`)."""
+
+    def like(self, path: Path, *, test: str | None, rerecord_hint: str | None) -> Cassette:
+        """A new cassette with this one's options, for ``path`` and ``test``: what
+        :meth:`__init__` would make of the same keywords, without checking and parsing
+        them again (every replayed test of a session mostly shares its options). Only
+        from a cassette never used (:meth:`_start`'s state empty)."""
+        new = object.__new__(type(self))
+        state = new.__dict__
+        state.update(self.__dict__)
+        state["path"] = path
+        state["test"] = test
+        state["rerecord_hint"] = rerecord_hint
+        if self.model_aliases:  # the one option a cassette holds in a mutable value
+            state["model_aliases"] = dict(self.model_aliases)
+        new._start()
+        return new
 
     @property
     def clock(self) -> Clock:
@@ -488,10 +510,11 @@ class Cassette(Handler):
         """Recorded interactions that no request in this run replayed."""
         if self.file is None or self.record == "all":
             return []
+        items = self.file.interactions
+        if len(self._played) == len(items):  # each one replayed (the usual end)
+            return []
         return [  # a shared file's other tests replay their own
-            (n, it)
-            for n, it in enumerate(self.file.interactions)
-            if n not in self._played and self.owns(it)
+            (n, it) for n, it in enumerate(items) if n not in self._played and self.owns(it)
         ]
 
     def explain_unused(self) -> str:
@@ -516,11 +539,20 @@ class Cassette(Handler):
 
     def scopes(self, stack: contextlib.ExitStack) -> None:
         super().scopes(stack)
-        if self.recording or self.allow_network:
+        if self._networked():
             stack.enter_context(router.allow_network())
+
+    def scoped_alone(self) -> bool:
+        return type(self).scopes is Cassette.scopes and not self._networked()
+
+    def _networked(self) -> bool:
+        """Whether requests without a match may reach the real network (:meth:`scopes`)."""
+        return self.recording or self.allow_network
 
     def close(self, *, failed: bool = False) -> Path | None:
         """Write what was recorded; returns the path written, if any."""
+        if not self._new:  # nothing recorded (every replay)
+            return None
         new = self.recorded
         if not new:
             return None
