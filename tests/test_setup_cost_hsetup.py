@@ -31,22 +31,27 @@ _KEYWORDS: dict[str, object] = {
 _MUTABLE = (list, dict, set, bytearray, type(threading.Lock()))
 
 
-def test_a_cassette_made_like_another_is_what_its_init_makes(tmp_path: Path) -> None:
+def test_a_cassette_made_from_a_template_is_what_its_init_makes(tmp_path: Path) -> None:
     proto = Cassette(tmp_path / "a.yaml", test="t::a", rerecord_hint="hint a", **_KEYWORDS)  # type: ignore[arg-type]
-    made = proto.like(tmp_path / "b.yaml", test="t::b", rerecord_hint="hint b")
+    template = proto.template()
+    del proto  # the template keeps no cassette alive
+    made = Cassette.from_template(
+        template, tmp_path / "b.yaml", test="t::b", rerecord_hint="hint b"
+    )
     fresh = Cassette(tmp_path / "b.yaml", test="t::b", rerecord_hint="hint b", **_KEYWORDS)  # type: ignore[arg-type]
     assert type(made) is Cassette
     assert made.__dict__.keys() == fresh.__dict__.keys()
     for name, value in made.__dict__.items():
         if isinstance(value, _MUTABLE):  # each cassette its own (set by _start, or copied)
-            assert value is not proto.__dict__[name], name
+            assert value is not template[name], name
             assert type(value) is type(fresh.__dict__[name]), name
             if not isinstance(value, type(threading.Lock())):
                 assert value == fresh.__dict__[name], name
         else:
             assert value == fresh.__dict__[name], name
     made.model_aliases["x"] = "y"
-    assert "x" not in proto.model_aliases
+    assert "x" not in template["model_aliases"]
+    assert not any(isinstance(value, Cassette) for value in template.values())
 
 
 def _record_two(path: Path, client: openai.OpenAI) -> None:

@@ -231,14 +231,14 @@ _Folders = dict[tuple[Path, str], Path]
 
 
 class _Shared:
-    """Options shared by the tests that set none, and the cassette their tests' are
-    made :meth:`~Cassette.like` (made with the first, never used)."""
+    """Options shared by the tests that set none, and the :meth:`~Cassette.template`
+    their tests' cassettes are made from (of a cassette made for the first, never used)."""
 
-    __slots__ = ("opts", "proto")
+    __slots__ = ("opts", "template")
 
     def __init__(self, opts: CassetteOptions) -> None:
         self.opts = opts
-        self.proto: Cassette | None = None
+        self.template: dict[str, Any] | None = None
 
 
 _per_config = pytest.StashKey[_PerConfig]()
@@ -371,10 +371,12 @@ def build_cassette(
     hint = f"pytest --llm-record={{mode}} '{nodeid}'"
     blocked = opts.blocked()
     if common is not None and blocked is None:  # the options the session's tests share
-        proto = common.proto
-        if proto is None:
-            proto = common.proto = _cassette(path, opts, redactor, hint, nodeid, None)
-        cassette = proto.like(path, test=nodeid, rerecord_hint=hint)
+        template = common.template
+        if template is None:
+            template = common.template = _cassette(
+                path, opts, redactor, hint, nodeid, None
+            ).template()
+        cassette = Cassette.from_template(template, path, test=nodeid, rerecord_hint=hint)
     else:
         cassette = _cassette(path, opts, redactor, hint, nodeid, blocked)
     return cassette.open(exists=exists, stat=st)

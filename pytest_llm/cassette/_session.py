@@ -119,7 +119,7 @@ class Cassette(Handler):
     def _start(self) -> None:
         """The state of one use (each cassette its own, empty): set after the options by
         :meth:`__init__` and by :meth:`like`. Whatever a cassette changes while in use
-        goes here, never among the options, which :meth:`like` copies as they are."""
+        goes here, never among the options, which :meth:`from_template` copies as they are."""
         super().__init__()
         self.drift: list[dict[str, Any]] = []
         """In ``migrate`` mode: each replayed request whose body differs from the recording."""
@@ -146,19 +146,27 @@ class Cassette(Handler):
         self._mine = False
         """The file holds interactions of this test (:meth:`owns`)."""
 
-    def like(self, path: Path, *, test: str | None, rerecord_hint: str | None) -> Cassette:
-        """A new cassette with this one's options, for ``path`` and ``test``: what
-        :meth:`__init__` would make of the same keywords, without checking and parsing
-        them again (every replayed test of a session mostly shares its options). Only
-        from a cassette never used (:meth:`_start`'s state empty)."""
-        new = object.__new__(type(self))
+    def template(self) -> dict[str, Any]:
+        """This cassette's options and empty state, for :meth:`from_template` (a dict:
+        the cassette itself is not kept, and no handler outlives its test). Only from a
+        cassette never used."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_template(
+        cls, template: dict[str, Any], path: Path, *, test: str | None, rerecord_hint: str | None
+    ) -> Cassette:
+        """A new cassette with a :meth:`template`'s options, for ``path`` and ``test``:
+        what :meth:`__init__` would make of the same keywords, without checking and
+        parsing them again (every replayed test of a session mostly shares its options)."""
+        new = object.__new__(cls)
         state = new.__dict__
-        state.update(self.__dict__)
+        state.update(template)
         state["path"] = path
         state["test"] = test
         state["rerecord_hint"] = rerecord_hint
-        if self.model_aliases:  # the one option a cassette holds in a mutable value
-            state["model_aliases"] = dict(self.model_aliases)
+        if new.model_aliases:  # the one option a cassette holds in a mutable value
+            state["model_aliases"] = dict(new.model_aliases)
         new._start()
         return new
 
